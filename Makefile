@@ -1,0 +1,28 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip uv
+	$(VENV)/bin/uv pip install --python $(PY) --quiet -e ".[all,dev]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: $(STAMP)
+	$(PY) -m emb_opt demo
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check emb_opt tests benchmarks
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check emb_opt tests benchmarks
+	$(VENV)/bin/ruff format --check emb_opt tests benchmarks
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.overhead
+
+clean:
+	rm -rf $(VENV) .pytest_cache

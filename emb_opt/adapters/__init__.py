@@ -1,0 +1,9 @@
+"""Data sources: in-process indexes and vector databases behind one protocol.
+
+Each adapter lives in its own module and imports its backend only when used, e.g.
+`from emb_opt.adapters.faiss import FaissDataSource`.
+"""
+
+from .base import DataSource, QueryHits, VectorDataSource
+
+__all__ = ["DataSource", "QueryHits", "VectorDataSource"]

@@ -1,0 +1,142 @@
+"""FaissDataSource: any FAISS index, with the filter applied inside the search by an ID selector."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import UnsupportedFilterError, missing_dependency
+from .base import QueryHits, VectorDataSource, l2_to_distance
+from .rows import RowTable
+
+
+def import_faiss() -> Any:
+    try:
+        import faiss
+    except ImportError:
+        raise missing_dependency("faiss-cpu", "faiss") from None
+    return faiss
+
+
+def metric_name(index: Any) -> str:
+    faiss = import_faiss()
+    names = {faiss.METRIC_L2: "l2", faiss.METRIC_INNER_PRODUCT: "ip"}
+    if index.metric_type not in names:
+        raise ValueError(
+            f"FAISS metric type {index.metric_type} is not supported; expected L2 or inner product"
+        )
+    return names[index.metric_type]
+
+
+def search_index(
+    index: Any, queries: np.ndarray, k: int, allowed: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """k nearest rows per query among the `allowed` rows: (distances, rows), -1 where none.
+
+    Distances are smaller-is-closer (euclidean, or minus the inner product). When an
+    approximate index pads a result with -1 although more rows match, that query is
+    searched again exactly over the matching rows.
+    """
+    faiss = import_faiss()
+    if allowed is None:
+        raw, rows = index.search(queries, k)
+    else:
+        bitmap = np.packbits(allowed, bitorder="little")  # kept alive for the search
+        selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
+        try:
+            raw, rows = index.search(queries, k, params=faiss.SearchParameters(sel=selector))
+        except RuntimeError as error:
+            raise UnsupportedFilterError(
+                f"{type(index).__name__} does not support filtered search ({error}); "
+                "use a flat, IVF, HNSW or scalar-quantizer index"
+            ) from None
+        found = rows[rows >= 0]
+        if not allowed[found].all():
+            raise UnsupportedFilterError(
+                f"{type(index).__name__} ignored the ID selector (returned rows the filter "
+                "rejects); use a CPU flat, IVF or HNSW index"
+            )
+        expected = min(k, int(allowed.sum()))
+        short = np.flatnonzero((rows >= 0).sum(axis=1) < expected)
+        if len(short):
+            raw, rows = raw.copy(), rows.copy()
+            raw[short], rows[short] = _exact_subset(index, queries[short], k, allowed)
+    distances = l2_to_distance(raw) if metric_name(index) == "l2" else -raw
+    return distances, rows
+
+
+def _exact_subset(
+    index: Any, queries: np.ndarray, k: int, allowed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    faiss = import_faiss()
+    subset = np.flatnonzero(allowed)
+    vectors = index.reconstruct_batch(subset)
+    raw, positions = faiss.knn(queries, vectors, min(k, len(subset)), metric=index.metric_type)
+    padded_raw = np.full((len(queries), k), np.inf, dtype=raw.dtype)
+    padded_rows = np.full((len(queries), k), -1, dtype=np.int64)
+    padded_raw[:, : raw.shape[1]] = raw
+    padded_rows[:, : raw.shape[1]] = subset[positions]
+    return padded_raw, padded_rows
+
+
+class FaissDataSource(VectorDataSource):
+    """Search a FAISS index whose labels are row numbers 0..n-1.
+
+    `ids`, `items` and `metadata` are per-row sequences (metadata: dicts, used by the
+    filter and returned as `Item.data`). Embeddings are read back with
+    `reconstruct_batch`, or from `embeddings` when given.
+    """
+
+    def __init__(
+        self,
+        index: Any,
+        k: int = 10,
+        ids: Sequence[Any] | None = None,
+        items: Sequence[Any] | None = None,
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+        embeddings: np.ndarray | None = None,
+        filter: Any = None,
+        distance_cutoff: float | None = None,
+    ) -> None:
+        super().__init__(k, filter, distance_cutoff)
+        if index.ntotal == 0:
+            raise ValueError("the FAISS index is empty")
+        self.index = index
+        self.metric = metric_name(index)
+        self.rows = RowTable(index.ntotal, ids, items, metadata)
+        if embeddings is not None:
+            embeddings = np.asarray(embeddings)
+            if embeddings.shape != (index.ntotal, index.d):
+                raise ValueError(
+                    f"embeddings has shape {embeddings.shape}, expected {(index.ntotal, index.d)}"
+                )
+        self.embeddings = embeddings
+
+    @property
+    def dimension(self) -> int:
+        return int(self.index.d)
+
+    def _vectors(self, rows: np.ndarray) -> np.ndarray:
+        if self.embeddings is not None:
+            return self.embeddings[rows]
+        return self.index.reconstruct_batch(rows)
+
+    def _search(self, queries: np.ndarray) -> list[QueryHits]:
+        allowed = self.rows.allowed(self.filter) if self.has_filter else None
+        distances, rows = search_index(self.index, queries, self.k, allowed)
+        valid = rows >= 0
+        vectors = self._vectors(rows[valid])
+        hits, start = [], 0
+        for query_rows, query_distances, query_valid in zip(rows, distances, valid):
+            count = int(query_valid.sum())
+            hits.append(
+                self.rows.hits(
+                    query_rows[query_valid],
+                    query_distances[query_valid],
+                    vectors[start : start + count],
+                )
+            )
+            start += count
+        return hits

@@ -1,0 +1,99 @@
+"""HuggingFaceDataSource: a `datasets.Dataset` with a FAISS index, rows fetched once per batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import missing_dependency
+from .base import QueryHits, VectorDataSource
+from .faiss import metric_name, search_index
+from .rows import RowTable
+
+
+def _arrow_table(dataset: Any) -> Any:
+    """The dataset's rows as one Arrow table, in the order the FAISS index numbers them."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise missing_dependency("datasets", "datasets") from None
+    return dataset.with_format("arrow")[:]
+
+
+def _embedding_matrix(column: Any) -> np.ndarray:
+    column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    values = np.asarray(column.flatten())
+    return values.reshape(len(column), -1) if len(column) else values.reshape(0, 0)
+
+
+class HuggingFaceDataSource(VectorDataSource):
+    """Search the FAISS index `index_name` of a dataset; other columns become `Item.data`.
+
+    `item_key` names the column holding the item itself and `id_key` the id column
+    (default: the row number). The filter is evaluated on the Arrow columns.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        index_name: str = "embedding",
+        k: int = 10,
+        item_key: str | None = None,
+        id_key: str | None = None,
+        filter: Any = None,
+        distance_cutoff: float | None = None,
+        embedding_key: str | None = None,
+    ) -> None:
+        super().__init__(k, filter, distance_cutoff)
+        from ..filters import Columns
+
+        self.index = dataset.get_index(index_name).faiss_index
+        self.metric = metric_name(self.index)
+        self.embedding_key = embedding_key or index_name
+        table = _arrow_table(dataset)
+        for role, name in (
+            ("item_key", item_key),
+            ("id_key", id_key),
+            ("index", self.embedding_key),
+        ):
+            if name is not None and name not in table.column_names:
+                raise ValueError(
+                    f"{role} {name!r} is not a column of the dataset; columns: {table.column_names}"
+                )
+        self.item_key, self.id_key = item_key, id_key
+        self.metadata_keys = [
+            c for c in table.column_names if c not in (self.embedding_key, item_key, id_key)
+        ]
+        self.table = table
+        self.rows = RowTable(
+            table.num_rows, columns=Columns.from_arrow(table.select(self.metadata_keys))
+        )
+
+    @property
+    def dimension(self) -> int:
+        return int(self.index.d)
+
+    def _search(self, queries: np.ndarray) -> list[QueryHits]:
+        allowed = self.rows.allowed(self.filter) if self.has_filter else None
+        distances, rows = search_index(self.index, queries, self.k, allowed)
+        valid = rows >= 0
+        fetched = self.table.take(rows[valid])
+        embeddings = _embedding_matrix(fetched.column(self.embedding_key))
+        metadata = fetched.select(self.metadata_keys).to_pylist()
+        items = fetched.column(self.item_key).to_pylist() if self.item_key else None
+        ids = fetched.column(self.id_key).to_pylist() if self.id_key else rows[valid].tolist()
+        hits, start = [], 0
+        for query_distances, query_valid in zip(distances, valid):
+            end = start + int(query_valid.sum())
+            hits.append(
+                QueryHits(
+                    ids=ids[start:end],
+                    distances=query_distances[query_valid],
+                    embeddings=embeddings[start:end],
+                    items=items[start:end] if items is not None else None,
+                    metadata=metadata[start:end],
+                )
+            )
+            start = end
+        return hits

@@ -1,0 +1,44 @@
+"""The exception tree: every error is an `EmbOptError` and also the matching builtin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EmbOptError(Exception):
+    """Base class of every error raised by emb_opt."""
+
+
+class FilterError(EmbOptError, ValueError):
+    """A metadata filter is malformed; the message gives the path to the bad node."""
+
+
+class UnsupportedFilterError(FilterError, NotImplementedError):
+    """A backend cannot express this filter exactly (raised instead of answering wrongly)."""
+
+
+class PluginError(EmbOptError, RuntimeError):
+    """A plugin (data source, filter, score, prune, update) misbehaved or failed."""
+
+
+class SearchAborted(PluginError):
+    """A search stopped early; `log` holds every finished iteration."""
+
+    def __init__(self, message: str, log: Any = None) -> None:
+        super().__init__(message)
+        self.log = log
+
+
+class BackendError(EmbOptError, ConnectionError):
+    """A database could not be reached, or kept failing after retries."""
+
+
+class ConfigError(EmbOptError, ValueError):
+    """A run configuration is invalid; the message names the key and what is allowed."""
+
+
+def missing_dependency(package: str, extra: str) -> ImportError:
+    """An ImportError that says which extra to install."""
+    return ImportError(
+        f'{package} is not installed; install it with: pip install "emb-opt[{extra}]"'
+    )

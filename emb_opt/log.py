@@ -1,0 +1,204 @@
+"""The search log: every batch, the query tree, the unique scored items and the counters."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .schemas import Batch, FilterResponse, Item, Query, ScoreResponse
+
+
+def item_key(item: Item) -> str:
+    """The identity of an item within a search: its id, or its embedding when it has none."""
+    if item.id is not None:
+        return repr(item.id)
+    return "emb:" + hashlib.sha1(item.embedding.tobytes()).hexdigest()
+
+
+class QueryNode:
+    """One query in the tree, linked to the query it came from and those it produced."""
+
+    def __init__(self, query: Query, parent: QueryNode | None) -> None:
+        self.query = query
+        self.parent = parent
+        self.children: list[QueryNode] = []
+
+    @property
+    def id(self) -> str | None:
+        return self.query.internal.id
+
+    @property
+    def iteration(self) -> int | None:
+        return self.query.internal.iteration
+
+    @property
+    def removed(self) -> bool:
+        return self.query.internal.removed
+
+    @property
+    def scores(self) -> list[float]:
+        """Scores of the query's valid results."""
+        return [i.score for i in self.query.valid_results() if i.score is not None]
+
+    @property
+    def mean_score(self) -> float | None:
+        scores = self.scores
+        return sum(scores) / len(scores) if scores else None
+
+    @property
+    def max_score(self) -> float | None:
+        return max(self.scores, default=None)
+
+    def path(self) -> list[QueryNode]:
+        """The nodes from the root down to this one."""
+        nodes: list[QueryNode] = []
+        node: QueryNode | None = self
+        while node is not None:
+            nodes.append(node)
+            node = node.parent
+        return nodes[::-1]
+
+    def __repr__(self) -> str:
+        return f"QueryNode(id={self.id!r}, mean_score={self.mean_score})"
+
+
+class QueryTree:
+    """Queries linked parent -> children across iterations."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, QueryNode] = {}
+
+    def add(self, query: Query) -> QueryNode:
+        parent = self.nodes.get(query.internal.parent_id or "")
+        node = QueryNode(query, parent)
+        if parent is not None:
+            parent.children.append(node)
+        self.nodes[query.internal.id or f"#{len(self.nodes)}"] = node
+        return node
+
+    def roots(self) -> list[QueryNode]:
+        return [node for node in self.nodes.values() if node.parent is None]
+
+    def leaf_nodes(self, include_removed: bool = False) -> list[QueryNode]:
+        """Queries with no children (the ends of trajectories)."""
+        return [
+            node
+            for node in self.nodes.values()
+            if not node.children and (include_removed or not node.removed)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+
+@dataclass
+class Counters:
+    """How much a search has cost so far."""
+
+    iterations: int = 0
+    data_source_calls: int = 0
+    filter_calls: int = 0
+    score_calls: int = 0
+    queries: int = 0
+    returned_items: int = 0
+
+
+@dataclass
+class SearchLog:
+    """Everything a search did, enough to inspect it later or resume it."""
+
+    batches: list[Batch] = field(default_factory=list)
+    items: dict[str, Item] = field(default_factory=dict)
+    filter_cache: dict[str, FilterResponse] = field(default_factory=dict)
+    score_cache: dict[str, ScoreResponse] = field(default_factory=dict)
+    counters: Counters = field(default_factory=Counters)
+    pending: Batch | None = None
+    query_tree: QueryTree = field(default_factory=QueryTree, repr=False)
+
+    def add_batch(self, batch: Batch) -> None:
+        """Record a finished iteration: its queries, their results and the unique items."""
+        self.batches.append(batch)
+        self.counters.iterations += 1
+        for query in batch.queries:
+            self.query_tree.add(query)
+            for item in query.query_results:
+                key = item_key(item)
+                known = self.items.get(key)
+                if known is None or (known.internal.removed and not item.internal.removed):
+                    self.items[key] = item
+
+    @property
+    def unique_items(self) -> int:
+        """Items scored at least once (or rejected by the filter) during the search."""
+        return len(self.items)
+
+    def best(self) -> Item | None:
+        """The highest-scoring valid item so far."""
+        scored = [i for i in self.items.values() if not i.internal.removed and i.score is not None]
+        return max(scored, key=lambda i: i.score, default=None)  # type: ignore[arg-type, return-value]
+
+    def compile_results(self, skip_removed: bool = True) -> list[dict[str, Any]]:
+        """Unique items as dicts, best first."""
+        items = [i for i in self.items.values() if not (skip_removed and i.internal.removed)]
+        items.sort(key=lambda i: float("-inf") if i.score is None else i.score, reverse=True)
+        return [_result_row(item) for item in items]
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the log to a JSON file atomically (a crash never leaves half a file)."""
+        path = Path(path)
+        document = {
+            "version": 1,
+            "counters": asdict(self.counters),
+            "batches": [b.model_dump(mode="json") for b in self.batches],
+            "pending": self.pending.model_dump(mode="json") if self.pending else None,
+            "filter_cache": {k: v.model_dump(mode="json") for k, v in self.filter_cache.items()},
+            "score_cache": {k: v.model_dump(mode="json") for k, v in self.score_cache.items()},
+        }
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(document, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> SearchLog:
+        """Read a log written by `save`; pass it to `Runner.search(log=...)` to resume."""
+        document = json.loads(Path(path).read_text())
+        log = cls(
+            filter_cache={
+                k: FilterResponse.model_validate(v) for k, v in document["filter_cache"].items()
+            },
+            score_cache={
+                k: ScoreResponse.model_validate(v) for k, v in document["score_cache"].items()
+            },
+        )
+        for batch in document["batches"]:
+            log.add_batch(Batch.model_validate(batch))
+        log.counters = Counters(**document["counters"])
+        if document["pending"] is not None:
+            log.pending = Batch.model_validate(document["pending"])
+        return log
+
+
+def _result_row(item: Item) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "item": item.item,
+        "score": item.score,
+        "embedding": item.embedding,
+        "data": item.data,
+        "iteration": item.internal.iteration,
+        "query_id": item.internal.query_id,
+        "removed": item.internal.removed,
+        "removal_reason": item.internal.removal_reason,
+    }
