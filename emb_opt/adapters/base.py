@@ -95,15 +95,11 @@ class VectorDataSource(ABC):
         return self.filter != TRUE
 
     def _response(self, hits: QueryHits) -> DataSourceResponse:
-        keep = len(hits.ids)
         if self.distance_cutoff is not None:
             keep = int(np.searchsorted(hits.distances, self.distance_cutoff, side="right"))
-        items = [
-            _item(hits, index, float(distance))
-            for index, distance in enumerate(hits.distances[:keep].tolist())
-        ]
+            hits = QueryHits(*(None if part is None else part[:keep] for part in hits))
         return DataSourceResponse.model_construct(
-            valid=True, data={"metric": self.metric}, query_results=items
+            valid=True, data={"metric": self.metric}, query_results=hits_to_items(hits)
         )
 
     def close(self) -> None:
@@ -116,19 +112,19 @@ class VectorDataSource(ABC):
         self.close()
 
 
-def _item(hits: QueryHits, index: int, distance: float) -> Item:
-    metadata = hits.metadata[index] if hits.metadata is not None else None
-    return Item.model_construct(
-        id=hits.ids[index],
-        item=hits.items[index] if hits.items is not None else None,
-        embedding=hits.embeddings[index],
-        score=None,
-        data=dict(metadata) if metadata is not None else None,
-        internal=ItemInternal.model_construct(
-            removed=False,
-            removal_reason=None,
-            query_id=None,
-            iteration=None,
-            distance=distance,
-        ),
-    )
+def hits_to_items(hits: QueryHits) -> list[Item]:
+    """Items built without re-validation: the adapter already produced well-formed values."""
+    items, metadata = hits.items, hits.metadata
+    return [
+        Item.model_construct(
+            id=hits.ids[index],
+            item=items[index] if items is not None else None,
+            embedding=hits.embeddings[index],
+            score=None,
+            data=dict(metadata[index]) if metadata is not None and metadata[index] else None,
+            internal=ItemInternal.model_construct(
+                removed=False, removal_reason=None, query_id=None, iteration=None, distance=d
+            ),
+        )
+        for index, d in enumerate(hits.distances.tolist())
+    ]

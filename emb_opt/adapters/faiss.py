@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import UnsupportedFilterError, missing_dependency
-from .base import QueryHits, VectorDataSource, l2_to_distance
-from .rows import RowTable
+from .base import QueryHits, l2_to_distance
+from .rows import RowDataSource, RowTable
 
 
 def import_faiss() -> Any:
@@ -81,7 +81,7 @@ def _exact_subset(
     return padded_raw, padded_rows
 
 
-class FaissDataSource(VectorDataSource):
+class FaissDataSource(RowDataSource):
     """Search a FAISS index whose labels are row numbers 0..n-1.
 
     `ids`, `items` and `metadata` are per-row sequences (metadata: dicts, used by the
@@ -118,25 +118,16 @@ class FaissDataSource(VectorDataSource):
     def dimension(self) -> int:
         return int(self.index.d)
 
-    def _vectors(self, rows: np.ndarray) -> np.ndarray:
-        if self.embeddings is not None:
-            return self.embeddings[rows]
-        return self.index.reconstruct_batch(rows)
+    def _nearest(
+        self, queries: np.ndarray, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return search_index(self.index, queries, self.k, allowed)
 
-    def _search(self, queries: np.ndarray) -> list[QueryHits]:
-        allowed = self.rows.allowed(self.filter) if self.has_filter else None
-        distances, rows = search_index(self.index, queries, self.k, allowed)
-        valid = rows >= 0
-        vectors = self._vectors(rows[valid])
-        hits, start = [], 0
-        for query_rows, query_distances, query_valid in zip(rows, distances, valid):
-            count = int(query_valid.sum())
-            hits.append(
-                self.rows.hits(
-                    query_rows[query_valid],
-                    query_distances[query_valid],
-                    vectors[start : start + count],
-                )
+    def _fetch(self, rows: np.ndarray, distances: np.ndarray) -> QueryHits:
+        if self.embeddings is not None:
+            vectors = self.embeddings[rows]
+        else:
+            vectors = (
+                self.index.reconstruct_batch(rows) if len(rows) else np.empty((0, self.dimension))
             )
-            start += count
-        return hits
+        return self.rows.hits(rows, distances, vectors)

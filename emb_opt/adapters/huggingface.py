@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import missing_dependency
-from .base import QueryHits, VectorDataSource
+from .base import QueryHits
 from .faiss import metric_name, search_index
-from .rows import RowTable
+from .rows import RowDataSource, RowTable
 
 
 def _arrow_table(dataset: Any) -> Any:
@@ -27,7 +27,7 @@ def _embedding_matrix(column: Any) -> np.ndarray:
     return values.reshape(len(column), -1) if len(column) else values.reshape(0, 0)
 
 
-class HuggingFaceDataSource(VectorDataSource):
+class HuggingFaceDataSource(RowDataSource):
     """Search the FAISS index `index_name` of a dataset; other columns become `Item.data`.
 
     `item_key` names the column holding the item itself and `id_key` the id column
@@ -74,26 +74,17 @@ class HuggingFaceDataSource(VectorDataSource):
     def dimension(self) -> int:
         return int(self.index.d)
 
-    def _search(self, queries: np.ndarray) -> list[QueryHits]:
-        allowed = self.rows.allowed(self.filter) if self.has_filter else None
-        distances, rows = search_index(self.index, queries, self.k, allowed)
-        valid = rows >= 0
-        fetched = self.table.take(rows[valid])
-        embeddings = _embedding_matrix(fetched.column(self.embedding_key))
-        metadata = fetched.select(self.metadata_keys).to_pylist()
-        items = fetched.column(self.item_key).to_pylist() if self.item_key else None
-        ids = fetched.column(self.id_key).to_pylist() if self.id_key else rows[valid].tolist()
-        hits, start = [], 0
-        for query_distances, query_valid in zip(distances, valid):
-            end = start + int(query_valid.sum())
-            hits.append(
-                QueryHits(
-                    ids=ids[start:end],
-                    distances=query_distances[query_valid],
-                    embeddings=embeddings[start:end],
-                    items=items[start:end] if items is not None else None,
-                    metadata=metadata[start:end],
-                )
-            )
-            start = end
-        return hits
+    def _nearest(
+        self, queries: np.ndarray, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return search_index(self.index, queries, self.k, allowed)
+
+    def _fetch(self, rows: np.ndarray, distances: np.ndarray) -> QueryHits:
+        fetched = self.table.take(rows)
+        return QueryHits(
+            ids=fetched.column(self.id_key).to_pylist() if self.id_key else rows.tolist(),
+            distances=distances,
+            embeddings=_embedding_matrix(fetched.column(self.embedding_key)),
+            items=fetched.column(self.item_key).to_pylist() if self.item_key else None,
+            metadata=fetched.select(self.metadata_keys).to_pylist(),
+        )

@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from .base import QueryHits, VectorDataSource, check_metric, l2_to_distance
-from .rows import RowTable
+from .base import QueryHits, check_metric, l2_to_distance
+from .rows import RowDataSource, RowTable
 
 
-class NumpyDataSource(VectorDataSource):
+class NumpyDataSource(RowDataSource):
     """Brute-force search over `embeddings`; the filter masks rows before ranking.
 
     Distances: euclidean for "l2", 1 - cosine similarity for "cosine", minus the dot
@@ -39,8 +39,7 @@ class NumpyDataSource(VectorDataSource):
         if metric == "cosine":
             norms = np.linalg.norm(matrix, axis=1, keepdims=True)
             self._unit = matrix / np.where(norms == 0, 1, norms)
-        elif metric == "l2":
-            self._squared_norms = np.einsum("ij,ij->i", matrix, matrix)
+        self._squared_norms = np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64)
 
     @property
     def dimension(self) -> int:
@@ -57,23 +56,27 @@ class NumpyDataSource(VectorDataSource):
             return -(queries @ matrix.T)
         squared = self._squared_norms if rows is None else self._squared_norms[rows]
         queries64 = queries.astype(np.float64)
-        return l2_to_distance(
-            squared[None, :] - 2.0 * (queries64 @ matrix.T) + (queries64**2).sum(1)[:, None]
-        )
+        products = queries64 @ matrix.T.astype(np.float64)
+        return l2_to_distance(squared[None, :] - 2.0 * products + (queries64**2).sum(1)[:, None])
 
-    def _search(self, queries: np.ndarray) -> list[QueryHits]:
-        rows = np.flatnonzero(self.rows.allowed(self.filter)) if self.has_filter else None
-        distances = self._distances(queries, rows)
+    def _nearest(
+        self, queries: np.ndarray, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        candidates = np.flatnonzero(allowed) if allowed is not None else None
+        distances = self._distances(queries, candidates)
         k = min(self.k, distances.shape[1])
-        if k == 0:
-            return [
-                self.rows.hits(np.empty(0, np.int64), np.empty(0), np.empty((0, self.dimension)))
-                for _ in queries
-            ]
-        nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
-        nearest_d = np.take_along_axis(distances, nearest, axis=1)
-        order = np.argsort(nearest_d, axis=1, kind="stable")
-        nearest = np.take_along_axis(nearest, order, axis=1)
-        nearest_d = np.take_along_axis(nearest_d, order, axis=1)
-        positions = nearest if rows is None else rows[nearest]
-        return [self.rows.hits(p, d, self.embeddings[p]) for p, d in zip(positions, nearest_d)]
+        top = np.argpartition(distances, k - 1, axis=1)[:, :k] if k else distances[:, :0]
+        top_d = np.take_along_axis(distances, top, axis=1)
+        order = np.argsort(top_d, axis=1, kind="stable")
+        top, top_d = (
+            np.take_along_axis(top, order, axis=1),
+            np.take_along_axis(top_d, order, axis=1),
+        )
+        rows = np.full((len(queries), self.k), -1, dtype=np.int64)
+        padded = np.full((len(queries), self.k), np.inf)
+        rows[:, :k] = top if candidates is None else candidates[top]
+        padded[:, :k] = top_d
+        return padded, rows
+
+    def _fetch(self, rows: np.ndarray, distances: np.ndarray) -> QueryHits:
+        return self.rows.hits(rows, distances, self.embeddings[rows])

@@ -1,14 +1,21 @@
-"""Per-row ids, items and metadata of an in-process index, and the filter mask over them."""
+"""In-process sources whose vectors are addressed by row number (numpy, FAISS, HF Datasets).
+
+A subclass says how to find the nearest rows (`_nearest`) and how to fetch rows (`_fetch`);
+this module does the filter mask, one fetch for the whole batch, and random samples.
+"""
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
 from ..filters import Columns, Filter, mask
-from .base import QueryHits
+from ..schemas import Item
+from .base import QueryHits, VectorDataSource, hits_to_items
 
 
 def _check_length(name: str, values: Sequence[Any] | None, n: int) -> None:
@@ -17,10 +24,9 @@ def _check_length(name: str, values: Sequence[Any] | None, n: int) -> None:
 
 
 class RowTable:
-    """Row-addressed side data of an index: row r is the vector FAISS or numpy calls r.
+    """Row-addressed side data: ids, items and per-row metadata dicts (or ready `Columns`).
 
-    Metadata is either a sequence of per-row dicts or ready `Columns`; the filter mask is
-    computed vectorised and cached for the filter last asked for.
+    The filter mask is computed vectorised and cached for the filter last asked for.
     """
 
     def __init__(
@@ -50,7 +56,7 @@ class RowTable:
         return self._cached[1]
 
     def hits(self, rows: np.ndarray, distances: np.ndarray, embeddings: np.ndarray) -> QueryHits:
-        """The hits of one query at the given rows (nearest first)."""
+        """Hits at the given rows, with their side data."""
         rows_list = rows.tolist()
         return QueryHits(
             ids=[self.ids[r] for r in rows_list] if self.ids is not None else rows_list,
@@ -59,3 +65,44 @@ class RowTable:
             items=[self.items[r] for r in rows_list] if self.items is not None else None,
             metadata=[self.metadata[r] for r in rows_list] if self.metadata is not None else None,
         )
+
+
+class RowDataSource(VectorDataSource):
+    """Base of the in-process adapters; subclasses set `self.rows` and implement two methods."""
+
+    rows: RowTable
+
+    @abstractmethod
+    def _nearest(
+        self, queries: np.ndarray, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, rows) of shape (n_queries, k), nearest first, row -1 where none."""
+
+    @abstractmethod
+    def _fetch(self, rows: np.ndarray, distances: np.ndarray) -> QueryHits:
+        """The hits at `rows` (flat), in one batched read."""
+
+    def _allowed(self) -> np.ndarray | None:
+        return self.rows.allowed(self.filter) if self.has_filter else None
+
+    def _search(self, queries: np.ndarray) -> list[QueryHits]:
+        distances, rows = self._nearest(queries, self._allowed())
+        valid = rows >= 0
+        fetched = self._fetch(rows[valid], distances[valid])
+        bounds = np.concatenate([[0], np.cumsum(valid.sum(axis=1))]).tolist()
+        return [_slice(fetched, start, end) for start, end in pairwise(bounds)]
+
+    def sample(self, n: int, seed: int | None = None) -> list[Item]:
+        """`n` distinct random items that pass the filter (fewer if fewer match)."""
+        allowed = self._allowed()
+        candidates = np.flatnonzero(allowed) if allowed is not None else self.rows.n
+        rng = np.random.default_rng(seed)
+        count = min(n, candidates if isinstance(candidates, int) else len(candidates))
+        rows = np.sort(rng.choice(candidates, size=count, replace=False))
+        return hits_to_items(self._fetch(rows, np.zeros(count)))
+
+
+def _slice(hits: QueryHits, start: int, end: int) -> QueryHits:
+    return QueryHits(
+        *(None if part is None else part[start:end] for part in hits)  # type: ignore[arg-type]
+    )
