@@ -9,7 +9,7 @@ from .schemas import FilterFunction, FilterResponse, Item, ScoreFunction, ScoreR
 
 
 def _names(functions: Sequence[object]) -> list[str]:
-    names = [plugin_name(fn) for fn in functions]
+    names = [plugin_name(fn).rpartition(".")[2] for fn in functions]
     return [name if names.count(name) == 1 else f"{name}_{i}" for i, name in enumerate(names)]
 
 

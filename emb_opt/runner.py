@@ -95,6 +95,9 @@ class Runner:
             raise ValueError(
                 "search needs a batch of start queries (or a log with pending queries)"
             )
+        check_query_embeddings(
+            batch.queries, getattr(self.data_source, "dimension", None), "start batch"
+        )
         self._adopt(batch.queries, log.counters.iterations, parent_ids=None)
         stop = stop or StopRule()
         stop.start(log)
@@ -131,9 +134,6 @@ class Runner:
         log.add_batch(batch)
 
     def _query(self, queries: list[Query], log: SearchLog) -> None:
-        check_query_embeddings(
-            queries, getattr(self.data_source, "dimension", None), "data source input"
-        )
         iteration = log.counters.iterations
         outputs = self.data_source(queries)
         log.counters.data_source_calls += 1

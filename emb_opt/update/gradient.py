@@ -17,21 +17,28 @@ def score_gradient(
 ) -> np.ndarray | None:
     """Policy-gradient estimate of the direction that raises the score around a query.
 
-    Retrieval is read as a Gaussian policy centred on the query, so the gradient of the log
-    likelihood of a result x is (x - q). Weighting it by the whitened score (the advantage)
-    gives sum_i A_i (x_i - q) / n; `distance_penalty` adds a pull toward the results and
-    `max_norm` clips the result. None when the query has no scored results.
+    Retrieval is read as a policy p(x | q) proportional to exp(-|x - q|), so the gradient of
+    log p(x_i | q) is the unit vector u_i from q toward result x_i (the normaliser's term
+    cancels because the whitened scores, the advantages A_i, sum to zero). The estimate is
+    r * sum_i A_i u_i / sqrt(n), with r the mean distance to the n results: its length is
+    about r when the directions are unrelated, so a step size is a fraction of the radius
+    of the neighbourhood the data source returned, whatever the scale of the embeddings.
+    `distance_penalty` adds a pull toward the results and `max_norm` clips the result.
+    None when the query has no scored results.
     """
     results = [item for item in query.valid_results() if item.score is not None]
     if not results:
         return None
     offsets = np.stack([item.embedding for item in results]) - query.embedding
+    lengths = np.linalg.norm(offsets, axis=1)
+    directions = offsets / np.where(lengths == 0, 1.0, lengths)[:, None]
     scores = np.array([item.score for item in results], dtype=np.float64)
     spread = scores.std()
     advantages = (scores - scores.mean()) / spread if spread > 0 else np.zeros_like(scores)
-    gradient = (advantages[:, None] * offsets).mean(axis=0)
+    radius = lengths.mean()
+    gradient = radius * (advantages @ directions) / np.sqrt(len(results))
     if distance_penalty:
-        gradient = gradient + distance_penalty * offsets.mean(axis=0)
+        gradient = gradient + distance_penalty * radius * directions.mean(axis=0)
     if max_norm is not None:
         norm = np.linalg.norm(gradient, ord=norm_type)
         if norm > max_norm:

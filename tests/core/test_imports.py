@@ -1,0 +1,55 @@
+"""Importing emb_opt pulls in no database or distributed-engine library."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BACKENDS = ["faiss", "datasets", "qdrant_client", "chromadb", "pymilvus", "ray", "httpx", "pyarrow"]
+
+
+def test_import_emb_opt_imports_no_backend():
+    code = (
+        "import sys, emb_opt, emb_opt.imports, emb_opt.adapters, emb_opt.filters; "
+        f"print([m for m in {BACKENDS!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_seed_names_are_importable():
+    from emb_opt.data_source import DataPluginGradWrapper  # noqa: F401
+    from emb_opt.log import SearchLog  # noqa: F401
+    from emb_opt.plugins.huggingface import HugggingfaceDataPlugin, HuggingFaceDataSource
+    from emb_opt.prune import TopKPrune  # noqa: F401
+    from emb_opt.schemas import (  # noqa: F401
+        Batch,
+        DataSourceFunction,
+        DataSourceResponse,
+        FilterFunction,
+        FilterResponse,
+        Item,
+        PruneFunction,
+        PruneResponse,
+        Query,
+        ScoreFunction,
+        ScoreResponse,
+        UpdateFunction,
+        UpdateResponse,
+    )
+    from emb_opt.update import (  # noqa: F401
+        RLUpdate,
+        TopKContinuousUpdate,
+        TopKDiscreteUpdate,
+        UpdatePluginGradientWrapper,
+    )
+
+    assert HugggingfaceDataPlugin is HuggingFaceDataSource
+
+
+def test_missing_backend_error_names_the_extra():
+    from emb_opt.errors import missing_dependency
+
+    error = missing_dependency("qdrant-client", "qdrant")
+    assert isinstance(error, ImportError)
+    assert 'pip install "emb-opt[qdrant]"' in str(error)
