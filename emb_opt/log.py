@@ -118,6 +118,7 @@ class SearchLog:
     score_cache: dict[str, ScoreResponse] = field(default_factory=dict)
     counters: Counters = field(default_factory=Counters)
     pending: Batch | None = None
+    best_item: Item | None = field(default=None, repr=False)
     query_tree: QueryTree = field(default_factory=QueryTree, repr=False)
 
     def add_batch(self, batch: Batch) -> None:
@@ -131,6 +132,8 @@ class SearchLog:
                 known = self.items.get(key)
                 if known is None or (known.internal.removed and not item.internal.removed):
                     self.items[key] = item
+                if _beats(item, self.best_item):
+                    self.best_item = item
 
     @property
     def unique_items(self) -> int:
@@ -139,8 +142,7 @@ class SearchLog:
 
     def best(self) -> Item | None:
         """The highest-scoring valid item so far."""
-        scored = [i for i in self.items.values() if not i.internal.removed and i.score is not None]
-        return max(scored, key=lambda i: i.score, default=None)  # type: ignore[arg-type, return-value]
+        return self.best_item
 
     def compile_results(self, skip_removed: bool = True) -> list[dict[str, Any]]:
         """Unique items as dicts, best first."""
@@ -188,6 +190,12 @@ class SearchLog:
         if document["pending"] is not None:
             log.pending = Batch.model_validate(document["pending"])
         return log
+
+
+def _beats(item: Item, best: Item | None) -> bool:
+    if item.internal.removed or item.score is None:
+        return False
+    return best is None or best.score is None or item.score > best.score
 
 
 def _result_row(item: Item) -> dict[str, Any]:

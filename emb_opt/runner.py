@@ -253,13 +253,15 @@ def _merged(old: dict | None, new: dict | None) -> dict | None:
 
 
 def _apply_filter(item: Item, response: FilterResponse) -> None:
-    item.data = _merged(item.data, response.data)
+    if response.data:
+        item.data = _merged(item.data, response.data)
     if not response.valid:
         item.remove(response.data.get("error", "filtered out") if response.data else "filtered out")
 
 
 def _apply_score(item: Item, response: ScoreResponse) -> None:
-    item.data = _merged(item.data, response.data)
+    if response.data:
+        item.data = _merged(item.data, response.data)
     if response.valid and response.score is not None:
         item.score = response.score
     else:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..calls import check_query_embeddings
 from ..filters import FALSE, TRUE, Filter, parse
-from ..schemas import DataSourceResponse, Item, ItemInternal, Query
+from ..schemas import DataSourceResponse, Item, Query
 
 METRICS = ("l2", "cosine", "ip")
 
@@ -116,15 +116,12 @@ def hits_to_items(hits: QueryHits) -> list[Item]:
     """Items built without re-validation: the adapter already produced well-formed values."""
     items, metadata = hits.items, hits.metadata
     return [
-        Item.model_construct(
-            id=hits.ids[index],
-            item=items[index] if items is not None else None,
-            embedding=hits.embeddings[index],
-            score=None,
-            data=dict(metadata[index]) if metadata is not None and metadata[index] else None,
-            internal=ItemInternal.model_construct(
-                removed=False, removal_reason=None, query_id=None, iteration=None, distance=d
-            ),
+        Item.trusted(
+            hits.ids[index],
+            items[index] if items is not None else None,
+            hits.embeddings[index],
+            dict(metadata[index]) if metadata is not None and metadata[index] else None,
+            distance,
         )
-        for index, d in enumerate(hits.distances.tolist())
+        for index, distance in enumerate(hits.distances.tolist())
     ]

@@ -1,6 +1,6 @@
 """Update functions (strategies): each turns scored queries into the next queries."""
 
-from .gradient import UpdatePluginGradientWrapper, score_gradient
+from .gradient import UpdatePluginGradientWrapper, score_gradient, score_gradients
 from .rl import RLUpdate
 from .topk import TopKContinuousUpdate, TopKDiscreteUpdate
 
@@ -10,4 +10,5 @@ __all__ = [
     "TopKDiscreteUpdate",
     "UpdatePluginGradientWrapper",
     "score_gradient",
+    "score_gradients",
 ]

@@ -9,13 +9,13 @@ from ..schemas import Query, UpdateFunction, UpdateResponse
 GRADIENT_KEY = "score_grad"
 
 
-def score_gradient(
-    query: Query,
+def score_gradients(
+    queries: list[Query],
     distance_penalty: float = 0.0,
     max_norm: float | None = None,
     norm_type: float = 2.0,
-) -> np.ndarray | None:
-    """Policy-gradient estimate of the direction that raises the score around a query.
+) -> list[np.ndarray | None]:
+    """Policy-gradient estimates of the direction that raises the score around each query.
 
     Retrieval is read as a policy p(x | q) proportional to exp(-|x - q|), so the gradient of
     log p(x_i | q) is the unit vector u_i from q toward result x_i (the normaliser's term
@@ -24,26 +24,54 @@ def score_gradient(
     about r when the directions are unrelated, so a step size is a fraction of the radius
     of the neighbourhood the data source returned, whatever the scale of the embeddings.
     `distance_penalty` adds a pull toward the results and `max_norm` clips the result.
-    None when the query has no scored results.
+    None for a query without scored results. All queries are computed in one array pass.
     """
-    results = [item for item in query.valid_results() if item.score is not None]
-    if not results:
-        return None
-    offsets = np.stack([item.embedding for item in results]) - query.embedding
-    lengths = np.linalg.norm(offsets, axis=1)
-    directions = offsets / np.where(lengths == 0, 1.0, lengths)[:, None]
-    scores = np.array([item.score for item in results], dtype=np.float64)
-    spread = scores.std()
-    advantages = (scores - scores.mean()) / spread if spread > 0 else np.zeros_like(scores)
-    radius = lengths.mean()
-    gradient = radius * (advantages @ directions) / np.sqrt(len(results))
+    scored = [
+        [i for i in q.query_results if not i.internal.removed and i.score is not None]
+        for q in queries
+    ]
+    width = max((len(items) for items in scored), default=0)
+    if width == 0:
+        return [None] * len(queries)
+    dimension = queries[0].embedding.shape[0]
+    points = np.zeros((len(queries), width, dimension))
+    scores = np.zeros((len(queries), width))
+    present = np.zeros((len(queries), width), dtype=bool)
+    for row, items in enumerate(scored):
+        if items:
+            points[row, : len(items)] = [item.embedding for item in items]
+            scores[row, : len(items)] = [item.score for item in items]
+            present[row, : len(items)] = True
+    counts = present.sum(axis=1)
+    safe_counts = np.maximum(counts, 1)
+    offsets = (points - np.stack([q.embedding for q in queries])[:, None, :]) * present[..., None]
+    lengths = np.linalg.norm(offsets, axis=2)
+    directions = offsets / np.where(lengths == 0, 1.0, lengths)[..., None]
+    means = scores.sum(axis=1, keepdims=True) / safe_counts[:, None]
+    centred = np.where(present, scores - means, 0.0)
+    spread = np.sqrt((centred**2).sum(axis=1, keepdims=True) / safe_counts[:, None])
+    advantages = np.divide(centred, spread, out=np.zeros_like(centred), where=spread > 0)
+    radius = lengths.sum(axis=1) / safe_counts
+    gradients = (radius / np.sqrt(safe_counts))[:, None] * np.einsum(
+        "qk,qkd->qd", advantages, directions
+    )
     if distance_penalty:
-        gradient = gradient + distance_penalty * radius * directions.mean(axis=0)
+        pull = directions.sum(axis=1) / safe_counts[:, None]
+        gradients += distance_penalty * radius[:, None] * pull
     if max_norm is not None:
-        norm = np.linalg.norm(gradient, ord=norm_type)
-        if norm > max_norm:
-            gradient = gradient * (max_norm / norm)
-    return gradient
+        norms = np.linalg.norm(gradients, ord=norm_type, axis=1)
+        gradients *= np.minimum(1.0, max_norm / np.where(norms == 0, 1.0, norms))[:, None]
+    return [gradients[row] if counts[row] else None for row in range(len(queries))]
+
+
+def score_gradient(
+    query: Query,
+    distance_penalty: float = 0.0,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+) -> np.ndarray | None:
+    """`score_gradients` for one query."""
+    return score_gradients([query], distance_penalty, max_norm, norm_type)[0]
 
 
 class UpdatePluginGradientWrapper:
@@ -65,12 +93,8 @@ class UpdatePluginGradientWrapper:
         self.norm_type = norm_type
 
     def __call__(self, queries: list[Query]) -> list[UpdateResponse]:
-        gradients = {
-            query.internal.id: score_gradient(
-                query, self.distance_penalty, self.max_norm, self.norm_type
-            )
-            for query in queries
-        }
+        estimates = score_gradients(queries, self.distance_penalty, self.max_norm, self.norm_type)
+        gradients = {query.internal.id: g for query, g in zip(queries, estimates)}
         responses = [UpdateResponse.model_validate(r) for r in self.update_function(queries)]
         for response in responses:
             gradient = gradients.get(response.parent_id)

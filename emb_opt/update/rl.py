@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..schemas import Query, UpdateResponse
-from .gradient import score_gradient
+from .gradient import score_gradients
 
 
 class RLUpdate:
@@ -30,8 +30,8 @@ class RLUpdate:
 
     def __call__(self, queries: list[Query]) -> list[UpdateResponse]:
         responses = []
-        for query in queries:
-            gradient = score_gradient(query, self.distance_penalty, self.max_norm, self.norm_type)
+        gradients = score_gradients(queries, self.distance_penalty, self.max_norm, self.norm_type)
+        for query, gradient in zip(queries, gradients):
             if gradient is None:
                 continue
             for lr in self.lrs:

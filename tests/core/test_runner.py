@@ -125,7 +125,7 @@ class FailingOnCall:
 def test_score_error_stops_with_the_finished_iterations_kept(numpy_source, start_batch):
     score = FailingOnCall(fail_on=3)
     runner = Runner(numpy_source, None, score, None, RLUpdate(lrs=[0.2]))
-    with pytest.raises(SearchAborted, match="FailingOnCall.*assay machine jammed") as caught:
+    with pytest.raises(SearchAborted, match=r"FailingOnCall.*assay machine jammed") as caught:
         runner.search(start_batch, 5, verbose=False)
     log = caught.value.log
     assert log.counters.iterations == 2
