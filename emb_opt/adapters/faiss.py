@@ -11,6 +11,8 @@ from ..errors import UnsupportedFilterError, missing_dependency
 from .base import QueryHits, l2_to_distance
 from .rows import RowDataSource, RowTable
 
+EXACT_BELOW = 20_000  # rows; a filter this selective is searched exactly on approximate indexes
+
 
 def import_faiss() -> Any:
     try:
@@ -30,18 +32,31 @@ def metric_name(index: Any) -> str:
     return names[index.metric_type]
 
 
+def is_exact(index: Any) -> bool:
+    """Whether the index answers kNN exactly (a flat index)."""
+    faiss = import_faiss()
+    return isinstance(faiss.downcast_index(index), faiss.IndexFlat)
+
+
 def search_index(
-    index: Any, queries: np.ndarray, k: int, allowed: np.ndarray | None
+    index: Any,
+    queries: np.ndarray,
+    k: int,
+    allowed: np.ndarray | None,
+    exact_below: int = EXACT_BELOW,
 ) -> tuple[np.ndarray, np.ndarray]:
     """k nearest rows per query among the `allowed` rows: (distances, rows), -1 where none.
 
-    Distances are smaller-is-closer (euclidean, or minus the inner product). When an
-    approximate index pads a result with -1 although more rows match, that query is
-    searched again exactly over the matching rows.
+    Distances are smaller-is-closer (euclidean, or minus the inner product). On an
+    approximate index, a filter matching at most `exact_below` rows is answered by exact
+    search over those rows (cheaper and exact), and a query the index pads with -1 although
+    more rows match is searched again the same way.
     """
     faiss = import_faiss()
     if allowed is None:
         raw, rows = index.search(queries, k)
+    elif not is_exact(index) and int(allowed.sum()) <= exact_below:
+        raw, rows = _exact_subset(index, queries, k, allowed)
     else:
         bitmap = np.packbits(allowed, bitorder="little")  # kept alive for the search
         selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
@@ -86,7 +101,8 @@ class FaissDataSource(RowDataSource):
 
     `ids`, `items` and `metadata` are per-row sequences (metadata: dicts, used by the
     filter and returned as `Item.data`). Embeddings are read back with
-    `reconstruct_batch`, or from `embeddings` when given.
+    `reconstruct_batch`, or from `embeddings` when given. On an approximate index, a filter
+    matching at most `exact_below` rows is searched exactly over those rows.
     """
 
     def __init__(
@@ -99,8 +115,10 @@ class FaissDataSource(RowDataSource):
         embeddings: np.ndarray | None = None,
         filter: Any = None,
         distance_cutoff: float | None = None,
+        exact_below: int = EXACT_BELOW,
     ) -> None:
         super().__init__(k, filter, distance_cutoff)
+        self.exact_below = exact_below
         if index.ntotal == 0:
             raise ValueError("the FAISS index is empty")
         self.index = index
@@ -121,7 +139,7 @@ class FaissDataSource(RowDataSource):
     def _nearest(
         self, queries: np.ndarray, allowed: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        return search_index(self.index, queries, self.k, allowed)
+        return search_index(self.index, queries, self.k, allowed, self.exact_below)
 
     def _fetch(self, rows: np.ndarray, distances: np.ndarray) -> QueryHits:
         if self.embeddings is not None:

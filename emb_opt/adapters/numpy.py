@@ -65,7 +65,10 @@ class NumpyDataSource(RowDataSource):
         candidates = np.flatnonzero(allowed) if allowed is not None else None
         distances = self._distances(queries, candidates)
         k = min(self.k, distances.shape[1])
-        top = np.argpartition(distances, k - 1, axis=1)[:, :k] if k else distances[:, :0]
+        if k:
+            top = np.argpartition(distances, k - 1, axis=1)[:, :k]
+        else:
+            top = np.empty((len(queries), 0), dtype=np.intp)
         top_d = np.take_along_axis(distances, top, axis=1)
         order = np.argsort(top_d, axis=1, kind="stable")
         top, top_d = (

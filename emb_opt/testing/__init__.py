@@ -1,0 +1,18 @@
+"""Test helpers shipped with the package: the adapter conformance suite and its corpus.
+
+Importing this module needs pytest and hypothesis (`pip install "emb-opt[dev]"`).
+"""
+
+from .cases import FILTER_CASES, FilterCase, capabilities_needed
+from .corpus import ConformanceCorpus, conformance_corpus
+from .suite import DataSourceConformance, expected_neighbours
+
+__all__ = [
+    "FILTER_CASES",
+    "ConformanceCorpus",
+    "DataSourceConformance",
+    "FilterCase",
+    "capabilities_needed",
+    "conformance_corpus",
+    "expected_neighbours",
+]
