@@ -50,7 +50,9 @@ def seed_score(items: list) -> list[ScoreResponse]:
 
 
 def seed_filter(items: list) -> list[FilterResponse]:
-    return [FilterResponse(valid=i.data["rand"] < 0.9, data={"rand": i.data["rand"]}) for i in items]
+    return [
+        FilterResponse(valid=i.data["rand"] < 0.9, data={"rand": i.data["rand"]}) for i in items
+    ]
 
 
 def tutorial_source() -> tuple[Any, np.ndarray]:
@@ -97,7 +99,11 @@ def measure(source: Any, start: np.ndarray, with_filter: bool, repeats: int) -> 
     for _ in range(repeats):
         timings: Timings = defaultdict(float)
         for method in ("_nearest", "_fetch"):
-            setattr(source, method, timed(getattr(type(source), method).__get__(source), "index", timings))
+            setattr(
+                source,
+                method,
+                timed(getattr(type(source), method).__get__(source), "index", timings),
+            )
         score = timed(seed_score, "score", timings)
         flt = timed(seed_filter, "filter", timings) if with_filter else None
         runner = Runner(source, flt, score, None, RLUpdate(lrs=[0.25]))
