@@ -56,7 +56,7 @@ def seed_filter(items: list) -> list[FilterResponse]:
 
 
 def tutorial_source() -> tuple[Any, np.ndarray]:
-    """The seed tutorial's dataset, generated exactly as the tutorial does, and its start queries."""
+    """The seed tutorial's dataset, generated as the tutorial does, and its start queries."""
     from datasets import Dataset
 
     from emb_opt.adapters.huggingface import HuggingFaceDataSource
@@ -167,7 +167,8 @@ def compare_with_original(ours: float) -> None:
     ratio = result["search_seconds"] / ours
     print(
         f"\noriginal emb-opt 1.0.2 on (a): {result['search_seconds']:.3f} s search, "
-        f"{result['score_calls']} score calls; ours {ours:.3f} s: the original takes {ratio:.1f}x as long"
+        f"{result['score_calls']} score calls; ours {ours:.3f} s: "
+        f"the original takes {ratio:.1f}x as long"
     )
 
 
