@@ -76,6 +76,7 @@ def tutorial_source() -> tuple[Any, np.ndarray]:
     dataset = Dataset.from_list(rows)
     dataset.add_faiss_index("embedding")
     source = HuggingFaceDataSource(dataset, "embedding", k=10, item_key="item", id_key="index")
+    np.random.seed(40)  # as the tutorial does before drawing its start queries
     return source, np.random.randn(5, 64)
 
 

@@ -118,6 +118,7 @@ class SearchLog:
     score_cache: dict[str, ScoreResponse] = field(default_factory=dict)
     counters: Counters = field(default_factory=Counters)
     pending: Batch | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
     best_item: Item | None = field(default=None, repr=False)
     query_tree: QueryTree = field(default_factory=QueryTree, repr=False)
 
@@ -134,6 +135,27 @@ class SearchLog:
                     self.items[key] = item
                 if _beats(item, self.best_item):
                     self.best_item = item
+
+    def record_iteration(self, seconds: float) -> None:
+        """Append the figures of the iteration just finished to `history`."""
+        scores = [
+            item.score
+            for query in self.batches[-1].queries
+            for item in query.valid_results()
+            if item.score is not None
+        ]
+        best = self.best()
+        self.history.append(
+            {
+                "iteration": self.counters.iterations,
+                "seconds": seconds,
+                "score_calls": self.counters.score_calls,
+                "data_source_calls": self.counters.data_source_calls,
+                "unique_items": self.unique_items,
+                "best_score": None if best is None else best.score,
+                "mean_score": sum(scores) / len(scores) if scores else None,
+            }
+        )
 
     @property
     def unique_items(self) -> int:
@@ -156,6 +178,7 @@ class SearchLog:
         document = {
             "version": 1,
             "counters": asdict(self.counters),
+            "history": self.history,
             "batches": [b.model_dump(mode="json") for b in self.batches],
             "pending": self.pending.model_dump(mode="json") if self.pending else None,
             "filter_cache": {k: v.model_dump(mode="json") for k, v in self.filter_cache.items()},
@@ -187,6 +210,7 @@ class SearchLog:
         for batch in document["batches"]:
             log.add_batch(Batch.model_validate(batch))
         log.counters = Counters(**document["counters"])
+        log.history = document["history"]
         if document["pending"] is not None:
             log.pending = Batch.model_validate(document["pending"])
         return log

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -105,6 +106,7 @@ class Runner:
             if not batch.valid_queries():
                 break
             log.pending = batch
+            began = time.perf_counter()
             try:
                 self._iterate(batch, log, stop.score_budget(log))
                 batch = self._update(batch, log)
@@ -113,6 +115,7 @@ class Runner:
             except Exception as error:
                 raise SearchAborted(_abort_message(error, log), log) from error
             log.pending = batch
+            log.record_iteration(time.perf_counter() - began)
             if verbose:
                 print(_progress_line(log), flush=True)
             if on_iteration is not None:

@@ -67,7 +67,9 @@ class HuggingFaceDataSource(RowDataSource):
         ]
         self.table = table
         self.rows = RowTable(
-            table.num_rows, columns=Columns.from_arrow(table.select(self.metadata_keys))
+            table.num_rows,
+            ids=table.column(id_key).to_pylist() if id_key else None,
+            columns=Columns.from_arrow(table.select(self.metadata_keys)),
         )
 
     @property

@@ -92,6 +92,20 @@ class RowDataSource(VectorDataSource):
         bounds = np.concatenate([[0], np.cumsum(valid.sum(axis=1))]).tolist()
         return [_slice(fetched, start, end) for start, end in pairwise(bounds)]
 
+    def fetch(self, ids: Sequence[Any]) -> list[Item]:
+        """The items with these ids, in that order (an unknown id is a ValueError)."""
+        n = self.rows.n
+        if self.rows.ids is None:
+            found = [i if isinstance(i, int) and 0 <= i < n else None for i in ids]
+        else:
+            positions = {item_id: row for row, item_id in enumerate(self.rows.ids)}
+            found = [positions.get(i) for i in ids]
+        missing = [i for i, row in zip(ids, found) if row is None]
+        if missing:
+            raise ValueError(f"unknown ids {missing[:5]}; the source has {n} items")
+        rows = np.array(found, dtype=np.int64)
+        return hits_to_items(self._fetch(rows, np.zeros(len(rows))))
+
     def sample(self, n: int, seed: int | None = None) -> list[Item]:
         """`n` distinct random items that pass the filter (fewer if fewer match)."""
         allowed = self._allowed()

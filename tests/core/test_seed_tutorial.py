@@ -53,6 +53,7 @@ def tutorial():
     ]
     vector_dataset = Dataset.from_list(vector_data)
     vector_dataset.add_faiss_index("embedding")
+    np.random.seed(40)  # as the tutorial does before drawing its start queries
     start = np.random.randn(5, size)
     scores = score_embeddings(vectors)
     eligible = np.array([row["rand"] < 0.9 for row in vector_data])

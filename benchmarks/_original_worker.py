@@ -1,0 +1,238 @@
+"""Run the seed tutorial workload with the ORIGINAL published `emb-opt==1.0.2`.
+
+This script runs inside the throwaway venv that `benchmarks.original` builds; it must not
+import the project's own `emb_opt` (it imports the original package of the same name). It
+reads a workload as JSON on stdin and writes one JSON object on stdout; everything else
+(the original runner's prints, library warnings) goes to stderr.
+
+Workload keys (defaults in `DEFAULTS`):
+    n, dim, queries, iterations, k, seed, lrs, filter, index ("hf" or "faiss"),
+    query_seed (default 40, as the tutorial: reseed before drawing the start queries;
+    None: they continue the data stream), datagen ("auto", "loop" or "vectorised"), recall_at.
+
+Exact RNG order (numpy's legacy global RandomState):
+    1. np.random.seed(seed)
+    2. vectors = np.random.randn(n, dim)
+    3. item strings and `rand`:
+       - "loop" (the tutorial, the default when n == 10000): for each item i in order,
+         np.random.choice(26 lowercase letters, size=10) then np.random.rand();
+       - "vectorised" (the default when n != 10000, fast for 1,000,000 rows):
+         letters = np.random.choice(26 lowercase letters, size=(n, 10)), then
+         rand = np.random.rand(n). Different numbers from "loop" for the same seed.
+    4. if query_seed is not None: np.random.seed(query_seed)
+    5. start queries = np.random.randn(queries, dim)
+The seed tutorial draws its start queries after np.random.seed(40), hence the default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import string
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+DEFAULTS: dict[str, Any] = {
+    "n": 10000,
+    "dim": 64,
+    "queries": 5,
+    "iterations": 15,
+    "k": 10,
+    "seed": 42,
+    "lrs": [0.25],
+    "filter": True,
+    "index": "hf",
+    "query_seed": 40,
+    "datagen": "auto",
+    "recall_at": [1, 5, 10, 50],
+}
+LETTERS = list(string.ascii_lowercase)
+
+
+def score_embeddings(embeddings: np.ndarray, sigma: float = 5.0) -> np.ndarray:
+    """The tutorial's score: a Gaussian bump at [0.75, ...] over the normalised distance."""
+    target_point = np.ones(embeddings.shape[1]) * 0.75
+    distances = np.linalg.norm(embeddings - target_point, axis=1) / np.sqrt(embeddings.shape[1])
+    return np.exp(-0.5 * (distances / sigma) ** 2)
+
+
+def generate_data(cfg: dict[str, Any]) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """Vectors, item strings, `rand` column and start queries, in the documented RNG order."""
+    n, dim = cfg["n"], cfg["dim"]
+    mode = cfg["datagen"]
+    if mode == "auto":
+        mode = "loop" if n == 10000 else "vectorised"
+    np.random.seed(cfg["seed"])
+    vectors = np.random.randn(n, dim)
+    if mode == "loop":
+        items, rands = [], []
+        for _ in range(n):
+            items.append("".join(np.random.choice(LETTERS, size=10).tolist()))
+            rands.append(np.random.rand())
+        rand = np.array(rands)
+    elif mode == "vectorised":
+        letters = np.random.choice(LETTERS, size=(n, 10))
+        items = letters.view("<U10").ravel().tolist()
+        rand = np.random.rand(n)
+    else:
+        raise ValueError(f"datagen must be 'auto', 'loop' or 'vectorised', not {mode!r}")
+    if cfg["query_seed"] is not None:
+        np.random.seed(cfg["query_seed"])
+    start = np.random.randn(cfg["queries"], dim)
+    return vectors, items, rand, start
+
+
+def build_hf_plugin(
+    cfg: dict[str, Any], vectors: np.ndarray, items: list[str], rand: np.ndarray
+) -> Any:
+    """The tutorial's HF Dataset + add_faiss_index + HugggingfaceDataPlugin."""
+    import datasets
+    from datasets import Dataset
+
+    from emb_opt.plugins.huggingface import HugggingfaceDataPlugin
+
+    datasets.disable_progress_bars()
+    if cfg["n"] == 10000 and cfg["datagen"] in ("auto", "loop"):
+        rows = [
+            {"index": i, "item": items[i], "rand": float(rand[i]), "embedding": vectors[i]}
+            for i in range(len(items))
+        ]
+        dataset = Dataset.from_list(rows)
+    else:
+        dataset = Dataset.from_dict(
+            {"index": np.arange(len(items)), "item": items, "rand": rand, "embedding": vectors}
+        )
+    dataset.add_faiss_index("embedding")
+    return HugggingfaceDataPlugin(
+        k=cfg["k"],
+        dataset=dataset,
+        index_name="embedding",
+        item_key="item",
+        id_key="index",
+        distance_cutoff=None,
+    )
+
+
+def build_faiss_plugin(
+    cfg: dict[str, Any], vectors: np.ndarray, items: list[str], rand: np.ndarray
+) -> Any:
+    """The original FaissDataPlugin over a flat L2 index (ids are row numbers)."""
+    import faiss
+    from emb_opt.plugins.faiss import FaissDataPlugin
+
+    index = faiss.IndexFlatL2(vectors.shape[1])
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    item_data = [{"item": items[i], "rand": float(rand[i])} for i in range(len(items))]
+    return FaissDataPlugin(k=cfg["k"], faiss_index=index, item_data=item_data, item_key="item")
+
+
+class Counter:
+    """Wraps a plugin function and counts what flows through it."""
+
+    def __init__(self, function: Callable, count: Callable[[list, list], int]) -> None:
+        self.function = function
+        self.count = count
+        self.total = 0
+        self.calls = 0
+
+    def __call__(self, inputs: list) -> list:
+        outputs = self.function(inputs)
+        self.total += self.count(inputs, outputs)
+        self.calls += 1
+        return outputs
+
+
+def tutorial_filter(inputs: list) -> list:
+    """The tutorial's filter: keep items whose `rand` is below 0.9."""
+    from emb_opt.schemas import FilterResponse
+
+    return [
+        FilterResponse(valid=i.data["rand"] < 0.9, data={"rand": i.data["rand"]}) for i in inputs
+    ]
+
+
+def tutorial_score(inputs: list) -> list:
+    """The tutorial's score plugin."""
+    from emb_opt.schemas import ScoreResponse
+
+    embeddings = np.array([i.embedding for i in inputs])
+    scores = score_embeddings(embeddings)
+    return [ScoreResponse(valid=True, score=s, data=None) for s in scores]
+
+
+def ground_truth(cfg: dict[str, Any], vectors: np.ndarray, rand: np.ndarray) -> np.ndarray:
+    """Ids of the eligible items sorted best first (exhaustive)."""
+    scores = score_embeddings(vectors)
+    ids = np.flatnonzero(rand < 0.9) if cfg["filter"] else np.arange(len(vectors))
+    return ids[np.argsort(-scores[ids], kind="stable")]
+
+
+def run(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Build the workload, run the original Runner.search, and measure it."""
+    from emb_opt.runner import Runner
+    from emb_opt.update import RLUpdate
+    from emb_opt.utils import build_batch_from_embeddings
+
+    began = time.perf_counter()
+    vectors, items, rand, start = generate_data(cfg)
+    builders = {"hf": build_hf_plugin, "faiss": build_faiss_plugin}
+    if cfg["index"] not in builders:
+        raise ValueError(f"index must be one of {sorted(builders)}, not {cfg['index']!r}")
+    data_plugin = builders[cfg["index"]](cfg, vectors, items, rand)
+    setup_seconds = time.perf_counter() - began
+
+    data = Counter(data_plugin, lambda _i, out: sum(len(r.query_results) for r in out))
+    filt = Counter(tutorial_filter, lambda inp, _o: len(inp))
+    rejected = Counter(filt, lambda _i, out: sum(not r.valid for r in out))
+    score = Counter(tutorial_score, lambda inp, _o: len(inp))
+    update = RLUpdate(lrs=cfg["lrs"], distance_penalty=0.0)
+    runner = Runner(data, rejected if cfg["filter"] else None, score, None, update)
+    batch = build_batch_from_embeddings(start)
+    began = time.perf_counter()
+    _, log = runner.search(batch, cfg["iterations"], verbose=False)
+    search_seconds = time.perf_counter() - began
+
+    results = log.compile_results(skip_removed=False)
+    found = [int(r["id"]) for r in results]
+    truth = ground_truth(cfg, vectors, rand)
+    found_set = set(found)
+    recall = {str(k): len(found_set.intersection(truth[:k].tolist())) / k for k in cfg["recall_at"]}
+    scores = [r["score"] for r in results if r["score"] is not None]
+    return {
+        "library": "emb-opt==1.0.2",
+        "workload": cfg,
+        "setup_seconds": setup_seconds,
+        "search_seconds": search_seconds,
+        "score_calls": score.total,
+        "filter_calls": filt.total,
+        "returned_items": data.total,
+        "filtered_out": rejected.total,
+        "data_calls": data.calls,
+        "unique_items": len(results),
+        "unique_valid_items": len(log.compile_results(skip_removed=True)),
+        "recall": recall,
+        "best_score": max(scores) if scores else None,
+        "true_best_score": float(score_embeddings(vectors[truth[:1]])[0]),
+        "results_ids": found,
+    }
+
+
+def main() -> None:
+    """Read the workload (stdin JSON, or argv[1]) and print the result as JSON on stdout."""
+    raw = sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read()
+    workload = json.loads(raw) if raw.strip() else {}
+    unknown = set(workload) - set(DEFAULTS)
+    if unknown:
+        raise SystemExit(f"unknown workload keys {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    cfg = {**DEFAULTS, **workload}
+    with contextlib.redirect_stdout(sys.stderr):
+        result = run(cfg)
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
