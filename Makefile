@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: $(STAMP)
-	$(PY) -m emb_opt demo
+	$(VENV)/bin/emb-opt demo
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check emb_opt tests benchmarks

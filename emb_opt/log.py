@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from .atomic import write_atomically
 from .schemas import Batch, FilterResponse, Item, Query, ScoreResponse
 
 
@@ -172,48 +173,77 @@ class SearchLog:
         items.sort(key=lambda i: float("-inf") if i.score is None else i.score, reverse=True)
         return [_result_row(item) for item in items]
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the log to a JSON file atomically (a crash never leaves half a file)."""
-        path = Path(path)
-        document = {
+    def mark(self) -> LogMark:
+        """How much of the log exists now; `append_to` writes what came after a mark."""
+        return LogMark(
+            len(self.batches), len(self.filter_cache), len(self.score_cache), len(self.history)
+        )
+
+    def _delta(self, since: LogMark) -> dict[str, Any]:
+        return {
             "version": 1,
+            "batches": [b.model_dump(mode="json") for b in self.batches[since.batches :]],
+            "filter_cache": _tail(self.filter_cache, since.filter_cache),
+            "score_cache": _tail(self.score_cache, since.score_cache),
+            "history": self.history[since.history :],
             "counters": asdict(self.counters),
-            "history": self.history,
-            "batches": [b.model_dump(mode="json") for b in self.batches],
             "pending": self.pending.model_dump(mode="json") if self.pending else None,
-            "filter_cache": {k: v.model_dump(mode="json") for k, v in self.filter_cache.items()},
-            "score_cache": {k: v.model_dump(mode="json") for k, v in self.score_cache.items()},
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(document, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the whole log to a file atomically (a crash never leaves half a file)."""
+        write_atomically(path, json.dumps(self._delta(LogMark())) + "\n")
+
+    def append_to(self, path: str | os.PathLike, since: LogMark) -> LogMark:
+        """Append what changed after `since` as one line (a cheap checkpoint); return the new mark.
+
+        A file of such lines loads like a saved log; a line cut short by a crash is ignored.
+        """
+        with open(path, "a") as handle:
+            handle.write(json.dumps(self._delta(since)) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        return self.mark()
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SearchLog:
-        """Read a log written by `save`; pass it to `Runner.search(log=...)` to resume."""
-        document = json.loads(Path(path).read_text())
-        log = cls(
-            filter_cache={
-                k: FilterResponse.model_validate(v) for k, v in document["filter_cache"].items()
-            },
-            score_cache={
-                k: ScoreResponse.model_validate(v) for k, v in document["score_cache"].items()
-            },
-        )
-        for batch in document["batches"]:
-            log.add_batch(Batch.model_validate(batch))
-        log.counters = Counters(**document["counters"])
-        log.history = document["history"]
-        if document["pending"] is not None:
-            log.pending = Batch.model_validate(document["pending"])
+        """Read a log written by `save` or `append_to`; resume it with `Runner.search(log=...)`."""
+        log = cls()
+        lines = Path(path).read_text().splitlines()
+        for number, line in enumerate(lines):
+            try:
+                delta = json.loads(line)
+            except json.JSONDecodeError:
+                if number == len(lines) - 1:
+                    break  # the last checkpoint was cut short by a crash
+                raise
+            log._apply(delta)
         return log
+
+    def _apply(self, delta: dict[str, Any]) -> None:
+        for key, value in delta["filter_cache"].items():
+            self.filter_cache[key] = FilterResponse.model_validate(value)
+        for key, value in delta["score_cache"].items():
+            self.score_cache[key] = ScoreResponse.model_validate(value)
+        for batch in delta["batches"]:
+            self.add_batch(Batch.model_validate(batch))
+        self.history += delta["history"]
+        self.counters = Counters(**delta["counters"])
+        pending = delta["pending"]
+        self.pending = Batch.model_validate(pending) if pending is not None else None
+
+
+class LogMark(NamedTuple):
+    """Sizes of a log's growing parts at one moment."""
+
+    batches: int = 0
+    filter_cache: int = 0
+    score_cache: int = 0
+    history: int = 0
+
+
+def _tail(cache: dict[str, Any], start: int) -> dict[str, Any]:
+    return {k: v.model_dump(mode="json") for k, v in islice(cache.items(), start, None)}
 
 
 def _beats(item: Item, best: Item | None) -> bool:

@@ -1,0 +1,1 @@
+"""The `emb-opt` command line: run a config, the demo, inspect and plot a run directory."""

@@ -1,0 +1,50 @@
+"""`emb-opt inspect DIR`: a summary table of a run and its best results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import ConfigError
+from .outputs import result_rows
+from .rundir import RunDirectory
+
+
+def summary(path: Path, top: int = 10) -> str:
+    """The text `inspect` prints."""
+    directory = RunDirectory(path)
+    manifest = directory.manifest()
+    if manifest is None:
+        raise ConfigError(f"{path} holds no emb_opt run (no manifest.json)")
+    results_file = path / "results.jsonl"
+    if results_file.exists():
+        rows = [json.loads(line) for line in results_file.read_text().splitlines() if line]
+    elif directory.log_path.exists():
+        rows = result_rows(directory.load_log())
+    else:
+        rows = []
+    counters = manifest.get("counters", {})
+    source = manifest.get("config", {}).get("source", {})
+    facts = [
+        ("run", str(path)),
+        ("status", manifest.get("status", "?")),
+        ("backend", str(source.get("backend", "?"))),
+        ("iterations", counters.get("iterations", "-")),
+        ("score calls", counters.get("score_calls", "-")),
+        ("database calls", counters.get("data_source_calls", "-")),
+        ("unique items", counters.get("unique_items", "-")),
+        ("best score", _number(manifest.get("best_score"), 6)),
+        ("search seconds", _number(manifest.get("search_seconds"))),
+    ]
+    width = max(len(name) for name, _ in facts)
+    lines = [f"{name:<{width}}  {value}" for name, value in facts]
+    if rows:
+        lines += ["", f"{'rank':>4}  {'score':>10}  {'iteration':>9}  id / item"]
+        for rank, row in enumerate(rows[:top], 1):
+            label = f"{row['id']}" + (f"  {row['item']}" if row.get("item") is not None else "")
+            lines.append(f"{rank:>4}  {row['score']:>10.5f}  {row['iteration']:>9}  {label}")
+    return "\n".join(lines)
+
+
+def _number(value: object, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, float) else "-"

@@ -1,0 +1,119 @@
+"""From a validated config to the parts of a search: data source, runner, stop rule, start batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..executors import Executor, ProcessExecutor, SerialExecutor, ThreadExecutor
+from ..runner import Runner
+from ..schemas import Batch
+from ..stopping import StopRule
+from ..utils import build_batch_from_embeddings, build_batch_from_items
+from .registry import OBJECTIVES, PRUNES, STRATEGIES, backend_builder, import_object, resolve
+from .schema import ExecutorConfig, PluginConfig, RunConfig
+
+
+@dataclass
+class Run:
+    """Everything a configured search needs; `close()` releases the backend and executor."""
+
+    config: RunConfig
+    source: Any
+    runner: Runner
+    stop: StopRule
+
+    def start_batch(self) -> Batch:
+        start = self.config.start
+        if start.random is not None:
+            items = _call(self.source, "sample", "start.random", start.random, seed=start.seed)
+            if not items:
+                raise ConfigError("start.random: the collection has no items that pass the filter")
+            return build_batch_from_items(items)
+        if start.ids is not None:
+            return build_batch_from_items(_call(self.source, "fetch", "start.ids", start.ids))
+        try:
+            embeddings = np.load(start.file)  # type: ignore[arg-type]
+        except OSError as error:
+            raise ConfigError(f"start.file: cannot read {start.file!r} ({error})") from None
+        return build_batch_from_embeddings(embeddings)
+
+    def close(self) -> None:
+        self.runner.executor.close()
+        self.source.close()
+
+
+def _call(source: Any, method: str, where: str, *args: Any, **kwargs: Any) -> Any:
+    if not hasattr(source, method):
+        raise ConfigError(f"{where}: the {type(source).__name__} backend cannot {method} items")
+    return getattr(source, method)(*args, **kwargs)
+
+
+def build_executor(config: ExecutorConfig) -> Executor:
+    """The executor a `executor` block asks for (kind-specific keys go to its constructor)."""
+    options = dict(config.model_extra or {})
+    if config.kind in ("thread", "process") and "concurrency" in options:
+        options["max_workers"] = options.pop("concurrency")
+    if config.batch_size is not None:
+        options["batch_size"] = config.batch_size
+    classes = {
+        "serial": SerialExecutor,
+        "thread": ThreadExecutor,
+        "process": ProcessExecutor,
+        "ray": "emb_opt.executors:RayExecutor",
+        "http": "emb_opt.executors:HTTPExecutor",
+    }
+    target = classes[config.kind]
+    cls = import_object(target, "executor.kind") if isinstance(target, str) else target
+    try:
+        return cls(**options)
+    except TypeError as error:
+        raise ConfigError(
+            f"executor: {config.kind} executor does not take {options}: {error}"
+        ) from None
+
+
+def _plugin(
+    config: PluginConfig | None, registry: dict[str, str], where: str, context: dict
+) -> Any:
+    if config is None:
+        return None
+    return resolve(config.name, config.params, registry, where, context)
+
+
+def build_run(config: RunConfig) -> Run:
+    """Connect to the backend and build every plugin the config names."""
+    source = backend_builder(config.source.backend)(config.source)
+    context = {"seed": config.seed, "sampler": getattr(source, "sample", None)}
+    try:
+        score = _plugin(config.score.function, OBJECTIVES, "score.function", context)
+        filter_function = _plugin(
+            config.score.filter_function, {}, "score.filter_function", context
+        )
+        update = _plugin(config.strategy.update, _strategies(), "strategy.update", context)
+        prune = _plugin(config.strategy.prune, PRUNES, "strategy.prune", context)
+        executor = build_executor(config.executor)
+    except BaseException:
+        source.close()
+        raise
+    runner = Runner(source, filter_function, score, prune, update, executor=executor)
+    stop = StopRule(
+        max_score_calls=config.stop.max_score_calls,
+        target_score=config.stop.target_score,
+        patience=config.stop.patience,
+    )
+    return Run(config, source, runner, stop)
+
+
+def _strategies() -> dict[str, str]:
+    """The built-in names plus those the strategies package registers."""
+    from .. import update
+
+    extra = getattr(update, "STRATEGIES", {})
+    return {
+        **STRATEGIES,
+        **{name: f"{cls.__module__}:{cls.__qualname__}" for name, cls in extra.items()},
+    }

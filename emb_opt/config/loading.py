@@ -1,0 +1,102 @@
+"""Reading a run config: YAML, `${VAR}` / `${VAR:-default}` from the environment, clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import ConfigError
+from .schema import RunConfig
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+SECRET_KEYS = ("api_key", "apikey", "password", "token", "secret")
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """The config file as plain data (variables not yet substituted)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+    if not isinstance(document, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping at the top level, got {type(document).__name__}"
+        )
+    return document
+
+
+def substitute(value: Any, where: str = "") -> Any:
+    """Replace `${VAR}` and `${VAR:-default}` in every string; a missing variable is an error."""
+    if isinstance(value, dict):
+        return {k: substitute(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{where}: environment variable {name} is not set (used as ${{{name}}})")
+
+    return _VARIABLE.sub(replace, value)
+
+
+def redacted(value: Any) -> Any:
+    """The config with secret-looking keys replaced, safe to print or write."""
+    if isinstance(value, dict):
+        return {
+            k: "***" if any(s in str(k).lower() for s in SECRET_KEYS) else redacted(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redacted(v) for v in value]
+    return value
+
+
+def fingerprint(raw: dict[str, Any]) -> str:
+    """A hash of the config as written, to tell runs apart (variables are hashed unexpanded)."""
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def validate(raw: dict[str, Any], origin: str = "config") -> RunConfig:
+    """Substitute variables and validate; errors name the key, its location and what is allowed."""
+    try:
+        return RunConfig.model_validate(substitute(raw))
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise ConfigError(f"{origin}: {location}: {_explain(first)}") from None
+
+
+def load_config(path: str | os.PathLike) -> tuple[RunConfig, dict[str, Any]]:
+    """The validated config and the raw document it came from."""
+    raw = read_yaml(path)
+    return validate(raw, str(path)), raw
+
+
+def _explain(error: dict[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key; check its spelling and its block"
+    if error["type"] == "missing":
+        return "required key is missing"
+    message = error["msg"].removeprefix("Value error, ")
+    return (
+        f"{message} (got {error['input']!r})"
+        if "input" in error and error["type"] != "value_error"
+        else message
+    )

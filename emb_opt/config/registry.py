@@ -1,0 +1,106 @@
+"""Names the config can use: backends (extensible through entry points), objectives, strategies.
+
+A third-party package registers a backend in its pyproject.toml:
+
+    [project.entry-points."emb_opt.adapters"]
+    mydb = "my_package.emb_opt_backend:build"
+
+where `build(source: SourceConfig) -> DataSource`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+from ..errors import ConfigError
+
+ENTRY_POINT_GROUP = "emb_opt.adapters"
+
+
+BUILTIN_BACKENDS = {
+    name: f"emb_opt.config.backends:build_{name}"
+    for name in ("numpy", "faiss", "hf", "qdrant", "chroma", "milvus")
+}
+
+
+def backends() -> dict[str, str]:
+    """Every backend by name, as the import path of its builder: built-in, then installed."""
+    found = dict(BUILTIN_BACKENDS)
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(entry.name, entry.value)
+    return found
+
+
+def backend_builder(name: str) -> Callable[..., Any]:
+    """The builder for `name`; a backend's module is imported only when it is chosen."""
+    available = backends()
+    if name not in available:
+        raise ConfigError(
+            f"source.backend: unknown backend {name!r}; "
+            f"expected one of {', '.join(sorted(available))}"
+        )
+    return import_object(available[name], "source.backend")
+
+
+def import_object(path: str, where: str) -> Any:
+    """`package.module:name` to the object it names."""
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise ConfigError(
+            f"{where}: {path!r} is not an import path; expected 'package.module:name'"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"{where}: cannot import module {module_name!r} ({error})") from None
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise ConfigError(
+            f"{where}: module {module_name!r} has no attribute {attribute!r}"
+        ) from None
+
+
+OBJECTIVES = {"target": "emb_opt.objectives:TargetScore"}
+STRATEGIES = {
+    "rl": "emb_opt.update:RLUpdate",
+    "topk_discrete": "emb_opt.update:TopKDiscreteUpdate",
+    "topk_continuous": "emb_opt.update:TopKContinuousUpdate",
+}
+PRUNES = {"topk": "emb_opt.prune:TopKPrune"}
+
+
+def resolve(
+    name: str,
+    params: dict[str, Any],
+    registry: dict[str, str],
+    where: str,
+    context: dict[str, Any] | None = None,
+) -> Any:
+    """A plugin from a registry name or an import path; a class is built with `params`.
+
+    Constructor arguments named in `context` (e.g. `seed`, `sampler`) are passed when the
+    class takes them and the config does not set them.
+    """
+    if name not in registry and ":" not in name:
+        raise ConfigError(
+            f"{where}: unknown name {name!r}; expected one of {', '.join(sorted(registry))} "
+            "or an import path 'package.module:name'"
+        )
+    target = import_object(registry.get(name, name), where)
+    if isinstance(target, type):
+        accepted = inspect.signature(target).parameters
+        extra = {k: v for k, v in (context or {}).items() if k in accepted and k not in params}
+        try:
+            target = target(**params, **extra)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{where}: cannot build {name!r} with {params}: {error}") from None
+    elif params:
+        raise ConfigError(f"{where}: {name!r} is a function, it takes no params (got {params})")
+    if not callable(target):
+        raise ConfigError(f"{where}: {name!r} is not callable")
+    return target

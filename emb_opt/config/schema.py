@@ -1,0 +1,137 @@
+"""The run configuration: one YAML file, validated here. Swapping backends edits `source` only."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SyntheticData(_Block):
+    """Generated demo data: random vectors, 10-letter items, a `rand` field in [0, 1)."""
+
+    kind: Literal["synthetic"] = "synthetic"
+    n: int = Field(10_000, gt=0)
+    dim: int = Field(64, gt=0)
+    seed: int = 0
+
+
+class FileData(_Block):
+    """Vectors from an `.npy` file, optional metadata from a `.jsonl` file (one object per row)."""
+
+    kind: Literal["files"] = "files"
+    embeddings: str
+    metadata: str | None = None
+    items_key: str | None = None
+
+
+class SourceConfig(_Block):
+    """Where the items live: the backend, its connection, `k`, the metadata filter."""
+
+    backend: str
+    url: str | None = None
+    path: str | None = None
+    api_key: str | None = None
+    collection: str = "emb_opt_demo"
+    k: int = Field(10, gt=0)
+    filter: dict[str, Any] | None = None
+    item_key: str | None = "item"
+    data: SyntheticData | FileData | None = Field(None, discriminator="kind")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("filter")
+    @classmethod
+    def _filter_parses(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        from ..filters import parse
+
+        parse(value)
+        return value
+
+
+class PluginConfig(_Block):
+    """A callable by registry name or import path (`package.module:name`), with parameters."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        """Accept a bare string, and parameters written beside the name."""
+        if isinstance(value, str):
+            return {"name": value}
+        if isinstance(value, dict) and "params" not in value:
+            params = {k: v for k, v in value.items() if k != "name"}
+            return {"name": value.get("name"), "params": params}
+        return value
+
+
+class ScoreConfig(_Block):
+    """The objective (a built-in name or an import path) and an optional filter function."""
+
+    function: PluginConfig
+    filter_function: PluginConfig | None = None
+
+
+class StrategyConfig(_Block):
+    """The update function and an optional prune function."""
+
+    update: PluginConfig = Field(
+        default_factory=lambda: PluginConfig(name="rl", params={"lrs": [0.25]})
+    )
+    prune: PluginConfig | None = None
+
+
+class StartConfig(_Block):
+    """Start queries: random items from the collection, given ids, or an `.npy` file."""
+
+    random: int | None = Field(None, gt=0)
+    ids: list[int | str] | None = None
+    file: str | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> StartConfig:
+        given = [name for name in ("random", "ids", "file") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of random, ids or file; got {', '.join(given) or 'none'}"
+            )
+        return self
+
+
+class StopConfig(_Block):
+    iterations: int = Field(15, ge=0)
+    max_score_calls: int | None = Field(None, gt=0)
+    target_score: float | None = None
+    patience: int | None = Field(None, gt=0)
+
+
+class ExecutorConfig(_Block):
+    """Where filter and score functions run; `kind`-specific keys go beside it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: Literal["serial", "thread", "process", "ray", "http"] = "serial"
+    batch_size: int | None = Field(None, gt=0)
+
+
+class OutputConfig(_Block):
+    dir: str = "runs/emb_opt"
+
+
+class RunConfig(_Block):
+    """A whole run."""
+
+    source: SourceConfig
+    score: ScoreConfig
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    start: StartConfig = Field(default_factory=lambda: StartConfig(random=10))
+    stop: StopConfig = Field(default_factory=StopConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    seed: int = 0

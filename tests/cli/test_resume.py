@@ -1,0 +1,73 @@
+"""A run killed with SIGKILL mid-iteration resumes to the results of an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from emb_opt.log import SearchLog
+
+HERE = Path(__file__).parent
+
+
+def start_run(config: Path, output: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emb_opt",
+            "run",
+            str(config),
+            "--output",
+            str(output),
+            "--quiet",
+            *extra,
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def results(output: Path) -> list[tuple]:
+    rows = [json.loads(line) for line in (output / "results.jsonl").read_text().splitlines()]
+    return [(r["id"], r["score"], r["iteration"]) for r in rows]
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(write_config, tmp_path):
+    config = write_config(
+        score={"function": {"name": "slow_objective:SlowTarget", "delay": 0.15}},
+        stop={"iterations": 8},
+    )
+    killed = tmp_path / "killed"
+    process = start_run(config, killed)
+    log_file = killed / "log.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until 3 iterations are checkpointed
+        if log_file.exists() and len(log_file.read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.02)
+    time.sleep(0.05)  # now inside the 4th iteration's score call
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    assert process.returncode == -signal.SIGKILL
+
+    interrupted = SearchLog.load(log_file)
+    assert 3 <= interrupted.counters.iterations < 8  # nothing finished was lost
+    assert interrupted.pending is not None
+    assert json.loads((killed / "manifest.json").read_text())["status"] == "running"
+
+    resumed = start_run(config, killed, "--resume")
+    assert resumed.wait(120) == 0, resumed.stderr.read()
+    straight = tmp_path / "straight"
+    assert start_run(config, straight).wait(120) == 0
+
+    assert results(killed) == results(straight)
+    finished = [json.loads((d / "manifest.json").read_text()) for d in (killed, straight)]
+    assert finished[0]["counters"] == finished[1]["counters"]

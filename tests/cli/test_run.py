@@ -1,0 +1,148 @@
+"""`emb-opt run / inspect / plot`: outputs, one-line errors, secrets, entry-point backends."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pyarrow.parquet as pq
+import pytest
+
+from emb_opt.cli.main import main
+
+
+def run_cli(*args: str) -> int:
+    return main(list(args))
+
+
+def test_run_writes_every_output_and_inspect_summarises(write_config, tmp_path, capsys):
+    config = write_config()
+    assert run_cli("run", str(config), "--quiet") == 0
+    out = tmp_path / "out"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "finished"
+    assert manifest["counters"]["iterations"] == 6
+    assert manifest["versions"]["emb-opt"]
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert rows and rows == sorted(rows, key=lambda r: -r["score"])
+    assert all(r["metadata"]["rand"] < 0.9 for r in rows)
+    assert all(r["query_path"][0].startswith("0.") for r in rows)
+    table = pq.read_table(out / "results.parquet")
+    assert table.num_rows == len(rows)
+    assert (out / "trajectories.png").stat().st_size > 0
+    assert (out / "best_vs_score_calls.png").stat().st_size > 0
+
+    assert run_cli("inspect", str(out), "--top", "3") == 0
+    text = capsys.readouterr().out
+    assert "status          finished" in text and f"{rows[0]['score']:.5f}" in text
+    assert run_cli("plot", str(out)) == 0
+
+
+def test_progress_lines_go_to_stderr_when_not_a_terminal(write_config, capsys):
+    assert run_cli("run", str(write_config())) == 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 6 and lines[-1].startswith("iteration 6/6  best")
+
+
+@pytest.mark.parametrize(
+    ("blocks", "message"),
+    [
+        ({"source": {"backend": "qdrnt"}}, "unknown backend 'qdrnt'; expected one of"),
+        ({"source": {"colection": "x"}}, "source.colection: unknown key"),
+        ({"source": {"k": 0}}, "source.k: Input should be greater than 0"),
+        (
+            {"source": {"filter": {"rand": {"$lt": "cheap"}}}},
+            "rand.$lt: expected a number, got 'cheap'",
+        ),
+        ({"score": {"function": "no_such_module:score"}}, "cannot import module 'no_such_module'"),
+        ({"score": {"function": "slow_objective:missing"}}, "has no attribute 'missing'"),
+        (
+            {"score": {"function": "slow_objective:NOT_CALLABLE"}},
+            "'slow_objective:NOT_CALLABLE' is not callable",
+        ),
+        (
+            {"strategy": {"update": {"name": "rl", "lrz": [1]}}},
+            "strategy.update: cannot build 'rl'",
+        ),
+        ({"start": {"random": 3, "ids": [1]}}, "give exactly one of random, ids or file"),
+        ({"executor": {"kind": "gpu"}}, "executor.kind: Input should be 'serial', 'thread'"),
+        ({"score": None}, "score: required key is missing"),
+    ],
+)
+def test_config_errors_are_one_line(write_config, capsys, blocks, message):
+    assert run_cli("run", str(write_config(**blocks))) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_missing_config_file_and_debug_traceback(tmp_path, capsys):
+    assert run_cli("run", str(tmp_path / "nope.yaml")) == 2
+    assert "no such config file" in capsys.readouterr().err
+    assert run_cli("--debug", "run", str(tmp_path / "nope.yaml")) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_output_directory_rules(write_config, tmp_path, capsys):
+    first = write_config()
+    assert run_cli("run", str(first), "--quiet") == 0
+    assert run_cli("run", str(first), "--quiet") == 2
+    assert "already holds this run" in capsys.readouterr().err
+    other = write_config("other.yaml", stop={"iterations": 7})
+    assert run_cli("run", str(other), "--quiet") == 2
+    assert "holds the run of a different config" in capsys.readouterr().err
+    assert run_cli("run", str(other), "--resume", "--quiet") == 2
+    assert "--resume with a changed config" in capsys.readouterr().err
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("mine")
+    assert run_cli("run", str(first), "--output", str(tmp_path / "junk"), "--quiet") == 2
+    assert "is not empty and holds no emb_opt run" in capsys.readouterr().err
+
+
+def test_secrets_from_the_environment_are_never_written(
+    write_config, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("EMB_OPT_TEST_SECRET", "hunter2-very-secret")
+    config = write_config(
+        score={"function": "slow_objective:secret_reading_score"},
+        source={"options": {}, "api_key": "${EMB_OPT_TEST_SECRET}"},
+    )
+    assert run_cli("run", str(config)) == 0
+    captured = capsys.readouterr()
+    assert "hunter2" not in captured.out + captured.err
+    for path in (tmp_path / "out").iterdir():
+        if path.suffix in (".json", ".jsonl"):
+            assert "hunter2" not in path.read_text()
+    monkeypatch.delenv("EMB_OPT_TEST_SECRET")
+    assert run_cli("run", str(config), "--output", str(tmp_path / "b")) == 2
+    assert "environment variable EMB_OPT_TEST_SECRET is not set" in capsys.readouterr().err
+
+
+def test_backend_from_an_installed_entry_point(write_config, tmp_path, monkeypatch):
+    """A third-party package's adapter works from config through the emb_opt.adapters group."""
+    site = tmp_path / "site"
+    dist = site / "thirdparty_backend-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: thirdparty-backend\nVersion: 1.0\n"
+    )
+    (dist / "entry_points.txt").write_text("[emb_opt.adapters]\nmydb = thirdparty_backend:build\n")
+    (site / "thirdparty_backend.py").write_text(
+        textwrap.dedent(
+            """
+            from emb_opt.config.backends import build_numpy
+
+            CALLS = []
+
+            def build(source):
+                CALLS.append(source.collection)
+                return build_numpy(source)
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(site))
+    config = write_config(source={"backend": "mydb", "collection": "third"})
+    assert run_cli("run", str(config), "--quiet") == 0
+    import thirdparty_backend
+
+    assert thirdparty_backend.CALLS == ["third"]
