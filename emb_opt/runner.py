@@ -101,7 +101,6 @@ class Runner:
         )
         self._adopt(batch.queries, log.counters.iterations, parent_ids=None)
         stop = stop or StopRule()
-        stop.start(log)
         for _ in range(iterations):
             if not batch.valid_queries():
                 break

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .log import SearchLog
 
 
-@dataclass
+@dataclass(frozen=True)
 class StopRule:
-    """Stop criteria counted from the start of one `search` call.
+    """Stop criteria, read from the log alone so a resumed search stops where the original would.
 
-    `max_score_calls` is a hard budget: an iteration scores at most what is left of it (the
-    nearest results first) and the search stops when it is spent. `target_score` stops once
-    the best score reaches it; `patience` after that many iterations without a better score.
+    `max_score_calls` is a hard budget over the whole log: an iteration scores at most what is
+    left of it (the nearest results first) and the search stops when it is spent.
+    `target_score` stops once the best score reaches it; `patience` after that many
+    iterations in a row without a better best score.
     """
 
     max_score_calls: int | None = None
     target_score: float | None = None
     patience: int | None = None
-    _calls_at_start: int = field(default=0, init=False, repr=False)
-    _best: float | None = field(default=None, init=False, repr=False)
-    _stale: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("max_score_calls", "patience"):
@@ -29,30 +27,33 @@ class StopRule:
             if value is not None and (not isinstance(value, int) or value <= 0):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
 
-    def start(self, log: SearchLog) -> None:
-        self._calls_at_start = log.counters.score_calls
-        self._best = _best_score(log)
-        self._stale = 0
-
     def score_budget(self, log: SearchLog) -> int | None:
-        """Score calls this iteration may still make (None: unlimited)."""
+        """Score calls the next iteration may still make (None: unlimited)."""
         if self.max_score_calls is None:
             return None
-        return max(0, self.max_score_calls - (log.counters.score_calls - self._calls_at_start))
+        return max(0, self.max_score_calls - log.counters.score_calls)
 
     def should_stop(self, log: SearchLog) -> bool:
-        best = _best_score(log)
-        if best is not None and (self._best is None or best > self._best):
-            self._best, self._stale = best, 0
-        else:
-            self._stale += 1
+        best = log.best()
         return (
             self.score_budget(log) == 0
-            or (self.target_score is not None and best is not None and best >= self.target_score)
-            or (self.patience is not None and self._stale >= self.patience)
+            or (
+                self.target_score is not None
+                and best is not None
+                and best.score is not None
+                and best.score >= self.target_score
+            )
+            or (self.patience is not None and stale_iterations(log) >= self.patience)
         )
 
 
-def _best_score(log: SearchLog) -> float | None:
-    best = log.best()
-    return None if best is None else best.score
+def stale_iterations(log: SearchLog) -> int:
+    """How many of the latest iterations did not raise the best score."""
+    stale, best = 0, None
+    for record in log.history:
+        score = record["best_score"]
+        if score is not None and (best is None or score > best):
+            stale, best = 0, score
+        else:
+            stale += 1
+    return stale

@@ -209,3 +209,34 @@ def test_progress_lines_are_printed_when_verbose(numpy_source, start_batch, caps
     Runner(numpy_source, None, TargetScore(), None, RLUpdate(lrs=[0.2])).search(start_batch, 2)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and lines[1].startswith("iteration   2  best")
+
+
+def test_stop_rule_target_and_patience(numpy_source, start_batch):
+    from emb_opt import StopRule
+    from emb_opt.stopping import stale_iterations
+
+    runner = Runner(numpy_source, None, TargetScore(), None, RLUpdate(lrs=[0.2]))
+    _, log = runner.search(start_batch.model_copy(deep=True), 40, verbose=False)
+    best = [h["best_score"] for h in log.history]
+    target = best[2]
+    _, hit = runner.search(
+        start_batch.model_copy(deep=True), 40, verbose=False, stop=StopRule(target_score=target)
+    )
+    assert hit.counters.iterations == best.index(target) + 1
+    _, patient = runner.search(
+        start_batch.model_copy(deep=True), 40, verbose=False, stop=StopRule(patience=2)
+    )
+    assert stale_iterations(patient) == 2 or patient.counters.iterations == 40
+    assert patient.history[-1]["best_score"] == patient.history[-3]["best_score"]
+
+
+def test_stop_rule_budget_counts_the_whole_log_when_resuming(numpy_source, start_batch):
+    from emb_opt import StopRule
+
+    runner = Runner(numpy_source, None, TargetScore(), None, TopKDiscreteUpdate(4))
+    batch, log = runner.search(start_batch, 2, verbose=False)
+    spent = log.counters.score_calls
+    _, log = runner.search(
+        batch, 50, log=log, verbose=False, stop=StopRule(max_score_calls=spent + 5)
+    )
+    assert log.counters.score_calls == spent + 5
