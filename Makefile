@@ -14,12 +14,12 @@ demo: $(STAMP)
 	$(VENV)/bin/emb-opt demo
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check emb_opt tests benchmarks
+	$(VENV)/bin/ruff check emb_opt tests benchmarks examples
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check emb_opt tests benchmarks
-	$(VENV)/bin/ruff format --check emb_opt tests benchmarks
+	$(VENV)/bin/ruff check emb_opt tests benchmarks examples
+	$(VENV)/bin/ruff format --check emb_opt tests benchmarks examples
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.overhead

@@ -1,41 +1,15 @@
-"""Where filter and score functions run: in this thread, a thread pool or a process pool.
-
-An executor takes a plugin and a list of inputs, splits them into batches of `batch_size`,
-runs the plugin on every batch and returns, in input order, each batch with either its
-outputs or the exception it raised (the runner decides what a failure means).
-"""
+"""Executors on this machine: in this thread, a thread pool or a process pool."""
 
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor as _PoolExecutor
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
-BatchFunction = Callable[[list[Any]], list[Any]]
-Outcome = tuple[list[Any], Any]  # (the batch, its outputs or the exception it raised)
-
-
-class Executor(Protocol):
-    """Runs a batch function over inputs; returns (batch, outputs or exception) pairs, in order."""
-
-    def run(self, fn: BatchFunction, inputs: Sequence[Any]) -> list[Outcome]: ...
-
-    def close(self) -> None: ...
-
-
-def split(inputs: Sequence[Any], batch_size: int | None) -> list[list[Any]]:
-    """Consecutive batches of at most `batch_size` inputs (one batch when None)."""
-    if not inputs:
-        return []
-    size = batch_size or len(inputs)
-    return [list(inputs[start : start + size]) for start in range(0, len(inputs), size)]
-
-
-def _check_positive(name: str, value: int | None) -> None:
-    if value is not None and (not isinstance(value, int) or value <= 0):
-        raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+from .base import BatchFunction, Outcome, split
+from .base import check_positive as _check_positive
 
 
 class SerialExecutor:

@@ -1,0 +1,224 @@
+"""Run filter and score functions behind an HTTP scoring service (httpx, asyncio).
+
+`HTTPExecutor` posts each batch to `url` in the format of `emb_opt.executors.wire` (see
+there, or docs/executors.md) with at most `concurrency` requests in flight. Connection errors,
+timeouts, 5xx and 429 answers are retried `retries` times with exponential backoff; a batch
+that still fails becomes a `BackendError`, a reply of the wrong shape or length a
+`PluginError` (the runner then stops the search, keeping the log, or invalidates the batch).
+Retried requests may reach the service twice, so service functions should be idempotent;
+each item still appears exactly once in the results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from ..errors import BackendError, PluginError, missing_dependency
+from ..schemas import Item
+from .base import BatchFunction, Outcome, check_count, check_number, check_positive, split
+from .wire import parse_response, remote_name, request_body
+
+T = TypeVar("T")
+
+
+class RemoteFunction:
+    """A stand-in for a function that exists only on the service, known by `name` there.
+
+    `Runner(data, score_function=RemoteFunction("TargetScore"), ..., executor=HTTPExecutor(url))`
+    """
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a remote function needs a non-empty name, got {name!r}")
+        self.remote_name = name
+        self.__name__ = name
+
+    def __call__(self, items: list[Item]) -> list[Any]:
+        raise PluginError(
+            f"{self.remote_name!r} runs on a scoring service: use it with an HTTPExecutor"
+        )
+
+    def __repr__(self) -> str:
+        return f"RemoteFunction({self.remote_name!r})"
+
+
+class HTTPExecutor:
+    """Posts batches to a scoring service; keeps one connection pool across runs.
+
+    `timeout` (seconds) bounds each request phase (connect, write, read); `backoff` is the
+    first retry delay, doubled each retry up to `max_backoff`; `headers` go on every request
+    (e.g. an API key).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        concurrency: int = 8,
+        batch_size: int | None = 64,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 10.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        try:
+            import httpx  # noqa: F401
+        except ImportError:
+            raise missing_dependency("httpx", "http") from None
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ValueError(f"url must be an http:// or https:// address, got {url!r}")
+        check_positive("concurrency", concurrency)
+        check_positive("batch_size", batch_size)
+        check_number("timeout", timeout, minimum=1e-3)
+        check_count("retries", retries)
+        check_number("backoff", backoff)
+        check_number("max_backoff", max_backoff)
+        self.url = url
+        self.concurrency = concurrency
+        self.batch_size = batch_size
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.headers = dict(headers or {})
+        self._loop: _LoopThread | None = None
+        self._client: Any = None
+
+    def run(self, fn: BatchFunction, inputs: Sequence[Any]) -> list[Outcome]:
+        batches = split(inputs, self.batch_size)
+        if not batches:
+            return []
+        if self._loop is None:
+            self._loop = _LoopThread()
+        results = self._loop.run(self._post_all(remote_name(fn), batches))
+        return list(zip(batches, results))
+
+    def close(self) -> None:
+        """Close the connection pool and stop the event-loop thread."""
+        if self._loop is None:
+            return
+        if self._client is not None:
+            self._loop.run(self._client.aclose())
+            self._client = None
+        self._loop.stop()
+        self._loop = None
+
+    def __enter__(self) -> HTTPExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def _post_all(self, function: str, batches: list[list[Any]]) -> list[Any]:
+        if self._client is None:
+            self._client = self._make_client()
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def guarded(batch: list[Any]) -> Any:
+            async with gate:
+                try:
+                    return await self._post(function, batch)
+                except Exception as error:
+                    return error
+
+        return list(await asyncio.gather(*(guarded(batch) for batch in batches)))
+
+    def _make_client(self) -> Any:
+        import httpx
+
+        limits = httpx.Limits(
+            max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+        )
+        return httpx.AsyncClient(
+            timeout=httpx.Timeout(self.timeout), limits=limits, headers=self.headers
+        )
+
+    async def _post(self, function: str, batch: list[Any]) -> list[dict[str, Any]]:
+        """One batch's responses; retries transient failures, then raises BackendError."""
+        import httpx
+
+        where = f"scoring service {self.url} (function {function!r})"
+        body = request_body(function, batch)
+        last_failure = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                await asyncio.sleep(min(self.backoff * 2 ** (attempt - 1), self.max_backoff))
+            try:
+                response = await self._client.post(self.url, json=body)
+            except httpx.TransportError as error:
+                last_failure = _transport_failure(error, self.timeout)
+                continue
+            status = response.status_code
+            if status >= 500 or status == 429:
+                last_failure = f"HTTP {status}: {_error_text(response)}"
+                continue
+            if status >= 400:
+                raise PluginError(
+                    f"{where} rejected the request: HTTP {status}: {_error_text(response)}"
+                )
+            if status >= 300:
+                raise PluginError(
+                    f"{where} answered HTTP {status}, a redirect to "
+                    f"{response.headers.get('location')!r}: set url to the final address"
+                )
+            return parse_response(_json(response, where), len(batch), where)
+        raise BackendError(
+            f"{where} failed {self.retries + 1} attempt(s) for a batch of {len(batch)} "
+            f"items; last failure: {last_failure}"
+        )
+
+
+def _transport_failure(error: Exception, timeout: float) -> str:
+    import httpx
+
+    text = f"{type(error).__name__}: {error}".rstrip(": ")
+    return (
+        f"{text} (no answer within timeout={timeout} s)"
+        if isinstance(error, httpx.TimeoutException)
+        else text
+    )
+
+
+def _json(response: Any, where: str) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise PluginError(
+            f"{where} answered HTTP {response.status_code} with a body that is not JSON: "
+            f"{response.text[:200]!r}"
+        ) from None
+
+
+def _error_text(response: Any) -> str:
+    """The service's `error` message when it sent one, else the start of the body."""
+    try:
+        payload = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        payload = None
+    if isinstance(payload, dict) and isinstance(payload.get("error"), str):
+        return payload["error"]
+    return response.text[:200] or response.reason_phrase
+
+
+class _LoopThread:
+    """An asyncio loop on a daemon thread, so `run` works even inside a running loop
+    (a notebook) and the connection pool outlives a single call."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="emb-opt-http", daemon=True
+        )
+        self.thread.start()
+
+    def run(self, coroutine: Awaitable[T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()

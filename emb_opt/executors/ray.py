@@ -1,0 +1,264 @@
+"""Run filter and score functions on Ray: a pool of actors, or one task per batch.
+
+Actors (the default) receive each function once and keep it, so a function that loads a
+model on its first call loads it once per actor and then scores every later batch, across
+iterations. Tasks deserialise the function
+for every batch: fine for light functions, and Ray spreads them over the whole cluster.
+
+Faults: a batch whose actor dies (killed, crashed, node lost) is resubmitted to a fresh
+actor, at most `max_retries` times; a batch whose task worker dies is retried by Ray itself
+with the same bound. A batch that exhausts its retries becomes a `BackendError`. An exception
+raised by the function is returned as is (never retried). Every input is in exactly one
+batch of the results, in input order.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import warnings
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from ..errors import BackendError, missing_dependency
+from .base import BatchFunction, Outcome, check_count, check_number, check_positive, split
+
+
+class RayExecutor:
+    """Runs batches on Ray, started locally or joined at `address` ("auto", "ray://head:10001").
+
+    `num_cpus`/`num_gpus` are the resources of each actor (or task); `init_kwargs` go to
+    `ray.init` when this executor starts Ray. If Ray is already initialised, it is used as is.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        num_actors: int = 2,
+        batch_size: int | None = 64,
+        num_cpus: float = 1,
+        num_gpus: float = 0,
+        mode: Literal["actors", "tasks"] = "actors",
+        max_retries: int = 3,
+        init_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise missing_dependency("ray", "ray") from None
+        if mode not in ("actors", "tasks"):
+            raise ValueError(f"mode must be 'actors' or 'tasks', got {mode!r}")
+        check_positive("num_actors", num_actors)
+        check_positive("batch_size", batch_size)
+        check_number("num_cpus", num_cpus)
+        check_number("num_gpus", num_gpus)
+        check_count("max_retries", max_retries)
+        self.address = address
+        self.num_actors = num_actors
+        self.batch_size = batch_size
+        self.num_cpus = num_cpus
+        self.num_gpus = num_gpus
+        self.mode = mode
+        self.max_retries = max_retries
+        self.init_kwargs = dict(init_kwargs or {})
+        self.actors: list[Any] = []
+        self.actor_restarts = 0
+        self._shipped: dict[int, tuple[BatchFunction, int, Any]] = {}
+        self._tokens = itertools.count()
+        self._started_ray = False
+
+    def run(self, fn: BatchFunction, inputs: Sequence[Any]) -> list[Outcome]:
+        batches = split(inputs, self.batch_size)
+        if not batches:
+            return []
+        self._connect()
+        token, fn_ref = self._ship(fn)
+        if self.mode == "tasks":
+            return self._run_tasks(fn_ref, batches)
+        self.start()
+        return self._run_actors(token, fn_ref, batches)
+
+    def start(self) -> None:
+        """Connect to Ray and create the actors now (`run` does it on first use)."""
+        self._connect()
+        if self.mode == "actors":
+            if not self.actors:
+                self._warn_if_too_big()
+            while len(self.actors) < self.num_actors:
+                self.actors.append(self._new_actor())
+
+    def close(self) -> None:
+        """Kill the actors and drop the shipped functions; shut Ray down if `run` started it."""
+        import ray
+
+        if ray.is_initialized():
+            for actor in self.actors:
+                ray.kill(actor)
+        self.actors = []
+        self._shipped.clear()
+        if self._started_ray and ray.is_initialized():
+            ray.shutdown()
+        self._started_ray = False
+
+    def __enter__(self) -> RayExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _connect(self) -> None:
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(address=self.address, **self.init_kwargs)
+            self._started_ray = True
+            self.actors, self._shipped = [], {}  # from an earlier Ray session, if any
+
+    def _warn_if_too_big(self) -> None:
+        """Actors that do not fit in the cluster wait for resources: say so instead of hanging
+        silently (an autoscaling cluster may still grow to fit them)."""
+        import ray
+
+        total = ray.cluster_resources()
+        for name, each in (("CPU", self.num_cpus), ("GPU", self.num_gpus)):
+            if each and self.num_actors * each > total.get(name, 0):
+                warnings.warn(
+                    f"{self.num_actors} actors x {name.lower()}s={each} need more than the "
+                    f"cluster's {total.get(name, 0)} {name}s; batches wait until they fit",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+
+    def _ship(self, fn: BatchFunction) -> tuple[int, Any]:
+        """Put `fn` in the object store once; return its token and reference."""
+        import ray
+
+        shipped = self._shipped.get(id(fn))  # holding `fn` keeps its id from being reused
+        if shipped is None:
+            shipped = self._shipped[id(fn)] = (fn, next(self._tokens), ray.put(fn))
+        return shipped[1], shipped[2]
+
+    def _new_actor(self) -> Any:
+        return _worker_class().options(num_cpus=self.num_cpus, num_gpus=self.num_gpus).remote()
+
+    def _run_tasks(self, fn_ref: Any, batches: list[list[Any]]) -> list[Outcome]:
+        import ray
+
+        task = _batch_task().options(
+            num_cpus=self.num_cpus,
+            num_gpus=self.num_gpus,
+            max_retries=self.max_retries,
+            retry_exceptions=False,
+        )
+        refs = [task.remote(fn_ref, batch) for batch in batches]
+        outcomes: list[Outcome] = []
+        for batch, ref in zip(batches, refs):
+            try:
+                outcomes.append((batch, ray.get(ref)))
+            except Exception as error:
+                outcomes.append((batch, self._failure(error, len(batch))))
+        return outcomes
+
+    def _run_actors(self, token: int, fn_ref: Any, batches: list[list[Any]]) -> list[Outcome]:
+        """One batch in flight per actor; a batch whose actor died goes to a fresh actor."""
+        import ray
+
+        results: list[Any] = [None] * len(batches)
+        attempts = [0] * len(batches)
+        waiting = deque(range(len(batches)))
+        running: dict[Any, tuple[int, int]] = {}  # ref -> (actor slot, batch index)
+        idle = deque(range(len(self.actors)))
+        while waiting or running:
+            while waiting and idle:
+                slot, index = idle.popleft(), waiting.popleft()
+                ref = self.actors[slot].run.remote(token, [fn_ref], batches[index])
+                running[ref] = (slot, index)
+            [ref], _ = ray.wait(list(running), num_returns=1)
+            slot, index = running.pop(ref)
+            try:
+                results[index] = ray.get(ref)
+            except Exception as error:
+                if self._retry_after_loss(error, slot, attempts, index):
+                    waiting.appendleft(index)
+                else:
+                    results[index] = self._failure(error, len(batches[index]))
+            idle.append(slot)
+        return list(zip(batches, results))
+
+    def _retry_after_loss(
+        self, error: Exception, slot: int, attempts: list[int], index: int
+    ) -> bool:
+        """Replace the actor if Ray lost it; say whether its batch has retries left."""
+        if not _worker_lost(error):
+            return False
+        self._replace_actor(slot)
+        attempts[index] += 1
+        return attempts[index] <= self.max_retries
+
+    def _replace_actor(self, slot: int) -> None:
+        import ray
+
+        ray.kill(self.actors[slot])  # it may be unreachable rather than dead: make sure
+        self.actors[slot] = self._new_actor()
+        self.actor_restarts += 1
+
+    def _failure(self, error: Exception, size: int) -> Exception:
+        """The user's own exception when the function raised; a BackendError when Ray failed."""
+        from ray.exceptions import RayTaskError
+
+        if isinstance(error, RayTaskError) and isinstance(error.cause, Exception):
+            return error.cause
+        if _worker_lost(error):
+            return BackendError(
+                f"Ray lost the worker of a batch of {size} items {self.max_retries + 1} "
+                f"time(s) (max_retries={self.max_retries}); last error: "
+                f"{type(error).__name__}: {str(error).splitlines()[0]}"
+            )
+        return error
+
+
+def _worker_lost(error: Exception) -> bool:
+    """Did Ray lose the process running the batch (rather than the function raising)?"""
+    from ray import exceptions
+
+    lost = (
+        exceptions.RayActorError,
+        exceptions.WorkerCrashedError,
+        exceptions.NodeDiedError,
+        exceptions.LocalRayletDiedError,
+    )
+    # a function that raised is wrapped in a RayTaskError, which may subclass the above
+    return isinstance(error, lost) and not isinstance(error, exceptions.RayTaskError)
+
+
+@functools.cache
+def _worker_class() -> Any:
+    """The actor class (built on first use so importing this module does not import ray)."""
+    import ray
+
+    @ray.remote
+    class BatchWorker:
+        """Keeps every function it was sent, by token, and runs batches through it."""
+
+        def __init__(self) -> None:
+            self.functions: dict[int, BatchFunction] = {}
+
+        def run(self, token: int, boxed_fn: list[Any], batch: list[Any]) -> Any:
+            fn = self.functions.get(token)
+            if fn is None:
+                fn = self.functions[token] = ray.get(boxed_fn[0])
+            return fn(batch)
+
+    return BatchWorker
+
+
+@functools.cache
+def _batch_task() -> Any:
+    import ray
+
+    @ray.remote
+    def run_batch(fn: BatchFunction, batch: list[Any]) -> Any:
+        return fn(batch)
+
+    return run_batch

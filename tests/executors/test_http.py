@@ -1,0 +1,218 @@
+"""HTTPExecutor against the reference scoring service: format, order, limits, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+
+import pytest
+
+from emb_opt import BackendError, PluginError, Runner, SearchAborted
+from emb_opt.executors import HTTPExecutor, RemoteFunction, SerialExecutor
+from emb_opt.objectives import TargetScore
+from emb_opt.schemas import FilterResponse, ScoreResponse
+from emb_opt.update import TopKDiscreteUpdate
+
+pytest.importorskip("httpx")
+
+
+class Gauge:
+    """Scores 1.0 after a short wait and records how many calls overlapped."""
+
+    def __init__(self) -> None:
+        self.active = self.peak = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, items):
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        time.sleep(0.05)
+        with self.lock:
+            self.active -= 1
+        return [ScoreResponse(valid=True, score=1.0) for _ in items]
+
+
+def rand_below_09(items):
+    return [FilterResponse(valid=item.data["rand"] < 0.9) for item in items]
+
+
+def one_short(items):
+    return [ScoreResponse(valid=True, score=0.0) for _ in items[1:]]
+
+
+def not_a_list(items):
+    return {"score": 1.0}
+
+
+@pytest.fixture
+def server(service_module):
+    functions = {
+        **service_module.default_functions(delay=0.001),
+        "Gauge": Gauge(),
+        "rand_below_09": rand_below_09,
+        "one_short": one_short,
+        "not_a_list": not_a_list,
+    }
+    with service_module.ScoringServer(functions) as running:
+        yield running
+
+
+def quick(url: str, **options) -> HTTPExecutor:
+    """An executor with short backoff so fault tests stay fast."""
+    return HTTPExecutor(url, **{"backoff": 0.01, "timeout": 5.0, **options})
+
+
+def scores(outcomes):
+    return [response["score"] for _, responses in outcomes for response in responses]
+
+
+def test_results_match_serial_in_input_order(server, items):
+    with quick(server.url, batch_size=7, concurrency=3) as executor:
+        outcomes = executor.run(TargetScore(), items)
+    assert [batch for batch, _ in outcomes] == [items[i : i + 7] for i in range(0, 40, 7)]
+    serial = SerialExecutor().run(TargetScore(), items)
+    assert scores(outcomes) == [r.score for _, out in serial for r in out]
+    assert server.requests == 6
+
+
+def test_remote_function_is_sent_by_name_and_refuses_local_calls(server, items):
+    slow = RemoteFunction("SlowTargetScore")
+    with quick(server.url) as executor:
+        [(_, responses)] = executor.run(slow, items[:5])
+    assert len(responses) == 5 and all(r["valid"] for r in responses)
+    with pytest.raises(PluginError, match="HTTPExecutor"):
+        slow(items[:1])
+
+
+def test_no_more_than_concurrency_requests_in_flight(server, items):
+    with quick(server.url, batch_size=4, concurrency=2) as executor:
+        outcomes = executor.run(RemoteFunction("Gauge"), items)
+    assert len(outcomes) == 10 and all(isinstance(out, list) for _, out in outcomes)
+    assert server.functions["Gauge"].peak <= 2
+
+
+def test_500s_for_a_while_are_retried(server, items):
+    server.faults.fail_next = 2
+    with quick(server.url, batch_size=20, concurrency=1, retries=3) as executor:
+        outcomes = executor.run(TargetScore(), items)
+    assert all(isinstance(out, list) and len(out) == 20 for _, out in outcomes)
+    assert server.requests == 2 + 2
+
+
+def test_500s_that_last_become_a_backend_error(server, items):
+    server.faults.fail_next = 100
+    with quick(server.url, retries=2) as executor:
+        [(_, error)] = executor.run(TargetScore(), items[:3])
+    assert isinstance(error, BackendError)
+    assert "3 attempt(s)" in str(error) and "HTTP 500" in str(error)
+    assert "failing on purpose" in str(error) and server.requests == 3
+
+
+def test_a_hang_past_the_timeout_is_retried(server, items):
+    server.faults.hang_next, server.faults.hang_seconds = 1, 1.0
+    with quick(server.url, timeout=0.2, retries=2) as executor:
+        [(_, responses)] = executor.run(TargetScore(), items[:3])
+    assert len(responses) == 3 and server.requests == 2
+
+
+def test_a_service_that_keeps_hanging_times_out_clearly(server, items):
+    server.faults.hang_next, server.faults.hang_seconds = 10, 1.0
+    with quick(server.url, timeout=0.2, retries=1) as executor:
+        [(_, error)] = executor.run(TargetScore(), items[:3])
+    assert isinstance(error, BackendError) and "timeout=0.2" in str(error)
+
+
+def test_an_unreachable_service_is_a_backend_error(server, items):
+    url = server.url
+    server.stop()
+    with quick(url, retries=1) as executor:
+        [(_, error)] = executor.run(TargetScore(), items[:2])
+    assert isinstance(error, BackendError) and "Connect" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("function", "message"),
+    [
+        ("one_short", r"answered 2 responses for a batch of 3 items"),
+        ("not_a_list", r'must answer a JSON object \{"responses": \[\.\.\.\]\}'),
+        ("unknown", r"rejected the request: HTTP 404: unknown function 'unknown'"),
+    ],
+)
+def test_a_wrong_answer_is_a_plugin_error_and_not_retried(server, items, function, message):
+    with quick(server.url, retries=3) as executor:
+        [(_, error)] = executor.run(RemoteFunction(function), items[:3])
+    assert isinstance(error, PluginError) and server.requests == 1
+    assert re.search(message, str(error))
+
+
+def test_run_works_inside_a_running_event_loop(server, items):
+    async def notebook_cell():
+        with quick(server.url) as executor:
+            return executor.run(TargetScore(), items[:4])
+
+    [(_, responses)] = asyncio.run(notebook_cell())
+    assert len(responses) == 4
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"url": "localhost:8000"}, {"retries": -1}, {"concurrency": 0}, {"timeout": 0}],
+)
+def test_bad_options_are_rejected(options):
+    with pytest.raises(ValueError):
+        HTTPExecutor(**{"url": "http://localhost:8000/score", **options})
+
+
+def search(numpy_source, start_batch, executor, filter_function=None, **kwargs):
+    runner = Runner(
+        numpy_source,
+        filter_function,
+        TargetScore(),
+        None,
+        TopKDiscreteUpdate(4),
+        executor=executor,
+    )
+    return runner.search(start_batch.model_copy(deep=True), 3, verbose=False, **kwargs)[1]
+
+
+def id_scores(log):
+    return {row["id"]: row["score"] for row in log.compile_results()}
+
+
+def test_remote_search_matches_local_search(server, numpy_source, start_batch):
+    with quick(server.url, batch_size=5, concurrency=4) as executor:
+        remote = search(
+            numpy_source, start_batch, executor, filter_function=RemoteFunction("rand_below_09")
+        )
+    local = search(numpy_source, start_batch, SerialExecutor(), filter_function=rand_below_09)
+    assert remote.counters.score_calls == local.counters.score_calls > 10
+    assert id_scores(remote) == id_scores(local)
+    assert remote.counters.filter_calls > remote.counters.score_calls  # the filter removed some
+
+
+def test_a_service_that_keeps_failing_aborts_the_search_with_the_log(
+    server, numpy_source, start_batch
+):
+    def break_after_two(log):
+        if log.counters.iterations == 2:
+            server.faults.fail_next = 10**6
+
+    with quick(server.url, retries=2) as executor, pytest.raises(SearchAborted) as caught:
+        search(numpy_source, start_batch, executor, on_iteration=break_after_two)
+    assert "BackendError" in str(caught.value) and "HTTP 500" in str(caught.value)
+    assert caught.value.log.counters.iterations == 2
+    assert len(caught.value.log.compile_results()) > 0
+
+
+def test_the_service_lists_its_functions_and_rejects_malformed_requests(server):
+    import httpx
+
+    root = server.url.removesuffix("/score")
+    assert "TargetScore" in httpx.get(root + "/").json()["functions"]
+    answer = httpx.post(server.url, content=b"not json")
+    assert answer.status_code == 400 and "malformed request" in answer.json()["error"]
+    answer = httpx.post(server.url, json={"function": "TargetScore", "items": [{"id": 1}]})
+    assert answer.status_code == 400 and "embedding" in answer.json()["error"]
