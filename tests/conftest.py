@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+SERVICE_PATH = Path(__file__).resolve().parents[1] / "examples" / "scoring_service.py"
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +36,23 @@ def start_batch(corpus):
     from emb_opt.utils import build_batch_from_embeddings
 
     return build_batch_from_embeddings(np.random.default_rng(3).standard_normal((4, 16)))
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A local two-CPU Ray for the whole session (it takes seconds to start)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def service_module() -> ModuleType:
+    """examples/scoring_service.py, imported by path (examples/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("scoring_service", SERVICE_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module through sys.modules
+    spec.loader.exec_module(module)
+    return module

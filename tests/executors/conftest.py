@@ -1,18 +1,11 @@
-"""Executor fixtures: items to score, a session-wide local Ray, the reference scoring service."""
+"""Executor fixtures: items to score (Ray and the scoring service are in tests/conftest.py)."""
 
 from __future__ import annotations
-
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from emb_opt.schemas import Item
 from emb_opt.synthetic import random_corpus
-
-SERVICE_PATH = Path(__file__).resolve().parents[2] / "examples" / "scoring_service.py"
 
 
 @pytest.fixture(scope="session")
@@ -25,23 +18,3 @@ def items() -> list[Item]:
             zip(corpus.items, corpus.embeddings, corpus.metadata)
         )
     ]
-
-
-@pytest.fixture(scope="session")
-def ray_session():
-    """A local two-CPU Ray for the whole session (it takes seconds to start)."""
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="session")
-def service_module() -> ModuleType:
-    """examples/scoring_service.py, imported by path (examples/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("scoring_service", SERVICE_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module through sys.modules
-    spec.loader.exec_module(module)
-    return module
