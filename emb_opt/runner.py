@@ -130,6 +130,8 @@ class Runner:
         if self.filter_function is not None:
             self._evaluate(_FILTER, self.filter_function, items, log, None)
             items = [item for item in items if not item.internal.removed]
+        if score_budget is not None:  # a partial budget goes to every query's nearest first
+            items = _nearest_first(queries)
         self._evaluate(_SCORE, self.score_function, items, log, score_budget)
         if self.prune_function is not None:
             self._prune([q for q in queries if not q.internal.removed])
@@ -246,6 +248,13 @@ class Runner:
                 internal.collection_id = parent.internal.collection_id
             elif internal.collection_id is None:
                 internal.collection_id = index
+
+
+def _nearest_first(queries: list[Query]) -> list[Item]:
+    """Valid results ordered by rank: every query's nearest, then every second nearest, ..."""
+    ranked = [query.valid_results() for query in queries]
+    depth = max((len(results) for results in ranked), default=0)
+    return [results[rank] for rank in range(depth) for results in ranked if rank < len(results)]
 
 
 def _merged(old: dict | None, new: dict | None) -> dict | None:

@@ -14,18 +14,27 @@ class StopRule:
     `max_score_calls` is a hard budget over the whole log: an iteration scores at most what is
     left of it (the nearest results first) and the search stops when it is spent.
     `target_score` stops once the best score reaches it; `patience` after that many
-    iterations in a row without a better best score.
+    iterations in a row without a better best score; `idle` after that many iterations in a
+    row that scored nothing new (the queries only found items already scored).
     """
 
     max_score_calls: int | None = None
     target_score: float | None = None
     patience: int | None = None
+    idle: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_score_calls", "patience"):
+        for name in ("max_score_calls", "patience", "idle"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value <= 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value <= 0
+            ):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        target = self.target_score
+        if target is not None and (
+            isinstance(target, bool) or not isinstance(target, (int, float)) or target != target
+        ):
+            raise ValueError(f"target_score must be a number or None, got {target!r}")
 
     def score_budget(self, log: SearchLog) -> int | None:
         """Score calls the next iteration may still make (None: unlimited)."""
@@ -44,6 +53,7 @@ class StopRule:
                 and best.score >= self.target_score
             )
             or (self.patience is not None and stale_iterations(log) >= self.patience)
+            or (self.idle is not None and idle_iterations(log) >= self.idle)
         )
 
 
@@ -57,3 +67,12 @@ def stale_iterations(log: SearchLog) -> int:
         else:
             stale += 1
     return stale
+
+
+def idle_iterations(log: SearchLog) -> int:
+    """How many of the latest iterations scored no new item."""
+    idle, calls = 0, None
+    for record in log.history:
+        idle = idle + 1 if calls is not None and record["score_calls"] == calls else 0
+        calls = record["score_calls"]
+    return idle

@@ -22,8 +22,8 @@ ENTRY_POINT_GROUP = "emb_opt.adapters"
 
 
 BUILTIN_BACKENDS = {
-    name: f"emb_opt.config.backends:build_{name}"
-    for name in ("numpy", "faiss", "hf", "qdrant", "chroma", "milvus")
+    **{name: f"emb_opt.config.backends:build_{name}" for name in ("numpy", "faiss", "hf")},
+    **{name: f"emb_opt.config.servers:build_{name}" for name in ("qdrant", "chroma", "milvus")},
 }
 
 

@@ -1,11 +1,35 @@
-"""Update functions (strategies): each turns scored queries into the next queries."""
+"""Update functions (strategies): each turns scored queries into the next queries.
 
+`STRATEGIES` maps the names a run configuration uses to the strategy classes. The model-based
+strategies (`line_search`, `surrogate`) need scikit-learn: `pip install "emb-opt[strategies]"`.
+`restarts` wraps another strategy: `RestartUpdate(SurrogateUpdate(), sampler=source.sample)`.
+"""
+
+from .evolution import EvolutionUpdate
 from .gradient import UpdatePluginGradientWrapper, score_gradient, score_gradients
+from .line_search import LineSearchUpdate
+from .restarts import RestartUpdate
 from .rl import RLUpdate
+from .surrogate import SurrogateUpdate
 from .topk import TopKContinuousUpdate, TopKDiscreteUpdate
 
+STRATEGIES: dict[str, type] = {
+    "rl": RLUpdate,
+    "topk_discrete": TopKDiscreteUpdate,
+    "topk_continuous": TopKContinuousUpdate,
+    "line_search": LineSearchUpdate,
+    "surrogate": SurrogateUpdate,
+    "evolution": EvolutionUpdate,
+    "restarts": RestartUpdate,
+}
+
 __all__ = [
+    "STRATEGIES",
+    "EvolutionUpdate",
+    "LineSearchUpdate",
     "RLUpdate",
+    "RestartUpdate",
+    "SurrogateUpdate",
     "TopKContinuousUpdate",
     "TopKDiscreteUpdate",
     "UpdatePluginGradientWrapper",

@@ -13,6 +13,24 @@ def scored_results(query: Query) -> list[Item]:
     return [item for item in query.valid_results() if item.score is not None]
 
 
+def by_trajectory(queries: list[Query]) -> dict[int | None, list[Query]]:
+    """Queries grouped by trajectory (the start query's `collection_id`), in arrival order."""
+    groups: dict[int | None, list[Query]] = {}
+    for query in queries:
+        groups.setdefault(query.internal.collection_id, []).append(query)
+    return groups
+
+
+def knn_radius(queries: list[Query]) -> float | None:
+    """Median distance from the queries to their scored results: the local scale of the data."""
+    distances = [
+        float(np.linalg.norm(item.embedding - query.embedding))
+        for query in queries
+        for item in scored_results(query)
+    ]
+    return float(np.median(distances)) if distances else None
+
+
 class ScoredMemory:
     """Unique (embedding, score) pairs, fed only from the results of queries a strategy received.
 
@@ -31,6 +49,10 @@ class ScoredMemory:
 
     def __contains__(self, item: Item) -> bool:
         return item_key(item) in self._rows
+
+    def row(self, item: Item) -> int:
+        """The row of a remembered item (-1 when unknown): rows count up in arrival order."""
+        return self._rows.get(item_key(item), -1)
 
     def add_queries(self, queries: list[Query]) -> int:
         """Remember the scored results of `queries`; return how many were new."""

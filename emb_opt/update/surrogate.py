@@ -1,134 +1,139 @@
-"""SurrogateUpdate: fit a cheap model to every item scored so far, move queries toward its optimum."""
+"""SurrogateUpdate: fit a cheap model to the items scored so far, move queries to its optimum."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..schemas import Query, UpdateResponse
-from .memory import ScoredMemory, scored_results
+from ..schemas import Item, Query, UpdateResponse
+from .memory import ScoredMemory, by_trajectory, knn_radius, scored_results
+from .models import QuadraticModel
 
 
 @dataclass
 class _Region:
-    """One trajectory's trust region: the best item found, and how far the model is trusted."""
+    """One trajectory's trust region, its own items and the model it last fitted."""
 
     centre: np.ndarray
     best: float
     radius: float
-    stale: int = 0
-
-
-def _ridge():
-    try:
-        from sklearn.linear_model import Ridge
-    except ImportError:
-        from ..errors import missing_dependency
-
-        raise missing_dependency("scikit-learn", "strategies") from None
-    return Ridge
-
-
-def fit_quadratic(
-    points: np.ndarray, scores: np.ndarray, centre: np.ndarray, alpha: float
-) -> tuple[np.ndarray, float]:
-    """Ridge fit of s(x) ~ c + g.z + a |z|^2 / d with z = x - centre; returns (g, a)."""
-    z = points - centre
-    dimension = points.shape[1]
-    features = np.hstack([z, (z * z).sum(axis=1, keepdims=True) / dimension])
-    spread = scores.std()
-    target = (scores - scores.mean()) / (spread if spread > 0 else 1.0)
-    model = _ridge()(alpha=alpha).fit(features, target)
-    return model.coef_[:dimension], float(model.coef_[dimension]) / dimension
-
-
-def model_argmax(g: np.ndarray, a: float, radius: float) -> np.ndarray:
-    """Offset from the centre that maximises g.z + a |z|^2 within |z| <= radius."""
-    norm = float(np.linalg.norm(g))
-    if norm == 0:
-        return np.zeros_like(g)
-    if a < 0:
-        step = -g / (2 * a)
-        length = float(np.linalg.norm(step))
-        return step if length <= radius else step * (radius / length)
-    return g * (radius / norm)
+    probe_radius: float
+    rows: set[int] = field(default_factory=set)
+    model: QuadraticModel | None = None
 
 
 class SurrogateUpdate:
-    """Trust-region search on a quadratic surrogate refitted to all items scored so far.
+    """Trust-region search on a quadratic surrogate refitted every iteration.
 
-    Per trajectory (the start query's `collection_id`): fit `c + g.z + a|z|^2` by ridge
-    regression to the `neighbors` remembered items nearest to the trajectory's best item, and
-    query the model's optimum within `radius` of that item, plus `probes` queries scattered
-    around it at `probe_scale` times the kNN radius (they feed the model and collect the
-    neighbourhood of the optimum). The radius grows by `expand` after an improvement and
-    shrinks by `shrink` otherwise.
+    Per trajectory (the start query's `collection_id`), a `QuadraticModel` (linear plus
+    isotropic curvature, scikit-learn ridge with `alpha`) is fitted around the trajectory's
+    best item, to the `neighbors` remembered items nearest to it (`share=True`) or only to
+    the trajectory's own items and those inside its trust region (`share=False`, for
+    landscapes with many optima). The next queries are the model's optimum within the trust
+    radius, plus `probes` queries scattered around it at `probe_scale` times the kNN radius:
+    they feed the model and, once the optimum is found, collect its neighbourhood (their
+    radius grows by half while they find nothing new). The trust radius grows by `expand`
+    when the model predicted the best new item well and shrinks by `shrink` (never below
+    the kNN radius) when it did not.
     """
 
     def __init__(
         self,
         probes: int = 2,
-        probe_scale: float = 1.0,
+        probe_scale: float = 0.3,
         neighbors: int | None = 256,
-        alpha: float = 1.0,
+        alpha: float = 0.1,
         expand: float = 2.0,
         shrink: float = 0.5,
+        share: bool = True,
         seed: int | None = 0,
     ) -> None:
-        if probes < 0:
-            raise ValueError(f"probes must be >= 0, got {probes!r}")
+        if probes < 0 or probe_scale <= 0 or alpha < 0:
+            raise ValueError(
+                "SurrogateUpdate needs probes >= 0, probe_scale > 0 and alpha >= 0, got "
+                f"probes={probes!r}, probe_scale={probe_scale!r}, alpha={alpha!r}"
+            )
+        if neighbors is not None and neighbors < 2:
+            raise ValueError(f"neighbors must be at least 2 or None, got {neighbors!r}")
         self.probes = probes
         self.probe_scale = probe_scale
         self.neighbors = neighbors
         self.alpha = alpha
         self.expand = expand
         self.shrink = shrink
+        self.share = share
         self.rng = np.random.default_rng(seed)
         self.memory = ScoredMemory()
-        self.regions: dict[object, _Region] = {}
+        self.regions: dict[int | None, _Region] = {}
 
     def __call__(self, queries: list[Query]) -> list[UpdateResponse]:
+        known = len(self.memory)
         self.memory.add_queries(queries)
-        groups: dict[object, list[Query]] = {}
-        for query in queries:
-            groups.setdefault(query.internal.collection_id, []).append(query)
         responses: list[UpdateResponse] = []
-        for key, group in groups.items():
-            responses += self._advance(key, group)
+        for key, group in by_trajectory(queries).items():
+            responses += self._advance(key, group, known)
         return responses
 
-    def _advance(self, key: object, group: list[Query]) -> list[UpdateResponse]:
-        scored = [(q, item) for q in group for item in scored_results(q)]
+    def _advance(self, key: int | None, group: list[Query], known: int) -> list[UpdateResponse]:
+        scored = [(query, item) for query in group for item in scored_results(query)]
         if not scored:
             return []
         parent, top = max(scored, key=lambda pair: pair[1].score)
-        knn_radius = float(
-            np.median([np.linalg.norm(i.embedding - q.embedding) for q, i in scored])
-        )
+        radius = knn_radius(group) or 1.0
         region = self.regions.get(key)
         if region is None:
-            region = _Region(top.embedding, float(top.score), knn_radius)
+            region = _Region(top.embedding, float(top.score), radius, self.probe_scale * radius)
             self.regions[key] = region
-        elif top.score > region.best:
-            region.centre, region.best, region.stale = top.embedding, float(top.score), 0
-            region.radius *= self.expand
         else:
-            region.stale += 1
-            region.radius = max(region.radius * self.shrink, 1e-3 * knn_radius)
-        rows = self.memory.nearest(region.centre, self.neighbors)
-        g, a = fit_quadratic(
+            self._judge(region, [item for _, item in scored], radius, known)
+        if top.score > region.best:
+            region.centre, region.best = top.embedding, float(top.score)
+        region.rows.update(self.memory.row(item) for _, item in scored)
+        rows = self._fit_rows(region)
+        region.model = QuadraticModel.fit(
             self.memory.embeddings[rows], self.memory.scores[rows], region.centre, self.alpha
         )
-        target = region.centre + model_argmax(g, a, region.radius)
+        target = region.model.argmax(region.radius)
         proposals = [target] + [
-            target + self.probe_scale * knn_radius * self._direction(target.shape[0])
+            target + region.probe_radius * self._direction(target.shape[0])
             for _ in range(self.probes)
         ]
         return [
-            UpdateResponse(query=Query(embedding=p), parent_id=parent.internal.id)
-            for p in proposals
+            UpdateResponse(query=Query(embedding=point), parent_id=parent.internal.id)
+            for point in proposals
         ]
+
+    def _fit_rows(self, region: _Region) -> np.ndarray:
+        """Rows the model is fitted to: nearest remembered items, or the trajectory's own."""
+        if self.share:
+            return self.memory.nearest(region.centre, self.neighbors)
+        distances = np.linalg.norm(self.memory.embeddings - region.centre, axis=1)
+        inside = set(np.flatnonzero(distances <= region.radius).tolist()) | region.rows
+        rows = np.fromiter(sorted(inside), dtype=np.int64)
+        if self.neighbors is not None and len(rows) > self.neighbors:
+            nearest = np.argsort(distances[rows], kind="stable")[: self.neighbors]
+            rows = np.sort(rows[nearest])
+        return rows
+
+    def _judge(self, region: _Region, items: list[Item], radius: float, known: int) -> None:
+        """Resize the trust region by how well the last model predicted what came back."""
+        new = [item for item in items if self.memory.row(item) >= known]
+        if not new:
+            region.probe_radius *= 1.5
+            return
+        region.probe_radius = self.probe_scale * radius
+        best = max(new, key=lambda item: item.score)
+        if region.model is None:
+            return
+        predicted = float(region.model.predict(best.embedding)[0]) - region.best
+        if predicted <= 0:
+            return
+        ratio = (float(best.score) - region.best) / predicted
+        if ratio >= 0.5:
+            region.radius *= self.expand
+        elif ratio < 0.1:
+            region.radius = max(region.radius * self.shrink, radius)
 
     def _direction(self, dimension: int) -> np.ndarray:
         vector = self.rng.standard_normal(dimension)

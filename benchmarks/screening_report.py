@@ -1,0 +1,205 @@
+"""Tables, goal check and plot of the screening benchmark (`benchmarks.screening`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .screening import STARTS, STRATEGIES, Problem, Run
+
+LABELS = {
+    "seed": "seed objective",
+    "multimodal": "multi-modal objective",
+    "metadata": "metadata objective",
+}
+
+
+def load_cache(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def save_cache(path: Path, cache: dict) -> None:
+    path.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
+
+
+def _row(cells: list[Any]) -> str:
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+def table(problem: Problem, runs: list[Run], original: dict[int, list[dict]]) -> str:
+    """One markdown table: every strategy and start size, means over the seeds."""
+    title = (
+        f"### {LABELS[problem.objective]}, {problem.n:,} vectors, budget "
+        f"{problem.budget:,} score calls, {problem.seeds} seeds\n"
+    )
+    header = [
+        "strategy",
+        "starts",
+        "recall@1",
+        "recall@10",
+        "recall@50",
+        "top-1 found",
+        "unique items",
+        "% of DB",
+        "score calls",
+        "DB calls",
+        "seconds",
+    ]
+    lines = [title, _row(header), _row(["---"] * len(header))]
+    for name in STRATEGIES:
+        for starts in STARTS:
+            group = [run for run in runs if run.strategy == name and run.starts == starts]
+            recalls = np.array([run.recall for run in group])
+            unique = _mean([run.unique_items for run in group])
+            lines.append(
+                _row(
+                    [
+                        name,
+                        starts,
+                        *(f"{value:.2f}" for value in recalls.mean(axis=0)),
+                        f"{int((recalls[:, 0] == 1).sum())}/{len(group)}",
+                        f"{unique:,.0f}",
+                        f"{100 * unique / problem.n:.2f}",
+                        f"{_mean([run.score_calls for run in group]):,.0f}",
+                        f"{_mean([run.database_calls for run in group]):,.0f}",
+                        f"{_mean([run.seconds for run in group]):.2f}",
+                    ]
+                )
+            )
+    for starts, results in original.items():
+        if results:
+            lines.append(_original_row(problem, starts, results))
+    if problem.objective == "seed" and original and not any(original.values()):
+        lines.append("\n(the original emb-opt 1.0.2 could not be run here)")
+    return "\n".join(lines) + "\n"
+
+
+def _original_row(problem: Problem, starts: int, results: list[dict]) -> str:
+    """The original library: 15 iterations, no budget; its score calls include repeats."""
+    recalls = np.array([[r["recall"][str(k)] for k in (1, 10, 50)] for r in results])
+    unique = _mean([r["unique_items"] for r in results])
+    return _row(
+        [
+            "**emb-opt 1.0.2** (15 iterations, no budget)",
+            starts,
+            *(f"{value:.2f}" for value in recalls.mean(axis=0)),
+            f"{int((recalls[:, 0] == 1).sum())}/{len(results)}",
+            f"{unique:,.0f}",
+            f"{100 * unique / problem.n:.2f}",
+            f"{_mean([r['score_calls'] for r in results]):,.0f}",
+            f"{_mean([r['data_calls'] for r in results]):,.0f}",
+            f"{_mean([r['search_seconds'] for r in results]):.2f}",
+        ]
+    )
+
+
+def _best(runs: list[Run], score: Any) -> tuple[str, int, list[Run]]:
+    groups = {
+        (r.strategy, r.starts): [
+            x for x in runs if (x.strategy, x.starts) == (r.strategy, r.starts)
+        ]
+        for r in runs
+    }
+    key = max(groups, key=lambda k: score(groups[k]))
+    return key[0], key[1], groups[key]
+
+
+def goals(all_runs: dict[tuple[str, int], tuple[Problem, list[Run]]]) -> str:
+    """The issue's three goals, checked on the best strategy and start size of each workload."""
+    lines = ["## Goals\n"]
+    checks = [
+        (
+            "seed",
+            10_000,
+            "recall@10 >= 0.9 and recall@50 >= 0.8 within 200 score calls",
+            lambda g: min(
+                _mean([r.recall[1] for r in g]) - 0.9, _mean([r.recall[2] for r in g]) - 0.8
+            ),
+        ),
+        (
+            "seed",
+            1_000_000,
+            "recall@10 >= 0.9 within 1,000 score calls",
+            lambda g: _mean([r.recall[1] for r in g]) - 0.9,
+        ),
+        (
+            "multimodal",
+            100_000,
+            "global top-1 found in >= 8 of 10 seeds within 2,000 calls",
+            lambda g: sum(r.recall[0] == 1 for r in g) / len(g) - 0.8,
+        ),
+    ]
+    for objective, n, text, margin in checks:
+        if (objective, n) not in all_runs:
+            lines.append(f"- {LABELS[objective]}, {n:,} vectors: {text}: not run")
+            continue
+        _, runs = all_runs[(objective, n)]
+        name, starts, group = _best(runs, margin)
+        recalls = np.array([r.recall for r in group]).mean(axis=0)
+        found = sum(r.recall[0] == 1 for r in group)
+        verdict = "MET" if margin(group) >= 0 else f"NOT MET (short by {-margin(group):.2f})"
+        lines.append(
+            f"- {LABELS[objective]}, {n:,} vectors: {text}: **{verdict}** with {name}, "
+            f"{starts} starts: recall@1/10/50 {recalls[0]:.2f}/{recalls[1]:.2f}/"
+            f"{recalls[2]:.2f}, top-1 in {found}/{len(group)} seeds, "
+            f"at most {max(r.score_calls for r in group):,} score calls"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _curve(run: Run, grid: np.ndarray) -> np.ndarray:
+    """Recall@10 after the last iteration whose score calls stayed within each grid value."""
+    calls = np.array([point[0] for point in run.curve])
+    recall = np.array([point[2] for point in run.curve])
+    positions = np.searchsorted(calls, grid, side="right") - 1
+    return np.where(positions >= 0, recall[np.maximum(positions, 0)], 0.0)
+
+
+def plot(all_runs: dict[tuple[str, int], tuple[Problem, list[Run]]], path: Path) -> None:
+    """Recall@10 against score calls: one panel per workload, one line per strategy."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print('matplotlib is not installed (pip install "emb-opt[cli]"): no plot written')
+        return
+    objectives = list(dict.fromkeys(key[0] for key in all_runs))
+    sizes = sorted({key[1] for key in all_runs})
+    figure, axes = plt.subplots(
+        len(objectives),
+        len(sizes),
+        figsize=(4.2 * len(sizes), 3.2 * len(objectives)),
+        squeeze=False,
+    )
+    colours = dict(zip(STRATEGIES, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for row, objective in enumerate(objectives):
+        for column, n in enumerate(sizes):
+            axis = axes[row][column]
+            if (objective, n) not in all_runs:
+                axis.axis("off")
+                continue
+            problem, runs = all_runs[(objective, n)]
+            grid = np.linspace(0, problem.budget, 101)
+            for name in STRATEGIES:
+                for starts, style in zip(STARTS, ("-", "--")):
+                    group = [r for r in runs if r.strategy == name and r.starts == starts]
+                    mean = np.mean([_curve(r, grid) for r in group], axis=0)
+                    label = f"{name}, {starts} starts" if row == column == 0 else None
+                    axis.plot(grid, mean, style, color=colours[name], label=label)
+            axis.set_title(f"{LABELS[objective]}, {n:,}", fontsize=9)
+            axis.set_xlabel("score calls", fontsize=8)
+            axis.set_ylabel("recall@10", fontsize=8)
+            axis.set_ylim(-0.02, 1.02)
+    figure.legend(loc="lower center", ncol=3, fontsize=7)
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

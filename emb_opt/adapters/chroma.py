@@ -1,0 +1,236 @@
+"""ChromaDataSource: kNN in a Chroma collection, one multi-embedding `query` per iteration.
+
+Works with `chromadb.HttpClient` (a Chroma server) and `PersistentClient` /
+`EphemeralClient` (embedded). The filter compiles to a native `where`
+(`emb_opt.filters.to_chroma`); a negated range has no exact Chroma form and raises
+`UnsupportedFilterError` at construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import missing_dependency
+from ..filters import FALSE
+from ..filters.to_chroma import to_chroma
+from .base import QueryHits
+from .remote import (
+    LoaderCalls,
+    RemoteDataSource,
+    ScoreConvention,
+    in_order,
+    load_rows,
+    loader_metric,
+)
+from .retry import RetryPolicy, is_transient
+
+DOCUMENT = "#document"  # item_key meaning "the item is the record's document"
+METRICS = {"l2": "l2", "cosine": "cosine", "ip": "ip"}
+SCORES = ScoreConvention(l2_squared=True, similarity=False)
+
+
+def import_chroma() -> Any:
+    try:
+        import chromadb
+    except ImportError:
+        raise missing_dependency("chromadb", "chroma") from None
+    return chromadb
+
+
+def chroma_address(client: Any) -> str:
+    """The server URL, or "embedded (path)" for an in-process client."""
+    settings = client.get_settings()
+    if settings.chroma_server_host:
+        scheme = "https" if settings.chroma_server_ssl_enabled else "http"
+        return f"{scheme}://{settings.chroma_server_host}:{settings.chroma_server_http_port}"
+    return f"embedded ({settings.persist_directory if settings.is_persistent else 'in memory'})"
+
+
+def _space(collection: Any) -> str:
+    configuration = collection.configuration_json or {}
+    for index in ("hnsw", "spann"):
+        space = (configuration.get(index) or {}).get("space")
+        if space:
+            return str(space)
+    return str((collection.metadata or {}).get("hnsw:space", "l2"))
+
+
+class ChromaDataSource(RemoteDataSource):
+    """Search `collection_name` with the `k` nearest records per query, filtered natively.
+
+    `item_key` names the metadata key holding the item itself, or is `"#document"` for the
+    record's document; the rest of the metadata becomes `Item.data`. Chroma ids are
+    strings: `id_type` converts them back (e.g. `int`). Chroma searches an HNSW index:
+    results are exact only if the collection's `ef_search` is large enough (see
+    `load_collection`). Distances: euclidean, 1 - cosine, or minus the dot product.
+    `close()` leaves the client open: it belongs to the caller.
+    """
+
+    backend = "Chroma"
+
+    def __init__(
+        self,
+        client: Any,
+        collection_name: str,
+        k: int = 10,
+        filter: Any = None,
+        item_key: str | None = None,
+        distance_cutoff: float | None = None,
+        *,
+        id_type: Callable[[str], Any] = str,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(client, collection_name, k, filter, item_key, distance_cutoff, retry)
+        self.id_type = id_type
+        self.collection = self._collection()
+        space = _space(self.collection)
+        if space not in METRICS:
+            raise ValueError(f"Chroma collection {collection_name!r} uses unknown space {space!r}")
+        self.metric = METRICS[space]
+        dimension = self.collection.get_model().dimension
+        if dimension is None:
+            raise ValueError(
+                f"Chroma collection {collection_name!r} at {self.address} is empty: its vector "
+                "dimension is unknown until it holds records"
+            )
+        self._dimension = int(dimension)
+        self.where = to_chroma(self.filter) if self.filter != FALSE else None
+        self._include = ["embeddings", "metadatas"] + (
+            ["documents"] if item_key == DOCUMENT else []
+        )
+
+    @property
+    def address(self) -> str:
+        return chroma_address(self.client)
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def _collection(self) -> Any:
+        get = self.client.get_collection
+        try:
+            return self._call("get_collection", get, self.collection_name, embedding_function=None)
+        except Exception as error:
+            if is_transient(error) or type(error).__name__ != "NotFoundError":
+                raise
+            names = [getattr(c, "name", c) for c in self.client.list_collections()]
+            raise ValueError(
+                f"Chroma at {self.address} has no collection {self.collection_name!r}; "
+                f"collections: {names}"
+            ) from None
+
+    def _search(self, queries: np.ndarray) -> list[QueryHits]:
+        result = self._call(
+            "query",
+            self.collection.query,
+            query_embeddings=queries,
+            n_results=self.k,
+            where=self.where,
+            include=[*self._include, "distances"],
+        )
+        documents = result.get("documents") or [None] * len(queries)
+        return [
+            self._records_to_hits(
+                ids,
+                SCORES.to_distance(self.metric, distances),
+                vectors,
+                metadatas,
+                docs,
+            )
+            for ids, distances, vectors, metadatas, docs in zip(
+                result["ids"],
+                result["distances"],
+                result["embeddings"],
+                result["metadatas"],
+                documents,
+            )
+        ]
+
+    def _records_to_hits(
+        self,
+        ids: Sequence[str],
+        distances: np.ndarray,
+        vectors: Sequence[Any],
+        metadatas: Sequence[Mapping[str, Any] | None],
+        documents: Sequence[str | None] | None,
+    ) -> QueryHits:
+        if self.item_key == DOCUMENT:
+            metadatas = [
+                {**(metadata or {}), DOCUMENT: document}
+                for metadata, document in zip(metadatas, documents or [])
+            ]
+        converted = ids if self.id_type is str else [self.id_type(i) for i in ids]
+        return self._hits(converted, distances, vectors, metadatas)
+
+    def _matching_ids(self) -> list[Any]:
+        result = self._call("get", self.collection.get, where=self.where, include=[])
+        return list(result["ids"])
+
+    def _fetch(self, ids: list[Any]) -> QueryHits:
+        result = self._call("get", self.collection.get, ids=ids, include=self._include)
+        documents = result.get("documents") or [None] * len(result["ids"])
+        rows = {
+            record_id: (vector, metadata, document)
+            for record_id, vector, metadata, document in zip(
+                result["ids"], result["embeddings"], result["metadatas"], documents
+            )
+        }
+        vectors, metadatas, docs = zip(*in_order(ids, rows))
+        return self._records_to_hits(ids, np.zeros(len(ids)), vectors, metadatas, docs)
+
+
+def load_collection(
+    client: Any,
+    collection_name: str,
+    embeddings: Any,
+    metadata: Sequence[Mapping[str, Any] | None] | None = None,
+    ids: Sequence[Any] | None = None,
+    items: Sequence[Any] | None = None,
+    *,
+    item_key: str = "item",
+    metric: str = "l2",
+    ef_search: int | None = None,
+    ef_construction: int | None = None,
+    batch_size: int | None = None,
+    recreate: bool = False,
+    retry: RetryPolicy | None = None,
+) -> None:
+    """Create `collection_name` and add the vectors, metadata (+ item) and ids.
+
+    Ids are stored as strings (default: row numbers). Null metadata values are dropped:
+    Chroma cannot store them, and a missing key filters the same way. With
+    `item_key="#document"`, items (strings) become the records' documents. `ef_search`
+    sets the HNSW search breadth (make it at least the collection size for exact
+    results). Upserts go in batches of at most the server's maximum batch size.
+    """
+    rows = load_rows(embeddings, metadata, ids, items, item_key, drop_nulls=True)
+    documents = None
+    if items is not None and item_key == DOCUMENT:
+        documents = [payload.pop(DOCUMENT, None) for payload in rows.payloads]
+    settings: dict[str, Any] = {"hnsw:space": loader_metric(metric, METRICS, "Chroma")}
+    if ef_search is not None:
+        settings["hnsw:search_ef"] = ef_search
+    if ef_construction is not None:
+        settings["hnsw:construction_ef"] = ef_construction
+    call = LoaderCalls("Chroma", chroma_address(client), collection_name, retry)
+    call.make_room(
+        lambda: collection_name in {getattr(c, "name", c) for c in client.list_collections()},
+        lambda: client.delete_collection(collection_name),
+        recreate,
+    )
+    collection = call(
+        client.create_collection, collection_name, metadata=settings, embedding_function=None
+    )
+    size = min(batch_size or 10**9, call(client.get_max_batch_size))
+    for part in rows.batches(size):
+        call(  # upsert: a retried batch must not fail on ids the first try stored
+            collection.upsert,
+            ids=[str(i) for i in rows.ids[part]],
+            embeddings=rows.embeddings[part],
+            metadatas=[payload or None for payload in rows.payloads[part]],
+            documents=documents[part] if documents is not None else None,
+        )

@@ -1,0 +1,325 @@
+"""MilvusDataSource: kNN in a Milvus collection, one multi-vector `search` per iteration.
+
+Works with `pymilvus.MilvusClient` against a Milvus server or Milvus Lite. The filter
+compiles to a Milvus expression (`emb_opt.filters.to_milvus`): with templates
+(`filter_params`) on servers >= 2.5, with strictly escaped literals otherwise. Metadata
+lives in scalar fields or in the dynamic field (JSON), where a row may lack a key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import missing_dependency
+from ..filters import FALSE
+from ..filters._native import check_kinds, infer_kinds
+from ..filters.to_milvus import Dialect, MilvusSchema, milvus_filter, to_milvus, type_name
+from .base import QueryHits
+from .remote import (
+    LoaderCalls,
+    RemoteDataSource,
+    ScoreConvention,
+    in_order,
+    load_rows,
+    loader_metric,
+)
+from .retry import RetryPolicy, is_transient
+
+METRICS = {"L2": "l2", "COSINE": "cosine", "IP": "ip"}
+SCORES = ScoreConvention(l2_squared=True, similarity=True)
+KINDS_PROPERTY = "emb_opt.field_kinds"  # where load_collection records metadata kinds
+FLOAT_VECTORS = ("FLOAT_VECTOR", "FLOAT16_VECTOR", "BFLOAT16_VECTOR")
+ITERATOR_BATCH = 10_000
+
+
+def import_milvus() -> Any:
+    try:
+        import pymilvus
+    except ImportError:
+        raise missing_dependency("pymilvus", "milvus") from None
+    return pymilvus
+
+
+def milvus_address(client: Any) -> str:
+    """The URI the client was created with (a server URL or a Milvus Lite file)."""
+    for holder in (client, getattr(client, "_config", None)):
+        uri = getattr(holder, "uri", None) or getattr(holder, "_uri", None)
+        if isinstance(uri, str) and uri:
+            return uri
+    return "the Milvus server"
+
+
+def _at_least_2_5(version: str) -> bool:
+    found = re.match(r"v?(\d+)\.(\d+)", version)
+    return bool(found) and (int(found.group(1)), int(found.group(2))) >= (2, 5)
+
+
+def milvus_dialect(version: str, client_version: str | None = None) -> Dialect:
+    """ "lite" for Milvus Lite 3.x, "templates" when server and pymilvus are >= 2.5 (both
+    needed for `filter_params`), else "server" (escaped literals)."""
+    if version.lower().startswith("milvus_lite"):
+        return "lite"
+    client_version = client_version or import_milvus().__version__
+    if _at_least_2_5(version) and _at_least_2_5(client_version):
+        return "templates"
+    return "server"
+
+
+class MilvusDataSource(RemoteDataSource):
+    """Search `collection_name` with the `k` nearest entities per query, filtered natively.
+
+    `vector_field` / `id_field` default to the collection's only float vector field and
+    its primary key. `item_key` names the (scalar or dynamic) field holding the item
+    itself; all other fields become `Item.data`. `search_params` (e.g. `{"params":
+    {"ef": 64}}`) and `consistency_level` pass through. `field_kinds` maps dynamic keys to
+    "number", "bool" or "str" (default: what `load_collection` recorded, taken as the
+    complete list of keys); Milvus Lite needs them for bool and range comparisons. The
+    collection is loaded if it is not. Distances: euclidean, 1 - cosine or minus the inner
+    product. `close()` leaves the client open: it belongs to the caller.
+    """
+
+    backend = "Milvus"
+
+    def __init__(
+        self,
+        client: Any,
+        collection_name: str,
+        k: int = 10,
+        filter: Any = None,
+        item_key: str | None = None,
+        distance_cutoff: float | None = None,
+        *,
+        vector_field: str | None = None,
+        id_field: str | None = None,
+        search_params: Mapping[str, Any] | None = None,
+        consistency_level: str | None = None,
+        field_kinds: Mapping[str, str] | None = None,
+        timeout: float | None = 60.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(client, collection_name, k, filter, item_key, distance_cutoff, retry)
+        self.timeout = timeout
+        description = self._describe()
+        fields = description["fields"]
+        self.id_field = id_field or next(f["name"] for f in fields if f.get("is_primary"))
+        vector = _vector_field(fields, vector_field)
+        self.vector_field = vector["name"]
+        self._dimension = int(vector["params"]["dim"])
+        self.metric = self._index_metric()
+        recorded = (description.get("properties") or {}).get(KINDS_PROPERTY)
+        kinds = field_kinds if field_kinds is not None else json.loads(recorded or "{}")
+        self.schema = MilvusSchema.from_description(
+            description, check_kinds(kinds), kinds_complete=field_kinds is None and bool(recorded)
+        )
+        self.dialect = milvus_dialect(str(self._call("version", client.get_server_version)))
+        effective = milvus_filter(self.filter, self.schema)
+        self.matches_nothing = effective == FALSE  # known kinds can fold a filter to FALSE
+        self.expression, self.filter_params = (
+            ("", {}) if self.matches_nothing else to_milvus(effective, self.schema, self.dialect)
+        )
+        self.search_params = {"metric_type": self._metric_name, **(search_params or {})}
+        self._extra = {"consistency_level": consistency_level} if consistency_level else {}
+        if self.filter_params:
+            self._extra["filter_params"] = self.filter_params
+        self._output = [self.vector_field, "*"]
+        self._fields_not_metadata = frozenset((self.id_field, self.vector_field))
+        self._ensure_loaded()
+
+    @property
+    def address(self) -> str:
+        return milvus_address(self.client)
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def _describe(self) -> Any:
+        try:
+            return self._call(
+                "describe_collection", self.client.describe_collection, self.collection_name
+            )
+        except Exception as error:
+            if is_transient(error) or self.client.has_collection(self.collection_name):
+                raise
+            raise ValueError(
+                f"Milvus at {self.address} has no collection {self.collection_name!r}; "
+                f"collections: {self.client.list_collections()}"
+            ) from None
+
+    def _index_metric(self) -> str:
+        names = self._call(
+            "list_indexes",
+            self.client.list_indexes,
+            self.collection_name,
+            field_name=self.vector_field,
+        )
+        if not names:
+            raise ValueError(
+                f"Milvus collection {self.collection_name!r} has no index on "
+                f"{self.vector_field!r}; create one (e.g. FLAT for exact search)"
+            )
+        index = self._call(
+            "describe_index", self.client.describe_index, self.collection_name, names[0]
+        )
+        self._metric_name = str(index.get("metric_type", "")).upper()
+        if self._metric_name not in METRICS:
+            raise ValueError(
+                f"Milvus index on {self.vector_field!r} uses metric {self._metric_name!r}; "
+                f"supported: {', '.join(METRICS)}"
+            )
+        return METRICS[self._metric_name]
+
+    def _ensure_loaded(self) -> None:
+        state = self._call("get_load_state", self.client.get_load_state, self.collection_name)
+        if getattr(state.get("state"), "name", str(state.get("state"))) != "Loaded":
+            self._call("load_collection", self.client.load_collection, self.collection_name)
+
+    def _search(self, queries: np.ndarray) -> list[QueryHits]:
+        if self.matches_nothing:
+            return [self._entities_to_hits([]) for _ in range(len(queries))]
+        data = queries.tolist()
+
+        def search() -> list[list[Any]]:  # pymilvus decodes lazily: decode in the call
+            results = self.client.search(
+                self.collection_name,
+                data=data,
+                anns_field=self.vector_field,
+                filter=self.expression,
+                limit=self.k,
+                output_fields=self._output,
+                search_params=self.search_params,
+                timeout=self.timeout,
+                **self._extra,
+            )
+            return [list(hits) for hits in results]
+
+        results = self._call("search", search)
+        return [self._entities_to_hits(hits) for hits in results]
+
+    def _entities_to_hits(self, hits: Sequence[Any], scored: bool = True) -> QueryHits:
+        entities = [hit["entity"] if scored else hit for hit in hits]
+        raw = np.array([hit["distance"] for hit in hits] if scored else [], dtype=np.float64)
+        return self._hits(
+            [(hit if scored else entity)[self.id_field] for hit, entity in zip(hits, entities)],
+            SCORES.to_distance(self.metric, raw) if scored else np.zeros(len(hits)),
+            [entity[self.vector_field] for entity in entities],
+            entities,
+            drop=self._fields_not_metadata,
+        )
+
+    def _matching_ids(self) -> list[Any]:
+        iterator = self._call(
+            "query_iterator",
+            self.client.query_iterator,
+            self.collection_name,
+            batch_size=ITERATOR_BATCH,
+            filter=self.expression,
+            output_fields=[self.id_field],
+            timeout=self.timeout,
+            **self._extra,
+        )
+        ids: list[Any] = []
+        try:
+            while batch := self._call("query_iterator.next", iterator.next):
+                ids += [row[self.id_field] for row in batch]
+        finally:
+            iterator.close()
+        return ids
+
+    def _fetch(self, ids: list[Any]) -> QueryHits:
+        rows = self._call(
+            "get",
+            self.client.get,
+            self.collection_name,
+            ids=ids,
+            output_fields=self._output,
+            timeout=self.timeout,
+        )
+        found = {row[self.id_field]: row for row in rows}
+        return self._entities_to_hits(in_order(ids, found), scored=False)
+
+
+def _vector_field(fields: Sequence[Mapping[str, Any]], name: str | None) -> Mapping[str, Any]:
+    vectors = {f["name"]: f for f in fields if type_name(f) in FLOAT_VECTORS}
+    if name is None and len(vectors) == 1:
+        name = next(iter(vectors))
+    if name not in vectors:
+        raise ValueError(
+            f"vector_field must be one of the collection's float vector fields "
+            f"{sorted(vectors)}, got {name!r}"
+        )
+    return vectors[name]
+
+
+def load_collection(
+    client: Any,
+    collection_name: str,
+    embeddings: Any,
+    metadata: Sequence[Mapping[str, Any] | None] | None = None,
+    ids: Sequence[Any] | None = None,
+    items: Sequence[Any] | None = None,
+    *,
+    item_key: str = "item",
+    metric: str = "l2",
+    vector_field: str = "vector",
+    id_field: str = "id",
+    index_type: str = "FLAT",
+    index_params: Mapping[str, Any] | None = None,
+    batch_size: int = 5000,
+    recreate: bool = False,
+    retry: RetryPolicy | None = None,
+) -> None:
+    """Create `collection_name` (id, vector, dynamic field) and fill it, then flush.
+
+    Metadata and items go to the dynamic field, so rows may lack keys; null values are
+    dropped (Milvus 2.3 cannot store them; a missing key filters the same way). Ids
+    default to row numbers (INT64; strings make a VARCHAR key). The metadata kinds are
+    recorded as a collection property, so `MilvusDataSource` filters exactly on Milvus
+    Lite too. Upserts go in batches of `batch_size` rows; the flush makes them visible to
+    searches at the default consistency level.
+    """
+    pymilvus = import_milvus()
+    rows = load_rows(
+        embeddings, metadata, ids, items, item_key, True, reserved=(id_field, vector_field)
+    )
+    metric_name = loader_metric(metric, METRICS, "Milvus")
+    call = LoaderCalls("Milvus", milvus_address(client), collection_name, retry)
+    call.make_room(
+        lambda: client.has_collection(collection_name),
+        lambda: client.drop_collection(collection_name),
+        recreate,
+    )
+    schema = pymilvus.MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+    if all(isinstance(i, str) for i in rows.ids):
+        longest = max(len(i.encode("utf-8")) for i in rows.ids)
+        schema.add_field(
+            id_field, pymilvus.DataType.VARCHAR, is_primary=True, max_length=max(64, longest)
+        )
+    else:
+        schema.add_field(id_field, pymilvus.DataType.INT64, is_primary=True)
+    schema.add_field(vector_field, pymilvus.DataType.FLOAT_VECTOR, dim=rows.embeddings.shape[1])
+    index = client.prepare_index_params()
+    index.add_index(
+        field_name=vector_field,
+        index_type=index_type,
+        metric_type=metric_name,
+        params=dict(index_params or {}),
+    )
+    call(client.create_collection, collection_name, schema=schema, index_params=index)
+    for part in rows.batches(batch_size):
+        data = [
+            {**payload, id_field: row_id, vector_field: vector}
+            for payload, row_id, vector in zip(
+                rows.payloads[part], rows.ids[part], rows.embeddings[part].tolist()
+            )
+        ]
+        call(client.upsert, collection_name, data)  # upsert: a retried batch stays unique
+    call(client.flush, collection_name)
+    if hasattr(client, "alter_collection_properties"):  # pymilvus >= 2.5
+        kinds = json.dumps(infer_kinds(rows.payloads))
+        call(client.alter_collection_properties, collection_name, {KINDS_PROPERTY: kinds})

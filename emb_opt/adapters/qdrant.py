@@ -1,0 +1,245 @@
+"""QdrantDataSource: kNN in a Qdrant collection, one `query_batch_points` call per iteration.
+
+Works with any `QdrantClient`: a server (REST or gRPC) or local mode (`":memory:"` or
+`path=`, qdrant-client's Python emulation). The filter compiles to a native
+`models.Filter` (`emb_opt.filters.to_qdrant`), so it runs inside the search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import missing_dependency
+from ..filters import FALSE
+from ..filters.to_qdrant import to_qdrant
+from .base import QueryHits
+from .remote import (
+    LoaderCalls,
+    RemoteDataSource,
+    ScoreConvention,
+    in_order,
+    load_rows,
+    loader_metric,
+)
+from .retry import RetryPolicy, is_transient
+
+METRICS = {"Euclid": "l2", "Cosine": "cosine", "Dot": "ip"}
+SCORES = ScoreConvention(l2_squared=False, similarity=True)
+SCROLL_PAGE = 10_000
+
+
+def import_qdrant() -> Any:
+    try:
+        from qdrant_client import models
+    except ImportError:
+        raise missing_dependency("qdrant-client", "qdrant") from None
+    return models
+
+
+def qdrant_address(client: Any) -> str:
+    """The server URL, or "local mode (...)" for qdrant-client's in-process emulation."""
+    inner = getattr(client, "_client", client)
+    if hasattr(inner, "rest_uri"):
+        return str(inner.rest_uri)
+    return f"local mode ({getattr(inner, 'location', None) or ':memory:'})"
+
+
+class QdrantDataSource(RemoteDataSource):
+    """Search `collection_name` with the `k` nearest points per query, filtered natively.
+
+    `item_key` names the payload field holding the item itself (the rest of the payload
+    becomes `Item.data`); `vector_name` picks a named vector (needed when the collection
+    has several); `search_params` (a `models.SearchParams` or dict, e.g. `{"hnsw_ef":
+    128, "exact": False}`) passes through. Distances: euclidean, 1 - cosine or minus the
+    dot product (Qdrant stores cosine vectors normalised, so those come back unit length).
+    `close()` leaves the client open: it belongs to the caller.
+    """
+
+    backend = "Qdrant"
+
+    def __init__(
+        self,
+        client: Any,
+        collection_name: str,
+        k: int = 10,
+        filter: Any = None,
+        item_key: str | None = None,
+        distance_cutoff: float | None = None,
+        *,
+        vector_name: str | None = None,
+        search_params: Any = None,
+        timeout: int | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(client, collection_name, k, filter, item_key, distance_cutoff, retry)
+        models = import_qdrant()
+        self.timeout = timeout
+        info = self._collection_info()
+        self.vector_name, params = _vector_params(info.config.params.vectors, vector_name)
+        distance = getattr(params.distance, "value", params.distance)
+        if distance not in METRICS:
+            raise ValueError(
+                f"Qdrant collection {collection_name!r} uses {distance} distance; "
+                f"supported: {', '.join(METRICS)}"
+            )
+        self.metric = METRICS[distance]
+        self._dimension = int(params.size)
+        if isinstance(search_params, Mapping):
+            search_params = models.SearchParams(**search_params)
+        self.search_params = search_params
+        self.native_filter = to_qdrant(self.filter) if self.filter != FALSE else None
+        self._with_vector: Any = [self.vector_name] if self.vector_name else True
+
+    @property
+    def address(self) -> str:
+        return qdrant_address(self.client)
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def _collection_info(self) -> Any:
+        try:
+            return self._call("get_collection", self.client.get_collection, self.collection_name)
+        except Exception as error:
+            if is_transient(error) or self._exists():
+                raise
+            names = [c.name for c in self.client.get_collections().collections]
+            raise ValueError(
+                f"Qdrant at {self.address} has no collection {self.collection_name!r}; "
+                f"collections: {names}"
+            ) from None
+
+    def _exists(self) -> bool:
+        try:
+            return bool(self.client.collection_exists(self.collection_name))
+        except Exception:
+            return True  # cannot tell: keep the original error
+
+    def _search(self, queries: np.ndarray) -> list[QueryHits]:
+        models = import_qdrant()
+
+        def query() -> Any:
+            requests = [
+                models.QueryRequest(
+                    query=vector,
+                    using=self.vector_name,
+                    filter=self.native_filter,
+                    params=self.search_params,
+                    limit=self.k,
+                    with_payload=True,
+                    with_vector=self._with_vector,
+                )
+                for vector in queries.tolist()
+            ]
+            return self.client.query_batch_points(
+                self.collection_name, requests=requests, timeout=self.timeout
+            )
+
+        responses = self._call("query_batch_points", query)
+        return [self._points_to_hits(response.points) for response in responses]
+
+    def _vector(self, point: Any) -> Any:
+        return point.vector[self.vector_name] if self.vector_name else point.vector
+
+    def _points_to_hits(self, points: Sequence[Any], scored: bool = True) -> QueryHits:
+        raw = np.array([p.score for p in points] if scored else [], dtype=np.float64)
+        return self._hits(
+            [p.id for p in points],
+            SCORES.to_distance(self.metric, raw) if scored else np.zeros(len(points)),
+            [self._vector(p) for p in points],
+            [p.payload for p in points],
+        )
+
+    def _matching_ids(self) -> list[Any]:
+        ids: list[Any] = []
+        offset = None
+        while True:
+            points, offset = self._call(
+                "scroll",
+                self.client.scroll,
+                self.collection_name,
+                scroll_filter=self.native_filter,
+                limit=SCROLL_PAGE,
+                offset=offset,
+                with_payload=False,
+                with_vectors=False,
+            )
+            ids += [p.id for p in points]
+            if offset is None:
+                return ids
+
+    def _fetch(self, ids: list[Any]) -> QueryHits:
+        records = self._call(
+            "retrieve",
+            self.client.retrieve,
+            self.collection_name,
+            ids=ids,
+            with_payload=True,
+            with_vectors=self._with_vector,
+        )
+        return self._points_to_hits(in_order(ids, {r.id: r for r in records}), scored=False)
+
+
+def _vector_params(vectors: Any, name: str | None) -> tuple[str | None, Any]:
+    """(vector name or None, its VectorParams) from a collection's vectors config."""
+    if not isinstance(vectors, Mapping):
+        if name:
+            raise ValueError(f"vector_name={name!r}, but the collection has one unnamed vector")
+        return None, vectors
+    if name is None and len(vectors) == 1:
+        name = next(iter(vectors))
+    if name not in vectors:
+        raise ValueError(
+            f"vector_name must be one of the collection's vectors {sorted(vectors)}, got {name!r}"
+        )
+    return name, vectors[name]
+
+
+def load_collection(
+    client: Any,
+    collection_name: str,
+    embeddings: Any,
+    metadata: Sequence[Mapping[str, Any] | None] | None = None,
+    ids: Sequence[Any] | None = None,
+    items: Sequence[Any] | None = None,
+    *,
+    item_key: str = "item",
+    metric: str = "l2",
+    vector_name: str | None = None,
+    batch_size: int = 1000,
+    recreate: bool = False,
+    retry: RetryPolicy | None = None,
+) -> None:
+    """Create `collection_name` and upsert the vectors, payloads (metadata + item) and ids.
+
+    Ids default to row numbers (Qdrant ids are unsigned ints or UUID strings). Upserts go
+    in batches of `batch_size` points and wait for the server to apply them.
+    `recreate=True` drops an existing collection of that name first.
+    """
+    models = import_qdrant()
+    rows = load_rows(embeddings, metadata, ids, items, item_key)
+    distance = loader_metric(metric, METRICS, "Qdrant")
+    params = models.VectorParams(size=rows.embeddings.shape[1], distance=distance)
+    call = LoaderCalls("Qdrant", qdrant_address(client), collection_name, retry)
+    call.make_room(
+        lambda: client.collection_exists(collection_name),
+        lambda: client.delete_collection(collection_name),
+        recreate,
+    )
+    call(
+        client.create_collection,
+        collection_name,
+        vectors_config={vector_name: params} if vector_name else params,
+    )
+    for part in rows.batches(batch_size):
+        vectors = rows.embeddings[part].tolist()
+        batch = models.Batch(
+            ids=rows.ids[part],
+            vectors={vector_name: vectors} if vector_name else vectors,
+            payloads=rows.payloads[part],
+        )
+        call(client.upsert, collection_name, points=batch, wait=True)

@@ -1,0 +1,253 @@
+"""What the database adapters (Qdrant, Chroma, Milvus) share.
+
+`RemoteDataSource` holds the caller's client (never closed by `close()`), runs every
+database call through bounded retries that name the backend and address, samples by
+scanning matching ids, and turns raw scores into smaller-is-closer distances. The loader
+helpers check and batch the arrays the `load_collection` functions take.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, TypeVar
+
+import numpy as np
+
+from ..filters import FALSE
+from ..schemas import Item
+from .base import QueryHits, VectorDataSource, check_metric, hits_to_items, l2_to_distance
+from .retry import RetryPolicy, call_with_retry
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ScoreConvention:
+    """How a backend reports closeness; `to_distance` maps it to the library's distances.
+
+    Library distances: euclidean for "l2", 1 - cosine similarity for "cosine", minus the
+    dot product for "ip". `l2_squared`: the backend reports squared euclidean distances.
+    `similarity`: it reports cosine similarity / dot product (bigger is closer) rather
+    than Chroma-style distances (1 - cosine, 1 - dot).
+    """
+
+    l2_squared: bool
+    similarity: bool
+
+    def to_distance(self, metric: str, raw: np.ndarray) -> np.ndarray:
+        raw = np.asarray(raw, dtype=np.float64)
+        if metric == "l2":
+            return l2_to_distance(raw) if self.l2_squared else raw
+        if metric == "cosine":
+            return 1.0 - raw if self.similarity else raw
+        return -raw if self.similarity else raw - 1.0
+
+
+class RemoteDataSource(VectorDataSource):
+    """Base of the database adapters: a caller-owned client, retries, id-based sampling."""
+
+    backend = "database"
+
+    def __init__(
+        self,
+        client: Any,
+        collection_name: str,
+        k: int,
+        filter: Any,
+        item_key: str | None,
+        distance_cutoff: float | None,
+        retry: RetryPolicy | None,
+    ) -> None:
+        super().__init__(k, filter, distance_cutoff)
+        if not isinstance(collection_name, str) or not collection_name:
+            raise ValueError(f"collection_name must be a non-empty str, got {collection_name!r}")
+        if item_key is not None and not isinstance(item_key, str):
+            raise ValueError(f"item_key must be a str or None, got {item_key!r}")
+        self.client = client
+        self.collection_name = collection_name
+        self.item_key = item_key
+        self.retry = retry or RetryPolicy()
+        self.matches_nothing = False  # set when the backend folds the filter to FALSE
+
+    @property
+    def address(self) -> str:
+        """Where the client points (for error messages)."""
+        return "unknown address"
+
+    @cached_property
+    def _location(self) -> str:
+        return f"on {self.address} (collection {self.collection_name!r})"
+
+    def _call(self, action: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`fn(*args, **kwargs)` with retries; `BackendError` names backend and address."""
+        where = f"{self.backend} {action} {self._location}"
+        return call_with_retry(lambda: fn(*args, **kwargs), where, self.retry)
+
+    def _hits(
+        self,
+        ids: Sequence[Any],
+        distances: np.ndarray,
+        vectors: Sequence[Any],
+        payloads: Sequence[Mapping[str, Any] | None],
+        drop: frozenset[str] = frozenset(),
+    ) -> QueryHits:
+        """Hits from per-result columns (vectors as lists or arrays).
+
+        The payload's `item_key` value becomes the item; the rest, minus the keys in `drop`
+        (a backend's id or vector field), the metadata.
+        """
+        embeddings = (
+            np.asarray(vectors, dtype=np.float32)
+            if len(vectors)
+            else np.empty((0, self.dimension), np.float32)
+        )
+        key = self.item_key
+        skip = drop | {key} if key is not None else drop
+        metadata = [
+            ({k: v for k, v in payload.items() if k not in skip} if skip else payload) or None
+            if payload
+            else None
+            for payload in payloads
+        ]
+        items = [payload.get(key) if payload else None for payload in payloads] if key else None
+        return QueryHits(
+            ids=list(ids),
+            distances=distances,
+            embeddings=embeddings,
+            items=items,
+            metadata=metadata,
+        )
+
+    def sample(self, n: int, seed: int | None = None) -> list[Item]:
+        """`n` distinct random items that pass the filter (fewer if fewer match).
+
+        Scans the ids of the matching items (ids only, paged), picks `n` with `seed`,
+        then fetches those items in one call.
+        """
+        if self.filter == FALSE or self.matches_nothing or n <= 0:
+            return []
+        ids = sorted(self._matching_ids(), key=_sort_key)
+        rng = np.random.default_rng(seed)
+        chosen = np.sort(rng.choice(len(ids), size=min(n, len(ids)), replace=False))
+        if not len(chosen):
+            return []
+        return hits_to_items(self._fetch([ids[i] for i in chosen.tolist()]))
+
+    @abstractmethod
+    def _matching_ids(self) -> list[Any]:
+        """Every id the filter accepts."""
+
+    @abstractmethod
+    def _fetch(self, ids: list[Any]) -> QueryHits:
+        """The items with these ids, in this order, with zero distances."""
+
+    def close(self) -> None:
+        """Does nothing: the client belongs to the caller, who closes it."""
+
+
+def _sort_key(value: Any) -> tuple[str, Any]:
+    return (type(value).__name__, value)
+
+
+def in_order(ids: list[Any], found: Mapping[Any, T]) -> list[T]:
+    """`found[id]` for each requested id (fetch calls may answer in any order)."""
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise KeyError(f"the database did not return ids {missing[:5]}")
+    return [found[i] for i in ids]
+
+
+# ---- loaders ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadRows:
+    """Checked loader input: float32 vectors, ids and one payload dict per row."""
+
+    embeddings: np.ndarray
+    ids: list[Any]
+    payloads: list[dict[str, Any]]
+
+    def batches(self, size: int) -> Iterator[slice]:
+        """Row slices of at most `size` rows."""
+        if size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {size}")
+        for start in range(0, len(self.ids), size):
+            yield slice(start, min(start + size, len(self.ids)))
+
+
+def load_rows(
+    embeddings: Any,
+    metadata: Sequence[Mapping[str, Any] | None] | None = None,
+    ids: Sequence[Any] | None = None,
+    items: Sequence[Any] | None = None,
+    item_key: str = "item",
+    drop_nulls: bool = False,
+    reserved: Sequence[str] = (),
+) -> LoadRows:
+    """Check the arrays a loader takes and build one payload per row.
+
+    The payload is the row's metadata plus `{item_key: item}` when items are given.
+    `drop_nulls` removes None values, for stores that cannot hold null (same filter
+    semantics: a null field and a missing one both fail `$eq` and pass `$ne`). Keys in
+    `reserved` (a backend's id and vector fields) are refused.
+    """
+    matrix = np.ascontiguousarray(embeddings, dtype=np.float32)
+    if matrix.ndim != 2 or matrix.shape[0] == 0 or matrix.shape[1] == 0:
+        raise ValueError(f"embeddings must be a non-empty 2-D array, got shape {matrix.shape}")
+    if not np.isfinite(matrix).all():
+        raise ValueError("embeddings contain NaN or infinite values")
+    n = len(matrix)
+    for name, values in (("metadata", metadata), ("ids", ids), ("items", items)):
+        if values is not None and len(values) != n:
+            raise ValueError(f"{name} has {len(values)} entries for {n} embeddings")
+    row_ids = list(ids) if ids is not None else list(range(n))
+    if len(set(row_ids)) != n:
+        raise ValueError("ids must be unique")
+    payloads = []
+    for row in range(n):
+        payload = dict(metadata[row] or {}) if metadata is not None else {}
+        if items is not None:
+            if item_key in payload:
+                raise ValueError(f"row {row}: metadata already has the item key {item_key!r}")
+            payload[item_key] = items[row]
+        if drop_nulls:
+            payload = {key: value for key, value in payload.items() if value is not None}
+        if clash := [key for key in reserved if key in payload]:
+            raise ValueError(f"row {row}: metadata key {clash[0]!r} is the collection's field")
+        payloads.append(payload)
+    return LoadRows(matrix, row_ids, payloads)
+
+
+def loader_metric(metric: str, names: Mapping[str, str], backend: str) -> str:
+    """The backend's name for a library metric; `names` maps backend names to library ones."""
+    check_metric(metric)
+    for backend_name, library_name in names.items():
+        if library_name == metric:
+            return backend_name
+    raise ValueError(f"{backend} has no {metric!r} metric")
+
+
+class LoaderCalls:
+    """A loader's database calls: retried, failures naming backend, address and collection."""
+
+    def __init__(
+        self, backend: str, address: str, collection_name: str, retry: RetryPolicy | None
+    ) -> None:
+        self.where = f"{backend} at {address} (collection {collection_name!r})"
+        self.retry = retry or RetryPolicy()
+
+    def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return call_with_retry(lambda: fn(*args, **kwargs), self.where, self.retry)
+
+    def make_room(
+        self, exists: Callable[[], bool], drop: Callable[[], Any], recreate: bool
+    ) -> None:
+        """Before creating: refuse to replace an existing collection unless `recreate`."""
+        if self(exists):
+            if not recreate:
+                raise ValueError(f"{self.where} already exists; pass recreate=True to replace it")
+            self(drop)

@@ -1,0 +1,131 @@
+"""Rewrites shared by the native compilers (`to_qdrant`, `to_chroma`, `to_milvus`).
+
+All of them keep the reference semantics; they only move the filter into a shape a
+backend can spell: infinite bounds become finite ones, cross-kind comparisons on fields
+of a known kind fold to constants, numeric lists split into their int and float parts.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from emb_opt.filters.ir import (
+    BOOL,
+    FALSE,
+    NEGATIVE_OPS,
+    NUMBER,
+    STR,
+    TRUE,
+    And,
+    Comparison,
+    Const,
+    Filter,
+    Not,
+    Or,
+    and_,
+    kind_of,
+    not_,
+    or_,
+)
+
+MAX_FLOAT = sys.float_info.max
+KINDS = ("number", "bool", "str", "mixed")
+_KIND_OF_VALUE = {NUMBER: "number", BOOL: "bool", STR: "str"}
+
+
+def map_comparisons(flt: Filter, fn: Callable[[Comparison], Filter]) -> Filter:
+    """Rebuild `flt` with every comparison replaced by `fn(comparison)`, folding constants."""
+    if isinstance(flt, Comparison):
+        return fn(flt)
+    if isinstance(flt, And):
+        return and_(*(map_comparisons(child, fn) for child in flt.children))
+    if isinstance(flt, Or):
+        return or_(*(map_comparisons(child, fn) for child in flt.children))
+    if isinstance(flt, Not):
+        return not_(map_comparisons(flt.child, fn))
+    return flt
+
+
+def value_kind(value: Any) -> str:
+    """ "number", "bool" or "str" for a filter value."""
+    return _KIND_OF_VALUE[kind_of(value)]
+
+
+def infer_kinds(rows: Iterable[Mapping[str, Any] | None]) -> dict[str, str]:
+    """The kind of every metadata key ("number", "bool", "str", or "mixed"); nulls ignored."""
+    kinds: dict[str, str] = {}
+    for row in rows:
+        for key, value in (row or {}).items():
+            kind = _KIND_OF_VALUE.get(kind_of(value), "mixed") if value is not None else None
+            if kind is not None and kinds.get(key, kind) != kind:
+                kind = "mixed"
+            if kind is not None:
+                kinds[key] = kind
+    return kinds
+
+
+def check_kinds(kinds: Mapping[str, str]) -> dict[str, str]:
+    """Validate a field -> kind mapping (kinds: number, bool, str, mixed)."""
+    for field, kind in kinds.items():
+        if kind not in KINDS:
+            raise ValueError(f"field kind {kind!r} for {field!r} is not one of {', '.join(KINDS)}")
+    return dict(kinds)
+
+
+def fold_kinds(flt: Filter, kinds: Mapping[str, str]) -> Filter:
+    """Fold comparisons whose value kind differs from the field's known (single) kind.
+
+    A positive comparison with a value of another kind matches nothing (FALSE), a negative
+    one matches everything (TRUE): exact whenever every stored value has the declared kind.
+    """
+
+    def fold(comparison: Comparison) -> Filter:
+        kind = kinds.get(comparison.field)
+        if kind in (None, "mixed") or value_kind(comparison.values[0]) == kind:
+            return comparison
+        return TRUE if comparison.op in NEGATIVE_OPS else FALSE
+
+    return map_comparisons(flt, fold)
+
+
+def _finite(comparison: Comparison) -> Filter:
+    values = comparison.values
+    if comparison.kind != NUMBER or all(math.isfinite(v) for v in values):
+        return comparison
+    field, op = comparison.field, comparison.op
+    if op in ("lt", "lte", "gt", "gte"):
+        value = comparison.value
+        if value > 0:  # x < inf: any finite number; x >= inf: only inf itself
+            return Comparison(field, "lte" if op in ("lt", "lte") else "gt", MAX_FLOAT)
+        return Comparison(field, "gte" if op in ("gt", "gte") else "lt", -MAX_FLOAT)
+    finite = [v for v in values if math.isfinite(v)]
+    parts: list[Filter] = [Comparison(field, "in", tuple(finite))] if finite else []
+    parts += [
+        Comparison(field, "gt", MAX_FLOAT) if v > 0 else Comparison(field, "lt", -MAX_FLOAT)
+        for v in values
+        if not math.isfinite(v)
+    ]
+    positive = or_(*parts)
+    return not_(positive) if op in NEGATIVE_OPS else positive
+
+
+def finite_bounds(flt: Filter) -> Filter:
+    """Replace infinite numbers (which JSON cannot carry) by equivalent finite comparisons."""
+    return map_comparisons(flt, _finite)
+
+
+def split_numbers(values: tuple[Any, ...]) -> tuple[list[int], list[float]]:
+    """The ints and the floats of a numeric value list (stores want homogeneous lists)."""
+    ints = [v for v in values if isinstance(v, int)]
+    floats = [float(v) for v in values if not isinstance(v, int)]
+    return ints, floats
+
+
+def prepare(flt: Filter, kinds: Mapping[str, str] | None = None) -> Filter:
+    """The common preparation: kinds folded, infinite values made finite."""
+    if isinstance(flt, Const):
+        return flt
+    return finite_bounds(fold_kinds(flt, kinds) if kinds else flt)

@@ -1,0 +1,155 @@
+"""QdrantDataSource on qdrant-client's local mode and on a real Qdrant server.
+
+The server runs when EMB_OPT_QDRANT_URL points at one or Docker can start the compose
+image; otherwise those tests skip with the reason. No Qdrant server ships on PyPI, so the
+local mode (an emulation) is what always runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from engines import check_numeric_filters, free_port, numeric_corpus, unique
+from qdrant_client import QdrantClient, models
+
+from emb_opt.adapters.qdrant import QdrantDataSource, load_collection
+from emb_opt.adapters.retry import RetryPolicy
+from emb_opt.errors import BackendError
+from emb_opt.schemas import Query
+from emb_opt.testing import DataSourceConformance
+
+FAST_RETRY = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.02)
+
+
+def loaded_factory(client: QdrantClient, corpus, **source_options):
+    name = unique("conf")
+    load_collection(client, name, corpus.embeddings, corpus.metadata, corpus.ids)
+
+    def make(k, filter=None, distance_cutoff=None):
+        return QdrantDataSource(
+            client, name, k=k, filter=filter, distance_cutoff=distance_cutoff, **source_options
+        )
+
+    return make
+
+
+class TestQdrantLocalConformance(DataSourceConformance):
+    """Local mode evaluates filters in Python (slow): fewer random examples, every check."""
+
+    property_examples = 12
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def make_source(cls, conformance):
+        return loaded_factory(QdrantClient(":memory:"), conformance)
+
+
+class TestQdrantServerConformance(DataSourceConformance):
+    """The same suite against a real Qdrant server (nulls stored as null)."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def make_source(cls, conformance, qdrant_url):
+        return loaded_factory(QdrantClient(url=qdrant_url), conformance)
+
+
+@pytest.fixture(params=["local", "server"])
+def client(request):
+    if request.param == "local":
+        return QdrantClient(":memory:")
+    return QdrantClient(url=request.getfixturevalue("qdrant_url"))
+
+
+def test_ints_and_floats_in_one_field_filter_exactly(client):
+    corpus = numeric_corpus()
+    check_numeric_filters(loaded_factory(client, corpus), corpus, frozenset())
+
+
+@pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning")
+def test_named_vector_item_key_and_search_params(client):
+    name = unique("named")
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((50, 4)).astype(np.float32)
+    items = [f"item-{i}" for i in range(50)]
+    load_collection(
+        client,
+        name,
+        vectors,
+        [{"n": i} for i in range(50)],
+        items=items,
+        vector_name="dense",
+        metric="cosine",
+        recreate=True,
+    )
+    source = QdrantDataSource(
+        client,
+        name,
+        k=3,
+        item_key="item",
+        filter={"n": {"$lt": 25}},
+        search_params={"hnsw_ef": 64, "exact": True},
+    )
+    assert (source.vector_name, source.metric, source.dimension) == ("dense", "cosine", 4)
+    (response,) = source([Query(embedding=vectors[3])])
+    top = response.query_results[0]
+    assert (top.id, top.item, top.data) == (3, "item-3", {"n": 3})
+    assert top.internal.distance == pytest.approx(0.0, abs=1e-6)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    expected = 1 - unit[:25] @ unit[3]
+    distances = [item.internal.distance for item in response.query_results]
+    assert distances == pytest.approx(np.sort(expected)[:3], abs=1e-5)
+    assert response.data == {"metric": "cosine"}
+
+
+def test_dot_metric_distance_is_minus_the_product(client):
+    vectors = np.random.default_rng(1).standard_normal((30, 4)).astype(np.float32)
+    name = unique("dot")
+    load_collection(client, name, vectors, metric="ip")
+    (response,) = QdrantDataSource(client, name, k=5)([Query(embedding=vectors[0])])
+    products = np.sort(-(vectors @ vectors[0]))[:5]
+    assert [i.internal.distance for i in response.query_results] == pytest.approx(
+        products, rel=1e-5
+    )
+
+
+def test_missing_collection_lists_the_existing_ones(client):
+    present = unique("present")
+    load_collection(client, present, np.ones((2, 3)))
+    with pytest.raises(ValueError, match=rf"no collection 'absent'.*{present}"):
+        QdrantDataSource(client, "absent")
+
+
+def test_loader_refuses_to_overwrite_without_recreate(client):
+    name = unique("twice")
+    load_collection(client, name, np.ones((2, 3)))
+    with pytest.raises(ValueError, match="already exists; pass recreate=True"):
+        load_collection(client, name, np.ones((2, 3)))
+    load_collection(client, name, np.ones((3, 3)), recreate=True)
+    assert client.count(name).count == 3
+
+
+def test_unreachable_server_names_the_address():
+    port = free_port()
+    client = QdrantClient(url=f"http://127.0.0.1:{port}", timeout=2, check_compatibility=False)
+    with pytest.raises(BackendError, match=f"Qdrant get_collection on http://127.0.0.1:{port}"):
+        QdrantDataSource(client, "anything", retry=FAST_RETRY)
+
+
+def test_multiple_named_vectors_need_a_choice():
+    client = QdrantClient(":memory:")
+    config = {
+        "a": models.VectorParams(size=2, distance=models.Distance.EUCLID),
+        "b": models.VectorParams(size=3, distance=models.Distance.EUCLID),
+    }
+    client.create_collection("two", vectors_config=config)
+    with pytest.raises(ValueError, match=r"vector_name must be one of .*\['a', 'b'\]"):
+        QdrantDataSource(client, "two")
+    assert QdrantDataSource(client, "two", vector_name="b").dimension == 3
+
+
+def test_close_leaves_the_callers_client_open():
+    client = QdrantClient(":memory:")
+    load_collection(client, "keep", np.ones((2, 3)))
+    with QdrantDataSource(client, "keep", k=1) as source:
+        source([Query(embedding=np.ones(3))])
+    assert client.count("keep").count == 2

@@ -1,0 +1,37 @@
+"""Strategies are registered by name for run configurations."""
+
+from __future__ import annotations
+
+import pytest
+
+from emb_opt.update import STRATEGIES, RestartUpdate, SurrogateUpdate
+
+
+def test_registry_names_the_strategies():
+    assert {"rl", "line_search", "surrogate", "evolution", "restarts"} <= set(STRATEGIES)
+    for name, cls in STRATEGIES.items():
+        assert callable(cls), name
+
+
+@pytest.mark.parametrize("name", ["line_search", "surrogate", "evolution"])
+def test_strategies_build_from_defaults(name):
+    assert callable(STRATEGIES[name]())
+
+
+def test_restarts_wrap_another_strategy():
+    update = STRATEGIES["restarts"](SurrogateUpdate(), sampler=lambda n, seed: [])
+    assert isinstance(update, RestartUpdate)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("surrogate", {"probes": -1}),
+        ("surrogate", {"neighbors": 1}),
+        ("line_search", {"multiples": []}),
+        ("evolution", {"offspring": 0}),
+    ],
+)
+def test_bad_parameters_are_rejected(name, kwargs):
+    with pytest.raises(ValueError):
+        STRATEGIES[name](**kwargs)
