@@ -7,8 +7,18 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
+from ..errors import BackendError
 from .backends import load_corpus
 from .schema import SourceConfig
+
+
+def _reach(backend: str, address: str, connect: Callable[[], Any]) -> Any:
+    """Run the first client calls; a failure is a one-line BackendError naming the address."""
+    try:
+        return connect()
+    except Exception as error:
+        reason = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+        raise BackendError(f"cannot reach {backend} at {address} ({reason})") from None
 
 
 def _fill_if_missing(
@@ -48,11 +58,15 @@ def build_qdrant(source: SourceConfig) -> Any:
 
     from ..adapters.qdrant import QdrantDataSource, load_collection
 
-    if source.url:
-        client = QdrantClient(url=source.url, api_key=source.api_key or None)
-    else:
-        client = QdrantClient(path=source.path) if source.path else QdrantClient(":memory:")
-    _fill_if_missing(source, client.collection_exists(source.collection), load_collection, client)
+    def connect() -> tuple[Any, bool]:
+        if source.url:
+            client = QdrantClient(url=source.url, api_key=source.api_key or None)
+        else:
+            client = QdrantClient(path=source.path) if source.path else QdrantClient(":memory:")
+        return client, client.collection_exists(source.collection)
+
+    client, exists = _reach("Qdrant", source.url or source.path or ":memory:", connect)
+    _fill_if_missing(source, exists, load_collection, client)
     adapter = QdrantDataSource(
         client,
         source.collection,
@@ -69,26 +83,27 @@ def build_chroma(source: SourceConfig) -> Any:
 
     from ..adapters.chroma import ChromaDataSource, load_collection
 
-    if source.url:
-        url = urlparse(source.url)
-        headers = {"x-chroma-token": source.api_key} if source.api_key else None
-        client = chromadb.HttpClient(
-            host=url.hostname or "localhost",
-            port=url.port or 8000,
-            ssl=url.scheme == "https",
-            headers=headers,
-        )
-    else:
-        client = (
-            chromadb.PersistentClient(path=source.path)
-            if source.path
-            else chromadb.EphemeralClient()
-        )
-    names = {getattr(c, "name", c) for c in client.list_collections()}
+    def connect() -> tuple[Any, bool]:
+        if source.url:
+            url = urlparse(source.url)
+            client = chromadb.HttpClient(
+                host=url.hostname or "localhost",
+                port=url.port or 8000,
+                ssl=url.scheme == "https",
+                headers={"x-chroma-token": source.api_key} if source.api_key else None,
+            )
+        elif source.path:
+            client = chromadb.PersistentClient(path=source.path)
+        else:
+            client = chromadb.EphemeralClient()
+        names = {getattr(c, "name", c) for c in client.list_collections()}
+        return client, source.collection in names
+
+    client, exists = _reach("Chroma", source.url or source.path or "memory", connect)
     # a wide HNSW search so the demo collection answers like the exact indexes of the others
     _fill_if_missing(
         source,
-        source.collection in names,
+        exists,
         load_collection,
         client,
         ef_search=512,
@@ -111,10 +126,14 @@ def build_milvus(source: SourceConfig) -> Any:
 
     from ..adapters.milvus import MilvusDataSource, load_collection
 
-    client = MilvusClient(
-        uri=source.url or source.path or "emb_opt_milvus.db", token=source.api_key or ""
-    )
-    _fill_if_missing(source, client.has_collection(source.collection), load_collection, client)
+    uri = source.url or source.path or "emb_opt_milvus.db"
+
+    def connect() -> tuple[Any, bool]:
+        client = MilvusClient(uri=uri, token=source.api_key or "", timeout=10)
+        return client, client.has_collection(source.collection)
+
+    client, exists = _reach("Milvus", uri, connect)
+    _fill_if_missing(source, exists, load_collection, client)
     adapter = MilvusDataSource(
         client,
         source.collection,
