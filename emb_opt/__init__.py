@@ -3,6 +3,14 @@
 The package imports no database library; each adapter imports its backend when used.
 """
 
+import os
+
+# emb_opt makes many small batched kNN calls with Python work in between. OpenMP threads
+# (FAISS, numpy's BLAS) that spin between calls take the cores that work needs: the seed
+# tutorial search took 4x as long on a busy 2-core machine. Sleep instead, unless the user
+# chose otherwise; it takes effect for OpenMP runtimes started after this import.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from .errors import (
     BackendError,
     ConfigError,

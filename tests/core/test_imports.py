@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -53,3 +54,13 @@ def test_missing_backend_error_names_the_extra():
     error = missing_dependency("qdrant-client", "qdrant")
     assert isinstance(error, ImportError)
     assert 'pip install "emb-opt[qdrant]"' in str(error)
+
+
+def test_openmp_threads_sleep_between_searches_unless_the_user_chose():
+    code = "import os, emb_opt; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "ACTIVE"
