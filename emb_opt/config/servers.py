@@ -39,6 +39,18 @@ def _fill_if_missing(
     )
 
 
+def _adapter(cls: Callable[..., Any], client: Any, source: SourceConfig, **defaults: Any) -> Any:
+    """The adapter over the configured collection (`source.options` override `defaults`)."""
+    return cls(
+        client,
+        source.collection,
+        k=source.k,
+        filter=source.filter,
+        item_key=source.item_key,
+        **{**defaults, **source.options},
+    )
+
+
 def _owning(adapter: Any, client: Any) -> Any:
     """Make `adapter.close()` also close the client the config opened (adapters leave a
     caller's client open)."""
@@ -67,15 +79,7 @@ def build_qdrant(source: SourceConfig) -> Any:
 
     client, exists = _reach("Qdrant", source.url or source.path or ":memory:", connect)
     _fill_if_missing(source, exists, load_collection, client)
-    adapter = QdrantDataSource(
-        client,
-        source.collection,
-        k=source.k,
-        filter=source.filter,
-        item_key=source.item_key,
-        **source.options,
-    )
-    return _owning(adapter, client)
+    return _owning(_adapter(QdrantDataSource, client, source), client)
 
 
 def build_chroma(source: SourceConfig) -> Any:
@@ -109,16 +113,8 @@ def build_chroma(source: SourceConfig) -> Any:
         ef_search=512,
         ef_construction=256,
     )
-    options = {"id_type": int, **source.options} if source.data is not None else source.options
-    adapter = ChromaDataSource(
-        client,
-        source.collection,
-        k=source.k,
-        filter=source.filter,
-        item_key=source.item_key,
-        **options,
-    )
-    return adapter
+    defaults = {"id_type": int} if source.data is not None else {}
+    return _adapter(ChromaDataSource, client, source, **defaults)
 
 
 def build_milvus(source: SourceConfig) -> Any:
@@ -134,12 +130,4 @@ def build_milvus(source: SourceConfig) -> Any:
 
     client, exists = _reach("Milvus", uri, connect)
     _fill_if_missing(source, exists, load_collection, client)
-    adapter = MilvusDataSource(
-        client,
-        source.collection,
-        k=source.k,
-        filter=source.filter,
-        item_key=source.item_key,
-        **source.options,
-    )
-    return _owning(adapter, client)
+    return _owning(_adapter(MilvusDataSource, client, source), client)
