@@ -86,6 +86,8 @@ def wait_until(check: Any, timeout: float, what: str) -> Any:
             result = check()
             if result:
                 return result
+        except RuntimeError:
+            raise
         except Exception as error:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{what} not ready after {timeout}s: {error}") from error
@@ -131,8 +133,14 @@ class ChromaServer:
             str(self.port),
         ]
         self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        wait_until(lambda: self.client().heartbeat(), 60, f"chroma run on {self.url}")
+        wait_until(self._ready, 60, f"chroma run on {self.url}")
         return self
+
+    def _ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:  # died: say why, now
+            log = (self.path.parent / f"{self.path.name}-chroma.log").read_text(errors="replace")
+            raise RuntimeError(f"chroma run exited with {self.proc.returncode}: {log[-2000:]}")
+        return bool(self.client().heartbeat())
 
     def client(self) -> Any:
         import chromadb

@@ -189,7 +189,7 @@ def climb(source, iterations, on_iteration=None):
 
 
 def test_search_survives_a_server_restart(own_server):
-    patient = RetryPolicy(attempts=10, initial_delay=0.2, max_delay=2.0)
+    patient = RetryPolicy(attempts=20, initial_delay=0.2, max_delay=2.0)  # ~35 s budget
     source = ChromaDataSource(
         own_server.client(),
         "climb",

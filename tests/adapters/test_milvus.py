@@ -247,7 +247,7 @@ def climb(source, iterations, on_iteration=None):
 
 def test_connection_reset_mid_search_is_retried(proxied):
     proxy, client = proxied
-    patient = RetryPolicy(attempts=10, initial_delay=0.2, max_delay=1.0)
+    patient = RetryPolicy(attempts=20, initial_delay=0.2, max_delay=2.0)  # ~35 s budget
     source = MilvusDataSource(client, "climb", k=4, filter={"n": {"$ne": 3}}, retry=patient)
 
     def on_iteration(log) -> None:
