@@ -174,11 +174,9 @@ def plot(all_runs: dict[tuple[str, int], tuple[Problem, list[Run]]], path: Path)
         return
     objectives = list(dict.fromkeys(key[0] for key in all_runs))
     sizes = sorted({key[1] for key in all_runs})
+    width = max(4.2 * len(sizes), 9.0)
     figure, axes = plt.subplots(
-        len(objectives),
-        len(sizes),
-        figsize=(4.2 * len(sizes), 3.2 * len(objectives)),
-        squeeze=False,
+        len(objectives), len(sizes), figsize=(width, 3.2 * len(objectives) + 1), squeeze=False
     )
     colours = dict(zip(STRATEGIES, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for row, objective in enumerate(objectives):
@@ -199,7 +197,7 @@ def plot(all_runs: dict[tuple[str, int], tuple[Problem, list[Run]]], path: Path)
             axis.set_xlabel("score calls", fontsize=8)
             axis.set_ylabel("recall@10", fontsize=8)
             axis.set_ylim(-0.02, 1.02)
-    figure.legend(loc="lower center", ncol=3, fontsize=7)
-    figure.tight_layout(rect=(0, 0.08, 1, 1))
+    figure.legend(loc="lower center", ncol=2, fontsize=7)
+    figure.tight_layout(rect=(0, 0.1, 1, 1))
     figure.savefig(path, dpi=110)
     plt.close(figure)

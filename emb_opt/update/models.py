@@ -49,8 +49,9 @@ def linear_direction(
     if len(scores) < 2 or scores.std() == 0:
         return None
     target, _, _ = _standardised(scores)
+    model = ridge(alpha)
     with single_threaded():
-        gradient = ridge(alpha).fit(points - centre, target).coef_
+        gradient = model.fit(points - centre, target).coef_
     norm = float(np.linalg.norm(gradient))
     return gradient / norm if norm > 0 else None
 
@@ -80,8 +81,9 @@ class QuadraticModel:
         dimension = points.shape[1]
         features = np.hstack([z, (z * z).sum(axis=1, keepdims=True) / dimension])
         target, mean, spread = _standardised(scores)
+        fitted = ridge(alpha)
         with single_threaded():
-            fitted = ridge(alpha).fit(features, target)
+            fitted.fit(features, target)
         coef = fitted.coef_ * spread
         return cls(
             centre,

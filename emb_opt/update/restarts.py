@@ -70,7 +70,10 @@ class RestartUpdate:
         for response in self.update(queries):
             response = UpdateResponse.model_validate(response)
             children.setdefault(owner.get(response.parent_id, -1), []).append(response)
-        live = [key for key in self.trajectories if key in owner.values()]
+        present = set(owner.values())
+        live = [key for key in self.trajectories if key in present]
+        for key in [key for key in self.trajectories if key not in present]:
+            del self.trajectories[key]  # no queries left: it ended without us
         ranked = sorted(live, key=lambda key: -self.trajectories[key].best)
         dropped, ranked = ranked[self.keep :] if self.keep else [], ranked[: self.keep]
         ended = self._ended(ranked)
@@ -94,6 +97,8 @@ class RestartUpdate:
     def _track(self, queries: list[Query]) -> None:
         """Update each trajectory's best item and its count of iterations without progress."""
         for key, group in by_trajectory(queries).items():
+            if key is None:
+                continue
             items = [item for query in group for item in scored_results(query)]
             self._next_key = max(self._next_key, key + 1)
             top = max(items, key=lambda item: item.score, default=None)
@@ -134,7 +139,7 @@ class RestartUpdate:
         items = self.sampler(count, int(self.rng.integers(2**31)))
         responses = []
         for item in items:
-            query = Query(embedding=np.array(item.embedding, dtype=np.float64))
+            query = Query.from_item(item)
             query.internal.collection_id = self._next_key
             self._next_key += 1
             responses.append(UpdateResponse(query=query, parent_id=None))

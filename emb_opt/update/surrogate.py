@@ -35,7 +35,8 @@ class SurrogateUpdate:
     they feed the model and, once the optimum is found, collect its neighbourhood (their
     radius grows by half while they find nothing new). The trust radius grows by `expand`
     when the model predicted the best new item well and shrinks by `shrink` (never below
-    the kNN radius) when it did not.
+    the kNN radius) when it did not. Trajectories that converged onto the same optimum
+    propose it once (a repeated query would only repeat its results).
     """
 
     def __init__(
@@ -73,7 +74,8 @@ class SurrogateUpdate:
         responses: list[UpdateResponse] = []
         for key, group in by_trajectory(queries).items():
             responses += self._advance(key, group, known)
-        return responses
+        unique = {r.query.embedding.tobytes(): r for r in reversed(responses)}
+        return [r for r in responses if unique[r.query.embedding.tobytes()] is r]
 
     def _advance(self, key: int | None, group: list[Query], known: int) -> list[UpdateResponse]:
         scored = [(query, item) for query in group for item in scored_results(query)]
