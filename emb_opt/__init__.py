@@ -24,7 +24,7 @@ from .log import SearchLog
 from .runner import Runner
 from .schemas import Batch, Item, Query
 from .stopping import StopRule
-from .utils import build_batch_from_embeddings
+from .utils import build_batch_from_embeddings, build_batch_from_items
 
 __version__ = "2.0.0.dev0"
 
@@ -43,4 +43,5 @@ __all__ = [
     "StopRule",
     "UnsupportedFilterError",
     "build_batch_from_embeddings",
+    "build_batch_from_items",
 ]

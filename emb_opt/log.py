@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 from .atomic import write_atomically
 from .schemas import Batch, FilterResponse, Item, Query, ScoreResponse
 
+UNSCORED = "score budget exhausted"  # why an item retrieved after the budget ran out is invalid
+
 
 def item_key(item: Item) -> str:
     """The identity of an item within a search: its id, or its embedding when it has none."""
@@ -130,6 +132,8 @@ class SearchLog:
         for query in batch.queries:
             self.query_tree.add(query)
             for item in query.query_results:
+                if item.internal.removal_reason == UNSCORED:
+                    continue  # retrieved after the budget ran out: not a result of this search
                 key = item_key(item)
                 known = self.items.get(key)
                 if known is None or (known.internal.removed and not item.internal.removed):
@@ -160,7 +164,7 @@ class SearchLog:
 
     @property
     def unique_items(self) -> int:
-        """Items scored at least once (or rejected by the filter) during the search."""
+        """Items scored (or rejected by the filter) during the search."""
         return len(self.items)
 
     def best(self) -> Item | None:

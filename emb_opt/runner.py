@@ -10,7 +10,7 @@ from typing import Any, Literal
 from .calls import check_query_embeddings, coerce_responses, plugin_name
 from .errors import PluginError, SearchAborted
 from .executors import Executor, SerialExecutor
-from .log import SearchLog, item_key
+from .log import UNSCORED, SearchLog, item_key
 from .schemas import (
     Batch,
     DataSourceFunction,
@@ -173,7 +173,7 @@ class Runner:
         for key, item in zip(keys, items):
             response = cache.get(key)
             if response is None:
-                item.remove("score budget exhausted")
+                item.remove(UNSCORED)
             elif step is _FILTER:
                 _apply_filter(item, response)
             else:

@@ -22,12 +22,9 @@ DEMO_CONFIG: dict[str, Any] = {
         "data": {"kind": "synthetic", "n": 100_000, "dim": 64, "seed": 0},
     },
     "score": {"function": "target"},
-    "strategy": {
-        "update": {"name": "rl", "lrs": [0.25, 1.0]},
-        "prune": {"name": "topk", "k": 1, "score_agg": "max", "group_by": "collection_id"},
-    },
-    "start": {"random": 20, "seed": 1},
-    "stop": {"iterations": 15},
+    "strategy": {"update": {"name": "surrogate"}},
+    "start": {"random": 5, "seed": 1},
+    "stop": {"iterations": 100, "max_score_calls": 500, "idle": 5},
     "output": {"dir": "runs/demo"},
 }
 
@@ -44,7 +41,7 @@ def run_demo(output: Path | None = None, quiet: bool = False) -> dict[str, float
     print(
         f"emb_opt demo: {source.data.n:,} generated {source.data.dim}-d vectors in FAISS "  # type: ignore[union-attr]
         f"(flat), filter {source.filter} pushed into the search, {config.start.random} start "
-        f"queries, {config.stop.iterations} iterations\n"
+        f"queries, the surrogate strategy, a budget of {config.stop.max_score_calls} score calls\n"
     )
     log = execute(config, DEMO_CONFIG, output, quiet=quiet)
 

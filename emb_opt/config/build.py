@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from ..errors import ConfigError
 from ..executors import Executor, ProcessExecutor, SerialExecutor, ThreadExecutor
@@ -93,7 +94,7 @@ def build_run(config: RunConfig) -> Run:
         filter_function = _plugin(
             config.score.filter_function, {}, "score.filter_function", context
         )
-        update = _plugin(config.strategy.update, _strategies(), "strategy.update", context)
+        update = _update(config.strategy.update, "strategy.update", context)
         prune = _plugin(config.strategy.prune, PRUNES, "strategy.prune", context)
         executor = build_executor(config.executor)
     except BaseException:
@@ -104,8 +105,22 @@ def build_run(config: RunConfig) -> Run:
         max_score_calls=config.stop.max_score_calls,
         target_score=config.stop.target_score,
         patience=config.stop.patience,
+        idle=config.stop.idle,
     )
     return Run(config, source, runner, stop)
+
+
+def _update(config: PluginConfig, where: str, context: dict) -> Any:
+    """The update function; a wrapper's `update` param (e.g. `restarts`) names another one."""
+    params = config.params
+    inner = params.get("update")
+    if isinstance(inner, (str, dict)):
+        try:
+            nested = PluginConfig.model_validate(inner)
+        except ValidationError as error:
+            raise ConfigError(f"{where}.update: {error.errors()[0]['msg']}") from None
+        params = {**params, "update": _update(nested, f"{where}.update", context)}
+    return resolve(config.name, params, _strategies(), where, context)
 
 
 def _strategies() -> dict[str, str]:

@@ -109,6 +109,7 @@ class StopConfig(_Block):
     max_score_calls: int | None = Field(None, gt=0)
     target_score: float | None = None
     patience: int | None = Field(None, gt=0)
+    idle: int | None = Field(None, gt=0)
 
 
 class ExecutorConfig(_Block):

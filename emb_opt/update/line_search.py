@@ -16,7 +16,7 @@ STEP_KEY = "line_search_step"
 
 @dataclass
 class _Track:
-    """One trajectory: its anchor point, best score, step length and recent items."""
+    """One trajectory: its anchor point, best score and step length (with its floor)."""
 
     centre: np.ndarray
     best: float

@@ -47,9 +47,6 @@ class ScoredMemory:
     def __len__(self) -> int:
         return len(self._scores)
 
-    def __contains__(self, item: Item) -> bool:
-        return item_key(item) in self._rows
-
     def row(self, item: Item) -> int:
         """The row of a remembered item (-1 when unknown): rows count up in arrival order."""
         return self._rows.get(item_key(item), -1)
@@ -80,13 +77,6 @@ class ScoredMemory:
     @property
     def scores(self) -> np.ndarray:
         return np.asarray(self._scores, dtype=np.float64)
-
-    def best(self) -> tuple[np.ndarray, float] | None:
-        """Embedding and score of the best item so far (the first one on ties)."""
-        if not self._scores:
-            return None
-        row = int(np.argmax(self.scores))
-        return self.embeddings[row], self._scores[row]
 
     def nearest(self, point: np.ndarray, m: int | None) -> np.ndarray:
         """Row numbers of the `m` remembered items nearest to `point` (all rows if m is None)."""

@@ -15,6 +15,6 @@ def test_quickstart_runs(capsys):
     namespace: dict = {}
     exec(compile(code, "README quickstart", "exec"), namespace)
     log = namespace["log"]
-    assert log.counters.score_calls <= 2_000
+    assert log.counters.score_calls <= 500
     assert all(row["data"]["price"] < 50 for row in log.compile_results())
     assert "score_calls" in capsys.readouterr().out

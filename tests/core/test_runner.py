@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from emb_opt import PluginError, Runner, SearchAborted, SearchLog
+from emb_opt.log import UNSCORED
 from emb_opt.objectives import TargetScore
 from emb_opt.prune import TopKPrune
 from emb_opt.schemas import FilterResponse, ScoreResponse
@@ -198,11 +199,10 @@ def test_stop_rule_budget_is_never_exceeded(numpy_source, start_batch):
 
     runner = Runner(numpy_source, None, TargetScore(), None, TopKDiscreteUpdate(4))
     _, log = runner.search(start_batch, 50, verbose=False, stop=StopRule(max_score_calls=37))
-    assert log.counters.score_calls == 37
-    assert any(
-        r["removal_reason"] == "score budget exhausted"
-        for r in log.compile_results(skip_removed=False)
-    )
+    assert log.counters.score_calls == 37 == log.unique_items
+    last = [item for query in log.batches[-1].queries for item in query.query_results]
+    assert any(item.internal.removal_reason == UNSCORED for item in last)
+    assert all(r["removal_reason"] != UNSCORED for r in log.compile_results(skip_removed=False))
 
 
 def test_progress_lines_are_printed_when_verbose(numpy_source, start_batch, capsys):

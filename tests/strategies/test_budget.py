@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from strategy_cases import FACTORIES, search
 
+from emb_opt.log import UNSCORED
 from emb_opt.objectives import TargetScore
 from emb_opt.runner import Runner
 from emb_opt.stopping import StopRule
@@ -43,6 +44,9 @@ def test_partial_budget_scores_every_querys_nearest_first(source, small_corpus):
     _, log = runner.search(batch, 1, verbose=False, stop=StopRule(max_score_calls=3))
     scored = {item.id for item in log.items.values() if item.score is not None}
     assert scored == set(rows)  # each query's nearest result is the item it sits on
-    removed = [i for i in log.items.values() if i.internal.removed]
-    assert removed and all(i.internal.removal_reason == "score budget exhausted" for i in removed)
+    retrieved = [item for query in log.batches[-1].queries for item in query.query_results]
+    assert {i.id for i in retrieved if i.internal.removal_reason == UNSCORED} == {
+        i.id for i in retrieved
+    } - set(rows)
+    assert log.unique_items == len(rows)  # the unscored ones are not results
     assert np.isfinite([i.score for i in log.items.values() if i.score is not None]).all()

@@ -1,0 +1,68 @@
+"""Every strategy runs from a run configuration, within the budget the config sets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from emb_opt.config import build_run, validate
+from emb_opt.errors import ConfigError
+from emb_opt.stopping import StopRule
+from emb_opt.update import RestartUpdate, SurrogateUpdate
+
+BUDGET = 150
+
+
+def configured(update: Any, **stop: Any):
+    return validate(
+        {
+            "source": {
+                "backend": "faiss",
+                "k": 5,
+                "data": {"kind": "synthetic", "n": 2000, "dim": 16, "seed": 0},
+            },
+            "score": {"function": "target"},
+            "strategy": {"update": update},
+            "start": {"random": 4, "seed": 1},
+            "stop": {"iterations": 40, "max_score_calls": BUDGET, **stop},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        "line_search",
+        "surrogate",
+        {"name": "evolution", "offspring": 2},
+        {"name": "restarts", "patience": 2, "update": {"name": "surrogate", "share": False}},
+    ],
+)
+def test_a_configured_strategy_keeps_to_its_budget(update):
+    run = build_run(configured(update, idle=10))
+    try:
+        _, log = run.runner.search(
+            run.start_batch(), run.config.stop.iterations, verbose=False, stop=run.stop
+        )
+    finally:
+        run.close()
+    assert run.stop == StopRule(max_score_calls=BUDGET, idle=10)
+    assert log.counters.iterations > 1
+    assert 20 < log.counters.score_calls <= BUDGET
+
+
+def test_restarts_build_the_strategy_they_wrap_with_the_source_as_sampler():
+    run = build_run(configured({"name": "restarts", "update": {"name": "surrogate", "probes": 3}}))
+    try:
+        restarts = run.runner.update_function
+        assert isinstance(restarts, RestartUpdate)
+        assert isinstance(restarts.update, SurrogateUpdate) and restarts.update.probes == 3
+        assert restarts.sampler == run.source.sample
+    finally:
+        run.close()
+
+
+def test_a_bad_wrapped_strategy_is_named_with_its_place():
+    with pytest.raises(ConfigError, match=r"strategy\.update\.update: unknown name 'nope'"):
+        build_run(configured({"name": "restarts", "update": "nope"}))
