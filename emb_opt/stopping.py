@@ -42,19 +42,26 @@ class StopRule:
             return None
         return max(0, self.max_score_calls - log.counters.score_calls)
 
-    def should_stop(self, log: SearchLog) -> bool:
+    def reason(self, log: SearchLog) -> str | None:
+        """Why the search stops now (None: it goes on)."""
         best = log.best()
-        return (
-            self.score_budget(log) == 0
-            or (
-                self.target_score is not None
-                and best is not None
-                and best.score is not None
-                and best.score >= self.target_score
-            )
-            or (self.patience is not None and stale_iterations(log) >= self.patience)
-            or (self.idle is not None and idle_iterations(log) >= self.idle)
-        )
+        if self.score_budget(log) == 0:
+            return f"score budget of {self.max_score_calls} calls spent"
+        if (
+            self.target_score is not None
+            and best is not None
+            and best.score is not None
+            and best.score >= self.target_score
+        ):
+            return f"target score {self.target_score} reached"
+        if self.patience is not None and stale_iterations(log) >= self.patience:
+            return f"no better score in {self.patience} iterations"
+        if self.idle is not None and idle_iterations(log) >= self.idle:
+            return f"no new item in {self.idle} iterations"
+        return None
+
+    def should_stop(self, log: SearchLog) -> bool:
+        return self.reason(log) is not None
 
 
 def stale_iterations(log: SearchLog) -> int:

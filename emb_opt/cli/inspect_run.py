@@ -28,6 +28,7 @@ def summary(path: Path, top: int = 10) -> str:
     facts = [
         ("run", str(path)),
         ("status", manifest.get("status", "?")),
+        ("stopped", manifest.get("stopped", "-")),
         ("backend", str(source.get("backend", "?"))),
         ("iterations", counters.get("iterations", "-")),
         ("score calls", counters.get("score_calls", "-")),

@@ -44,6 +44,12 @@ class Progress:
             self.stream.write(self.line(log) + "\n")
         self.stream.flush()
 
+    def say(self, text: str) -> None:
+        """A line of its own (nothing when quiet)."""
+        if not self.quiet:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
     def finish(self) -> None:
         if self.live and not self.quiet:
             self.stream.write("\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..config import RunConfig, build_run
+from ..config import Run, RunConfig, build_run
 from ..errors import SearchAborted
 from ..log import SearchLog
 from .outputs import run_figures, write_results
@@ -49,7 +49,19 @@ def execute(
                 progress.finish()
         write_results(log, directory.path)
         write_plots(log, directory.path)
-        directory.write_manifest({"status": "finished", **run_figures(log)})
+        stopped = _stop_reason(run, log)
+        directory.write_manifest({"status": "finished", "stopped": stopped, **run_figures(log)})
+        progress.say(f"stopped after {log.counters.iterations} iterations: {stopped}")
         return log
     finally:
         run.close()
+
+
+def _stop_reason(run: Run, log: SearchLog) -> str:
+    """Why the search ended: the stop rule, no queries left, or the iteration count."""
+    reason = run.stop.reason(log)
+    if reason is not None:
+        return reason
+    if log.pending is None or not log.pending.valid_queries():
+        return "the update function proposed no more queries"
+    return f"{run.config.stop.iterations} iterations done"

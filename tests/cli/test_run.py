@@ -41,7 +41,24 @@ def test_run_writes_every_output_and_inspect_summarises(write_config, tmp_path, 
 def test_progress_lines_go_to_stderr_when_not_a_terminal(write_config, capsys):
     assert run_cli("run", str(write_config())) == 0
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 6 and lines[-1].startswith("iteration 6/6  best")
+    assert len(lines) == 7 and lines[-2].startswith("iteration 6/6  best")
+    assert lines[-1] == "stopped after 6 iterations: 6 iterations done"
+
+
+def test_the_run_says_why_it_stopped(write_config, tmp_path, capsys):
+    config = write_config(stop={"iterations": 50, "max_score_calls": 40})
+    assert run_cli("run", str(config)) == 0
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .endswith(": score budget of 40 calls spent")
+    )
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["stopped"] == "score budget of 40 calls spent"
+    assert manifest["counters"]["score_calls"] == 40
+    assert run_cli("inspect", str(tmp_path / "out")) == 0
+    assert "stopped         score budget of 40 calls spent" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

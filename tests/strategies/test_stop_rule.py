@@ -80,3 +80,18 @@ def test_no_rule_runs_every_iteration(source):
 def test_invalid_settings_are_rejected(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         StopRule(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("rule", "reason", "update"),
+    [
+        (StopRule(max_score_calls=30), "score budget of 30 calls spent", "surrogate"),
+        (StopRule(target_score=0.0), "target score 0.0 reached", "stay"),
+        (StopRule(patience=2), "no better score in 2 iterations", "stay"),
+        (StopRule(idle=2), "no new item in 2 iterations", "stay"),
+    ],
+)
+def test_the_rule_says_why_it_stopped(source, rule, reason, update):
+    log = run(source, stay if update == "stay" else FACTORIES[update](source, 0), rule)
+    assert rule.reason(log) == reason
+    assert log.counters.iterations < 50
