@@ -8,7 +8,10 @@ reads a workload as JSON on stdin and writes one JSON object on stdout; everythi
 Workload keys (defaults in `DEFAULTS`):
     n, dim, queries, iterations, k, seed, lrs, filter, index ("hf" or "faiss"),
     query_seed (default 40, as the tutorial: reseed before drawing the start queries;
-    None: they continue the data stream), datagen ("auto", "loop" or "vectorised"), recall_at.
+    None: they continue the data stream), datagen ("auto", "loop" or "vectorised"), recall_at,
+    objective ("seed": the tutorial's score; "metadata": that bump, narrower, times a factor
+    of the item's `rand`; "multimodal": Gaussian bumps over vectors read from `data_file`, an
+    .npz with `embeddings`, `centres`, `heights` and `widths`, instead of generated data).
 
 Exact RNG order (numpy's legacy global RandomState):
     1. np.random.seed(seed)
@@ -49,15 +52,35 @@ DEFAULTS: dict[str, Any] = {
     "query_seed": 40,
     "datagen": "auto",
     "recall_at": [1, 5, 10, 50],
+    "objective": "seed",
+    "data_file": None,
 }
 LETTERS = list(string.ascii_lowercase)
 
 
-def score_embeddings(embeddings: np.ndarray, sigma: float = 5.0) -> np.ndarray:
+def score_embeddings(
+    embeddings: np.ndarray, sigma: float = 5.0, target: float = 0.75
+) -> np.ndarray:
     """The tutorial's score: a Gaussian bump at [0.75, ...] over the normalised distance."""
-    target_point = np.ones(embeddings.shape[1]) * 0.75
+    target_point = np.ones(embeddings.shape[1]) * target
     distances = np.linalg.norm(embeddings - target_point, axis=1) / np.sqrt(embeddings.shape[1])
     return np.exp(-0.5 * (distances / sigma) ** 2)
+
+
+def objective_scores(
+    cfg: dict[str, Any], embeddings: np.ndarray, rand: np.ndarray, bumps: dict | None
+) -> np.ndarray:
+    """The workload's objective on rows (the same formulas as `emb_opt.objectives`)."""
+    if cfg["objective"] == "seed":
+        return score_embeddings(embeddings)
+    if cfg["objective"] == "metadata":  # TargetMetadataScore(): sigma 1, weight 0.5 on `rand`
+        return score_embeddings(embeddings, sigma=1.0) * (0.5 + 0.5 * rand)
+    if cfg["objective"] == "multimodal" and bumps is not None:  # BumpsScore
+        centres = bumps["centres"]
+        squared = (embeddings**2).sum(axis=1, keepdims=True) - 2 * embeddings @ centres.T
+        squared = np.maximum(squared + (centres**2).sum(axis=1), 0.0)
+        return np.exp(-squared / (2 * bumps["widths"] ** 2)) @ bumps["heights"]
+    raise ValueError(f"objective must be seed, metadata or multimodal (with data_file): {cfg}")
 
 
 def generate_data(cfg: dict[str, Any]) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
@@ -155,20 +178,36 @@ def tutorial_filter(inputs: list) -> list:
     ]
 
 
-def tutorial_score(inputs: list) -> list:
-    """The tutorial's score plugin."""
+def score_plugin(cfg: dict[str, Any], bumps: dict | None) -> Callable[[list], list]:
+    """The objective as an original score plugin."""
     from emb_opt.schemas import ScoreResponse
 
-    embeddings = np.array([i.embedding for i in inputs])
-    scores = score_embeddings(embeddings)
-    return [ScoreResponse(valid=True, score=s, data=None) for s in scores]
+    def score(inputs: list) -> list:
+        embeddings = np.array([i.embedding for i in inputs])
+        rand = np.array([(i.data or {}).get("rand", 0.0) for i in inputs])
+        scores = objective_scores(cfg, embeddings, rand, bumps)
+        return [ScoreResponse(valid=True, score=s, data=None) for s in scores]
+
+    return score
 
 
-def ground_truth(cfg: dict[str, Any], vectors: np.ndarray, rand: np.ndarray) -> np.ndarray:
+def ground_truth(scores: np.ndarray, cfg: dict[str, Any], rand: np.ndarray) -> np.ndarray:
     """Ids of the eligible items sorted best first (exhaustive)."""
-    scores = score_embeddings(vectors)
-    ids = np.flatnonzero(rand < 0.9) if cfg["filter"] else np.arange(len(vectors))
+    ids = np.flatnonzero(rand < 0.9) if cfg["filter"] else np.arange(len(scores))
     return ids[np.argsort(-scores[ids], kind="stable")]
+
+
+def load_data(cfg: dict[str, Any]) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray, dict]:
+    """The workload's rows and start queries: generated, or read from `data_file`."""
+    if cfg["data_file"] is None:
+        return (*generate_data(cfg), None)
+    with np.load(cfg["data_file"]) as data:
+        vectors = data["embeddings"].astype(np.float64)
+        bumps = {key: data[key].astype(np.float64) for key in ("centres", "heights", "widths")}
+    items = [str(i) for i in range(len(vectors))]
+    np.random.seed(cfg["query_seed"])
+    start = np.random.randn(cfg["queries"], vectors.shape[1])
+    return vectors, items, np.zeros(len(vectors)), start, bumps
 
 
 def run(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +217,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     from emb_opt.utils import build_batch_from_embeddings
 
     began = time.perf_counter()
-    vectors, items, rand, start = generate_data(cfg)
+    vectors, items, rand, start, bumps = load_data(cfg)
     builders = {"hf": build_hf_plugin, "faiss": build_faiss_plugin}
     if cfg["index"] not in builders:
         raise ValueError(f"index must be one of {sorted(builders)}, not {cfg['index']!r}")
@@ -188,7 +227,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     data = Counter(data_plugin, lambda _i, out: sum(len(r.query_results) for r in out))
     filt = Counter(tutorial_filter, lambda inp, _o: len(inp))
     rejected = Counter(filt, lambda _i, out: sum(not r.valid for r in out))
-    score = Counter(tutorial_score, lambda inp, _o: len(inp))
+    score = Counter(score_plugin(cfg, bumps), lambda inp, _o: len(inp))
     update = RLUpdate(lrs=cfg["lrs"], distance_penalty=0.0)
     runner = Runner(data, rejected if cfg["filter"] else None, score, None, update)
     batch = build_batch_from_embeddings(start)
@@ -198,7 +237,8 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
 
     results = log.compile_results(skip_removed=False)
     found = [int(r["id"]) for r in results]
-    truth = ground_truth(cfg, vectors, rand)
+    all_scores = objective_scores(cfg, vectors, rand, bumps)
+    truth = ground_truth(all_scores, cfg, rand)
     found_set = set(found)
     recall = {str(k): len(found_set.intersection(truth[:k].tolist())) / k for k in cfg["recall_at"]}
     scores = [r["score"] for r in results if r["score"] is not None]
@@ -216,7 +256,7 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         "unique_valid_items": len(log.compile_results(skip_removed=True)),
         "recall": recall,
         "best_score": max(scores) if scores else None,
-        "true_best_score": float(score_embeddings(vectors[truth[:1]])[0]),
+        "true_best_score": float(all_scores[truth[0]]),
         "results_ids": found,
     }
 

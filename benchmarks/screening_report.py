@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .screening import STARTS, STRATEGIES, Problem, Run
+if TYPE_CHECKING:
+    from .screening import Problem, Run
 
 LABELS = {
     "seed": "seed objective",
@@ -53,30 +54,28 @@ def table(problem: Problem, runs: list[Run], original: dict[int, list[dict]]) ->
         "seconds",
     ]
     lines = [title, _row(header), _row(["---"] * len(header))]
-    for name in STRATEGIES:
-        for starts in STARTS:
-            group = [run for run in runs if run.strategy == name and run.starts == starts]
-            recalls = np.array([run.recall for run in group])
-            unique = _mean([run.unique_items for run in group])
-            lines.append(
-                _row(
-                    [
-                        name,
-                        starts,
-                        *(f"{value:.2f}" for value in recalls.mean(axis=0)),
-                        f"{int((recalls[:, 0] == 1).sum())}/{len(group)}",
-                        f"{unique:,.0f}",
-                        f"{100 * unique / problem.n:.2f}",
-                        f"{_mean([run.score_calls for run in group]):,.0f}",
-                        f"{_mean([run.database_calls for run in group]):,.0f}",
-                        f"{_mean([run.seconds for run in group]):.2f}",
-                    ]
-                )
+    for (name, starts), group in _groups(runs).items():
+        recalls = np.array([run.recall for run in group])
+        unique = _mean([run.unique_items for run in group])
+        lines.append(
+            _row(
+                [
+                    name,
+                    starts,
+                    *(f"{value:.2f}" for value in recalls.mean(axis=0)),
+                    f"{int((recalls[:, 0] == 1).sum())}/{len(group)}",
+                    f"{unique:,.0f}",
+                    f"{100 * unique / problem.n:.2f}",
+                    f"{_mean([run.score_calls for run in group]):,.0f}",
+                    f"{_mean([run.database_calls for run in group]):,.0f}",
+                    f"{_mean([run.seconds for run in group]):.2f}",
+                ]
             )
+        )
     for starts, results in original.items():
         if results:
             lines.append(_original_row(problem, starts, results))
-    if problem.objective == "seed" and original and not any(original.values()):
+    if original and not any(original.values()):
         lines.append("\n(the original emb-opt 1.0.2 could not be run here)")
     return "\n".join(lines) + "\n"
 
@@ -181,7 +180,10 @@ def plot(all_runs: dict[tuple[str, int], tuple[Problem, list[Run]]], path: Path)
     figure, axes = plt.subplots(
         len(objectives), len(sizes), figsize=(width, 3.2 * len(objectives) + 1), squeeze=False
     )
-    colours = dict(zip(STRATEGIES, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    every_run = [run for _, runs in all_runs.values() for run in runs]
+    names = dict.fromkeys(run.strategy for run in every_run)
+    colours = dict(zip(names, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    styles = dict(zip(sorted({run.starts for run in every_run}), ("-", "--", ":")))
     for row, objective in enumerate(objectives):
         for column, n in enumerate(sizes):
             axis = axes[row][column]
@@ -190,12 +192,10 @@ def plot(all_runs: dict[tuple[str, int], tuple[Problem, list[Run]]], path: Path)
                 continue
             problem, runs = all_runs[(objective, n)]
             grid = np.linspace(0, problem.budget, 101)
-            for name in STRATEGIES:
-                for starts, style in zip(STARTS, ("-", "--")):
-                    group = [r for r in runs if r.strategy == name and r.starts == starts]
-                    mean = np.mean([_curve(r, grid) for r in group], axis=0)
-                    label = f"{name}, {starts} starts" if row == column == 0 else None
-                    axis.plot(grid, mean, style, color=colours[name], label=label)
+            for (name, starts), group in _groups(runs).items():
+                mean = np.mean([_curve(run, grid) for run in group], axis=0)
+                label = f"{name}, {starts} starts" if row == column == 0 else None
+                axis.plot(grid, mean, styles[starts], color=colours[name], label=label)
             axis.set_title(f"{LABELS[objective]}, {n:,}", fontsize=9)
             axis.set_xlabel("score calls", fontsize=8)
             axis.set_ylabel("recall@10", fontsize=8)
