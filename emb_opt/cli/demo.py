@@ -41,7 +41,8 @@ def run_demo(output: Path | None = None, quiet: bool = False) -> dict[str, float
     print(
         f"emb_opt demo: {source.data.n:,} generated {source.data.dim}-d vectors in FAISS "  # type: ignore[union-attr]
         f"(flat), filter {source.filter} pushed into the search, {config.start.random} start "
-        f"queries, the surrogate strategy, a budget of {config.stop.max_score_calls} score calls\n"
+        f"queries, the {config.strategy.update.name} strategy, a budget of "
+        f"{config.stop.max_score_calls} score calls\n"
     )
     log = execute(config, DEMO_CONFIG, output, quiet=quiet)
 
