@@ -66,3 +66,8 @@ def test_restarts_build_the_strategy_they_wrap_with_the_source_as_sampler():
 def test_a_bad_wrapped_strategy_is_named_with_its_place():
     with pytest.raises(ConfigError, match=r"strategy\.update\.update: unknown name 'nope'"):
         build_run(configured({"name": "restarts", "update": "nope"}))
+
+
+def test_a_malformed_wrapped_strategy_is_named_with_its_place():
+    with pytest.raises(ConfigError, match=r"strategy\.update\.update: Input should be a valid"):
+        build_run(configured({"name": "restarts", "update": {"name": 5}}))
