@@ -74,21 +74,13 @@ of the rows; recall@10 there is mostly the 10 best items around the highest bump
 Factory = Callable[[FaissDataSource, int], UpdateFunction]
 
 
-def _sampler(source: FaissDataSource, counter: list[int]) -> Callable[[int, int], list]:
-    def sample(n: int, seed: int) -> list:
-        counter[0] += 1  # a database call, not a score call
-        return source.sample(n, seed=seed)
-
-    return sample
-
-
-STRATEGIES: dict[str, Callable[..., UpdateFunction]] = {
-    "rl (original's update)": lambda source, seed, sampler: RLUpdate(lrs=[0.25]),
-    "line_search": lambda source, seed, sampler: LineSearchUpdate(),
-    "evolution": lambda source, seed, sampler: EvolutionUpdate(seed=seed),
-    "surrogate": lambda source, seed, sampler: SurrogateUpdate(seed=seed),
-    "restarts+local surrogate": lambda source, seed, sampler: RestartUpdate(
-        SurrogateUpdate(share=False, seed=seed), sampler, seed=seed
+STRATEGIES: dict[str, Callable[[int], UpdateFunction]] = {
+    "rl (original's update)": lambda seed: RLUpdate(lrs=[0.25]),
+    "line_search": lambda seed: LineSearchUpdate(),
+    "evolution": lambda seed: EvolutionUpdate(seed=seed),
+    "surrogate": lambda seed: SurrogateUpdate(seed=seed),
+    "restarts+local surrogate": lambda seed: RestartUpdate(
+        SurrogateUpdate(share=False, seed=seed), seed=seed
     ),
 }
 
@@ -163,11 +155,9 @@ def _top(scores: np.ndarray, k: int = 50) -> np.ndarray:
 
 def run_one(problem: Problem, name: str, starts: int, seed: int) -> Run:
     """Search once with a fresh strategy; record recall after every iteration."""
-    sampled = [0]
-    sampler = _sampler(problem.source, sampled)
-    update = STRATEGIES[name](problem.source, seed, sampler)
-    runner = Runner(problem.source, None, problem.score, None, update)
-    batch = build_batch_from_items(sampler(starts, 10_000 + seed))
+    update = STRATEGIES[name](seed)
+    runner = Runner(problem.source, None, problem.score, None, update, seed=seed)
+    batch = build_batch_from_items(problem.source.sample(starts, seed=10_000 + seed))
     tops = [set(problem.truth[:k].tolist()) for k in (1, 10, 50)]
     found: set[int] = set()
     run = Run(name, starts, seed)
@@ -184,7 +174,7 @@ def run_one(problem: Problem, name: str, starts: int, seed: int) -> Run:
     run.seconds = time.perf_counter() - began
     run.unique_items = sum(item.score is not None for item in log.items.values())
     run.score_calls = log.counters.score_calls
-    run.database_calls = log.counters.data_source_calls + sampled[0]
+    run.database_calls = log.counters.data_source_calls + 1  # the start sample
     return run
 
 

@@ -84,9 +84,6 @@ class QueryTree:
         self.nodes[query.internal.id or f"#{len(self.nodes)}"] = node
         return node
 
-    def roots(self) -> list[QueryNode]:
-        return [node for node in self.nodes.values() if node.parent is None]
-
     def leaf_nodes(self, include_removed: bool = False) -> list[QueryNode]:
         """Queries with no children (the ends of trajectories)."""
         return [
@@ -109,6 +106,10 @@ class Counters:
     score_calls: int = 0
     queries: int = 0
     returned_items: int = 0
+    trajectories: int = 0
+
+
+CACHES = ("filter", "score")
 
 
 @dataclass
@@ -122,8 +123,21 @@ class SearchLog:
     counters: Counters = field(default_factory=Counters)
     pending: Batch | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    strategy_state: dict[str, Any] | None = None
     best_item: Item | None = field(default=None, repr=False)
     query_tree: QueryTree = field(default_factory=QueryTree, repr=False)
+
+    def cache(self, kind: str) -> dict[str, Any]:
+        """The answers of the `kind` function ("filter" or "score") by item key."""
+        if kind not in CACHES:
+            raise ValueError(f"cache kind must be one of {', '.join(CACHES)}, got {kind!r}")
+        return self.filter_cache if kind == "filter" else self.score_cache
+
+    def count(self, counter: str, n: int = 1) -> None:
+        """Add `n` to the counter named `counter` (a field of `Counters`)."""
+        if counter not in _COUNTER_NAMES:
+            raise ValueError(f"unknown counter {counter!r}; expected one of {_COUNTER_NAMES}")
+        setattr(self.counters, counter, getattr(self.counters, counter) + n)
 
     def add_batch(self, batch: Batch) -> None:
         """Record a finished iteration: its queries, their results and the unique items."""
@@ -192,6 +206,7 @@ class SearchLog:
             "history": self.history[since.history :],
             "counters": asdict(self.counters),
             "pending": self.pending.model_dump(mode="json") if self.pending else None,
+            "strategy": self.strategy_state,
         }
 
     def save(self, path: str | os.PathLike) -> None:
@@ -235,6 +250,10 @@ class SearchLog:
         self.counters = Counters(**delta["counters"])
         pending = delta["pending"]
         self.pending = Batch.model_validate(pending) if pending is not None else None
+        self.strategy_state = delta.get("strategy")
+
+
+_COUNTER_NAMES = tuple(Counters.__dataclass_fields__)
 
 
 class LogMark(NamedTuple):

@@ -21,26 +21,30 @@ from .schemas import (
     PruneFunction,
     PruneResponse,
     Query,
+    QueryInternal,
     ScoreFunction,
     ScoreResponse,
     UpdateFunction,
     UpdateResponse,
 )
 from .stopping import StopRule
+from .update.base import SearchContext, Strategy
 
 
 @dataclass(frozen=True)
 class _Step:
     """How one per-item plugin (filter or score) is called, cached and applied."""
 
-    role: str
+    kind: str
     model: type[FilterResponse] | type[ScoreResponse]
-    cache_name: str
-    counter_name: str
+
+    @property
+    def role(self) -> str:
+        return f"{self.kind} function"
 
 
-_FILTER = _Step("filter function", FilterResponse, "filter_cache", "filter_calls")
-_SCORE = _Step("score function", ScoreResponse, "score_cache", "score_calls")
+_FILTER = _Step("filter", FilterResponse)
+_SCORE = _Step("score", ScoreResponse)
 
 
 class Runner:
@@ -48,22 +52,28 @@ class Runner:
 
     `on_error="raise"` stops the search when the filter or score function raises, with the
     log of finished iterations kept; `"invalidate"` marks that batch's items invalid, with
-    the exception text as the removal reason, and goes on.
+    the exception text as the removal reason, and goes on. A `Strategy` update function is
+    bound to a `SearchContext` (with `seed`) when a search starts; its state is kept in the
+    log after every iteration and restored when a search continues a loaded log.
     """
 
     def __init__(
         self,
         data_source: DataSourceFunction,
-        filter_function: FilterFunction | None = None,
-        score_function: ScoreFunction | None = None,
-        prune_function: PruneFunction | None = None,
-        update_function: UpdateFunction | None = None,
+        filter_function: FilterFunction | None,
+        score_function: ScoreFunction,
+        prune_function: PruneFunction | None,
+        update_function: UpdateFunction,
         *,
         executor: Executor | None = None,
         on_error: Literal["raise", "invalidate"] = "raise",
+        seed: int = 0,
     ) -> None:
-        if score_function is None or update_function is None:
-            raise ValueError("Runner needs a score function and an update function")
+        if not callable(score_function) or not callable(update_function):
+            raise TypeError(
+                "Runner needs a callable score function and update function, got "
+                f"{type(score_function).__name__} and {type(update_function).__name__}"
+            )
         if on_error not in ("raise", "invalidate"):
             raise ValueError(f"on_error must be 'raise' or 'invalidate', got {on_error!r}")
         self.data_source = data_source
@@ -73,6 +83,8 @@ class Runner:
         self.update_function = update_function
         self.executor: Executor = executor or SerialExecutor()
         self.on_error = on_error
+        self.seed = seed
+        self._bound_log: SearchLog | None = None
 
     def search(
         self,
@@ -99,7 +111,8 @@ class Runner:
         check_query_embeddings(
             batch.queries, getattr(self.data_source, "dimension", None), "start batch"
         )
-        self._adopt(batch.queries, log.counters.iterations, parent_ids=None)
+        self._start_trajectories(batch.queries, log)
+        self._bind_strategy(log)
         stop = stop or StopRule()
         for _ in range(iterations):
             if not batch.valid_queries():
@@ -123,6 +136,16 @@ class Runner:
                 break
         return batch, log
 
+    def _bind_strategy(self, log: SearchLog) -> None:
+        """Give a `Strategy` its context for `log`, with the state the log saved, if any."""
+        strategy = self.update_function
+        if not isinstance(strategy, Strategy) or self._bound_log is log:
+            return
+        strategy.bind(SearchContext(log, self.data_source, self.seed))
+        if log.strategy_state is not None:
+            strategy.restore(log.strategy_state)
+        self._bound_log = log
+
     def _iterate(self, batch: Batch, log: SearchLog, score_budget: int | None) -> None:
         queries = batch.valid_queries()
         self._query(queries, log)
@@ -140,7 +163,7 @@ class Runner:
     def _query(self, queries: list[Query], log: SearchLog) -> None:
         iteration = log.counters.iterations
         outputs = self.data_source(queries)
-        log.counters.data_source_calls += 1
+        log.count("data_source_calls")
         responses = coerce_responses(
             "data source", self.data_source, queries, outputs, DataSourceResponse
         )
@@ -152,13 +175,13 @@ class Runner:
             for item in response.query_results:
                 item.internal.query_id = query.internal.id
                 item.internal.iteration = iteration
-            log.counters.returned_items += len(response.query_results)
+            log.count("returned_items", len(response.query_results))
 
     def _evaluate(
         self, step: _Step, fn: Any, items: list[Item], log: SearchLog, budget: int | None
     ) -> None:
         """Run `fn` once on every item it has not seen in this search; reuse cached answers."""
-        cache: dict[str, Any] = getattr(log, step.cache_name)
+        cache = log.cache(step.kind)
         keys = [item_key(item) for item in items]
         todo: dict[str, Item] = {}
         for key, item in zip(keys, items):
@@ -167,9 +190,7 @@ class Runner:
         pending = list(todo.items())[: budget if budget is not None else None]
         for key, response in zip([k for k, _ in pending], self._call(step, fn, pending)):
             cache[key] = response
-        setattr(
-            log.counters, step.counter_name, getattr(log.counters, step.counter_name) + len(pending)
-        )
+        log.count(f"{step.kind}_calls", len(pending))
         for key, item in zip(keys, items):
             response = cache.get(key)
             if response is None:
@@ -192,7 +213,8 @@ class Runner:
         return responses
 
     def _prune(self, queries: list[Query]) -> None:
-        outputs = self.prune_function(queries)  # type: ignore[misc]
+        assert self.prune_function is not None
+        outputs = self.prune_function(queries)
         for query, response in zip(
             queries,
             coerce_responses(
@@ -207,7 +229,7 @@ class Runner:
         queries = batch.valid_queries()
         if not queries:
             return Batch(queries=[])
-        outputs = self.update_function(queries)  # type: ignore[misc]
+        outputs = self.update_function(queries)
         if not isinstance(outputs, (list, tuple)):
             raise PluginError(
                 f"update function {plugin_name(self.update_function)!r} must return a list, "
@@ -217,9 +239,10 @@ class Runner:
             r if isinstance(r, UpdateResponse) else UpdateResponse.model_validate(r)
             for r in outputs
         ]
+        if isinstance(self.update_function, Strategy):
+            log.strategy_state = self.update_function.state()
         new_queries = [response.query for response in responses]
-        parents = {query.internal.id: query for query in queries}
-        self._adopt(new_queries, log.counters.iterations, [r.parent_id for r in responses], parents)
+        self._adopt(new_queries, [r.parent_id for r in responses], queries, log)
         check_query_embeddings(
             new_queries,
             getattr(self.data_source, "dimension", None),
@@ -228,26 +251,36 @@ class Runner:
         return Batch(queries=new_queries)
 
     @staticmethod
-    def _adopt(
-        queries: list[Query],
-        iteration: int,
-        parent_ids: list[str | None] | None,
-        parents: dict[str | None, Query] | None = None,
-    ) -> None:
-        """Give queries their tree bookkeeping: id, parent, collection and iteration."""
+    def _start_trajectories(queries: list[Query], log: SearchLog) -> None:
+        """Give start queries their tree bookkeeping; each unnumbered one starts a trajectory."""
         for index, query in enumerate(queries):
             internal = query.internal
-            if parent_ids is not None:
-                internal.parent_id = parent_ids[index] or internal.parent_id
-                internal.id = None
-                internal.removed, internal.removal_reason = False, None
-            internal.id = internal.id or f"{iteration}.{index}"
-            internal.iteration = iteration
-            parent = (parents or {}).get(internal.parent_id)
-            if parent is not None:
-                internal.collection_id = parent.internal.collection_id
-            elif internal.collection_id is None:
+            internal.id = internal.id or f"{log.counters.iterations}.{index}"
+            internal.iteration = log.counters.iterations
+            if internal.collection_id is None:
                 internal.collection_id = index
+            log.counters.trajectories = max(log.counters.trajectories, internal.collection_id + 1)
+
+    @staticmethod
+    def _adopt(
+        queries: list[Query], parent_ids: list[str | None], parents: list[Query], log: SearchLog
+    ) -> None:
+        """Give an update's queries their bookkeeping: id, parent, trajectory and iteration.
+
+        A query with a parent continues its parent's trajectory; one without starts a new one.
+        """
+        by_id = {parent.internal.id: parent for parent in parents}
+        iteration = log.counters.iterations
+        for index, (query, parent_id) in enumerate(zip(queries, parent_ids)):
+            parent = by_id.get(parent_id)
+            query.internal = QueryInternal(
+                id=f"{iteration}.{index}", parent_id=parent_id, iteration=iteration
+            )
+            if parent is not None:
+                query.internal.collection_id = parent.internal.collection_id
+            else:
+                query.internal.collection_id = log.counters.trajectories
+                log.count("trajectories")
 
 
 def _nearest_first(queries: list[Query]) -> list[Item]:

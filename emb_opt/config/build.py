@@ -14,7 +14,7 @@ from ..runner import Runner
 from ..schemas import Batch
 from ..stopping import StopRule
 from ..utils import build_batch_from_embeddings, build_batch_from_items
-from .registry import OBJECTIVES, PRUNES, STRATEGIES, backend_builder, import_object, resolve
+from .registry import OBJECTIVES, PRUNES, backend_builder, import_object, resolve
 from .schema import ExecutorConfig, PluginConfig, RunConfig
 
 
@@ -77,30 +77,27 @@ def build_executor(config: ExecutorConfig) -> Executor:
         ) from None
 
 
-def _plugin(
-    config: PluginConfig | None, registry: dict[str, str], where: str, context: dict
-) -> Any:
+def _plugin(config: PluginConfig | None, registry: dict[str, str], where: str) -> Any:
     if config is None:
         return None
-    return resolve(config.name, config.params, registry, where, context)
+    return resolve(config.name, config.params, registry, where)
 
 
 def build_run(config: RunConfig) -> Run:
     """Connect to the backend and build every plugin the config names."""
     source = backend_builder(config.source.backend)(config.source)
-    context = {"seed": config.seed, "sampler": getattr(source, "sample", None)}
     try:
-        score = _plugin(config.score.function, OBJECTIVES, "score.function", context)
-        filter_function = _plugin(
-            config.score.filter_function, {}, "score.filter_function", context
-        )
-        update = _update(config.strategy.update, "strategy.update", context)
-        prune = _plugin(config.strategy.prune, PRUNES, "strategy.prune", context)
+        score = _plugin(config.score.function, OBJECTIVES, "score.function")
+        filter_function = _plugin(config.score.filter_function, {}, "score.filter_function")
+        update = _update(config.strategy.update, "strategy.update")
+        prune = _plugin(config.strategy.prune, PRUNES, "strategy.prune")
         executor = build_executor(config.executor)
     except BaseException:
         source.close()
         raise
-    runner = Runner(source, filter_function, score, prune, update, executor=executor)
+    runner = Runner(
+        source, filter_function, score, prune, update, executor=executor, seed=config.seed
+    )
     stop = StopRule(
         max_score_calls=config.stop.max_score_calls,
         target_score=config.stop.target_score,
@@ -110,8 +107,10 @@ def build_run(config: RunConfig) -> Run:
     return Run(config, source, runner, stop)
 
 
-def _update(config: PluginConfig, where: str, context: dict) -> Any:
+def _update(config: PluginConfig, where: str) -> Any:
     """The update function; a wrapper's `update` param (e.g. `restarts`) names another one."""
+    from ..update import STRATEGIES
+
     params = config.params
     inner = params.get("update")
     if isinstance(inner, (str, dict)):
@@ -119,16 +118,5 @@ def _update(config: PluginConfig, where: str, context: dict) -> Any:
             nested = PluginConfig.model_validate(inner)
         except ValidationError as error:
             raise ConfigError(f"{where}.update: {error.errors()[0]['msg']}") from None
-        params = {**params, "update": _update(nested, f"{where}.update", context)}
-    return resolve(config.name, params, _strategies(), where, context)
-
-
-def _strategies() -> dict[str, str]:
-    """The built-in names plus those the strategies package registers."""
-    from .. import update
-
-    extra = getattr(update, "STRATEGIES", {})
-    return {
-        **STRATEGIES,
-        **{name: f"{cls.__module__}:{cls.__qualname__}" for name, cls in extra.items()},
-    }
+        params = {**params, "update": _update(nested, f"{where}.update")}
+    return resolve(config.name, params, STRATEGIES, where)

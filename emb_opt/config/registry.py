@@ -11,8 +11,7 @@ where `build(source: SourceConfig) -> DataSource`.
 from __future__ import annotations
 
 import importlib
-import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -66,37 +65,25 @@ def import_object(path: str, where: str) -> Any:
 
 
 OBJECTIVES = {"target": "emb_opt.objectives:TargetScore"}
-STRATEGIES = {
-    "rl": "emb_opt.update:RLUpdate",
-    "topk_discrete": "emb_opt.update:TopKDiscreteUpdate",
-    "topk_continuous": "emb_opt.update:TopKContinuousUpdate",
-}
 PRUNES = {"topk": "emb_opt.prune:TopKPrune"}
 
 
 def resolve(
-    name: str,
-    params: dict[str, Any],
-    registry: dict[str, str],
-    where: str,
-    context: dict[str, Any] | None = None,
+    name: str, params: dict[str, Any], registry: Mapping[str, str | type], where: str
 ) -> Any:
-    """A plugin from a registry name or an import path; a class is built with `params`.
-
-    Constructor arguments named in `context` (e.g. `seed`, `sampler`) are passed when the
-    class takes them and the config does not set them.
-    """
+    """A plugin from a registry name (an import path or a class) or an import path; a class is
+    built with `params`."""
     if name not in registry and ":" not in name:
         raise ConfigError(
             f"{where}: unknown name {name!r}; expected one of {', '.join(sorted(registry))} "
             "or an import path 'package.module:name'"
         )
-    target = import_object(registry.get(name, name), where)
+    target = registry.get(name, name)
+    if isinstance(target, str):
+        target = import_object(target, where)
     if isinstance(target, type):
-        accepted = inspect.signature(target).parameters
-        extra = {k: v for k, v in (context or {}).items() if k in accepted and k not in params}
         try:
-            target = target(**params, **extra)
+            target = target(**params)
         except (TypeError, ValueError) as error:
             raise ConfigError(f"{where}: cannot build {name!r} with {params}: {error}") from None
     elif params:

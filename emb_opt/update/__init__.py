@@ -1,10 +1,12 @@
 """Update functions (strategies): each turns scored queries into the next queries.
 
-`STRATEGIES` maps the names a run configuration uses to the strategy classes. The model-based
-strategies (`line_search`, `surrogate`) need scikit-learn: `pip install "emb-opt[strategies]"`.
-`restarts` wraps another strategy: `RestartUpdate(SurrogateUpdate(), sampler=source.sample)`.
+`STRATEGIES` maps the names a run configuration uses to the strategy classes (the one
+registry). Stateful strategies subclass `Strategy` (see `base.py`). The model-based strategies
+(`line_search`, `surrogate`) need scikit-learn: `pip install "emb-opt[strategies]"`.
+`restarts` wraps another strategy: `RestartUpdate(SurrogateUpdate())`.
 """
 
+from .base import Scored, SearchContext, Strategy, TrajectoryStrategy
 from .evolution import EvolutionUpdate
 from .gradient import UpdatePluginGradientWrapper, score_gradient, score_gradients
 from .line_search import LineSearchUpdate
@@ -29,9 +31,13 @@ __all__ = [
     "LineSearchUpdate",
     "RLUpdate",
     "RestartUpdate",
+    "Scored",
+    "SearchContext",
+    "Strategy",
     "SurrogateUpdate",
     "TopKContinuousUpdate",
     "TopKDiscreteUpdate",
+    "TrajectoryStrategy",
     "UpdatePluginGradientWrapper",
     "score_gradient",
     "score_gradients",

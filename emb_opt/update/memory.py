@@ -1,16 +1,14 @@
-"""What a stateful strategy remembers: every scored item it was handed, and nothing else."""
+"""What a strategy may know: the scored items of its search, in the order they were scored."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from itertools import islice
 
 import numpy as np
 
 from ..log import item_key
 from ..schemas import Item, Query
-
-
-def scored_results(query: Query) -> list[Item]:
-    """A query's valid results that carry a score."""
-    return [item for item in query.valid_results() if item.score is not None]
 
 
 def by_trajectory(queries: list[Query]) -> dict[int | None, list[Query]]:
@@ -21,21 +19,11 @@ def by_trajectory(queries: list[Query]) -> dict[int | None, list[Query]]:
     return groups
 
 
-def knn_radius(queries: list[Query]) -> float | None:
-    """Median distance from the queries to their scored results: the local scale of the data."""
-    distances = [
-        float(np.linalg.norm(item.embedding - query.embedding))
-        for query in queries
-        for item in scored_results(query)
-    ]
-    return float(np.median(distances)) if distances else None
-
-
 class ScoredMemory:
-    """Unique (embedding, score) pairs, fed only from the results of queries a strategy received.
+    """Unique (embedding, score) rows of the valid scored items of a search.
 
-    Rows are appended in the order items first arrive, so a seeded strategy that reads the
-    memory is deterministic.
+    It follows the log: `sync` appends the items the log gained since the last call, so rows
+    count up in scoring order and a resumed search rebuilds the same rows from its log.
     """
 
     def __init__(self) -> None:
@@ -43,29 +31,25 @@ class ScoredMemory:
         self._embeddings: list[np.ndarray] = []
         self._scores: list[float] = []
         self._matrix: np.ndarray | None = None
+        self._synced = 0
 
     def __len__(self) -> int:
         return len(self._scores)
 
     def row(self, item: Item) -> int:
-        """The row of a remembered item (-1 when unknown): rows count up in arrival order."""
+        """The row of a remembered item (-1 when unknown)."""
         return self._rows.get(item_key(item), -1)
 
-    def add_queries(self, queries: list[Query]) -> int:
-        """Remember the scored results of `queries`; return how many were new."""
-        added = 0
-        for query in queries:
-            for item in scored_results(query):
-                key = item_key(item)
-                if key in self._rows:
-                    continue
-                self._rows[key] = len(self._scores)
-                self._embeddings.append(np.asarray(item.embedding, dtype=np.float64))
-                self._scores.append(float(item.score))  # type: ignore[arg-type]
-                added += 1
-        if added:
+    def sync(self, items: Mapping[str, Item]) -> None:
+        """Remember the valid scored items among those `items` gained since the last sync."""
+        for key, item in islice(items.items(), self._synced, None):
+            if item.internal.removed or item.score is None or key in self._rows:
+                continue
+            self._rows[key] = len(self._scores)
+            self._embeddings.append(np.asarray(item.embedding, dtype=np.float64))
+            self._scores.append(float(item.score))
             self._matrix = None
-        return added
+        self._synced = len(items)
 
     @property
     def embeddings(self) -> np.ndarray:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..log import item_key
-from ..schemas import Item, Query, UpdateFunction, UpdateResponse
-from .memory import by_trajectory, scored_results
-
-Sampler = Callable[[int, int], list[Item]]
+from ..schemas import Query, UpdateFunction, UpdateResponse
+from .base import Strategy, scored_results
+from .memory import by_trajectory
 
 
 @dataclass
@@ -21,47 +19,49 @@ class _Trajectory:
     stale: int = 0
 
 
-class RestartUpdate:
+class RestartUpdate(Strategy):
     """Wraps a strategy: restarts trajectories that stall or converge onto a better one.
 
     A trajectory (`collection_id`) is stalled after `patience` iterations without a better
     item, and has converged when its best item is the best item of a better trajectory. Both
-    are replaced by a fresh start query at an item drawn with `sampler(n, seed)` (for example
-    `source.sample`; those reads are database calls, not score calls), under a new collection
-    id; the best trajectory is never restarted. Once `give_up` trajectories in a row have
-    ended on the best trajectory's own item (the landscape looks unimodal), ended ones are no
-    longer replaced; once a second optimum has been seen, free slots are filled with fresh
-    starts up to `keep`. Budget follows results: at most `keep` trajectories (the best) go
-    on, and those outside the best `focus` share keep only the first query the wrapped
-    strategy proposed for them.
+    are replaced by a fresh start query at an item sampled from the collection (a database
+    call, not a score call) that starts a new trajectory; the best trajectory is never
+    restarted. Once `give_up` trajectories in a row have ended on the best trajectory's own
+    item (the landscape looks unimodal), ended ones are no longer replaced; once a second
+    optimum has been seen, free slots are filled with fresh starts up to `keep`. Budget
+    follows results: at most `keep` trajectories (the best) go on, and those outside the best
+    `focus` share keep only the first query the wrapped strategy proposed for them.
     """
+
+    STATE = ("rng", "trajectories", "merges", "optima", "restarts")
+    STATE_TYPES = (_Trajectory,)
 
     def __init__(
         self,
         update: UpdateFunction,
-        sampler: Sampler,
         patience: int = 3,
         focus: float = 0.25,
         keep: int | None = 8,
         give_up: int | None = 5,
-        seed: int | None = 0,
+        seed: int | None = None,
     ) -> None:
         if patience < 1:
             raise ValueError(f"patience must be >= 1, got {patience!r}")
         if not 0 < focus <= 1:
             raise ValueError(f"focus must be in (0, 1], got {focus!r}")
         self.update = update
-        self.sampler = sampler
         self.patience = patience
         self.focus = focus
         self.keep = keep
         self.give_up = give_up
+        self.seed = seed
+
+    def reset(self) -> None:
         self.merges = 0  # trajectories in a row that ended on the best trajectory's item
         self.optima = 1  # distinct optima seen: the best one plus those trajectories stalled on
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(self.context.seed if self.seed is None else self.seed)
         self.trajectories: dict[int, _Trajectory] = {}
         self.restarts = 0
-        self._next_key = 0
 
     def __call__(self, queries: list[Query]) -> list[UpdateResponse]:
         self._track(queries)
@@ -99,18 +99,16 @@ class RestartUpdate:
         for key, group in by_trajectory(queries).items():
             if key is None:
                 continue
-            items = [item for query in group for item in scored_results(query)]
-            self._next_key = max(self._next_key, key + 1)
-            top = max(items, key=lambda item: item.score, default=None)
+            top = max(scored_results(group), key=lambda s: s.score, default=None)
             known = self.trajectories.get(key)
             if top is None:
                 if known is not None:
                     known.stale += 1
                 continue
             if known is None:
-                self.trajectories[key] = _Trajectory(float(top.score), item_key(top))
+                self.trajectories[key] = _Trajectory(top.score, item_key(top.item))
             elif top.score > known.best:
-                known.best, known.best_key, known.stale = float(top.score), item_key(top), 0
+                known.best, known.best_key, known.stale = top.score, item_key(top.item), 0
             else:
                 known.stale += 1
 
@@ -136,12 +134,6 @@ class RestartUpdate:
     def _fresh_starts(self, count: int) -> list[UpdateResponse]:
         if count == 0:
             return []
-        items = self.sampler(count, int(self.rng.integers(2**31)))
-        responses = []
-        for item in items:
-            query = Query.from_item(item)
-            query.internal.collection_id = self._next_key
-            self._next_key += 1
-            responses.append(UpdateResponse(query=query, parent_id=None))
+        items = self.context.sample(count, int(self.rng.integers(2**31)))
         self.restarts += len(items)
-        return responses
+        return [UpdateResponse(query=Query.from_item(item), parent_id=None) for item in items]

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..schemas import Item, Query, UpdateResponse
-from .memory import ScoredMemory, by_trajectory, knn_radius, scored_results
+from ..schemas import Query, UpdateResponse
+from .base import Scored, TrajectoryStrategy, child, knn_radius
 from .models import QuadraticModel
 
 
@@ -23,21 +23,23 @@ class _Region:
     model: QuadraticModel | None = None
 
 
-class SurrogateUpdate:
+class SurrogateUpdate(TrajectoryStrategy):
     """Trust-region search on a quadratic surrogate refitted every iteration.
 
-    Per trajectory (the start query's `collection_id`), a `QuadraticModel` (linear plus
-    isotropic curvature, scikit-learn ridge with `alpha`) is fitted around the trajectory's
-    best item, to the `neighbors` remembered items nearest to it (`share=True`) or only to
-    the trajectory's own items and those inside its trust region (`share=False`, for
-    landscapes with many optima). The next queries are the model's optimum within the trust
-    radius, plus `probes` queries scattered around it at `probe_scale` times the kNN radius:
-    they feed the model and, once the optimum is found, collect its neighbourhood (their
-    radius grows by half while they find nothing new). The trust radius grows by `expand`
-    when the model predicted the best new item well and shrinks by `shrink` (never below
-    the kNN radius) when it did not. Trajectories that converged onto the same optimum
-    propose it once (a repeated query would only repeat its results).
+    Per trajectory, a `QuadraticModel` (linear plus isotropic curvature, scikit-learn ridge
+    with `alpha`) is fitted around the trajectory's best item, to the `neighbors` remembered
+    items nearest to it (`share=True`) or only to the trajectory's own items and those inside
+    its trust region (`share=False`, for landscapes with many optima). The next queries are
+    the model's optimum within the trust radius, plus `probes` queries scattered around it at
+    `probe_scale` times the kNN radius: they feed the model and, once the optimum is found,
+    collect its neighbourhood (their radius grows by half while they find nothing new). The
+    trust radius grows by `expand` when the model predicted the best new item well and
+    shrinks by `shrink` (never below the kNN radius) when it did not. Trajectories that
+    converged onto the same optimum propose it once (a repeated query would only repeat its
+    results).
     """
+
+    STATE_TYPES = (_Region, QuadraticModel)
 
     def __init__(
         self,
@@ -48,7 +50,7 @@ class SurrogateUpdate:
         expand: float = 2.0,
         shrink: float = 0.5,
         share: bool = True,
-        seed: int | None = 0,
+        seed: int | None = None,
     ) -> None:
         if probes < 0 or probe_scale <= 0 or alpha < 0:
             raise ValueError(
@@ -57,6 +59,7 @@ class SurrogateUpdate:
             )
         if neighbors is not None and neighbors < 2:
             raise ValueError(f"neighbors must be at least 2 or None, got {neighbors!r}")
+        super().__init__(seed)
         self.probes = probes
         self.probe_scale = probe_scale
         self.neighbors = neighbors
@@ -64,47 +67,33 @@ class SurrogateUpdate:
         self.expand = expand
         self.shrink = shrink
         self.share = share
-        self.rng = np.random.default_rng(seed)
-        self.memory = ScoredMemory()
-        self.regions: dict[int | None, _Region] = {}
 
     def __call__(self, queries: list[Query]) -> list[UpdateResponse]:
-        known = len(self.memory)
-        self.memory.add_queries(queries)
-        responses: list[UpdateResponse] = []
-        for key, group in by_trajectory(queries).items():
-            responses += self._advance(key, group, known)
+        responses = super().__call__(queries)
         unique = {r.query.embedding.tobytes(): r for r in reversed(responses)}
         return [r for r in responses if unique[r.query.embedding.tobytes()] is r]
 
-    def _advance(self, key: int | None, group: list[Query], known: int) -> list[UpdateResponse]:
-        scored = [(query, item) for query in group for item in scored_results(query)]
-        if not scored:
-            return []
-        parent, top = max(scored, key=lambda pair: pair[1].score)
-        radius = knn_radius(group) or 1.0
-        region = self.regions.get(key)
+    def step(self, key: int | None, scored: list[Scored]) -> list[UpdateResponse]:
+        top = max(scored, key=lambda s: s.score)
+        radius = knn_radius(scored) or 1.0
+        region: _Region | None = self.trajectories.get(key)
         if region is None:
-            region = _Region(top.embedding, float(top.score), radius, self.probe_scale * radius)
-            self.regions[key] = region
+            region = _Region(top.embedding, top.score, radius, self.probe_scale * radius)
+            self.trajectories[key] = region
         else:
-            self._judge(region, [item for _, item in scored], radius, known)
+            self._judge(region, scored, radius)
         if top.score > region.best:
-            region.centre, region.best = top.embedding, float(top.score)
-        region.rows.update(self.memory.row(item) for _, item in scored)
+            region.centre, region.best = top.embedding, top.score
+        region.rows.update(self.memory.row(s.item) for s in scored)
         rows = self._fit_rows(region)
         region.model = QuadraticModel.fit(
             self.memory.embeddings[rows], self.memory.scores[rows], region.centre, self.alpha
         )
         target = region.model.argmax(region.radius)
-        proposals = [target] + [
-            target + region.probe_radius * self._direction(target.shape[0])
-            for _ in range(self.probes)
+        points = [target] + [
+            target + region.probe_radius * self._direction(len(target)) for _ in range(self.probes)
         ]
-        return [
-            UpdateResponse(query=Query(embedding=point), parent_id=parent.internal.id)
-            for point in proposals
-        ]
+        return [child(point, top) for point in points]
 
     def _fit_rows(self, region: _Region) -> np.ndarray:
         """Rows the model is fitted to: nearest remembered items, or the trajectory's own."""
@@ -118,20 +107,20 @@ class SurrogateUpdate:
             rows = np.sort(rows[nearest])
         return rows
 
-    def _judge(self, region: _Region, items: list[Item], radius: float, known: int) -> None:
+    def _judge(self, region: _Region, scored: list[Scored], radius: float) -> None:
         """Resize the trust region by how well the last model predicted what came back."""
-        new = [item for item in items if self.memory.row(item) >= known]
+        new = [s for s in scored if self.memory.row(s.item) >= self.known]
         if not new:
             region.probe_radius *= 1.5
             return
         region.probe_radius = self.probe_scale * radius
-        best = max(new, key=lambda item: item.score)
+        best = max(new, key=lambda s: s.score)
         if region.model is None:
             return
         predicted = float(region.model.predict(best.embedding)[0]) - region.best
         if predicted <= 0:
             return
-        ratio = (float(best.score) - region.best) / predicted
+        ratio = (best.score - region.best) / predicted
         if ratio >= 0.5:
             region.radius *= self.expand
         elif ratio < 0.1:

@@ -10,9 +10,27 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from emb_opt.log import SearchLog
+from emb_opt.update import STRATEGIES
 
 HERE = Path(__file__).parent
+
+# Every registered strategy, as a config's `strategy.update` block (plus a nested `restarts`).
+UPDATE_BLOCKS = {
+    "rl": {"name": "rl", "lrs": [0.25, 1.0]},
+    "topk_discrete": {"name": "topk_discrete", "k": 4},
+    "topk_continuous": {"name": "topk_continuous", "k": 3},
+    "line_search": {"name": "line_search"},
+    "surrogate": {"name": "surrogate"},
+    "evolution": {"name": "evolution"},
+    "restarts": {"name": "restarts", "update": {"name": "surrogate", "share": False}},
+}
+
+
+def test_every_registered_strategy_has_a_resume_case():
+    assert set(STRATEGIES) <= set(UPDATE_BLOCKS)
 
 
 def start_run(config: Path, output: Path, *extra: str) -> subprocess.Popen:
@@ -40,9 +58,12 @@ def results(output: Path) -> list[tuple]:
     return [(r["id"], r["score"], r["iteration"]) for r in rows]
 
 
-def test_sigkill_then_resume_equals_an_uninterrupted_run(write_config, tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", list(UPDATE_BLOCKS))
+def test_sigkill_then_resume_equals_an_uninterrupted_run(write_config, tmp_path, strategy):
     config = write_config(
-        score={"function": {"name": "slow_objective:SlowTarget", "delay": 0.15}},
+        score={"function": {"name": "slow_objective:SlowTarget", "delay": 0.1}},
+        strategy={"update": UPDATE_BLOCKS[strategy], "prune": None},
         stop={"iterations": 8},
     )
     killed = tmp_path / "killed"

@@ -28,7 +28,7 @@ FACTORIES: dict[str, Factory] = {
     "surrogate": lambda source, seed: SurrogateUpdate(seed=seed),
     "local_surrogate": lambda source, seed: SurrogateUpdate(share=False, seed=seed),
     "restarts": lambda source, seed: RestartUpdate(
-        SurrogateUpdate(share=False, seed=seed), source.sample, patience=2, seed=seed
+        SurrogateUpdate(share=False, seed=seed), patience=2, seed=seed
     ),
 }
 NEW_STRATEGIES = [name for name in FACTORIES if name != "rl"]

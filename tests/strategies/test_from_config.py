@@ -52,15 +52,18 @@ def test_a_configured_strategy_keeps_to_its_budget(update):
     assert 20 < log.counters.score_calls <= BUDGET
 
 
-def test_restarts_build_the_strategy_they_wrap_with_the_source_as_sampler():
-    run = build_run(configured({"name": "restarts", "update": {"name": "surrogate", "probes": 3}}))
+def test_restarts_build_the_strategy_they_wrap_and_count_their_reads():
+    config = configured({"name": "restarts", "update": {"name": "surrogate", "probes": 3}})
+    run = build_run(config)
     try:
         restarts = run.runner.update_function
         assert isinstance(restarts, RestartUpdate)
         assert isinstance(restarts.update, SurrogateUpdate) and restarts.update.probes == 3
-        assert restarts.sampler == run.source.sample
+        _, log = run.runner.search(run.start_batch(), 30, verbose=False, stop=run.stop)
     finally:
         run.close()
+    assert restarts.restarts > 0  # each restart read the collection once, through the runner
+    assert log.counters.data_source_calls > log.counters.iterations
 
 
 def test_a_bad_wrapped_strategy_is_named_with_its_place():

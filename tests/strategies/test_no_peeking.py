@@ -9,6 +9,7 @@ import pytest
 from strategy_cases import FACTORIES, search
 
 from emb_opt.objectives import TargetScore, target_distance_score
+from emb_opt.update import Strategy
 from emb_opt.update.memory import ScoredMemory
 
 
@@ -34,7 +35,7 @@ class RecordingSource:
         return responses
 
 
-class Spy:
+class Spy(Strategy):
     """Wraps a strategy and keeps a copy of everything it is handed."""
 
     def __init__(self, update) -> None:
@@ -64,8 +65,8 @@ def test_strategy_receives_only_its_own_scored_results(source, name):
                     assert not item.internal.removed
 
 
-def _reachable(root, depth: int = 6) -> list:
-    """Objects reachable from `root` through attributes and containers (the sampler aside)."""
+def _reachable(root, depth: int = 6, skip: tuple[str, ...] = ()) -> list:
+    """Objects reachable from `root` through attributes and containers (names in `skip` aside)."""
     seen: dict[int, object] = {}
     frontier = [root]
     for _ in range(depth):
@@ -79,18 +80,21 @@ def _reachable(root, depth: int = 6) -> list:
             elif isinstance(obj, (list, tuple, set, frozenset)):
                 following += list(obj)
             elif hasattr(obj, "__dict__") and not isinstance(obj, type):
-                following += [v for k, v in vars(obj).items() if k != "sampler"]
+                following += [v for k, v in vars(obj).items() if k not in skip]
         frontier = following
     return list(seen.values())
 
 
 @pytest.mark.parametrize("name", list(FACTORIES))
-def test_strategy_holds_no_objective_corpus_or_database(source, small_corpus, name):
+def test_strategy_reaches_no_objective_and_the_database_only_through_its_context(
+    source, small_corpus, name
+):
     update = FACTORIES[name](source, 0)
     objective = TargetScore()
     search(source, update, iterations=6, score=objective)
-    forbidden = {id(objective), id(source), id(source.index), id(small_corpus.embeddings)}
-    assert not forbidden & {id(obj) for obj in _reachable(update)}
+    assert id(objective) not in {id(obj) for obj in _reachable(update, depth=12)}
+    database = {id(source), id(source.index), id(small_corpus.embeddings)}
+    assert not database & {id(obj) for obj in _reachable(update, skip=("_source",))}
 
 
 @pytest.mark.parametrize("name", ["line_search", "evolution", "surrogate", "restarts"])
@@ -104,7 +108,7 @@ def test_memory_holds_only_received_items(source, name):
         for item in query.query_results
         if item.score is not None
     }
-    memories = [m for m in _reachable(spy.update) if isinstance(m, ScoredMemory)]
+    memories = [m for m in _reachable(spy.update, skip=("_source",)) if isinstance(m, ScoredMemory)]
     assert memories
     for memory in memories:
         assert {row.tobytes() for row in memory.embeddings} <= received

@@ -19,7 +19,7 @@ def test_strategies_build_from_defaults(name):
 
 
 def test_restarts_wrap_another_strategy():
-    update = STRATEGIES["restarts"](SurrogateUpdate(), sampler=lambda n, seed: [])
+    update = STRATEGIES["restarts"](SurrogateUpdate())
     assert isinstance(update, RestartUpdate)
 
 

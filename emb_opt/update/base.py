@@ -1,0 +1,184 @@
+"""The strategy contract: what the runner lends a strategy, and how its state is saved.
+
+A strategy turns scored queries into the next queries. A plain callable is enough for a
+stateless one (`RLUpdate`); a stateful one subclasses `Strategy` (Optuna's `BaseSampler` is
+the model): the runner `bind`s it to a `SearchContext` when a search starts, saves `state()`
+with every checkpoint and `restore`s it when a search resumes, so a resumed search gives the
+uninterrupted result. `TrajectoryStrategy` keeps one state per start query and leaves only
+the step to its subclasses.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ..errors import PluginError
+from ..schemas import Item, Query, UpdateResponse
+from .memory import ScoredMemory, by_trajectory
+from .state import decode, encode
+
+if TYPE_CHECKING:
+    from ..log import SearchLog
+
+
+class SearchContext:
+    """What the runner lends a strategy for one search.
+
+    `seed` (the run's seed), `memory` (the valid scored items of the search, in scoring order)
+    and counted reads of the collection; never the score function.
+    """
+
+    def __init__(self, log: SearchLog, source: Any, seed: int = 0) -> None:
+        self.seed = seed
+        self._log = log
+        self._source = source
+        self._memory = ScoredMemory()
+
+    @property
+    def memory(self) -> ScoredMemory:
+        self._memory.sync(self._log.items)
+        return self._memory
+
+    def sample(self, n: int, seed: int) -> list[Item]:
+        """`n` distinct items of the collection that pass its filter (one database call)."""
+        sample = getattr(self._source, "sample", None)
+        if sample is None:
+            raise PluginError(
+                f"the strategy needs a data source that can sample items; "
+                f"{type(self._source).__name__} cannot"
+            )
+        self._log.count("data_source_calls", 1)
+        return sample(n, seed=seed)
+
+
+class Strategy(ABC):
+    """Base of stateful strategies.
+
+    Subclasses name the attributes that change during a search in `STATE` (set in `reset`)
+    and the dataclasses those hold in `STATE_TYPES`; `state()` and `restore()` then cover
+    them exactly, RNG included. A strategy attribute that is itself a `Strategy` is bound,
+    saved and restored with it.
+    """
+
+    STATE: ClassVar[tuple[str, ...]] = ()
+    STATE_TYPES: ClassVar[tuple[type, ...]] = ()
+    context: SearchContext
+
+    @abstractmethod
+    def __call__(self, queries: list[Query]) -> list[UpdateResponse]:
+        """The next queries, from the scored queries of the iteration just finished."""
+
+    def reset(self) -> None:
+        """Set the search state to its start (called by `bind`)."""
+
+    def bind(self, context: SearchContext) -> None:
+        """Start a search: keep the context and reset the state."""
+        self.context = context
+        self.reset()
+        for inner in self._inner():
+            inner.bind(context)
+
+    def state(self) -> dict[str, Any]:
+        """Every piece of search state, as JSON data."""
+        saved = {name: encode(getattr(self, name)) for name in self.STATE}
+        inner = {name: strategy.state() for name, strategy in self._inner_by_name().items()}
+        return {"fields": saved, "inner": inner}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Put back a state saved by `state()` (after `bind`)."""
+        for name, value in state["fields"].items():
+            setattr(self, name, decode(value, self.STATE_TYPES))
+        for name, strategy in self._inner_by_name().items():
+            strategy.restore(state["inner"][name])
+
+    def _inner_by_name(self) -> dict[str, Strategy]:
+        return {k: v for k, v in vars(self).items() if isinstance(v, Strategy)}
+
+    def _inner(self) -> list[Strategy]:
+        return list(self._inner_by_name().values())
+
+
+def as_float64(vector: np.ndarray) -> np.ndarray:
+    """Strategies compute in float64, so a saved and reloaded search (whose JSON keeps no
+    dtype) repeats every rounding of the uninterrupted one."""
+    return np.asarray(vector, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A valid scored result and the query that retrieved it (`score` is never None)."""
+
+    query: Query
+    item: Item
+    score: float
+
+    @property
+    def embedding(self) -> np.ndarray:
+        return as_float64(self.item.embedding)
+
+    @property
+    def query_embedding(self) -> np.ndarray:
+        return as_float64(self.query.embedding)
+
+
+def scored_results(queries: list[Query]) -> list[Scored]:
+    """The valid scored results of `queries`, in order."""
+    return [
+        Scored(query, item, float(item.score))
+        for query in queries
+        for item in query.valid_results()
+        if item.score is not None
+    ]
+
+
+def knn_radius(scored: list[Scored]) -> float | None:
+    """Median distance from queries to their scored results: the local scale of the data."""
+    distances = [float(np.linalg.norm(s.embedding - s.query_embedding)) for s in scored]
+    return float(np.median(distances)) if distances else None
+
+
+class TrajectoryStrategy(Strategy):
+    """A strategy with one state per trajectory (the start query's `collection_id`).
+
+    Subclasses implement `step`; this base owns the seeded RNG, the per-trajectory states in
+    `trajectories`, and `known`: how many memory rows existed before the current call (rows
+    at or past it arrived with this iteration).
+    """
+
+    STATE = ("rng", "trajectories", "known")
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed
+
+    def reset(self) -> None:
+        self.rng = np.random.default_rng(self.context.seed if self.seed is None else self.seed)
+        self.trajectories: dict[int | None, Any] = {}
+        self.known = 0
+
+    @property
+    def memory(self) -> ScoredMemory:
+        return self.context.memory
+
+    def __call__(self, queries: list[Query]) -> list[UpdateResponse]:
+        responses: list[UpdateResponse] = []
+        for key, group in by_trajectory(queries).items():
+            scored = scored_results(group)
+            if scored:
+                responses += self.step(key, scored)
+        self.known = len(self.memory)
+        return responses
+
+    @abstractmethod
+    def step(self, key: int | None, scored: list[Scored]) -> list[UpdateResponse]:
+        """The next queries of trajectory `key` from its scored results (never empty)."""
+
+
+def child(point: np.ndarray, parent: Scored, data: dict | None = None) -> UpdateResponse:
+    """A new query at `point`, continuing the trajectory of `parent`'s query."""
+    return UpdateResponse(
+        query=Query(embedding=point, data=data), parent_id=parent.query.internal.id
+    )

@@ -1,0 +1,65 @@
+"""A search continued from a saved log, with a fresh strategy, equals an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from strategy_cases import FACTORIES, NEW_STRATEGIES
+
+from emb_opt.log import SearchLog
+from emb_opt.objectives import TargetScore
+from emb_opt.runner import Runner
+from emb_opt.stopping import StopRule
+from emb_opt.update import STRATEGIES, Strategy, TopKContinuousUpdate, TopKDiscreteUpdate
+from emb_opt.utils import build_batch_from_items
+
+CASES = {
+    **FACTORIES,
+    "topk_discrete": lambda source, seed: TopKDiscreteUpdate(4),
+    "topk_continuous": lambda source, seed: TopKContinuousUpdate(3),
+}
+
+
+def test_every_registered_strategy_is_covered():
+    assert set(STRATEGIES) <= set(CASES)
+
+
+def run(source, name, iterations, log=None, seed=3):
+    runner = Runner(source, None, TargetScore(), None, CASES[name](source, seed), seed=seed)
+    batch = None if log is not None else build_batch_from_items(source.sample(5, seed=7))
+    stop = StopRule(max_score_calls=400)
+    return runner.search(batch, iterations, log=log, verbose=False, stop=stop)[1]
+
+
+def fingerprint(log: SearchLog) -> tuple:
+    results = [(r["id"], r["score"], r["iteration"]) for r in log.compile_results()]
+    queries = [
+        np.asarray(q.embedding, dtype=np.float64).tobytes()
+        for batch in log.batches
+        for q in batch.queries
+    ]
+    return results, queries, log.counters
+
+
+@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("split", [1, 4])
+def test_resumed_search_equals_the_uninterrupted_one(source, tmp_path, name, split):
+    straight = run(source, name, 10)
+    first = run(source, name, split)
+    first.save(tmp_path / "log.json")
+    resumed = run(source, name, 10 - split, log=SearchLog.load(tmp_path / "log.json"))
+    assert fingerprint(resumed) == fingerprint(straight)
+
+
+@pytest.mark.parametrize("name", NEW_STRATEGIES)
+def test_state_is_json_and_restores_to_itself(source, name):
+    update = CASES[name](source, 0)
+    log = run(source, name, 5)
+    assert isinstance(log.strategy_state, dict)
+    text = json.dumps(log.strategy_state)
+    runner = Runner(source, None, TargetScore(), None, update)
+    runner.search(None, 0, log=log, verbose=False)  # binds, then restores the saved state
+    assert isinstance(update, Strategy)
+    assert json.dumps(update.state()) == text
