@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,11 +15,17 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check emb_opt tests benchmarks examples
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
+
+# The inner loop: no subprocess runs, no database servers.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow and not engine" -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check emb_opt tests benchmarks examples
 	$(VENV)/bin/ruff format --check emb_opt tests benchmarks examples
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.overhead

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Literal
 
+from .checks import check_positive_int
 from .schemas import PruneResponse, Query
 
 GroupBy = Literal["collection_id", "parent_id"] | None
@@ -19,8 +20,7 @@ class TopKPrune:
     def __init__(
         self, k: int, score_agg: Literal["mean", "max"] = "mean", group_by: GroupBy = None
     ) -> None:
-        if not isinstance(k, int) or k <= 0:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        check_positive_int("k", k)
         if score_agg not in ("mean", "max"):
             raise ValueError(f"score_agg must be 'mean' or 'max', got {score_agg!r}")
         if group_by not in (None, "collection_id", "parent_id"):

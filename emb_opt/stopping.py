@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .checks import check_positive
 from .log import SearchLog
 
 
@@ -25,11 +26,7 @@ class StopRule:
 
     def __post_init__(self) -> None:
         for name in ("max_score_calls", "patience", "idle"):
-            value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value <= 0
-            ):
-                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+            check_positive(name, getattr(self, name))
         target = self.target_score
         if target is not None and (
             isinstance(target, bool) or not isinstance(target, (int, float)) or target != target

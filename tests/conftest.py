@@ -11,6 +11,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+pytest.register_assert_rewrite("emb_opt.testing")  # a failing conformance check shows its values
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 

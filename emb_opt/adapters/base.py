@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 
 from ..calls import check_query_embeddings
+from ..checks import check_positive_int
 from ..filters import FALSE, TRUE, Filter, parse
 from ..schemas import DataSourceResponse, Item, Query
 
@@ -43,9 +44,7 @@ class QueryHits(NamedTuple):
 
 
 def check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    return k
+    return check_positive_int("k", k)
 
 
 def check_metric(metric: str) -> str:

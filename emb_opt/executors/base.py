@@ -28,21 +28,3 @@ def split(inputs: Sequence[Any], batch_size: int | None) -> list[list[Any]]:
         return []
     size = batch_size or len(inputs)
     return [list(inputs[start : start + size]) for start in range(0, len(inputs), size)]
-
-
-def check_positive(name: str, value: int | None) -> None:
-    """`value` is a positive int or None; otherwise a ValueError naming `name`."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-        raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-
-
-def check_number(name: str, value: float, minimum: float = 0.0) -> None:
-    """`value` is a real number >= `minimum`; otherwise a ValueError naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise ValueError(f"{name} must be a number >= {minimum}, got {value!r}")
-
-
-def check_count(name: str, value: int) -> None:
-    """`value` is a non-negative int; otherwise a ValueError naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")

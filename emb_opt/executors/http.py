@@ -17,9 +17,10 @@ import threading
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from ..checks import check_count, check_number, check_positive
 from ..errors import BackendError, PluginError, missing_dependency
 from ..schemas import Item
-from .base import BatchFunction, Outcome, check_count, check_number, check_positive, split
+from .base import BatchFunction, Outcome, split
 from .wire import parse_response, remote_name, request_body
 
 T = TypeVar("T")

@@ -8,8 +8,8 @@ from concurrent.futures import Executor as _PoolExecutor
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
+from ..checks import check_positive as _check_positive
 from .base import BatchFunction, Outcome, split
-from .base import check_positive as _check_positive
 
 
 class SerialExecutor:

@@ -21,8 +21,9 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from ..checks import check_count, check_number, check_positive
 from ..errors import BackendError, missing_dependency
-from .base import BatchFunction, Outcome, check_count, check_number, check_positive, split
+from .base import BatchFunction, Outcome, split
 
 
 class RayExecutor:

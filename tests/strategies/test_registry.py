@@ -35,3 +35,10 @@ def test_restarts_wrap_another_strategy():
 def test_bad_parameters_are_rejected(name, kwargs):
     with pytest.raises(ValueError):
         STRATEGIES[name](**kwargs)
+
+
+@pytest.mark.parametrize("k", [True, 0, -1, 2.0, "3"])
+@pytest.mark.parametrize("name", ["topk_discrete", "topk_continuous"])
+def test_topk_k_must_be_a_positive_int(name, k):
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        STRATEGIES[name](k=k)
