@@ -42,7 +42,9 @@ class DataPluginGradWrapper:
             gradient = (query.data or {}).get(GRADIENT_KEY)
             steps = [0.0] + (self.lrs if gradient is not None else [])
             for lr in steps:
-                embedding = query.embedding if lr == 0.0 else query.embedding + lr * gradient
+                embedding = query.embedding
+                if gradient is not None and lr != 0.0:
+                    embedding = embedding + lr * gradient
                 probes.append(Query(embedding=embedding, internal=query.internal))
                 owners.append(index)
         responses = self.data_source(probes)

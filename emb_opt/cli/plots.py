@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..log import SearchLog
 
@@ -18,9 +19,8 @@ def write_plots(log: SearchLog, directory: Path) -> list[Path]:
     figure, axes = plt.subplots(figsize=(7, 4))
     for leaf in log.query_tree.leaf_nodes(include_removed=True):
         path = [n for n in leaf.path() if n.mean_score is not None]
-        axes.plot(
-            [n.iteration for n in path], [n.mean_score for n in path], color="tab:blue", alpha=0.4
-        )
+        steps = [n.iteration or 0 for n in path]
+        axes.plot(steps, [n.mean_score or 0.0 for n in path], color="tab:blue", alpha=0.4)
     axes.set(
         xlabel="iteration",
         ylabel="mean score of the query's results",
@@ -41,7 +41,7 @@ def write_plots(log: SearchLog, directory: Path) -> list[Path]:
     return paths
 
 
-def _save(figure, path: Path) -> Path:  # type: ignore[no-untyped-def]
+def _save(figure: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     figure.tight_layout()

@@ -60,7 +60,7 @@ def build_executor(config: ExecutorConfig) -> Executor:
         options["max_workers"] = options.pop("concurrency")
     if config.batch_size is not None:
         options["batch_size"] = config.batch_size
-    classes = {
+    classes: dict[str, type | str] = {
         "serial": SerialExecutor,
         "thread": ThreadExecutor,
         "process": ProcessExecutor,
@@ -68,7 +68,7 @@ def build_executor(config: ExecutorConfig) -> Executor:
         "http": "emb_opt.executors:HTTPExecutor",
     }
     target = classes[config.kind]
-    cls = import_object(target, "executor.kind") if isinstance(target, str) else target
+    cls: Any = import_object(target, "executor.kind") if isinstance(target, str) else target
     try:
         return cls(**options)
     except TypeError as error:

@@ -78,7 +78,7 @@ def validate(raw: dict[str, Any], origin: str = "config") -> RunConfig:
     try:
         return RunConfig.model_validate(substitute(raw))
     except ValidationError as error:
-        first = error.errors()[0]
+        first: dict[str, Any] = dict(error.errors()[0])
         location = ".".join(str(part) for part in first["loc"]) or "(top level)"
         raise ConfigError(f"{origin}: {location}: {_explain(first)}") from None
 

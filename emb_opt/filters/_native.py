@@ -92,12 +92,14 @@ def fold_kinds(flt: Filter, kinds: Mapping[str, str]) -> Filter:
 
 
 def _finite(comparison: Comparison) -> Filter:
-    values = comparison.values
-    if comparison.kind != NUMBER or all(math.isfinite(v) for v in values):
+    if comparison.kind != NUMBER:
+        return comparison
+    values = [float(v) for v in comparison.values]
+    if all(math.isfinite(v) for v in values):
         return comparison
     field, op = comparison.field, comparison.op
     if op in ("lt", "lte", "gt", "gte"):
-        value = comparison.value
+        value = values[0]
         if value > 0:  # x < inf: any finite number; x >= inf: only inf itself
             return Comparison(field, "lte" if op in ("lt", "lte") else "gt", MAX_FLOAT)
         return Comparison(field, "gte" if op in ("gt", "gte") else "lt", -MAX_FLOAT)

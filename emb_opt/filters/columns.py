@@ -220,7 +220,7 @@ def _positive(comparison: Comparison, column: FieldColumn) -> np.ndarray:
     if kind == BOOL and column.bools is not None:
         return _isin(column.bools, np.array([int(v) for v in values], dtype=np.int8))
     if kind == STR and column.codes is not None:
-        codes = [column.vocabulary[v] for v in values if v in column.vocabulary]
+        codes = [column.vocabulary[str(v)] for v in values if v in column.vocabulary]
         return _isin(column.codes, np.array(codes, dtype=np.int64))
     return np.zeros(column.n_rows, dtype=bool)
 

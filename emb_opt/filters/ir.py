@@ -125,7 +125,7 @@ def _check_values(values: Any, where: str) -> tuple[Scalar, ...]:
                 f"got {KIND_NAMES[kind_of(value)]} {show(value)} after "
                 f"{KIND_NAMES[kind_of(checked[0])]} {show(checked[0])}"
             )
-    return tuple(sorted(dict.fromkeys(checked)))  # type: ignore[type-var]
+    return tuple(sorted(dict.fromkeys(checked)))
 
 
 def check_comparison(field: Any, op: Any, value: Any, path: str = "") -> Any:

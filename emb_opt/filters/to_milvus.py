@@ -184,7 +184,7 @@ def _on_int_field(comparison: Comparison) -> Filter:
             return Comparison(field_name, "gte" if op in ("gt", "gte") else "lt", INT64[0])
         return Comparison(field_name, op, value)
     ints = tuple(
-        sorted({int(v) for v in comparison.values if float(v).is_integer() and _in_int64(v)})
+        sorted({int(v) for v in comparison.values if float(v).is_integer() and _in_int64(float(v))})
     )
     if not ints:
         return TRUE if op in NEGATIVE_OPS else FALSE

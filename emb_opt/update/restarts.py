@@ -66,7 +66,7 @@ class RestartUpdate(Strategy):
     def __call__(self, queries: list[Query]) -> list[UpdateResponse]:
         self._track(queries)
         owner = {q.internal.id: q.internal.collection_id for q in queries}
-        children: dict[int, list[UpdateResponse]] = {}
+        children: dict[int | None, list[UpdateResponse]] = {}
         for response in self.update(queries):
             response = UpdateResponse.model_validate(response)
             children.setdefault(owner.get(response.parent_id, -1), []).append(response)
