@@ -14,6 +14,7 @@ from .atomic import write_atomically
 from .schemas import Batch, FilterResponse, Item, Query, ScoreResponse
 
 UNSCORED = "score budget exhausted"  # why an item retrieved after the budget ran out is invalid
+NOT_CHOSEN = "not chosen for scoring"  # retrieved, kept as a candidate, not scored (yet)
 
 
 def item_key(item: Item) -> str:
@@ -124,6 +125,7 @@ class SearchLog:
     pending: Batch | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     strategy_state: dict[str, Any] | None = None
+    candidates: dict[str, Item] = field(default_factory=dict, repr=False)
     best_item: Item | None = field(default=None, repr=False)
     query_tree: QueryTree = field(default_factory=QueryTree, repr=False)
 
@@ -140,20 +142,34 @@ class SearchLog:
         setattr(self.counters, counter, getattr(self.counters, counter) + n)
 
     def add_batch(self, batch: Batch) -> None:
-        """Record a finished iteration: its queries, their results and the unique items."""
+        """Record a finished iteration: its queries, their results and the unique items.
+
+        Items an acquisition step did not choose become `candidates` until they are scored.
+        """
         self.batches.append(batch)
         self.counters.iterations += 1
         for query in batch.queries:
             self.query_tree.add(query)
             for item in query.query_results:
-                if item.internal.removal_reason == UNSCORED:
-                    continue  # retrieved after the budget ran out: not a result of this search
-                key = item_key(item)
-                known = self.items.get(key)
-                if known is None or (known.internal.removed and not item.internal.removed):
-                    self.items[key] = item
-                if _beats(item, self.best_item):
-                    self.best_item = item
+                self._add_item(item)
+        for item in batch.acquired:
+            self._add_item(item)
+
+    def _add_item(self, item: Item) -> None:
+        reason = item.internal.removal_reason
+        if reason == UNSCORED:
+            return  # retrieved after the budget ran out: not a result of this search
+        key = item_key(item)
+        if reason == NOT_CHOSEN:
+            if key not in self.items:
+                self.candidates.setdefault(key, item)
+            return
+        self.candidates.pop(key, None)
+        known = self.items.get(key)
+        if known is None or (known.internal.removed and not item.internal.removed):
+            self.items[key] = item
+        if _beats(item, self.best_item):
+            self.best_item = item
 
     def record_iteration(self, seconds: float) -> None:
         """Append the figures of the iteration just finished to `history`."""

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from .calls import check_query_embeddings, coerce_responses, plugin_name
 from .errors import PluginError, SearchAborted
 from .executors import Executor, SerialExecutor
-from .log import UNSCORED, SearchLog, item_key
+from .log import NOT_CHOSEN, UNSCORED, SearchLog, item_key
 from .schemas import (
     Batch,
     DataSourceFunction,
@@ -28,7 +28,7 @@ from .schemas import (
     UpdateResponse,
 )
 from .stopping import StopRule
-from .update.base import SearchContext, Strategy
+from .update.base import Acquirer, SearchContext, Strategy
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,9 @@ class Runner:
     the exception text as the removal reason, and goes on. A `Strategy` update function is
     bound to a `SearchContext` (with `seed`) when a search starts; its state is kept in the
     log after every iteration and restored when a search continues a loaded log.
+
+    `acquisition` (by default the update function, when it is an `Acquirer`) chooses which of
+    the retrieved, not yet scored items are scored; the others are kept as candidates.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class Runner:
         executor: Executor | None = None,
         on_error: Literal["raise", "invalidate"] = "raise",
         seed: int = 0,
+        acquisition: Acquirer | None = None,
     ) -> None:
         if not callable(score_function) or not callable(update_function):
             raise TypeError(
@@ -84,6 +88,7 @@ class Runner:
         self.executor: Executor = executor or SerialExecutor()
         self.on_error = on_error
         self.seed = seed
+        self.acquisition = acquisition or _acquirer_in(update_function)
         self._bound_log: SearchLog | None = None
 
     def search(
@@ -138,12 +143,14 @@ class Runner:
 
     def _bind_strategy(self, log: SearchLog) -> None:
         """Give a `Strategy` its context for `log`, with the state the log saved, if any."""
-        strategy = self.update_function
-        if not isinstance(strategy, Strategy) or self._bound_log is log:
+        if self._bound_log is log:
             return
-        strategy.bind(SearchContext(log, self.data_source, self.seed))
-        if log.strategy_state is not None:
-            strategy.restore(log.strategy_state)
+        context = SearchContext(log, self.data_source, self.seed)
+        for plugin in (self.update_function, self.acquisition):
+            if isinstance(plugin, Strategy):
+                plugin.bind(context)
+        if isinstance(self.update_function, Strategy) and log.strategy_state is not None:
+            self.update_function.restore(log.strategy_state)
         self._bound_log = log
 
     def _iterate(self, batch: Batch, log: SearchLog, score_budget: int | None) -> None:
@@ -153,12 +160,44 @@ class Runner:
         if self.filter_function is not None:
             self._evaluate(_FILTER, self.filter_function, items, log, None)
             items = [item for item in items if not item.internal.removed]
-        if score_budget is not None:  # a partial budget goes to every query's nearest first
+        if self.acquisition is not None:
+            items = self._acquire(batch, items, log, score_budget)
+            score_budget = None
+        elif score_budget is not None:  # a partial budget goes to every query's nearest first
             items = _nearest_first(queries)
         self._evaluate(_SCORE, self.score_function, items, log, score_budget)
         if self.prune_function is not None:
             self._prune([q for q in queries if not q.internal.removed])
         log.add_batch(batch)
+
+    def _acquire(
+        self, batch: Batch, items: list[Item], log: SearchLog, budget: int | None
+    ) -> list[Item]:
+        """Let the acquisition step choose what to score; keep the rest as candidates.
+
+        Returns the items to score: the retrieved ones already scored (their answers are
+        reused), the chosen retrieved ones, and chosen items no query of this batch retrieved,
+        which go to `batch.acquired` (after the filter function, when there is one).
+        """
+        assert self.acquisition is not None
+        scored = log.cache("score")
+        fresh: dict[str, Item] = {}
+        for item in items:
+            key = item_key(item)
+            if key not in scored:
+                fresh.setdefault(key, item)
+        chosen = self.acquisition.acquire(list(fresh.values()), budget)
+        keys = _check_chosen(chosen, scored, budget, self.acquisition)
+        keep = [item for item in items if item_key(item) in scored or item_key(item) in keys]
+        for item in items:
+            if item_key(item) not in scored and item_key(item) not in keys:
+                item.remove(NOT_CHOSEN)
+        iteration = log.counters.iterations
+        extra = [_copy(item, iteration) for key, item in keys.items() if key not in fresh]
+        if extra and self.filter_function is not None:
+            self._evaluate(_FILTER, self.filter_function, extra, log, None)
+        batch.acquired = extra
+        return keep + [item for item in extra if not item.internal.removed]
 
     def _query(self, queries: list[Query], log: SearchLog) -> None:
         iteration = log.counters.iterations
@@ -281,6 +320,38 @@ class Runner:
             else:
                 query.internal.collection_id = log.counters.trajectories
                 log.count("trajectories")
+
+
+def _acquirer_in(update: Any) -> Acquirer | None:
+    """The update function, or a strategy it wraps, when it chooses what to score."""
+    if isinstance(update, Acquirer):
+        return update
+    if isinstance(update, Strategy):
+        return next((s for s in update.inner() if isinstance(s, Acquirer)), None)
+    return None
+
+
+def _check_chosen(
+    chosen: Any, scored: dict[str, Any], budget: int | None, acquisition: Any
+) -> dict[str, Item]:
+    """The chosen items by key; a PluginError when they are not new items within budget."""
+    where = f"acquisition {plugin_name(acquisition)!r}"
+    if not isinstance(chosen, list) or not all(isinstance(item, Item) for item in chosen):
+        raise PluginError(f"{where} must return a list of Items, got {type(chosen).__name__}")
+    keys = {item_key(item): item for item in chosen}
+    if len(keys) < len(chosen) or any(key in scored for key in keys):
+        raise PluginError(f"{where} chose an item twice or one already scored")
+    if budget is not None and len(keys) > budget:
+        raise PluginError(f"{where} chose {len(keys)} items with a budget of {budget}")
+    return keys
+
+
+def _copy(item: Item, iteration: int) -> Item:
+    """A fresh, unscored copy of a candidate item for the iteration that scores it."""
+    copy = Item.trusted(item.id, item.item, item.embedding, item.data, item.internal.distance)
+    copy.internal.query_id = item.internal.query_id
+    copy.internal.iteration = iteration
+    return copy
 
 
 def _nearest_first(queries: list[Query]) -> list[Item]:

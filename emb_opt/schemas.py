@@ -67,7 +67,7 @@ class Item(_Model):
         item: Any,
         embedding: np.ndarray,
         data: dict | None,
-        distance: float,
+        distance: float | None,
     ) -> Item:
         """An item from values the library produced itself: no validation, about 1.5 us.
 
@@ -131,9 +131,11 @@ class Query(_Model):
 
 
 class Batch(_Model):
-    """The queries of one iteration."""
+    """The queries of one iteration, and the items an acquisition step chose to score that
+    none of them retrieved (earlier candidates, or items from a scan of the collection)."""
 
     queries: list[Query]
+    acquired: list[Item] = Field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.queries)

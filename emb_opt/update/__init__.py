@@ -9,6 +9,7 @@ registry). Stateful strategies subclass `Strategy` (see `base.py`). The model-ba
 from .base import Scored, SearchContext, Strategy, TrajectoryStrategy
 from .evolution import EvolutionUpdate
 from .gradient import UpdatePluginGradientWrapper, score_gradient, score_gradients
+from .guided import GuidedUpdate
 from .line_search import LineSearchUpdate
 from .restarts import RestartUpdate
 from .rl import RLUpdate
@@ -22,12 +23,14 @@ STRATEGIES: dict[str, type] = {
     "line_search": LineSearchUpdate,
     "surrogate": SurrogateUpdate,
     "evolution": EvolutionUpdate,
+    "guided": GuidedUpdate,
     "restarts": RestartUpdate,
 }
 
 __all__ = [
     "STRATEGIES",
     "EvolutionUpdate",
+    "GuidedUpdate",
     "LineSearchUpdate",
     "RLUpdate",
     "RestartUpdate",

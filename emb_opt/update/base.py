@@ -11,8 +11,9 @@ the step to its subclasses.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -25,11 +26,22 @@ if TYPE_CHECKING:
     from ..log import SearchLog
 
 
+@runtime_checkable
+class Acquirer(Protocol):
+    """Chooses which retrieved items are scored (the rest stay candidates)."""
+
+    def acquire(self, fresh: list[Item], budget: int | None) -> list[Item]:
+        """Items to score now: any of `fresh` (retrieved this iteration, never scored), of
+        the context's `candidates`, or of a scan; at most `budget` (None: no limit)."""
+        ...
+
+
 class SearchContext:
     """What the runner lends a strategy for one search.
 
-    `seed` (the run's seed), `memory` (the valid scored items of the search, in scoring order)
-    and counted reads of the collection; never the score function.
+    `seed` (the run's seed), `memory` (the valid scored items of the search, in scoring
+    order), `candidates` (items retrieved earlier and not chosen for scoring) and counted
+    reads of the collection; never the score function.
     """
 
     def __init__(self, log: SearchLog, source: Any, seed: int = 0) -> None:
@@ -43,16 +55,45 @@ class SearchContext:
         self._memory.sync(self._log.items)
         return self._memory
 
+    @property
+    def scored(self) -> Container[str]:
+        """Keys of every item scored in this search (valid or not)."""
+        return self._log.cache("score")
+
+    @property
+    def candidates(self) -> dict[str, Item]:
+        """Items retrieved but not chosen for scoring, by item key, oldest first."""
+        return self._log.candidates
+
     def sample(self, n: int, seed: int) -> list[Item]:
         """`n` distinct items of the collection that pass its filter (one database call)."""
-        sample = getattr(self._source, "sample", None)
-        if sample is None:
+        self._log.count("data_source_calls")
+        return self._method("sample")(n, seed=seed)
+
+    def count(self) -> int:
+        """How many items of the collection pass its filter (one database call)."""
+        self._log.count("data_source_calls")
+        return int(self._method("count")())
+
+    def scan(self, batch_size: int = 8192) -> Iterator[Any]:
+        """Every item of the collection that passes its filter, in `ScanBatch`es (each batch
+        one database call)."""
+        for batch in self._method("scan")(batch_size):
+            self._log.count("data_source_calls")
+            yield batch
+
+    def supports(self, name: str) -> bool:
+        """Whether the collection can be read with `name` ("sample", "count", "scan")."""
+        return callable(getattr(self._source, name, None))
+
+    def _method(self, name: str) -> Any:
+        method = getattr(self._source, name, None)
+        if method is None:
             raise PluginError(
-                f"the strategy needs a data source that can sample items; "
+                f"the strategy needs a data source that can {name} items; "
                 f"{type(self._source).__name__} cannot"
             )
-        self._log.count("data_source_calls", 1)
-        return sample(n, seed=seed)
+        return method
 
 
 class Strategy(ABC):
@@ -79,7 +120,7 @@ class Strategy(ABC):
         """Start a search: keep the context and reset the state."""
         self.context = context
         self.reset()
-        for inner in self._inner():
+        for inner in self.inner():
             inner.bind(context)
 
     def state(self) -> dict[str, Any]:
@@ -98,7 +139,8 @@ class Strategy(ABC):
     def _inner_by_name(self) -> dict[str, Strategy]:
         return {k: v for k, v in vars(self).items() if isinstance(v, Strategy)}
 
-    def _inner(self) -> list[Strategy]:
+    def inner(self) -> list[Strategy]:
+        """The strategies this one wraps."""
         return list(self._inner_by_name().values())
 
 

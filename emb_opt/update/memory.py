@@ -36,6 +36,10 @@ class ScoredMemory:
     def __len__(self) -> int:
         return len(self._scores)
 
+    def keys(self) -> list[str]:
+        """Item keys by row."""
+        return list(self._rows)
+
     def row(self, item: Item) -> int:
         """The row of a remembered item (-1 when unknown)."""
         return self._rows.get(item_key(item), -1)

@@ -1,0 +1,208 @@
+"""GuidedUpdate: model-guided screening. Retrieve many candidates, score the few a model rates.
+
+Each round fits a `RandomFeatureEnsemble` to every item scored so far and spends the round's
+`batch` of score calls on the candidates its acquisition function rates highest, never two
+near-duplicates. Where the candidates come from is the mode:
+
+- `pool`: every item of the collection, streamed with the data source's `scan` (MolPAL-style
+  active learning), for collections that can be scanned in the time a round may take;
+- `neighbourhood`: only items the queries retrieved (kept as candidates until chosen), the
+  queries sitting on the best scored items and on the best-rated unscored candidates, so
+  nothing is scanned and a round costs the same for 10^4 or 10^9 items.
+
+`mode="auto"` picks pool up to `pool_limit` items (when the source can scan), else neighbourhood.
+The first `initial` score calls go to a random sample (pool) or to random retrieved items.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from ..checks import check_number, check_positive_int
+from ..log import item_key
+from ..schemas import Item, Query, UpdateResponse
+from . import acquisition as acq
+from .base import Strategy
+from .regressors import RandomFeatureEnsemble
+
+Mode = Literal["auto", "pool", "neighbourhood"]
+MIN_FIT = 8  # fewer scored items than this: keep exploring
+
+
+class GuidedUpdate(Strategy):
+    """Model-guided screening: a strategy that also chooses which retrieved items to score."""
+
+    STATE = ("rng", "mode_used", "anchors", "promising")
+
+    def __init__(
+        self,
+        batch: int = 50,
+        queries: int = 32,
+        initial: int = 100,
+        mode: Mode = "auto",
+        acquisition: acq.Acquisition = "ucb",
+        beta: float = 1.0,
+        diversity: float = 0.5,
+        features: int = 512,
+        heads: int = 8,
+        pool_limit: int = 2_000_000,
+        shortlist: int = 10,
+        seed: int | None = None,
+    ) -> None:
+        for name, value in (("batch", batch), ("queries", queries), ("initial", initial)):
+            check_positive_int(name, value)
+        for name, value in (("features", features), ("heads", heads), ("shortlist", shortlist)):
+            check_positive_int(name, value)
+        if mode not in ("auto", "pool", "neighbourhood"):
+            raise ValueError(f"mode must be 'auto', 'pool' or 'neighbourhood', got {mode!r}")
+        if acquisition not in acq.ACQUISITIONS:
+            raise ValueError(
+                f"acquisition must be one of {', '.join(acq.ACQUISITIONS)}, got {acquisition!r}"
+            )
+        self.batch, self.queries, self.initial = batch, queries, initial
+        self.mode, self.acquisition = mode, acquisition
+        self.beta = check_number("beta", beta)
+        self.diversity = check_number("diversity", diversity)
+        self.features, self.heads = features, heads
+        self.pool_limit = check_positive_int("pool_limit", pool_limit)
+        self.shortlist = shortlist
+        self.seed = seed
+
+    def reset(self) -> None:
+        self.rng = np.random.default_rng(self.context.seed if self.seed is None else self.seed)
+        self.mode_used: str | None = None
+        self.anchors: set[str] = set()  # items already used as query points
+        self.promising: dict[str, np.ndarray] = {}  # best-rated unscored items of the last round
+
+    # acquisition step: which items to score ------------------------------------------------
+
+    def acquire(self, fresh: list[Item], budget: int | None) -> list[Item]:
+        """The round's batch: a random start, then the best-rated diverse candidates."""
+        n = self.batch if budget is None else min(self.batch, budget)
+        if n <= 0:
+            return []
+        memory = self.context.memory
+        if len(memory) < max(self.initial, MIN_FIT):
+            return self._explore(fresh, min(n, max(self.initial - len(memory), 1)))
+        model = RandomFeatureEnsemble.fit(
+            memory.embeddings, memory.scores, self.rng, self.features, self.heads
+        )
+        size = self.shortlist * n
+        if self._mode() == "pool":
+            items, predictions = self._pool_shortlist(model, size)
+        else:
+            items = self._unscored(fresh)
+            predictions = model.predict(np.stack([i.embedding for i in items])) if items else None
+        if predictions is None:
+            return []
+        embeddings = np.stack([item.embedding for item in items])
+        picks = acq.choose(
+            predictions, embeddings, n, self.acquisition, self.beta, self._radius(), self.rng
+        )
+        chosen = {item_key(items[i]) for i in picks}
+        ranked = acq.shortlist(predictions.mean(axis=1), len(items))
+        self.promising = {
+            key: np.asarray(items[i].embedding, dtype=np.float64)
+            for i in ranked[: self.queries + len(picks)].tolist()
+            if (key := item_key(items[i])) not in chosen and key not in self.anchors
+        }
+        return [items[i] for i in picks]
+
+    def _mode(self) -> str:
+        if self.mode_used is None:
+            self.mode_used = self.mode
+            if self.mode == "auto":
+                can_scan = self.context.supports("scan") and self.context.supports("count")
+                fits = can_scan and self.context.count() <= self.pool_limit
+                self.mode_used = "pool" if fits else "neighbourhood"
+        return self.mode_used
+
+    def _explore(self, fresh: list[Item], n: int) -> list[Item]:
+        """`n` random unscored items: from the collection (pool) or from those retrieved."""
+        if self._mode() == "pool":
+            sampled = self.context.sample(n, int(self.rng.integers(2**31)))
+            scored = self.context.scored
+            return [item for item in sampled if item_key(item) not in scored][:n]
+        items = self._unscored(fresh)
+        picks = self.rng.choice(len(items), min(n, len(items)), replace=False) if items else []
+        return [items[i] for i in sorted(picks)]
+
+    def _unscored(self, fresh: list[Item]) -> list[Item]:
+        """This round's retrieved items and the earlier candidates, none of them scored."""
+        known = self.context.candidates
+        return list(known.values()) + [i for i in fresh if item_key(i) not in known]
+
+    def _pool_shortlist(
+        self, model: RandomFeatureEnsemble, size: int
+    ) -> tuple[list[Item], np.ndarray | None]:
+        """Scan the collection, keep the `size` unscored items the model rates highest."""
+        scored = self.context.scored
+        kept: list[Item] = []
+        kept_predictions = np.empty((0, self.heads), dtype=np.float32)
+        for part in self.context.scan():
+            keys = [repr(i) for i in part.ids]
+            predictions = model.predict(part.embeddings)
+            fresh = np.fromiter((k not in scored for k in keys), dtype=bool, count=len(keys))
+            value = acq.values(predictions, self.acquisition, self.beta)
+            value[~fresh] = -np.inf
+            top = acq.shortlist(value, min(size, int(fresh.sum())))
+            kept += [_scan_item(part, int(i)) for i in top]
+            kept_predictions = np.vstack([kept_predictions, predictions[top]])
+            if len(kept) > size:
+                best = acq.shortlist(
+                    acq.values(kept_predictions, self.acquisition, self.beta), size
+                )
+                kept, kept_predictions = [kept[i] for i in best], kept_predictions[best]
+        return kept, (kept_predictions if kept else None)
+
+    def _radius(self) -> float:
+        """How close two items of one batch may be: `diversity` x the typical gap between
+        scored items and their nearest scored neighbour."""
+        if self.diversity == 0:
+            return 0.0
+        points = self.context.memory.embeddings
+        if len(points) > 512:
+            points = points[self.rng.choice(len(points), 512, replace=False)]
+        squared = (points * points).sum(1)
+        d2 = squared[:, None] + squared[None, :] - 2 * points @ points.T
+        np.fill_diagonal(d2, np.inf)
+        return self.diversity * float(np.sqrt(max(float(np.median(d2.min(axis=1))), 0.0)))
+
+    # update step: where the next queries go ------------------------------------------------
+
+    def __call__(self, queries: list[Query]) -> list[UpdateResponse]:
+        """Queries on the best scored items and the best-rated candidates not yet visited."""
+        memory = self.context.memory
+        order = np.argsort(-memory.scores, kind="stable")
+        keys = memory.keys()
+        points: dict[str, np.ndarray] = {}
+        for row in order.tolist():
+            if len(points) >= max(1, self.queries // 2):
+                break
+            if keys[row] not in self.anchors:
+                points[keys[row]] = memory.embeddings[row]
+        for key, embedding in self.promising.items():
+            if len(points) >= self.queries:
+                break
+            points.setdefault(key, embedding)
+        self.anchors.update(points)
+        owners = _owners(queries)
+        return [
+            UpdateResponse(query=Query(embedding=point), parent_id=owners.get(key))
+            for key, point in points.items()
+        ]
+
+
+def _owners(queries: list[Query]) -> dict[str, str | None]:
+    """For each item retrieved by `queries`, the id of the query that retrieved it."""
+    return {item_key(item): query.internal.id for query in queries for item in query.query_results}
+
+
+def _scan_item(part: Any, row: int) -> Item:
+    metadata = part.metadata[row] if part.metadata is not None else None
+    payload = part.items[row] if part.items is not None else None
+    return Item.trusted(
+        part.ids[row], payload, part.embeddings[row], dict(metadata) if metadata else None, None
+    )
