@@ -67,7 +67,7 @@ class Item(_Model):
         item: Any,
         embedding: np.ndarray,
         data: dict | None,
-        distance: float,
+        distance: float | None,
     ) -> Item:
         """An item from values the library produced itself: no validation, about 1.5 us.
 
