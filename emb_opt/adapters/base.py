@@ -1,14 +1,15 @@
 """What every data source shares: the protocol, argument checks, and turning hits into items.
 
 An adapter subclasses `VectorDataSource` and implements `dimension` and `_search`, one batched
-database call for all queries. The base class validates the queries, short-circuits a filter
-that can match nothing, applies `distance_cutoff` and builds the responses.
+database call for all queries, and for streaming every matching item `_scan` and `_count`.
+The base class validates the arguments, short-circuits a filter that can match nothing,
+applies `distance_cutoff` and builds the responses and scan batches.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
@@ -19,16 +20,35 @@ from ..filters import FALSE, TRUE, Filter, parse
 from ..schemas import DataSourceResponse, Item, Query
 
 METRICS = ("l2", "cosine", "ip")
+SCAN_BATCH = 8192  # rows per scan batch unless the caller says otherwise
+
+
+class ScanBatch(NamedTuple):
+    """Consecutive items of a scan, as columns.
+
+    `ids`, `items` and `metadata` hold what a kNN hit for the same item carries (`items` /
+    `metadata` are None when the source has none); `embeddings` is an (n, dimension)
+    float32 matrix, possibly a read-only view of the source's storage (copy to write).
+    """
+
+    ids: list[Any]
+    embeddings: np.ndarray
+    items: list[Any] | None = None
+    metadata: list[dict[str, Any] | None] | None = None
 
 
 @runtime_checkable
 class DataSource(Protocol):
-    """A kNN source: one response per query, a known dimension, closable."""
+    """A kNN source: one response per query, a known dimension, a full scan, closable."""
 
     @property
     def dimension(self) -> int: ...
 
     def __call__(self, queries: list[Query]) -> list[DataSourceResponse]: ...
+
+    def scan(self, batch_size: int = SCAN_BATCH) -> Iterator[ScanBatch]: ...
+
+    def count(self) -> int: ...
 
     def close(self) -> None: ...
 
@@ -41,6 +61,13 @@ class QueryHits(NamedTuple):
     embeddings: np.ndarray | Sequence[np.ndarray]
     items: Sequence[Any] | None = None
     metadata: Sequence[Mapping[str, Any] | None] | None = None
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """`value` if it is an int >= 1 (bool is not), else a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def check_k(k: Any) -> int:
@@ -62,6 +89,7 @@ class VectorDataSource(ABC):
     """Base of the built-in adapters: `k` nearest items per query, filtered inside the search."""
 
     metric: str = "l2"
+    matches_nothing: bool = False  # set when a backend folds the filter to FALSE
 
     def __init__(self, k: int, filter: Any = None, distance_cutoff: float | None = None) -> None:
         self.k = check_k(k)
@@ -93,6 +121,35 @@ class VectorDataSource(ABC):
     def has_filter(self) -> bool:
         return self.filter != TRUE
 
+    @property
+    def _empty(self) -> bool:
+        """Whether the filter can match nothing (answered without a database call)."""
+        return self.filter == FALSE or self.matches_nothing
+
+    def scan(self, batch_size: int = SCAN_BATCH) -> Iterator[ScanBatch]:
+        """Every item the filter accepts, once each, in batches of at most `batch_size`.
+
+        Batches are never empty. `scan_to_items` turns one into `Item`s.
+        """
+        batch_size = check_positive_int("batch_size", batch_size)
+        if self._empty:
+            return iter(())
+        return (
+            to_scan_batch(hits, self.dimension) for hits in self._scan(batch_size) if len(hits.ids)
+        )
+
+    def count(self) -> int:
+        """How many items the filter accepts (what a full `scan` yields)."""
+        return 0 if self._empty else self._count()
+
+    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
+        """Pages of at most `batch_size` matching items (distances unused), honouring the filter."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement scan")
+
+    def _count(self) -> int:
+        """The number of matching items."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement count")
+
     def _response(self, hits: QueryHits) -> DataSourceResponse:
         if self.distance_cutoff is not None:
             keep = int(np.searchsorted(hits.distances, self.distance_cutoff, side="right"))
@@ -113,14 +170,45 @@ class VectorDataSource(ABC):
 
 def hits_to_items(hits: QueryHits) -> list[Item]:
     """Items built without re-validation: the adapter already produced well-formed values."""
-    items, metadata = hits.items, hits.metadata
+    return _trusted_items(hits.ids, hits.embeddings, hits.items, hits.metadata, hits.distances)
+
+
+def scan_to_items(batch: ScanBatch) -> list[Item]:
+    """The batch's rows as `Item`s: what a kNN search returns for them, without a distance."""
+    return _trusted_items(batch.ids, batch.embeddings, batch.items, batch.metadata, None)
+
+
+def to_scan_batch(hits: QueryHits, dimension: int) -> ScanBatch:
+    """A scan batch from hits: float32 (n, dimension) embeddings, metadata as kNN items hold it."""
+    metadata = hits.metadata
+    return ScanBatch(
+        ids=list(hits.ids),
+        embeddings=np.asarray(hits.embeddings, dtype=np.float32).reshape(-1, dimension),
+        items=list(hits.items) if hits.items is not None else None,
+        metadata=[_metadata(row) for row in metadata] if metadata is not None else None,
+    )
+
+
+def _metadata(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return dict(row) if row else None
+
+
+def _trusted_items(
+    ids: Sequence[Any],
+    embeddings: np.ndarray | Sequence[np.ndarray],
+    items: Sequence[Any] | None,
+    metadata: Sequence[Mapping[str, Any] | None] | None,
+    distances: np.ndarray | None,
+) -> list[Item]:
+    """`Item.trusted` per row; a None `distances` leaves every distance unset."""
+    ranks = distances.tolist() if distances is not None else [None] * len(ids)
     return [
         Item.trusted(
-            hits.ids[index],
+            ids[index],
             items[index] if items is not None else None,
-            hits.embeddings[index],
-            dict(metadata[index]) if metadata is not None and metadata[index] else None,
+            embeddings[index],
+            _metadata(metadata[index]) if metadata is not None else None,
             distance,
         )
-        for index, distance in enumerate(hits.distances.tolist())
+        for index, distance in enumerate(ranks)
     ]

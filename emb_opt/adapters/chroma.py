@@ -8,7 +8,7 @@ Works with `chromadb.HttpClient` (a Chroma server) and `PersistentClient` /
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -166,9 +166,41 @@ class ChromaDataSource(RemoteDataSource):
         converted = ids if self.id_type is str else [self.id_type(i) for i in ids]
         return self._hits(converted, distances, vectors, metadatas)
 
+    def _pages(self, limit: int, include: list[str]) -> Iterator[Any]:
+        """`get` results of at most `limit` matching records, paged by offset."""
+        offset = 0
+        while True:
+            result = self._call(
+                "get",
+                self.collection.get,
+                where=self.where,
+                limit=limit,
+                offset=offset,
+                include=include,
+            )
+            yield result
+            if len(result["ids"]) < limit:
+                return
+            offset += limit
+
     def _matching_ids(self) -> list[Any]:
         result = self._call("get", self.collection.get, where=self.where, include=[])
         return list(result["ids"])
+
+    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
+        for result in self._pages(batch_size, self._include):
+            yield self._records_to_hits(
+                result["ids"],
+                np.zeros(len(result["ids"])),
+                result["embeddings"],
+                result["metadatas"],
+                result.get("documents"),
+            )
+
+    def _count(self) -> int:
+        if self.where is None:
+            return int(self._call("count", self.collection.count))
+        return len(self._matching_ids())
 
     def _fetch(self, ids: list[Any]) -> QueryHits:
         result = self._call("get", self.collection.get, ids=ids, include=self._include)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import UnsupportedFilterError, missing_dependency
 from .base import QueryHits, l2_to_distance
-from .rows import RowDataSource, RowTable
+from .rows import RowDataSource, Rows, RowTable
 
 EXACT_BELOW = 20_000  # rows; a filter this selective is searched exactly on approximate indexes
 
@@ -141,9 +141,11 @@ class FaissDataSource(RowDataSource):
     ) -> tuple[np.ndarray, np.ndarray]:
         return search_index(self.index, queries, self.k, allowed, self.exact_below)
 
-    def _fetch(self, rows: np.ndarray, distances: np.ndarray) -> QueryHits:
+    def _fetch(self, rows: Rows, distances: np.ndarray) -> QueryHits:
         if self.embeddings is not None:
             vectors = self.embeddings[rows]
+        elif isinstance(rows, slice):
+            vectors = self.index.reconstruct_n(rows.start, rows.stop - rows.start)
         else:
             vectors = (
                 self.index.reconstruct_batch(rows) if len(rows) else np.empty((0, self.dimension))

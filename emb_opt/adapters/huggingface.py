@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import missing_dependency
 from .base import QueryHits
 from .faiss import metric_name, search_index
-from .rows import RowDataSource, RowTable
+from .rows import RowDataSource, Rows, RowTable, row_positions
 
 
 def _arrow_table(dataset: Any) -> Any:
@@ -81,10 +81,17 @@ class HuggingFaceDataSource(RowDataSource):
     ) -> tuple[np.ndarray, np.ndarray]:
         return search_index(self.index, queries, self.k, allowed)
 
-    def _fetch(self, rows: np.ndarray, distances: np.ndarray) -> QueryHits:
-        fetched = self.table.take(rows)
+    def _fetch(self, rows: Rows, distances: np.ndarray) -> QueryHits:
+        if isinstance(rows, slice):
+            fetched = self.table.slice(rows.start, rows.stop - rows.start)
+        else:
+            fetched = self.table.take(rows)
         return QueryHits(
-            ids=fetched.column(self.id_key).to_pylist() if self.id_key else rows.tolist(),
+            ids=(
+                fetched.column(self.id_key).to_pylist()
+                if self.id_key
+                else list(row_positions(rows))
+            ),
             distances=distances,
             embeddings=_embedding_matrix(fetched.column(self.embedding_key)),
             items=fetched.column(self.item_key).to_pylist() if self.item_key else None,

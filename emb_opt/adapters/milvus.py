@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ SCORES = ScoreConvention(l2_squared=True, similarity=True)
 KINDS_PROPERTY = "emb_opt.field_kinds"  # where load_collection records metadata kinds
 FLOAT_VECTORS = ("FLOAT_VECTOR", "FLOAT16_VECTOR", "BFLOAT16_VECTOR")
 ITERATOR_BATCH = 10_000
+MAX_QUERY_WINDOW = 16_384  # Milvus answers at most this many rows per query call
 
 
 def import_milvus() -> Any:
@@ -212,24 +213,43 @@ class MilvusDataSource(RemoteDataSource):
             drop=self._fields_not_metadata,
         )
 
-    def _matching_ids(self) -> list[Any]:
+    def _query_pages(self, batch_size: int, output_fields: list[str]) -> Iterator[list[Any]]:
+        """Pages of at most `batch_size` matching rows, from a query iterator."""
         iterator = self._call(
             "query_iterator",
             self.client.query_iterator,
             self.collection_name,
-            batch_size=ITERATOR_BATCH,
+            batch_size=min(batch_size, MAX_QUERY_WINDOW),
             filter=self.expression,
-            output_fields=[self.id_field],
+            output_fields=output_fields,
             timeout=self.timeout,
             **self._extra,
         )
-        ids: list[Any] = []
         try:
             while batch := self._call("query_iterator.next", iterator.next):
-                ids += [row[self.id_field] for row in batch]
+                yield batch
         finally:
             iterator.close()
-        return ids
+
+    def _matching_ids(self) -> list[Any]:
+        pages = self._query_pages(ITERATOR_BATCH, [self.id_field])
+        return [row[self.id_field] for batch in pages for row in batch]
+
+    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
+        for batch in self._query_pages(batch_size, self._output):
+            yield self._entities_to_hits(batch, scored=False)
+
+    def _count(self) -> int:
+        (row,) = self._call(
+            "query",
+            self.client.query,
+            self.collection_name,
+            filter=self.expression,
+            output_fields=["count(*)"],
+            timeout=self.timeout,
+            **self._extra,
+        )
+        return int(row["count(*)"])
 
     def _fetch(self, ids: list[Any]) -> QueryHits:
         rows = self._call(

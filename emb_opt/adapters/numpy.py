@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .base import QueryHits, check_metric, l2_to_distance
-from .rows import RowDataSource, RowTable
+from .rows import RowDataSource, Rows, RowTable
 
 
 class NumpyDataSource(RowDataSource):
@@ -81,5 +81,5 @@ class NumpyDataSource(RowDataSource):
         padded[:, :k] = top_d
         return padded, rows
 
-    def _fetch(self, rows: np.ndarray, distances: np.ndarray) -> QueryHits:
+    def _fetch(self, rows: Rows, distances: np.ndarray) -> QueryHits:
         return self.rows.hits(rows, distances, self.embeddings[rows])

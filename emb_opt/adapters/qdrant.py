@@ -7,7 +7,7 @@ Works with any `QdrantClient`: a server (REST or gRPC) or local mode (`":memory:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -154,8 +154,8 @@ class QdrantDataSource(RemoteDataSource):
             [p.payload for p in points],
         )
 
-    def _matching_ids(self) -> list[Any]:
-        ids: list[Any] = []
+    def _scroll(self, limit: int, with_data: bool) -> Iterator[list[Any]]:
+        """Pages of at most `limit` matching points (ids only unless `with_data`)."""
         offset = None
         while True:
             points, offset = self._call(
@@ -163,14 +163,31 @@ class QdrantDataSource(RemoteDataSource):
                 self.client.scroll,
                 self.collection_name,
                 scroll_filter=self.native_filter,
-                limit=SCROLL_PAGE,
+                limit=limit,
                 offset=offset,
-                with_payload=False,
-                with_vectors=False,
+                with_payload=with_data,
+                with_vectors=self._with_vector if with_data else False,
             )
-            ids += [p.id for p in points]
+            yield points
             if offset is None:
-                return ids
+                return
+
+    def _matching_ids(self) -> list[Any]:
+        return [p.id for points in self._scroll(SCROLL_PAGE, False) for p in points]
+
+    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
+        for points in self._scroll(batch_size, True):
+            yield self._points_to_hits(points, scored=False)
+
+    def _count(self) -> int:
+        result = self._call(
+            "count",
+            self.client.count,
+            self.collection_name,
+            count_filter=self.native_filter,
+            exact=True,
+        )
+        return int(result.count)
 
     def _fetch(self, ids: list[Any]) -> QueryHits:
         records = self._call(

@@ -1,13 +1,14 @@
 """In-process sources whose vectors are addressed by row number (numpy, FAISS, HF Datasets).
 
 A subclass says how to find the nearest rows (`_nearest`) and how to fetch rows (`_fetch`);
-this module does the filter mask, one fetch for the whole batch, and random samples.
+this module does the filter mask, one fetch for the whole batch, random samples and scans
+(an unfiltered scan fetches contiguous row slices, which the subclasses read without copying).
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -16,6 +17,13 @@ import numpy as np
 from ..filters import Columns, Filter, mask
 from ..schemas import Item
 from .base import QueryHits, VectorDataSource, hits_to_items
+
+Rows = np.ndarray | slice  # row numbers, or a contiguous run of rows (`slice(start, stop)`)
+
+
+def row_positions(rows: Rows) -> Sequence[int]:
+    """The row numbers as Python ints."""
+    return range(rows.start, rows.stop) if isinstance(rows, slice) else rows.tolist()
 
 
 def _check_length(name: str, values: Sequence[Any] | None, n: int) -> None:
@@ -55,11 +63,18 @@ class RowTable:
             self._cached = (flt, mask(flt, self._columns))
         return self._cached[1]
 
-    def hits(self, rows: np.ndarray, distances: np.ndarray, embeddings: np.ndarray) -> QueryHits:
-        """Hits at the given rows, with their side data."""
-        rows_list = rows.tolist()
+    def hits(self, rows: Rows, distances: np.ndarray, embeddings: np.ndarray) -> QueryHits:
+        """Hits at the given rows, with their side data.
+
+        For a slice, `embeddings` may be a view of the source's matrix: it is handed out
+        read-only.
+        """
+        rows_list = row_positions(rows)
+        if isinstance(rows, slice):
+            embeddings = embeddings.view()
+            embeddings.flags.writeable = False
         return QueryHits(
-            ids=[self.ids[r] for r in rows_list] if self.ids is not None else rows_list,
+            ids=[self.ids[r] for r in rows_list] if self.ids is not None else list(rows_list),
             distances=distances,
             embeddings=embeddings,
             items=[self.items[r] for r in rows_list] if self.items is not None else None,
@@ -79,8 +94,8 @@ class RowDataSource(VectorDataSource):
         """(distances, rows) of shape (n_queries, k), nearest first, row -1 where none."""
 
     @abstractmethod
-    def _fetch(self, rows: np.ndarray, distances: np.ndarray) -> QueryHits:
-        """The hits at `rows` (flat), in one batched read."""
+    def _fetch(self, rows: Rows, distances: np.ndarray) -> QueryHits:
+        """The hits at `rows` (flat array or slice), in one batched read."""
 
     def _allowed(self) -> np.ndarray | None:
         return self.rows.allowed(self.filter) if self.has_filter else None
@@ -114,6 +129,22 @@ class RowDataSource(VectorDataSource):
         count = min(n, candidates if isinstance(candidates, int) else len(candidates))
         rows = np.sort(rng.choice(candidates, size=count, replace=False))
         return hits_to_items(self._fetch(rows, np.zeros(count)))
+
+    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
+        allowed = self._allowed()
+        if allowed is None:  # contiguous slices: views, no gather
+            for start in range(0, self.rows.n, batch_size):
+                stop = min(start + batch_size, self.rows.n)
+                yield self._fetch(slice(start, stop), np.zeros(stop - start))
+            return
+        matching = np.flatnonzero(allowed)
+        for start in range(0, len(matching), batch_size):
+            rows = matching[start : start + batch_size]
+            yield self._fetch(rows, np.zeros(len(rows)))
+
+    def _count(self) -> int:
+        allowed = self._allowed()
+        return self.rows.n if allowed is None else int(np.count_nonzero(allowed))
 
 
 def _slice(hits: QueryHits, start: int, end: int) -> QueryHits:

@@ -10,7 +10,8 @@
                 return MyDataSource(..., k=k, filter=filter, distance_cutoff=distance_cutoff)
             return make
 
-Every check compares with exact euclidean kNN over the items the reference evaluator accepts.
+Every check compares with exact euclidean kNN over the items the reference evaluator accepts;
+the scan checks (`emb_opt.testing.scan_suite`) compare scans with the accepted items.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..filters import matches, parse
 from ..schemas import Query
 from .cases import FILTER_CASES, FilterCase, capabilities_needed
 from .corpus import RARE_BUCKET, TRICKY_STRINGS, ConformanceCorpus, conformance_corpus
+from .scan_suite import ScanConformance
 
 Factory = Callable[..., Any]
 K = 5
@@ -91,8 +93,11 @@ def random_filters(draw: Any, depth: int = 2) -> Any:
     return {"$not": children[0]} if logic == "$not" else {logic: children}
 
 
-class DataSourceConformance:
-    """Checks every adapter must pass; subclasses provide `make_source` and `unsupported`."""
+class DataSourceConformance(ScanConformance):
+    """Checks every adapter must pass; subclasses provide `make_source` and `unsupported`.
+
+    The kNN checks live here, the `scan` / `count` checks in `ScanConformance`.
+    """
 
     unsupported: frozenset[str] = frozenset()
     property_examples = 40

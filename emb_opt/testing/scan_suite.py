@@ -1,0 +1,151 @@
+"""Conformance checks for `scan` and `count`, mixed into `DataSourceConformance`.
+
+A scan must yield exactly the items the reference evaluator accepts, each once, in non-empty
+batches of at most `batch_size`, carrying the corpus vectors and metadata; items built from
+scan rows must equal the items a kNN search returns for the same ids.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ..adapters.base import SCAN_BATCH, ScanBatch, scan_to_items
+from ..errors import UnsupportedFilterError
+from ..filters import matches, parse
+from .cases import FILTER_CASES, FilterCase
+from .corpus import ConformanceCorpus
+
+Factory = Callable[..., Any]
+ALWAYS_FALSE = {"$and": [{"n": 1}, {"tag": {"$in": []}}]}
+BAD_BATCH_SIZES = (0, -3, 2.5, "8", True, None)
+
+
+def accepted_ids(corpus: ConformanceCorpus, flt: Any) -> list[Any]:
+    """The ids the reference evaluator accepts, in corpus order."""
+    compiled = parse(flt)
+    return [i for i, row in zip(corpus.ids, corpus.metadata) if matches(compiled, row)]
+
+
+def scanned(source: Any, batch_size: int) -> list[ScanBatch]:
+    """Every batch of a scan, each checked for shape and size."""
+    batches = list(source.scan(batch_size))
+    for batch in batches:
+        n = len(batch.ids)
+        assert 0 < n <= batch_size, f"batch of {n} rows for batch_size={batch_size}"
+        assert batch.embeddings.dtype == np.float32
+        assert batch.embeddings.shape == (n, source.dimension)
+        for column in (batch.items, batch.metadata):
+            assert column is None or len(column) == n
+    return batches
+
+
+def assert_scan_matches(corpus: ConformanceCorpus, source: Any, flt: Any, batch_size: int) -> None:
+    """The scan yields exactly the accepted items, with the corpus vectors and metadata."""
+    expected = accepted_ids(corpus, flt)
+    batches = scanned(source, batch_size)
+    ids = [i for batch in batches for i in batch.ids]
+    assert len(ids) == len(set(ids)), f"filter {flt!r}: scan repeated ids"
+    assert sorted(ids) == sorted(expected), (
+        f"filter {flt!r}, batch_size={batch_size}: missing {sorted(set(expected) - set(ids))[:5]}"
+        f", unexpected {sorted(set(ids) - set(expected))[:5]}"
+    )
+    position = {item_id: row for row, item_id in enumerate(corpus.ids)}
+    for batch in batches:
+        rows = [position[i] for i in batch.ids]
+        assert np.allclose(batch.embeddings, corpus.embeddings[rows], atol=1e-6)
+        metadata = batch.metadata or [None] * len(rows)
+        for row, got in zip(rows, metadata):
+            assert_same_metadata(got, corpus.metadata[row], corpus.ids[row])
+
+
+def assert_same_metadata(got: dict[str, Any] | None, stored: dict[str, Any], item_id: Any) -> None:
+    """Equal non-null fields; floats within 1e-12 relative (Chroma returns some 1 ULP off)."""
+    want = {k: v for k, v in stored.items() if v is not None}
+    have = {k: v for k, v in (got or {}).items() if v is not None}
+    assert have.keys() == want.keys(), f"id {item_id}: fields {sorted(have)} != {sorted(want)}"
+    for key, value in want.items():
+        if isinstance(value, float) and isinstance(have[key], float):
+            assert math.isclose(have[key], value, rel_tol=1e-12), f"id {item_id}: {key}"
+        else:
+            assert (type(have[key]), have[key]) == (type(value), value), f"id {item_id}: {key}"
+
+
+def pagination_size(matching: int) -> int:
+    """A batch size that splits the result into a few pages (at least 7 rows each)."""
+    return max(7, -(-matching // 3))
+
+
+class ScanConformance:
+    """`scan` / `count` checks; the class using it provides `conformance` and `make_source`."""
+
+    unsupported: frozenset[str] = frozenset()
+
+    @pytest.mark.parametrize("case", FILTER_CASES, ids=lambda case: case.name)
+    def test_scan_filter_case(
+        self, conformance: ConformanceCorpus, make_source: Factory, case: FilterCase
+    ) -> None:
+        if case.needs & self.unsupported:
+            with pytest.raises(UnsupportedFilterError):
+                list(make_source(k=1, filter=case.filter).scan())
+            return
+        source = make_source(k=1, filter=case.filter)
+        matching = len(accepted_ids(conformance, case.filter))
+        for batch_size in (pagination_size(matching), SCAN_BATCH):
+            assert_scan_matches(conformance, source, case.filter, batch_size)
+        assert source.count() == matching
+
+    @pytest.mark.parametrize("flt", [None, {"bucket": {"$lt": 20}}], ids=["all", "selective"])
+    def test_scan_pages_of_seven(
+        self, conformance: ConformanceCorpus, make_source: Factory, flt: Any
+    ) -> None:
+        source = make_source(k=1, filter=flt)
+        assert_scan_matches(conformance, source, flt, 7)
+        assert source.count() == len(accepted_ids(conformance, flt))
+
+    def test_always_false_scan_makes_no_database_call(
+        self, conformance: ConformanceCorpus, make_source: Factory
+    ) -> None:
+        source = make_source(k=1, filter=ALWAYS_FALSE)
+
+        def forbidden(*args: Any, **kwargs: Any) -> None:
+            raise AssertionError("the database was called for an always-false filter")
+
+        source._scan = source._count = forbidden
+        assert list(source.scan(7)) == []
+        assert source.count() == 0
+
+    def test_items_from_scan_rows_equal_knn_items(
+        self, conformance: ConformanceCorpus, make_source: Factory
+    ) -> None:
+        from .suite import query_batch
+
+        flt = {"tag": {"$in": ["red", "blue"]}}
+        source = make_source(k=5, filter=flt)
+        scanned_items = {
+            item.id: item for batch in source.scan(50) for item in scan_to_items(batch)
+        }
+        for response in source(query_batch(conformance)):
+            assert response.query_results
+            for hit in response.query_results:
+                row = scanned_items[hit.id]
+                assert (row.id, row.item, row.data, row.score) == (
+                    hit.id,
+                    hit.item,
+                    hit.data,
+                    hit.score,
+                )
+                assert np.array_equal(row.embedding, hit.embedding)
+                assert row.internal.distance is None
+
+    @pytest.mark.parametrize("batch_size", BAD_BATCH_SIZES, ids=repr)
+    def test_scan_rejects_a_bad_batch_size(self, make_source: Factory, batch_size: Any) -> None:
+        source = make_source(k=1)
+        message = f"batch_size must be a positive integer, got {batch_size!r}"
+        with pytest.raises(ValueError, match=re.escape(message)):
+            source.scan(batch_size)
