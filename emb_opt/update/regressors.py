@@ -16,14 +16,13 @@ import numpy as np
 
 from .models import single_threaded
 
-WIDTHS = (0.5, 1.0, 2.0)  # kernel widths tried, in units of the median pairwise distance
+WIDTHS = (0.5, 0.71, 1.0)  # kernel widths tried, in units of the median pairwise distance
 ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
 def _sklearn() -> Any:
     try:
-        import sklearn.kernel_approximation
-        import sklearn.linear_model
+                import sklearn.linear_model
     except ImportError:
         from ..errors import missing_dependency
 
@@ -32,11 +31,40 @@ def _sklearn() -> Any:
 
 
 @dataclass(frozen=True)
-class RandomFeatureEnsemble:
-    """Fitted heads over shared random features: predict (items, heads) in score units."""
+class KernelFeatures:
+    """Nystroem features of an RBF kernel: k(x, landmarks) whitened by k(landmarks)^-1/2."""
 
-    projection: np.ndarray  # (d, features) float32
-    offset: np.ndarray  # (features,) float32
+    landmarks: np.ndarray  # (m, d) float32
+    gamma: float
+    whitening: np.ndarray  # (m, m) float32
+
+    @classmethod
+    def fit(cls, points: np.ndarray, gamma: float, size: int, rng: np.random.Generator) -> KernelFeatures:
+        rows = rng.choice(len(points), size, replace=False) if len(points) > size else None
+        landmarks = points if rows is None else points[np.sort(rows)]
+        gram = _rbf(landmarks, landmarks, gamma).astype(np.float64)
+        values, vectors = np.linalg.eigh(gram)
+        keep = values > 1e-6 * values.max()
+        whitening = vectors[:, keep] / np.sqrt(values[keep])
+        return cls(landmarks.astype(np.float32), gamma, whitening.astype(np.float32))
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        return _rbf(points, self.landmarks, self.gamma) @ self.whitening
+
+
+def _rbf(x: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.float32)
+    d2 = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2 * (x @ y.T)
+    np.maximum(d2, 0, out=d2)
+    return np.exp(-np.float32(gamma) * d2)
+
+
+@dataclass(frozen=True)
+class RandomFeatureEnsemble:
+    """Fitted heads over shared kernel features: predict (items, heads) in score units."""
+
+    features: KernelFeatures
     coef: np.ndarray  # (features, heads) float32
     intercept: np.ndarray  # (heads,)
 
@@ -55,35 +83,23 @@ class RandomFeatureEnsemble:
         mean, spread = float(scores.mean()), float(scores.std()) or 1.0
         y = (scores - mean) / spread
         scale = _median_distance(x, rng)
-        seed = int(rng.integers(2**31))
         best: tuple[float, Any, Any] | None = None
         with single_threaded():
             for width in WIDTHS:
-                sampler = sklearn.kernel_approximation.RBFSampler(
-                    gamma=1.0 / (2 * (width * scale) ** 2), n_components=features, random_state=seed
-                )
-                phi = sampler.fit_transform(x)
+                mapping = KernelFeatures.fit(x, 1.0 / (width * scale) ** 2, features, rng)
+                phi = mapping(x)
                 model = sklearn.linear_model.RidgeCV(alphas=ALPHAS).fit(phi, y)
                 error = -float(model.best_score_)
                 if best is None or error < best[0]:
-                    best = (error, sampler, model.alpha_)
+                    best = (error, mapping, model.alpha_)
             assert best is not None
-            _, sampler, alpha = best
-            phi = sampler.transform(x)
-            coef, intercept = _bootstrap_heads(phi, y, alpha, heads, rng)
-        return cls(
-            np.asarray(sampler.random_weights_, dtype=np.float32),
-            np.asarray(sampler.random_offset_, dtype=np.float32),
-            (coef * spread).astype(np.float32),
-            intercept * spread + mean,
-        )
+            _, mapping, alpha = best
+            coef, intercept = _bootstrap_heads(mapping(x), y, alpha, heads, rng)
+        return cls(mapping, (coef * spread).astype(np.float32), intercept * spread + mean)
 
     def predict(self, points: np.ndarray) -> np.ndarray:
         """(n, heads) predicted scores."""
-        x = np.asarray(points, dtype=np.float32)
-        phi = np.cos(x @ self.projection + self.offset)
-        phi *= np.float32(np.sqrt(2.0 / self.projection.shape[1]))
-        return phi @ self.coef + self.intercept
+        return self.features(points) @ self.coef + self.intercept
 
 
 def _bootstrap_heads(
