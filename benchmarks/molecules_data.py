@@ -264,4 +264,4 @@ if __name__ == "__main__":
     began = time.perf_counter()
     molecules = load_molecules()
     print(f"{len(molecules)} molecules, embeddings {molecules.embeddings.shape}")
-    print(f"loaded in {time.perf_counter() - began:.1f} s from {cache_dir()}")
+    print(f"ready in {time.perf_counter() - began:.1f} s at {cache_dir()}")
