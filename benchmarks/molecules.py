@@ -16,6 +16,7 @@ The original emb-opt 1.0.2 (RLUpdate lr 0.25) runs the same rows through `benchm
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import tempfile
 import time
@@ -37,20 +38,22 @@ from .molecules_methods import MAX_ITERATIONS, METHODS, STARTS, K, Oracle
 RESULTS = Path(__file__).with_name("results")
 TOP_K = (10, 100, 1000)
 ORIGINAL = "emb-opt 1.0.2 rl (original library)"
-READING = f"""Recall@k is the share of the exhaustive top k (over all n molecules) that a method
-scored, tie-aware (a scored molecule counts when its value reaches the k-th best value, at
-most k of them); means over seeds. Score calls are counted lookups of the precomputed value.
-"Neighbour agreement" is the correlation of a molecule's value with the mean of its 10
-nearest neighbours' in the embedding (1 smooth, 0 rough). emb_opt rows: FaissDataSource (flat,
-k={K}), {STARTS} random start items, `StopRule(max_score_calls=budget)`, at most
-{MAX_ITERATIONS} iterations; a row whose queries stall (find no new molecule) before the budget
-is spent uses fewer calls. Pool active learning: 10% of
-the budget at random, then 10 rounds that fit the model on all scored molecules, predict all
-n and score the best predicted (greedy). Neighbourhood active learning: the same start, then
-rounds of 100 picked by the model among the 200 nearest neighbours of the 20 best scored.
-The original emb-opt 1.0.2 runs RLUpdate (lr 0.25, its FaissDataPlugin, k={K}) from {STARTS}
-random molecules for budget / {STARTS * K} iterations; it re-scores molecules it meets again,
-so its score calls (which reach the budget) exceed the molecules it scored.
+READING = f"""Recall@k is the share of the exhaustive top k (over all n molecules) that a
+method scored, tie-aware (a scored molecule counts when its value reaches the k-th best
+value, at most k of them); means over seeds. Score calls are counted lookups of the
+precomputed value. "Neighbour agreement" is the correlation of a molecule's value with the
+mean of its 10 nearest neighbours' in the embedding (1 smooth, 0 rough).
+
+- emb_opt rows: FaissDataSource (flat, k={K}), {STARTS} random start items,
+  `StopRule(max_score_calls=budget)`, at most {MAX_ITERATIONS} iterations; a row whose
+  queries stall (find no new molecule) before the budget is spent uses fewer calls.
+- Pool active learning: 10% of the budget at random, then 10 rounds that fit the model on
+  all scored molecules, predict all n and score the best predicted (greedy).
+- Neighbourhood active learning: the same start, then rounds of 100 picked by the model
+  among the 200 nearest neighbours of the 20 best scored.
+- The original emb-opt 1.0.2: RLUpdate (lr 0.25, its FaissDataPlugin, k={K}) from {STARTS}
+  random molecules for budget / {STARTS * K} iterations; it re-scores molecules it meets
+  again, so its score calls exceed the molecules it scored (in brackets).
 """
 
 
@@ -62,6 +65,7 @@ class Outcome:
     recall: tuple[float, ...]
     score_calls: float
     seconds: float
+    unique: float | None = None  # molecules scored, when a method re-scores some
 
 
 def top_thresholds(values: np.ndarray) -> list[float]:
@@ -101,7 +105,7 @@ def run_original(
     path = scratch / "lookup.npz"
     np.savez(path, embeddings=data.embeddings, scores=values)
     thresholds = top_thresholds(values)
-    recalls, calls, seconds = [], [], []
+    recalls, calls, seconds, unique = [], [], [], []
     for seed in range(seeds):
         workload = {
             "n": len(data),
@@ -123,9 +127,9 @@ def run_original(
         recalls.append(recall(values, result["results_ids"], thresholds))
         calls.append(result["score_calls"])
         seconds.append(result["search_seconds"])
-    return Outcome(
-        ORIGINAL, tuple(np.mean(recalls, axis=0)), float(np.mean(calls)), np.mean(seconds)
-    )
+        unique.append(result["unique_items"])
+    mean_recall = tuple(np.mean(recalls, axis=0))
+    return Outcome(ORIGINAL, mean_recall, np.mean(calls), np.mean(seconds), np.mean(unique))
 
 
 def table(objective: str, data: Molecules, outcomes: list[Outcome], seeds: int, budget: int) -> str:
@@ -142,9 +146,10 @@ def table(objective: str, data: Molecules, outcomes: list[Outcome], seeds: int, 
     ]
     for outcome in outcomes:
         cells = " | ".join(f"{r:.3f}" for r in outcome.recall)
-        lines.append(
-            f"| {outcome.method} | {cells} | {outcome.score_calls:,.0f} | {outcome.seconds:.1f} |"
-        )
+        calls = f"{outcome.score_calls:,.0f}"
+        if outcome.unique is not None:
+            calls += f" ({outcome.unique:,.0f} unique)"
+        lines.append(f"| {outcome.method} | {cells} | {calls} | {outcome.seconds:.1f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -195,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
             print(sections[-1], flush=True)
     took = f"Data loaded in {loaded:.1f} s; benchmark {time.perf_counter() - began - loaded:.0f} s."
     print(took)
-    command = "python -m benchmarks.molecules " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks.molecules " + shlex.join(sys.argv[1:] if argv is None else argv)
     header = f"# Molecule screening benchmark\n\n`{command.strip()}`\n\n{READING}\n"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(header + "\n".join(sections) + f"\n{took}\n")
