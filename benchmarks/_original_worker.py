@@ -11,7 +11,11 @@ Workload keys (defaults in `DEFAULTS`):
     None: they continue the data stream), datagen ("auto", "loop" or "vectorised"), recall_at,
     objective ("seed": the tutorial's score; "metadata": that bump, narrower, times a factor
     of the item's `rand`; "multimodal": Gaussian bumps over vectors read from `data_file`, an
-    .npz with `embeddings`, `centres`, `heights` and `widths`, instead of generated data).
+    .npz with `embeddings`, `centres`, `heights` and `widths`, instead of generated data;
+    "lookup": a precomputed value per row, read with the vectors from `data_file`, an .npz
+    with `embeddings` and `scores`), start ("gaussian": start queries drawn from N(0, I) as
+    the tutorial; "items": the embeddings of `queries` random rows, drawn after reseeding
+    with query_seed).
 
 Exact RNG order (numpy's legacy global RandomState):
     1. np.random.seed(seed)
@@ -54,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
     "recall_at": [1, 5, 10, 50],
     "objective": "seed",
     "data_file": None,
+    "start": "gaussian",
 }
 LETTERS = list(string.ascii_lowercase)
 
@@ -75,12 +80,16 @@ def objective_scores(
         return score_embeddings(embeddings)
     if cfg["objective"] == "metadata":  # TargetMetadataScore(): sigma 1, weight 0.5 on `rand`
         return score_embeddings(embeddings, sigma=1.0) * (0.5 + 0.5 * rand)
+    if cfg["objective"] == "lookup" and bumps is not None:  # precomputed, one value per row
+        return bumps["scores"]
     if cfg["objective"] == "multimodal" and bumps is not None:  # BumpsScore
         centres = bumps["centres"]
         squared = (embeddings**2).sum(axis=1, keepdims=True) - 2 * embeddings @ centres.T
         squared = np.maximum(squared + (centres**2).sum(axis=1), 0.0)
         return np.exp(-squared / (2 * bumps["widths"] ** 2)) @ bumps["heights"]
-    raise ValueError(f"objective must be seed, metadata or multimodal (with data_file): {cfg}")
+    raise ValueError(
+        f"objective must be seed, metadata, multimodal or lookup (with data_file): {cfg}"
+    )
 
 
 def generate_data(cfg: dict[str, Any]) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
@@ -105,8 +114,14 @@ def generate_data(cfg: dict[str, Any]) -> tuple[np.ndarray, list[str], np.ndarra
         raise ValueError(f"datagen must be 'auto', 'loop' or 'vectorised', not {mode!r}")
     if cfg["query_seed"] is not None:
         np.random.seed(cfg["query_seed"])
-    start = np.random.randn(cfg["queries"], dim)
-    return vectors, items, rand, start
+    return vectors, items, rand, start_queries(cfg, vectors)
+
+
+def start_queries(cfg: dict[str, Any], vectors: np.ndarray) -> np.ndarray:
+    """The start queries, from the global RNG: N(0, I) draws, or random rows' embeddings."""
+    if cfg.get("start", "gaussian") == "items":
+        return vectors[np.random.choice(len(vectors), cfg["queries"], replace=False)]
+    return np.random.randn(cfg["queries"], vectors.shape[1])
 
 
 def build_hf_plugin(
@@ -183,6 +198,9 @@ def score_plugin(cfg: dict[str, Any], bumps: dict | None) -> Callable[[list], li
     from emb_opt.schemas import ScoreResponse
 
     def score(inputs: list) -> list:
+        if cfg["objective"] == "lookup" and bumps is not None:
+            values = bumps["scores"][[int(i.id) for i in inputs]]
+            return [ScoreResponse(valid=True, score=float(s), data=None) for s in values]
         embeddings = np.array([i.embedding for i in inputs])
         rand = np.array([(i.data or {}).get("rand", 0.0) for i in inputs])
         scores = objective_scores(cfg, embeddings, rand, bumps)
@@ -203,11 +221,11 @@ def load_data(cfg: dict[str, Any]) -> tuple[np.ndarray, list[str], np.ndarray, n
         return (*generate_data(cfg), None)
     with np.load(cfg["data_file"]) as data:
         vectors = data["embeddings"].astype(np.float64)
-        bumps = {key: data[key].astype(np.float64) for key in ("centres", "heights", "widths")}
+        keys = ("scores",) if cfg["objective"] == "lookup" else ("centres", "heights", "widths")
+        bumps = {key: data[key].astype(np.float64) for key in keys}
     items = [str(i) for i in range(len(vectors))]
     np.random.seed(cfg["query_seed"])
-    start = np.random.randn(cfg["queries"], vectors.shape[1])
-    return vectors, items, np.zeros(len(vectors)), start, bumps
+    return vectors, items, np.zeros(len(vectors)), start_queries(cfg, vectors), bumps
 
 
 def run(cfg: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,267 @@
+"""Molecule screening data: 100,000 MOSES test-split molecules, 64-d embeddings, objectives.
+
+    from benchmarks.molecules_data import load_molecules
+    data = load_molecules()                 # builds the cache on first use (about 2 minutes)
+    data.embeddings                         # (100000, 64) float32, row i is molecule i
+    data.smiles                             # (100000,) str
+    data.objectives["qed"]                  # (100000,) float64, higher is better
+
+The SMILES come out of the `molsets==0.3.1` wheel (MOSES), which the build downloads with
+`pip download --no-deps` into the cache directory and reads as a zip: `moses` is never
+imported (its declared dependencies do not build on Python 3.11). An installed `moses`
+package is the fallback. 100,000 molecules are drawn from the 176,074 of the test split with a
+seeded permutation, so the first n rows are a random subset of any size. Embeddings: Morgan
+radius-2 count fingerprints (2048 folded), square-rooted, rows L2-normalised, reduced to 64
+dims by TruncatedSVD. Everything is cached as .npy in `cache_dir()`
+(`$EMB_OPT_BENCH_CACHE`, default `~/.cache/emb_opt_bench/molecules`). Needs RDKit and
+scikit-learn: `pip install "emb-opt[bench]"`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MOSES_WHEEL = "molsets==0.3.1"
+TEST_SPLIT = "moses/dataset/data/test.csv.gz"
+N_MOLECULES = 100_000
+DIM = 64
+FP_SIZE = 2048
+CHOICE_SEED = 0
+VERSION = 1  # bump when the build changes; a cache of another version is rebuilt
+CELECOXIB = "Cc1ccc(-c2cc(C(F)(F)F)nn2-c2ccc(S(N)(=O)=O)cc2)cc1"
+MPO_TARGETS = {"logp": (4.0, 0.5), "tpsa": (95.0, 15.0), "mw": (340.0, 15.0)}  # mean, width
+OBJECTIVES = ("celecoxib_similarity", "qed", "mpo_logp_tpsa_mw", "penalized_logp")
+OBJECTIVE_NOTES = {
+    "celecoxib_similarity": "Tanimoto similarity (Morgan r2, 2048 bits) to celecoxib",
+    "qed": "QED drug-likeness (RDKit)",
+    "mpo_logp_tpsa_mw": "desirability product: exp(-z^2/2) of logP 4.0 +- 0.5, "
+    "TPSA 95 +- 15, MW 340 +- 15",
+    "penalized_logp": "Crippen logP - SA score - max(largest ring - 6, 0)",
+}
+
+
+def cache_dir() -> Path:
+    """Where the wheel and the built arrays live (outside git)."""
+    override = os.environ.get("EMB_OPT_BENCH_CACHE")
+    base = Path(override).expanduser() if override else Path.home() / ".cache" / "emb_opt_bench"
+    return base / "molecules"
+
+
+@dataclass
+class Molecules:
+    """Rows of the benchmark: SMILES, embeddings and every objective's value per row."""
+
+    smiles: np.ndarray
+    embeddings: np.ndarray
+    objectives: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.smiles)
+
+    def head(self, n: int) -> Molecules:
+        """The first n rows (a random subset: rows are in a seeded random order)."""
+        values = {name: column[:n] for name, column in self.objectives.items()}
+        return Molecules(self.smiles[:n], np.ascontiguousarray(self.embeddings[:n]), values)
+
+    @cached_property
+    def index(self) -> Any:
+        """A FAISS flat L2 index over the embeddings (built on first use)."""
+        import faiss
+
+        index = faiss.IndexFlatL2(self.embeddings.shape[1])
+        index.add(self.embeddings)
+        return index
+
+
+def load_molecules(n: int = N_MOLECULES, verbose: bool = True) -> Molecules:
+    """The first n cached rows; builds the cache of 100,000 rows first if needed."""
+    if not 0 < n <= N_MOLECULES:
+        raise ValueError(f"n must be in 1..{N_MOLECULES}, got {n}")
+    folder = cache_dir()
+    if not _cache_ready(folder):
+        build_cache(folder, verbose=verbose)
+    smiles = np.load(folder / "smiles.npy")
+    embeddings = np.load(folder / "embeddings.npy")
+    values = {name: np.load(folder / f"{name}.npy") for name in OBJECTIVES}
+    return Molecules(smiles, embeddings, values).head(n)
+
+
+def _cache_ready(folder: Path) -> bool:
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return meta.get("version") == VERSION
+
+
+def build_cache(folder: Path, verbose: bool = True) -> None:
+    """Choose the molecules, embed them, compute every objective, save as .npy."""
+    began = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    smiles = choose(read_test_split(folder), N_MOLECULES, CHOICE_SEED)
+    _say(verbose, f"molecules: computing fingerprints and objectives for {len(smiles)} ...")
+    rows = featurise(smiles)
+    embeddings = embed(rows["counts"])
+    arrays = {"smiles": np.array(smiles), "embeddings": embeddings}
+    arrays |= {name: rows[name] for name in OBJECTIVES}
+    for name, array in arrays.items():
+        _save(folder / f"{name}.npy", array)
+    seconds = time.perf_counter() - began
+    meta = {"version": VERSION, "n": len(smiles), "dim": DIM, "build_seconds": round(seconds, 1)}
+    (folder / "meta.json").write_text(json.dumps(meta) + "\n")
+    _say(verbose, f"molecules: cache built in {seconds:.0f} s at {folder}")
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    partial = path.with_name(path.stem + ".partial.npy")
+    np.save(partial, array)
+    partial.replace(path)
+
+
+def _say(verbose: bool, message: str) -> None:
+    if verbose:
+        print(message, file=sys.stderr, flush=True)
+
+
+def read_test_split(folder: Path) -> list[str]:
+    """The MOSES test-split SMILES: from the molsets wheel, else an installed `moses`."""
+    wheel = _wheel(folder)
+    if wheel is not None:
+        with zipfile.ZipFile(wheel) as archive:
+            raw = archive.read(TEST_SPLIT)
+    else:
+        import importlib.util
+
+        spec = importlib.util.find_spec("moses")
+        if spec is None or spec.origin is None:
+            raise RuntimeError(
+                f"cannot get the MOSES test split: `pip download --no-deps {MOSES_WHEEL}` "
+                f"failed and no `moses` package is installed"
+            )
+        raw = (Path(spec.origin).parent / "dataset" / "data" / "test.csv.gz").read_bytes()
+    lines = gzip.decompress(raw).decode().splitlines()
+    return [line.strip() for line in lines[1:] if line.strip()]  # the first line is "SMILES"
+
+
+def _wheel(folder: Path) -> Path | None:
+    """The molsets wheel in `folder`, downloaded with pip if missing (None if impossible)."""
+    found = sorted(folder.glob("molsets-0.3.1-*.whl"))
+    if not found:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", MOSES_WHEEL]
+        subprocess.run([*command, "-d", str(folder), "-q"], check=False)
+        found = sorted(folder.glob("molsets-0.3.1-*.whl"))
+    return found[0] if found else None
+
+
+def choose(smiles: Sequence[str], n: int, seed: int) -> list[str]:
+    """n SMILES in a seeded random order (all of them, shuffled, if there are fewer)."""
+    order = np.random.default_rng(seed).permutation(len(smiles))[:n]
+    return [smiles[i] for i in order]
+
+
+def featurise(smiles: Sequence[str], workers: int = 2, chunk: int = 5_000) -> dict[str, Any]:
+    """Count fingerprints (sparse) and every objective, computed in `workers` processes."""
+    from scipy import sparse
+
+    chunks = [list(smiles[i : i + chunk]) for i in range(0, len(smiles), chunk)]
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(pool.map(_featurise_chunk, chunks))
+    counts = sparse.vstack([part.pop("counts") for part in parts]).tocsr()
+    columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    return {"counts": counts, **columns}
+
+
+def _featurise_chunk(smiles: list[str]) -> dict[str, Any]:
+    """One chunk's count fingerprints and objectives (runs in a worker process)."""
+    from rdkit import Chem, DataStructs, RDLogger
+    from rdkit.Chem import QED, Crippen, Descriptors, rdFingerprintGenerator, rdMolDescriptors
+    from scipy import sparse
+
+    RDLogger.DisableLog("rdApp.*")
+    sascorer = _sascorer()
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=FP_SIZE)
+    reference = generator.GetFingerprint(Chem.MolFromSmiles(CELECOXIB))
+    mols = [Chem.MolFromSmiles(s) for s in smiles]
+    if any(mol is None for mol in mols):
+        bad = next(s for s, mol in zip(smiles, mols) if mol is None)
+        raise ValueError(f"RDKit cannot parse the MOSES SMILES {bad!r}")
+    dense = np.stack([generator.GetCountFingerprintAsNumPy(m) for m in mols])
+    counts = sparse.csr_matrix(dense.astype(np.float32))
+    bits = [generator.GetFingerprint(m) for m in mols]
+    logp = np.array([Crippen.MolLogP(m) for m in mols])
+    tpsa = np.array([rdMolDescriptors.CalcTPSA(m) for m in mols])
+    mw = np.array([Descriptors.MolWt(m) for m in mols])
+    sa = np.array([sascorer.calculateScore(m) for m in mols])
+    return {
+        "counts": counts,
+        "celecoxib_similarity": np.array(DataStructs.BulkTanimotoSimilarity(reference, bits)),
+        "qed": np.array([QED.qed(m) for m in mols]),
+        "mpo_logp_tpsa_mw": desirability({"logp": logp, "tpsa": tpsa, "mw": mw}),
+        "penalized_logp": logp - sa - np.array([_ring_penalty(m) for m in mols]),
+    }
+
+
+def _sascorer() -> Any:
+    """RDKit Contrib's synthetic-accessibility scorer."""
+    from rdkit.Chem import RDConfig
+
+    sys.path.append(os.path.join(RDConfig.RDContribDir, "SA_Score"))
+    import sascorer
+
+    return sascorer
+
+
+def _ring_penalty(mol: Any) -> float:
+    """Atoms beyond six in the largest ring (0 when there is no ring)."""
+    sizes = [len(ring) for ring in mol.GetRingInfo().AtomRings()]
+    return float(max(max(sizes, default=0) - 6, 0))
+
+
+def desirability(properties: dict[str, np.ndarray]) -> np.ndarray:
+    """Product of Gaussian desirabilities around `MPO_TARGETS` (1 at every target)."""
+    squared = sum(((properties[k] - mean) / width) ** 2 for k, (mean, width) in MPO_TARGETS.items())
+    return np.exp(-0.5 * squared)
+
+
+def embed(counts: Any, dim: int = DIM, seed: int = 0) -> np.ndarray:
+    """sqrt counts, rows L2-normalised, TruncatedSVD to `dim` dims, as float32."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.preprocessing import normalize
+
+    scaled = normalize(counts.sqrt(), norm="l2")
+    reduced = TruncatedSVD(dim, algorithm="randomized", random_state=seed).fit_transform(scaled)
+    return np.ascontiguousarray(reduced, dtype=np.float32)
+
+
+def neighbour_agreement(
+    data: Molecules, values: np.ndarray, k: int = 10, sample: int = 5_000
+) -> float:
+    """Correlation of an item's value with the mean of its k nearest neighbours' values.
+
+    Over `sample` random rows. A smoothness measure of the objective over the embedding:
+    near 1 is smooth, near 0 rough.
+    """
+    rows = np.random.default_rng(0).choice(len(data), min(sample, len(data)), replace=False)
+    _, near = data.index.search(data.embeddings[rows], k + 1)
+    return float(np.corrcoef(values[rows], values[near[:, 1:]].mean(axis=1))[0, 1])
+
+
+if __name__ == "__main__":
+    began = time.perf_counter()
+    molecules = load_molecules()
+    print(f"{len(molecules)} molecules, embeddings {molecules.embeddings.shape}")
+    print(f"ready in {time.perf_counter() - began:.1f} s at {cache_dir()}")

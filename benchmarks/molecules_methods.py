@@ -1,0 +1,241 @@
+"""Rows of the molecule screening benchmark: baselines and emb_opt strategies.
+
+A method is `(data, objective, seed, budget) -> scored rows in the order they were scored`,
+where `objective` is an `Oracle`: `objective(rows)` returns the objective's values at those
+rows and counts every call (it refuses to go over the budget). Add a row with one line in
+`METHODS`; an emb_opt row is `emb_opt_row(strategy)` where `strategy` is a run config's
+`strategy` block (`{"update": {"name": "surrogate"}}`) or a factory
+`(source, seed) -> UpdateFunction`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .molecules_data import Molecules
+
+STARTS = 5  # emb_opt start items, drawn at random (as the screening benchmark)
+K = 10  # kNN results per emb_opt query
+MAX_ITERATIONS = 500  # a cap for runs that stall before the budget is spent
+
+
+class BudgetExceeded(RuntimeError):
+    """A method asked for more score calls than its budget."""
+
+
+class Oracle:
+    """The objective as a lookup that counts calls and keeps the order rows were scored in."""
+
+    def __init__(self, values: np.ndarray, budget: int) -> None:
+        self.values = values
+        self.budget = budget
+        self.calls = 0
+        self.order: list[int] = []
+        self._seen: set[int] = set()
+
+    @property
+    def left(self) -> int:
+        return self.budget - self.calls
+
+    def __call__(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        rows = [int(row) for row in rows]
+        if len(rows) > self.left:
+            raise BudgetExceeded(f"{len(rows)} score calls asked, {self.left} left")
+        self.calls += len(rows)
+        for row in rows:
+            if row not in self._seen:
+                self._seen.add(row)
+                self.order.append(row)
+        return self.values[rows]
+
+
+Method = Callable[[Molecules, Oracle, int, int], list[int]]
+
+
+def random_rows(data: Molecules, objective: Oracle, seed: int, budget: int) -> list[int]:
+    """Score `budget` rows drawn uniformly at random."""
+    rows = np.random.default_rng(seed).choice(len(data), min(budget, len(data)), replace=False)
+    objective(rows)
+    return rows.tolist()
+
+
+def greedy_walk(
+    data: Molecules, objective: Oracle, seed: int, budget: int, starts: int = 10, k: int = 20
+) -> list[int]:
+    """From random rows, repeatedly score the unscored k nearest neighbours of the best row
+    not expanded yet (a random row when every scored row is expanded)."""
+    rng = np.random.default_rng(seed)
+    first = rng.choice(len(data), starts, replace=False)
+    scored = dict(zip(first.tolist(), objective(first)))
+    expanded: set[int] = set()
+    while objective.left > 0 and len(scored) < len(data):
+        frontier = [row for row in scored if row not in expanded]
+        if not frontier:
+            fresh = [int(r) for r in rng.choice(len(data), 10) if int(r) not in scored][:1]
+            scored.update(zip(fresh, objective(fresh)))
+            continue
+        best = max(frontier, key=scored.__getitem__)
+        expanded.add(best)
+        _, near = data.index.search(data.embeddings[[best]], k + 1)
+        new = [int(row) for row in near[0] if row >= 0 and int(row) not in scored]
+        new = new[: objective.left]
+        scored.update(zip(new, objective(new)))
+    return list(scored)
+
+
+def kernel_ridge(seed: int, x: np.ndarray, components: int = 500) -> Any:
+    """Random-features ridge: Nystroem RBF features (gamma = 1 / median squared distance
+    between training rows) and a ridge regression on them."""
+    from sklearn.kernel_approximation import Nystroem
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
+    sample = x[:500]
+    squared = ((sample[:, None, :] - sample[None, :, :]) ** 2).sum(-1)
+    gamma = 1.0 / max(float(np.median(squared)), 1e-6)
+    features = Nystroem(gamma=gamma, n_components=min(components, len(x)), random_state=seed)
+    return make_pipeline(features, Ridge(alpha=1e-2))
+
+
+def mlp(seed: int, x: np.ndarray) -> Any:
+    """A small multi-layer perceptron regressor."""
+    from sklearn.neural_network import MLPRegressor
+
+    return MLPRegressor(
+        hidden_layer_sizes=(128, 64),
+        alpha=1e-3,
+        max_iter=300,
+        early_stopping=True,
+        random_state=seed,
+    )
+
+
+Model = Callable[[int, np.ndarray], Any]  # (seed, training rows) -> unfitted regressor
+
+
+def fit_predict(
+    model: Model, seed: int, x: np.ndarray, y: np.ndarray, at: np.ndarray
+) -> np.ndarray:
+    """Fit a fresh model on standardised targets and predict at `at`."""
+    regressor = model(seed, x)
+    regressor.fit(x, (y - y.mean()) / (float(y.std()) or 1.0))
+    return regressor.predict(at)
+
+
+def _best_unscored(pred: np.ndarray, candidates: np.ndarray, take: int) -> list[int]:
+    order = np.argsort(-pred, kind="stable")[:take]
+    return candidates[order].tolist()
+
+
+def pool_active_learning(model: Model, rounds: int = 10, initial: float = 0.1) -> Method:
+    """MolPAL-style: a random batch, then `rounds` rounds that fit the model on everything
+    scored, predict every row, and score the best predicted rows not scored yet."""
+
+    def run(data: Molecules, objective: Oracle, seed: int, budget: int) -> list[int]:
+        first = np.random.default_rng(seed).choice(len(data), int(budget * initial), replace=False)
+        scored, values = first.tolist(), objective(first).tolist()
+        batch = math.ceil(objective.left / rounds)
+        while objective.left > 0:
+            mask = np.ones(len(data), dtype=bool)
+            mask[scored] = False
+            candidates = np.flatnonzero(mask)
+            x, y = data.embeddings[scored], np.array(values)
+            pred = fit_predict(model, seed, x, y, data.embeddings[candidates])
+            new = _best_unscored(pred, candidates, min(batch, objective.left))
+            scored += new
+            values += objective(new).tolist()
+        return scored
+
+    return run
+
+
+def neighbourhood_active_learning(
+    model: Model, best: int = 20, k: int = 200, batch: int = 100, initial: float = 0.1
+) -> Method:
+    """A random batch, then rounds that score the model's favourites among the k nearest
+    neighbours of the `best` scored rows (no full scan of the collection)."""
+
+    def run(data: Molecules, objective: Oracle, seed: int, budget: int) -> list[int]:
+        rng = np.random.default_rng(seed)
+        first = rng.choice(len(data), int(budget * initial), replace=False)
+        scored, values = first.tolist(), objective(first).tolist()
+        while objective.left > 0:
+            top = np.array(scored)[np.argsort(values)[::-1][:best]]
+            _, near = data.index.search(data.embeddings[top], k)
+            candidates = np.setdiff1d(near[near >= 0], scored)
+            if len(candidates) == 0:
+                candidates = np.setdiff1d(rng.choice(len(data), batch), scored)
+            x, y = data.embeddings[scored], np.array(values)
+            pred = fit_predict(model, seed, x, y, data.embeddings[candidates])
+            new = _best_unscored(pred, candidates, min(batch, objective.left))
+            scored += new
+            values += objective(new).tolist()
+        return scored
+
+    return run
+
+
+def make_update(strategy: dict | Callable[[Any, int], Any], source: Any, seed: int) -> tuple:
+    """(update, prune) from a config `strategy` block or a `(source, seed)` factory.
+
+    A block goes through the run config's own resolution, so `seed` and `sampler`
+    (`source.sample`) reach every strategy class that takes them.
+    """
+    if callable(strategy):
+        return strategy(source, seed), None
+    from emb_opt.config.build import _plugin, _update
+    from emb_opt.config.registry import PRUNES
+    from emb_opt.config.schema import StrategyConfig
+
+    config = StrategyConfig.model_validate(strategy)
+    context = {"seed": seed, "sampler": getattr(source, "sample", None)}
+    update = _update(config.update, "strategy.update", context)
+    return update, _plugin(config.prune, PRUNES, "strategy.prune", context)
+
+
+def emb_opt_row(
+    strategy: dict | Callable[[Any, int], Any], starts: int = STARTS, k: int = K
+) -> Method:
+    """An emb_opt search through the public API: FaissDataSource over the same vectors, a
+    score function that looks the value up, `StopRule(max_score_calls=budget)`, start queries
+    at `starts` random items (`source.sample`), at most `MAX_ITERATIONS` iterations."""
+
+    def run(data: Molecules, objective: Oracle, seed: int, budget: int) -> list[int]:
+        from emb_opt.adapters.faiss import FaissDataSource
+        from emb_opt.runner import Runner
+        from emb_opt.schemas import ScoreResponse
+        from emb_opt.stopping import StopRule
+        from emb_opt.utils import build_batch_from_items
+
+        def score(items: list) -> list[ScoreResponse]:
+            values = objective([int(item.id) for item in items])
+            return [ScoreResponse(valid=True, score=float(value)) for value in values]
+
+        source = FaissDataSource(data.index, k=k, embeddings=data.embeddings)
+        update, prune = make_update(strategy, source, seed)
+        runner = Runner(source, None, score, prune, update)
+        start = build_batch_from_items(source.sample(starts, seed=10_000 + seed))
+        stop = StopRule(max_score_calls=budget)
+        runner.search(start, MAX_ITERATIONS, verbose=False, stop=stop)
+        return list(objective.order)
+
+    return run
+
+
+METHODS: dict[str, Method] = {
+    "random": random_rows,
+    "greedy kNN walk": greedy_walk,
+    "pool active learning (RF ridge)": pool_active_learning(kernel_ridge),
+    "pool active learning (MLP)": pool_active_learning(mlp),
+    "neighbourhood active learning": neighbourhood_active_learning(kernel_ridge),
+    "emb_opt rl (no strategy block)": emb_opt_row({}),
+    "emb_opt surrogate": emb_opt_row({"update": {"name": "surrogate"}}),
+    "emb_opt evolution": emb_opt_row({"update": {"name": "evolution"}}),
+    "emb_opt restarts+local surrogate": emb_opt_row(
+        {"update": {"name": "restarts", "update": {"name": "surrogate", "share": False}}}
+    ),
+}
