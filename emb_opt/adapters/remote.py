@@ -2,7 +2,9 @@
 
 `RemoteDataSource` holds the caller's client (never closed by `close()`), runs every
 database call through bounded retries that name the backend and address, samples by
-scanning matching ids, and turns raw scores into smaller-is-closer distances. The loader
+scanning matching ids, and turns raw scores into smaller-is-closer distances. Each adapter
+pages through its matching items (`_scan`) with the backend's own cursor: Qdrant `scroll`,
+Chroma `get` with offsets, the Milvus query iterator. The loader
 helpers check and batch the arrays the `load_collection` functions take.
 """
 
@@ -16,7 +18,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..filters import FALSE
 from ..schemas import Item
 from .base import QueryHits, VectorDataSource, check_metric, hits_to_items, l2_to_distance
 from .retry import RetryPolicy, call_with_retry
@@ -70,7 +71,6 @@ class RemoteDataSource(VectorDataSource):
         self.collection_name = collection_name
         self.item_key = item_key
         self.retry = retry or RetryPolicy()
-        self.matches_nothing = False  # set when the backend folds the filter to FALSE
 
     @property
     def address(self) -> str:
@@ -127,7 +127,7 @@ class RemoteDataSource(VectorDataSource):
         Scans the ids of the matching items (ids only, paged), picks `n` with `seed`,
         then fetches those items in one call.
         """
-        if self.filter == FALSE or self.matches_nothing or n <= 0:
+        if self._empty or n <= 0:
             return []
         ids = sorted(self._matching_ids(), key=_sort_key)
         rng = np.random.default_rng(seed)
@@ -143,6 +143,14 @@ class RemoteDataSource(VectorDataSource):
     @abstractmethod
     def _fetch(self, ids: list[Any]) -> QueryHits:
         """The items with these ids, in this order, with zero distances."""
+
+    @abstractmethod
+    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
+        """Pages of at most `batch_size` matching items, through the backend's cursor."""
+
+    @abstractmethod
+    def _count(self) -> int:
+        """The number of matching items (the backend's count where it has one)."""
 
     def close(self) -> None:
         """Does nothing: the client belongs to the caller, who closes it."""

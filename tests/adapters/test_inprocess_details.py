@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emb_opt.adapters import DataSource
+from emb_opt.adapters import DataSource, scan_to_items
 from emb_opt.adapters.faiss import FaissDataSource, import_faiss
 from emb_opt.adapters.numpy import NumpyDataSource
 from emb_opt.schemas import Query
@@ -63,3 +63,50 @@ def test_bad_construction_arguments_are_named(vectors):
         NumpyDataSource(vectors, ids=[1, 2, 3])
     with pytest.raises(ValueError, match="distance_cutoff must be a finite number"):
         NumpyDataSource(vectors, distance_cutoff=float("nan"))
+
+
+def test_faiss_scan_reads_vectors_back_from_the_index(vectors):
+    faiss = import_faiss()
+    index = faiss.IndexFlatL2(12)
+    index.add(vectors)
+    for flt, expected in ((None, np.arange(500)), ({"n": 2}, np.arange(2, 500, 5))):
+        source = FaissDataSource(index, metadata=[{"n": i % 5} for i in range(500)], filter=flt)
+        batches = list(source.scan(np.int64(7)))
+        assert [len(b.ids) for b in batches[:-1]] == [7] * (len(batches) - 1)
+        assert [i for b in batches for i in b.ids] == expected.tolist()
+        assert np.array_equal(np.concatenate([b.embeddings for b in batches]), vectors[expected])
+        assert source.count() == len(expected)
+
+
+def test_unfiltered_numpy_scan_is_a_read_only_view_with_items(vectors):
+    items = [f"item {i}" for i in range(500)]
+    source = NumpyDataSource(vectors, ids=[f"id-{i}" for i in range(500)], items=items)
+    (batch,) = source.scan()
+    assert batch.ids[:2] == ["id-0", "id-1"] and batch.items == items and batch.metadata is None
+    assert np.shares_memory(batch.embeddings, vectors) and not batch.embeddings.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        batch.embeddings[0, 0] = 1.0
+    assert source.embeddings.flags.writeable  # the source's own matrix stays writeable
+    (item, *_) = scan_to_items(batch)
+    assert (item.id, item.item, item.data, item.internal.distance) == ("id-0", "item 0", None, None)
+
+
+def test_huggingface_scan_carries_the_item_column():
+    from datasets import Dataset
+
+    from emb_opt.adapters.huggingface import HuggingFaceDataSource
+
+    rng = np.random.default_rng(3)
+    embeddings = rng.standard_normal((40, 4)).astype(np.float32)
+    dataset = Dataset.from_dict(
+        {"embedding": list(embeddings), "text": [f"t{i}" for i in range(40)], "n": list(range(40))}
+    )
+    dataset.add_faiss_index("embedding")
+    source = HuggingFaceDataSource(dataset, item_key="text", filter={"n": {"$gte": 30}})
+    batches = list(source.scan(4))
+    assert [b.ids for b in batches] == [[30, 31, 32, 33], [34, 35, 36, 37], [38, 39]]
+    assert batches[0].items == ["t30", "t31", "t32", "t33"]
+    assert batches[0].metadata[0] == {"n": 30}
+    assert np.allclose(np.concatenate([b.embeddings for b in batches]), embeddings[30:])
+    unfiltered = HuggingFaceDataSource(dataset, item_key="text")
+    assert [len(b.ids) for b in unfiltered.scan(16)] == [16, 16, 8] and unfiltered.count() == 40
