@@ -182,19 +182,14 @@ def neighbourhood_active_learning(
 def make_update(strategy: dict | Callable[[Any, int], Any], source: Any, seed: int) -> tuple:
     """(update, prune) from a config `strategy` block or a `(source, seed)` factory.
 
-    A block goes through the run config's own resolution, so `seed` and `sampler`
-    (`source.sample`) reach every strategy class that takes them.
+    A block goes through the run config's own resolution (`emb_opt.config.build_strategy`);
+    the runner hands the seed to the strategy.
     """
     if callable(strategy):
         return strategy(source, seed), None
-    from emb_opt.config.build import _plugin, _update
-    from emb_opt.config.registry import PRUNES
-    from emb_opt.config.schema import StrategyConfig
+    from emb_opt.config import StrategyConfig, build_strategy
 
-    config = StrategyConfig.model_validate(strategy)
-    context = {"seed": seed, "sampler": getattr(source, "sample", None)}
-    update = _update(config.update, "strategy.update", context)
-    return update, _plugin(config.prune, PRUNES, "strategy.prune", context)
+    return build_strategy(StrategyConfig.model_validate(strategy))
 
 
 def emb_opt_row(
@@ -217,7 +212,7 @@ def emb_opt_row(
 
         source = FaissDataSource(data.index, k=k, embeddings=data.embeddings)
         update, prune = make_update(strategy, source, seed)
-        runner = Runner(source, None, score, prune, update)
+        runner = Runner(source, None, score, prune, update, seed=seed)
         start = build_batch_from_items(source.sample(starts, seed=10_000 + seed))
         stop = StopRule(max_score_calls=budget)
         runner.search(start, MAX_ITERATIONS, verbose=False, stop=stop)

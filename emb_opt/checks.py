@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 
 def check_positive_int(name: str, value: Any) -> int:
-    """`value` is a positive int (not a bool); otherwise a ValueError naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    """`value` as an int if it is a positive integer (not a bool); otherwise a ValueError
+    naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+    return int(value)
 
 
 def check_positive(name: str, value: Any) -> int | None:

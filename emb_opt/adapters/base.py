@@ -63,13 +63,6 @@ class QueryHits(NamedTuple):
     metadata: Sequence[Mapping[str, Any] | None] | None = None
 
 
-def check_positive_int(name: str, value: Any) -> int:
-    """`value` if it is an int >= 1 (bool is not), else a ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def check_k(k: Any) -> int:
     return check_positive_int("k", k)
 
@@ -173,8 +166,16 @@ def hits_to_items(hits: QueryHits) -> list[Item]:
     return _trusted_items(hits.ids, hits.embeddings, hits.items, hits.metadata, hits.distances)
 
 
-def scan_to_items(batch: ScanBatch) -> list[Item]:
-    """The batch's rows as `Item`s: what a kNN search returns for them, without a distance."""
+def scan_to_items(batch: ScanBatch, rows: Sequence[int] | None = None) -> list[Item]:
+    """The batch's rows (all, or those at `rows`) as `Item`s: what a kNN search returns for
+    them, without a distance."""
+    if rows is not None:
+        batch = ScanBatch(
+            [batch.ids[i] for i in rows],
+            batch.embeddings[np.asarray(rows, dtype=np.int64)],
+            [batch.items[i] for i in rows] if batch.items is not None else None,
+            [batch.metadata[i] for i in rows] if batch.metadata is not None else None,
+        )
     return _trusted_items(batch.ids, batch.embeddings, batch.items, batch.metadata, None)
 
 

@@ -1,7 +1,17 @@
 """Config-driven runs: one YAML file names backend, objective, strategy, start, stop, output."""
 
-from .build import Run, build_run
+from .build import Run, build_run, build_strategy
 from .loading import fingerprint, load_config, redacted, validate
-from .schema import RunConfig
+from .schema import RunConfig, StrategyConfig
 
-__all__ = ["Run", "RunConfig", "build_run", "fingerprint", "load_config", "redacted", "validate"]
+__all__ = [
+    "Run",
+    "RunConfig",
+    "StrategyConfig",
+    "build_run",
+    "build_strategy",
+    "fingerprint",
+    "load_config",
+    "redacted",
+    "validate",
+]

@@ -15,7 +15,7 @@ from ..schemas import Batch
 from ..stopping import StopRule
 from ..utils import build_batch_from_embeddings, build_batch_from_items
 from .registry import OBJECTIVES, PRUNES, backend_builder, import_object, resolve
-from .schema import ExecutorConfig, PluginConfig, RunConfig
+from .schema import ExecutorConfig, PluginConfig, RunConfig, StrategyConfig
 
 
 @dataclass
@@ -89,8 +89,7 @@ def build_run(config: RunConfig) -> Run:
     try:
         score = _plugin(config.score.function, OBJECTIVES, "score.function")
         filter_function = _plugin(config.score.filter_function, {}, "score.filter_function")
-        update = _update(config.strategy.update, "strategy.update")
-        prune = _plugin(config.strategy.prune, PRUNES, "strategy.prune")
+        update, prune = build_strategy(config.strategy)
         executor = build_executor(config.executor)
     except BaseException:
         source.close()
@@ -105,6 +104,12 @@ def build_run(config: RunConfig) -> Run:
         idle=config.stop.idle,
     )
     return Run(config, source, runner, stop)
+
+
+def build_strategy(config: StrategyConfig) -> tuple[Any, Any]:
+    """The update function and prune function (or None) a `strategy` block names."""
+    update = _update(config.update, "strategy.update")
+    return update, _plugin(config.prune, PRUNES, "strategy.prune")
 
 
 def _update(config: PluginConfig, where: str) -> Any:

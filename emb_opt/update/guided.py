@@ -16,10 +16,11 @@ The first `initial` score calls go to a random sample (pool) or to random retrie
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
+from ..adapters.base import scan_to_items
 from ..checks import check_number, check_positive_int
 from ..log import item_key
 from ..schemas import Item, Query, UpdateResponse
@@ -42,9 +43,9 @@ class GuidedUpdate(Strategy):
         queries: int = 32,
         initial: int = 100,
         mode: Mode = "auto",
-        acquisition: acq.Acquisition = "ucb",
+        acquisition: acq.Acquisition = "greedy",
         beta: float = 1.0,
-        diversity: float = 0.5,
+        diversity: float = 0.1,
         features: int = 512,
         heads: int = 8,
         pool_limit: int = 2_000_000,
@@ -87,7 +88,7 @@ class GuidedUpdate(Strategy):
         if len(memory) < max(self.initial, MIN_FIT):
             return self._explore(fresh, min(n, max(self.initial - len(memory), 1)))
         model = RandomFeatureEnsemble.fit(
-            memory.embeddings, memory.scores, self.rng, self.features, self.heads
+            memory.embeddings, memory.scores, self.rng, features=self.features, heads=self.heads
         )
         size = self.shortlist * n
         if self._mode() == "pool":
@@ -148,7 +149,7 @@ class GuidedUpdate(Strategy):
             value = acq.values(predictions, self.acquisition, self.beta)
             value[~fresh] = -np.inf
             top = acq.shortlist(value, min(size, int(fresh.sum())))
-            kept += [_scan_item(part, int(i)) for i in top]
+            kept += scan_to_items(part, top.tolist())
             kept_predictions = np.vstack([kept_predictions, predictions[top]])
             if len(kept) > size:
                 best = acq.shortlist(
@@ -198,11 +199,3 @@ class GuidedUpdate(Strategy):
 def _owners(queries: list[Query]) -> dict[str, str | None]:
     """For each item retrieved by `queries`, the id of the query that retrieved it."""
     return {item_key(item): query.internal.id for query in queries for item in query.query_results}
-
-
-def _scan_item(part: Any, row: int) -> Item:
-    metadata = part.metadata[row] if part.metadata is not None else None
-    payload = part.items[row] if part.items is not None else None
-    return Item.trusted(
-        part.ids[row], payload, part.embeddings[row], dict(metadata) if metadata else None, None
-    )

@@ -26,6 +26,7 @@ UPDATE_BLOCKS = {
     "surrogate": {"name": "surrogate"},
     "evolution": {"name": "evolution"},
     "restarts": {"name": "restarts", "update": {"name": "surrogate", "share": False}},
+    "guided": {"name": "guided", "batch": 10, "initial": 20, "features": 64},
 }
 
 

@@ -12,6 +12,7 @@ from emb_opt.schemas import ScoreFunction, UpdateFunction
 from emb_opt.stopping import StopRule
 from emb_opt.update import (
     EvolutionUpdate,
+    GuidedUpdate,
     LineSearchUpdate,
     RestartUpdate,
     RLUpdate,
@@ -29,6 +30,15 @@ FACTORIES: dict[str, Factory] = {
     "local_surrogate": lambda source, seed: SurrogateUpdate(share=False, seed=seed),
     "restarts": lambda source, seed: RestartUpdate(
         SurrogateUpdate(share=False, seed=seed), patience=2, seed=seed
+    ),
+    "guided_pool": lambda source, seed: GuidedUpdate(
+        batch=20, initial=30, mode="pool", features=64, seed=seed
+    ),
+    "guided_neighbourhood": lambda source, seed: GuidedUpdate(
+        batch=20, initial=30, mode="neighbourhood", features=64, seed=seed
+    ),
+    "restarts_guided": lambda source, seed: RestartUpdate(
+        GuidedUpdate(batch=20, initial=30, features=64, seed=seed), seed=seed
     ),
 }
 NEW_STRATEGIES = [name for name in FACTORIES if name != "rl"]

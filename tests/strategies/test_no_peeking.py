@@ -27,6 +27,12 @@ class RecordingSource:
     def sample(self, n: int, seed: int | None = None):
         return self.source.sample(n, seed=seed)
 
+    def scan(self, batch_size: int = 8192):
+        return self.source.scan(batch_size)
+
+    def count(self) -> int:
+        return self.source.count()
+
     def __call__(self, queries):
         responses = self.source(queries)
         for query, response in zip(queries, responses):

@@ -19,6 +19,7 @@ CASES = {
     **FACTORIES,
     "topk_discrete": lambda source, seed: TopKDiscreteUpdate(4),
     "topk_continuous": lambda source, seed: TopKContinuousUpdate(3),
+    "guided": FACTORIES["guided_pool"],
 }
 
 
