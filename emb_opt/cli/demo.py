@@ -22,9 +22,8 @@ DEMO_CONFIG: dict[str, Any] = {
         "data": {"kind": "synthetic", "n": 100_000, "dim": 64, "seed": 0},
     },
     "score": {"function": "target"},
-    "strategy": {"update": {"name": "surrogate"}},
     "start": {"random": 5, "seed": 1},
-    "stop": {"iterations": 100, "max_score_calls": 500, "idle": 5},
+    "stop": {"max_score_calls": 500},
     "output": {"dir": "runs/demo"},
 }
 

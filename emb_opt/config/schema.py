@@ -78,11 +78,10 @@ class ScoreConfig(_Block):
 
 
 class StrategyConfig(_Block):
-    """The update function and an optional prune function."""
+    """The update function and an optional prune function (by default the model-guided
+    strategy, the best on the benchmarks)."""
 
-    update: PluginConfig = Field(
-        default_factory=lambda: PluginConfig(name="rl", params={"lrs": [0.25]})
-    )
+    update: PluginConfig = Field(default_factory=lambda: PluginConfig(name="guided"))
     prune: PluginConfig | None = None
 
 
@@ -105,11 +104,14 @@ class StartConfig(_Block):
 
 
 class StopConfig(_Block):
-    iterations: int = Field(15, ge=0)
+    """When a run stops; by default after 5 iterations in a row that scored nothing new
+    (`idle: null` turns that off)."""
+
+    iterations: int = Field(200, ge=0)
     max_score_calls: int | None = Field(None, gt=0)
     target_score: float | None = None
     patience: int | None = Field(None, gt=0)
-    idle: int | None = Field(None, gt=0)
+    idle: int | None = Field(5, gt=0)
 
 
 class ExecutorConfig(_Block):
