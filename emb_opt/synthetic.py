@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +13,7 @@ class Corpus:
     """Vectors plus per-row items and metadata, as the in-process adapters take them."""
 
     embeddings: np.ndarray
-    items: list[str]
+    items: list[Any]
     metadata: list[dict]
     centres: np.ndarray | None = None  # cluster centres, for corpora generated in clusters
 

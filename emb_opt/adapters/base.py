@@ -146,7 +146,8 @@ class VectorDataSource(ABC):
     def _response(self, hits: QueryHits) -> DataSourceResponse:
         if self.distance_cutoff is not None:
             keep = int(np.searchsorted(hits.distances, self.distance_cutoff, side="right"))
-            hits = QueryHits(*(None if part is None else part[:keep] for part in hits))
+            cut: list[Any] = [None if part is None else part[:keep] for part in hits]
+            hits = QueryHits(*cut)
         return DataSourceResponse.model_construct(
             valid=True, data={"metric": self.metric}, query_results=hits_to_items(hits)
         )

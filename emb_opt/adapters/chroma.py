@@ -9,13 +9,15 @@ Works with `chromadb.HttpClient` (a Chroma server) and `PersistentClient` /
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 import numpy as np
 
 from ..errors import missing_dependency
 from ..filters import FALSE
 from ..filters.to_chroma import to_chroma
+from .backend import Backend
 from .base import QueryHits
 from .remote import (
     LoaderCalls,
@@ -26,6 +28,9 @@ from .remote import (
     loader_metric,
 )
 from .retry import RetryPolicy, is_transient
+
+if TYPE_CHECKING:
+    from ..config.schema import SourceConfig
 
 DOCUMENT = "#document"  # item_key meaning "the item is the record's document"
 METRICS = {"l2": "l2", "cosine": "cosine", "ip": "ip"}
@@ -266,3 +271,46 @@ def load_collection(
             metadatas=[payload or None for payload in rows.payloads[part]],
             documents=documents[part] if documents is not None else None,
         )
+
+
+def open_client(source: SourceConfig) -> Any:
+    """A server at `source.url` (`api_key`: its token), a persistent `path`, or in memory."""
+    chromadb = import_chroma()
+    if source.url:
+        url = urlparse(source.url)
+        return chromadb.HttpClient(
+            host=url.hostname or "localhost",
+            port=url.port or 8000,
+            ssl=url.scheme == "https",
+            headers={"x-chroma-token": source.api_key} if source.api_key else None,
+        )
+    if source.path:
+        return chromadb.PersistentClient(path=source.path)
+    return chromadb.EphemeralClient()
+
+
+def connect(source: SourceConfig) -> ChromaDataSource:
+    from ..config.servers import connect_server
+
+    return connect_server(
+        BACKEND,
+        source,
+        source.url or source.path or "memory",
+        # a wide HNSW search so the demo collection answers like the exact indexes of the others
+        load_options={"ef_search": 512, "ef_construction": 256},
+        defaults={"id_type": int} if source.data is not None else {},
+        close_client=False,
+    )
+
+
+BACKEND = Backend(
+    name="chroma",
+    extra="chroma",
+    packages=("chromadb",),
+    adapter=ChromaDataSource,
+    connect=connect,
+    open_client=open_client,
+    collections=lambda client: [getattr(c, "name", c) for c in client.list_collections()],
+    drop_collection=lambda client, name: client.delete_collection(name),
+    load_collection=load_collection,
+)

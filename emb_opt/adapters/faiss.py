@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import UnsupportedFilterError, missing_dependency
+from .backend import Backend
 from .base import QueryHits, l2_to_distance
 from .rows import RowDataSource, Rows, RowTable
+
+if TYPE_CHECKING:
+    from ..config.schema import SourceConfig
 
 EXACT_BELOW = 20_000  # rows; a filter this selective is searched exactly on approximate indexes
 
@@ -151,3 +155,29 @@ class FaissDataSource(RowDataSource):
                 self.index.reconstruct_batch(rows) if len(rows) else np.empty((0, self.dimension))
             )
         return self.rows.hits(rows, distances, vectors)
+
+
+def connect(source: SourceConfig) -> FaissDataSource:
+    """A FAISS index over `source.data` (`options.index`: an index_factory string, "Flat")."""
+    from ..config.backends import load_corpus
+
+    faiss = import_faiss()
+    corpus = load_corpus(source)
+    options = dict(source.options)
+    index = faiss.index_factory(corpus.embeddings.shape[1], options.pop("index", "Flat"))
+    index.train(corpus.embeddings)
+    index.add(corpus.embeddings)
+    return FaissDataSource(
+        index,
+        k=source.k,
+        items=corpus.items,
+        metadata=corpus.metadata,
+        embeddings=corpus.embeddings,
+        filter=source.filter,
+        **options,
+    )
+
+
+BACKEND = Backend(
+    name="faiss", extra="faiss", packages=("faiss-cpu",), adapter=FaissDataSource, connect=connect
+)

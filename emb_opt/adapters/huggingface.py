@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import missing_dependency
+from .backend import Backend
 from .base import QueryHits
 from .faiss import metric_name, search_index
 from .rows import RowDataSource, Rows, RowTable, row_positions
+
+if TYPE_CHECKING:
+    from ..config.schema import SourceConfig
 
 
 def _arrow_table(dataset: Any) -> Any:
@@ -97,3 +101,39 @@ class HuggingFaceDataSource(RowDataSource):
             items=fetched.column(self.item_key).to_pylist() if self.item_key else None,
             metadata=fetched.select(self.metadata_keys).to_pylist(),
         )
+
+
+def connect(source: SourceConfig) -> HuggingFaceDataSource:
+    """A dataset of `source.data` (columns id, item, metadata keys) with a FAISS index."""
+    from ..config.backends import load_corpus
+
+    try:
+        import datasets
+    except ImportError:
+        raise missing_dependency("datasets", "datasets") from None
+    corpus = load_corpus(source)
+    columns: dict[str, Any] = {"id": list(range(len(corpus.items))), "item": corpus.items}
+    for key in sorted({k for row in corpus.metadata for k in row}):
+        columns[key] = [row.get(key) for row in corpus.metadata]
+    columns["embedding"] = list(corpus.embeddings)
+    dataset = datasets.Dataset.from_dict(columns)
+    datasets.disable_progress_bars()
+    dataset.add_faiss_index("embedding")
+    return HuggingFaceDataSource(
+        dataset,
+        "embedding",
+        k=source.k,
+        item_key="item",
+        id_key="id",
+        filter=source.filter,
+        **source.options,
+    )
+
+
+BACKEND = Backend(
+    name="hf",
+    extra="datasets",
+    packages=("datasets", "faiss-cpu"),
+    adapter=HuggingFaceDataSource,
+    connect=connect,
+)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from ..errors import missing_dependency
 from ..filters import FALSE
 from ..filters._native import check_kinds, infer_kinds
 from ..filters.to_milvus import Dialect, MilvusSchema, milvus_filter, to_milvus, type_name
+from .backend import Backend
 from .base import QueryHits
 from .remote import (
     LoaderCalls,
@@ -30,12 +31,16 @@ from .remote import (
 )
 from .retry import RetryPolicy, is_transient
 
+if TYPE_CHECKING:
+    from ..config.schema import SourceConfig
+
 METRICS = {"L2": "l2", "COSINE": "cosine", "IP": "ip"}
 SCORES = ScoreConvention(l2_squared=True, similarity=True)
 KINDS_PROPERTY = "emb_opt.field_kinds"  # where load_collection records metadata kinds
 FLOAT_VECTORS = ("FLOAT_VECTOR", "FLOAT16_VECTOR", "BFLOAT16_VECTOR")
 ITERATOR_BATCH = 10_000
 MAX_QUERY_WINDOW = 16_384  # Milvus answers at most this many rows per query call
+LITE_FILE = "emb_opt_milvus.db"  # a config source with neither url nor path
 
 
 def import_milvus() -> Any:
@@ -57,7 +62,7 @@ def milvus_address(client: Any) -> str:
 
 def _at_least_2_5(version: str) -> bool:
     found = re.match(r"v?(\d+)\.(\d+)", version)
-    return bool(found) and (int(found.group(1)), int(found.group(2))) >= (2, 5)
+    return found is not None and (int(found.group(1)), int(found.group(2))) >= (2, 5)
 
 
 def milvus_dialect(version: str, client_version: str | None = None) -> Dialect:
@@ -124,7 +129,9 @@ class MilvusDataSource(RemoteDataSource):
             ("", {}) if self.matches_nothing else to_milvus(effective, self.schema, self.dialect)
         )
         self.search_params = {"metric_type": self._metric_name, **(search_params or {})}
-        self._extra = {"consistency_level": consistency_level} if consistency_level else {}
+        self._extra: dict[str, Any] = (
+            {"consistency_level": consistency_level} if consistency_level else {}
+        )
         if self.filter_params:
             self._extra["filter_params"] = self.filter_params
         self._output = [self.vector_field, "*"]
@@ -343,3 +350,28 @@ def load_collection(
     if hasattr(client, "alter_collection_properties"):  # pymilvus >= 2.5
         kinds = json.dumps(infer_kinds(rows.payloads))
         call(client.alter_collection_properties, collection_name, {KINDS_PROPERTY: kinds})
+
+
+def open_client(source: SourceConfig) -> Any:
+    """A server at `source.url`, or Milvus Lite at `source.path` (default LITE_FILE)."""
+    uri = source.url or source.path or LITE_FILE
+    return import_milvus().MilvusClient(uri=uri, token=source.api_key or "", timeout=10)
+
+
+def connect(source: SourceConfig) -> MilvusDataSource:
+    from ..config.servers import connect_server
+
+    return connect_server(BACKEND, source, source.url or source.path or LITE_FILE)
+
+
+BACKEND = Backend(
+    name="milvus",
+    extra="milvus",
+    packages=("pymilvus",),
+    adapter=MilvusDataSource,
+    connect=connect,
+    open_client=open_client,
+    collections=lambda client: client.list_collections(),
+    drop_collection=lambda client, name: client.drop_collection(name),
+    load_collection=load_collection,
+)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .backend import Backend
 from .base import QueryHits, check_metric, l2_to_distance
 from .rows import RowDataSource, Rows, RowTable
+
+if TYPE_CHECKING:
+    from ..config.schema import SourceConfig
 
 
 class NumpyDataSource(RowDataSource):
@@ -83,3 +87,23 @@ class NumpyDataSource(RowDataSource):
 
     def _fetch(self, rows: Rows, distances: np.ndarray) -> QueryHits:
         return self.rows.hits(rows, distances, self.embeddings[rows])
+
+
+def connect(source: SourceConfig) -> NumpyDataSource:
+    """The adapter over `source.data`, held in memory."""
+    from ..config.backends import load_corpus
+
+    corpus = load_corpus(source)
+    return NumpyDataSource(
+        corpus.embeddings,
+        k=source.k,
+        items=corpus.items,
+        metadata=corpus.metadata,
+        filter=source.filter,
+        **source.options,
+    )
+
+
+BACKEND = Backend(
+    name="numpy", extra=None, packages=("numpy",), adapter=NumpyDataSource, connect=connect
+)

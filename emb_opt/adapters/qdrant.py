@@ -8,13 +8,14 @@ Works with any `QdrantClient`: a server (REST or gRPC) or local mode (`":memory:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import missing_dependency
 from ..filters import FALSE
 from ..filters.to_qdrant import to_qdrant
+from .backend import Backend
 from .base import QueryHits
 from .remote import (
     LoaderCalls,
@@ -25,6 +26,9 @@ from .remote import (
     loader_metric,
 )
 from .retry import RetryPolicy, is_transient
+
+if TYPE_CHECKING:
+    from ..config.schema import SourceConfig
 
 METRICS = {"Euclid": "l2", "Cosine": "cosine", "Dot": "ip"}
 SCORES = ScoreConvention(l2_squared=False, similarity=True)
@@ -260,3 +264,32 @@ def load_collection(
             payloads=rows.payloads[part],
         )
         call(client.upsert, collection_name, points=batch, wait=True)
+
+
+def open_client(source: SourceConfig) -> Any:
+    """A server at `source.url`, local mode at `source.path`, or local mode in memory."""
+    import_qdrant()  # the install hint if qdrant-client is missing
+    from qdrant_client import QdrantClient
+
+    if source.url:
+        return QdrantClient(url=source.url, api_key=source.api_key or None)
+    return QdrantClient(path=source.path) if source.path else QdrantClient(":memory:")
+
+
+def connect(source: SourceConfig) -> QdrantDataSource:
+    from ..config.servers import connect_server
+
+    return connect_server(BACKEND, source, source.url or source.path or ":memory:")
+
+
+BACKEND = Backend(
+    name="qdrant",
+    extra="qdrant",
+    packages=("qdrant-client",),
+    adapter=QdrantDataSource,
+    connect=connect,
+    open_client=open_client,
+    collections=lambda client: [c.name for c in client.get_collections().collections],
+    drop_collection=lambda client, name: client.delete_collection(name),
+    load_collection=load_collection,
+)

@@ -9,29 +9,23 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from ..adapters.backend import builtin_backends
 from ..atomic import write_atomically
 from ..config import fingerprint, redacted
 from ..errors import ConfigError
 from ..log import SearchLog
 
 MANIFEST, LOG = "manifest.json", "log.json"
-PACKAGES = (
-    "emb-opt",
-    "numpy",
-    "pydantic",
-    "faiss-cpu",
-    "datasets",
-    "qdrant-client",
-    "chromadb",
-    "pymilvus",
-    "ray",
-    "httpx",
-)
+CORE_PACKAGES = ("emb-opt", "numpy", "pydantic")
+EXECUTOR_PACKAGES = ("ray", "httpx")
 
 
 def package_versions() -> dict[str, str]:
+    """Python's version and every installed package a run may use (backends: their
+    descriptors' packages)."""
+    backend_packages = [name for b in builtin_backends().values() for name in b.packages]
     found = {"python": platform.python_version()}
-    for name in PACKAGES:
+    for name in dict.fromkeys([*CORE_PACKAGES, *backend_packages, *EXECUTOR_PACKAGES]):
         try:
             found[name] = version(name)
         except PackageNotFoundError:

@@ -3,9 +3,10 @@
 A third-party package registers a backend in its pyproject.toml:
 
     [project.entry-points."emb_opt.adapters"]
-    mydb = "my_package.emb_opt_backend:build"
+    mydb = "my_package.emb_opt_backend:BACKEND"
 
-where `build(source: SourceConfig) -> DataSource`.
+naming an `emb_opt.adapters.backend.Backend` (as each built-in adapter module's `BACKEND`
+does), or a function `build(source: SourceConfig) -> DataSource`.
 """
 
 from __future__ import annotations
@@ -15,34 +16,33 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
+from ..adapters.backend import Backend, builtin_backends
 from ..errors import ConfigError
 
 ENTRY_POINT_GROUP = "emb_opt.adapters"
 
 
-BUILTIN_BACKENDS = {
-    **{name: f"emb_opt.config.backends:build_{name}" for name in ("numpy", "faiss", "hf")},
-    **{name: f"emb_opt.config.servers:build_{name}" for name in ("qdrant", "chroma", "milvus")},
-}
-
-
-def backends() -> dict[str, str]:
-    """Every backend by name, as the import path of its builder: built-in, then installed."""
-    found = dict(BUILTIN_BACKENDS)
+def backends() -> dict[str, Backend | str]:
+    """Every backend by name: the built-in descriptors, then installed entry points (the
+    import path of a `Backend` or a builder; imported only when chosen)."""
+    found: dict[str, Backend | str] = dict(builtin_backends())
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(entry.name, entry.value)
     return found
 
 
 def backend_builder(name: str) -> Callable[..., Any]:
-    """The builder for `name`; a backend's module is imported only when it is chosen."""
+    """How a `source` block of backend `name` becomes a data source (its `connect`)."""
     available = backends()
     if name not in available:
         raise ConfigError(
             f"source.backend: unknown backend {name!r}; "
             f"expected one of {', '.join(sorted(available))}"
         )
-    return import_object(available[name], "source.backend")
+    found = available[name]
+    if isinstance(found, str):
+        found = import_object(found, "source.backend")
+    return found.connect if isinstance(found, Backend) else found
 
 
 def import_object(path: str, where: str) -> Any:

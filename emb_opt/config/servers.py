@@ -1,21 +1,59 @@
-"""Builders for the database backends: open a client, fill the collection from `data` if it is
-missing (so every example runs over the same demo data), and wrap it in its adapter."""
+"""What the database backends share when a config opens them: reach the server, fill the
+collection from `data` if it is missing (so every example runs over the same demo data),
+and wrap it in the adapter. Each backend's own part is its `connect` (`emb_opt.adapters`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-from urllib.parse import urlparse
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError
 from .backends import load_corpus
 from .schema import SourceConfig
 
+if TYPE_CHECKING:
+    from ..adapters.backend import Backend
+
+
+def connect_server(
+    backend: Backend,
+    source: SourceConfig,
+    address: str,
+    load_options: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    close_client: bool = True,
+) -> Any:
+    """`backend`'s adapter over `source.collection`, filled from `source.data` if missing.
+
+    `address` names the server in errors; `load_options` go to `load_collection`,
+    `defaults` to the adapter (under `source.options`). With `close_client`, closing the
+    adapter also closes the client opened here.
+    """
+
+    open_client, collections, load = (
+        backend.open_client,
+        backend.collections,
+        backend.load_collection,
+    )
+    assert open_client is not None and collections is not None and load is not None, backend.name
+
+    def first_calls() -> tuple[Any, bool]:
+        client = open_client(source)
+        return client, source.collection in collections(client)
+
+    client, exists = _reach(backend.name, address, first_calls)
+    _fill_if_missing(source, exists, load, client, **(load_options or {}))
+    adapter = _adapter(backend.adapter, client, source, **(defaults or {}))
+    return _owning(adapter, client) if close_client else adapter
+
 
 def _reach(backend: str, address: str, connect: Callable[[], Any]) -> Any:
-    """Run the first client calls; a failure is a one-line BackendError naming the address."""
+    """Run the first client calls; a failure is a one-line BackendError naming the address
+    (a missing client library stays an ImportError with its install hint)."""
     try:
         return connect()
+    except ImportError:
+        raise
     except Exception as error:
         reason = " ".join(f"{type(error).__name__}: {error}".split())[:300]
         raise BackendError(f"cannot reach {backend} at {address} ({reason})") from None
@@ -63,71 +101,3 @@ def _owning(adapter: Any, client: Any) -> Any:
 
     adapter.close = close
     return adapter
-
-
-def build_qdrant(source: SourceConfig) -> Any:
-    from qdrant_client import QdrantClient
-
-    from ..adapters.qdrant import QdrantDataSource, load_collection
-
-    def connect() -> tuple[Any, bool]:
-        if source.url:
-            client = QdrantClient(url=source.url, api_key=source.api_key or None)
-        else:
-            client = QdrantClient(path=source.path) if source.path else QdrantClient(":memory:")
-        return client, client.collection_exists(source.collection)
-
-    client, exists = _reach("Qdrant", source.url or source.path or ":memory:", connect)
-    _fill_if_missing(source, exists, load_collection, client)
-    return _owning(_adapter(QdrantDataSource, client, source), client)
-
-
-def build_chroma(source: SourceConfig) -> Any:
-    import chromadb
-
-    from ..adapters.chroma import ChromaDataSource, load_collection
-
-    def connect() -> tuple[Any, bool]:
-        if source.url:
-            url = urlparse(source.url)
-            client = chromadb.HttpClient(
-                host=url.hostname or "localhost",
-                port=url.port or 8000,
-                ssl=url.scheme == "https",
-                headers={"x-chroma-token": source.api_key} if source.api_key else None,
-            )
-        elif source.path:
-            client = chromadb.PersistentClient(path=source.path)
-        else:
-            client = chromadb.EphemeralClient()
-        names = {getattr(c, "name", c) for c in client.list_collections()}
-        return client, source.collection in names
-
-    client, exists = _reach("Chroma", source.url or source.path or "memory", connect)
-    # a wide HNSW search so the demo collection answers like the exact indexes of the others
-    _fill_if_missing(
-        source,
-        exists,
-        load_collection,
-        client,
-        ef_search=512,
-        ef_construction=256,
-    )
-    defaults = {"id_type": int} if source.data is not None else {}
-    return _adapter(ChromaDataSource, client, source, **defaults)
-
-
-def build_milvus(source: SourceConfig) -> Any:
-    from pymilvus import MilvusClient
-
-    from ..adapters.milvus import MilvusDataSource, load_collection
-
-    uri = source.url or source.path or "emb_opt_milvus.db"
-
-    def connect() -> tuple[Any, bool]:
-        client = MilvusClient(uri=uri, token=source.api_key or "", timeout=10)
-        return client, client.has_collection(source.collection)
-
-    client, exists = _reach("Milvus", uri, connect)
-    _fill_if_missing(source, exists, load_collection, client)
-    return _owning(_adapter(MilvusDataSource, client, source), client)

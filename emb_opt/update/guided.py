@@ -127,8 +127,10 @@ class GuidedUpdate(Strategy):
             scored = self.context.scored
             return [item for item in sampled if item_key(item) not in scored][:n]
         items = self._unscored(fresh)
-        picks = self.rng.choice(len(items), min(n, len(items)), replace=False) if items else []
-        return [items[i] for i in sorted(picks)]
+        if not items:
+            return []
+        picks = self.rng.choice(len(items), min(n, len(items)), replace=False)
+        return [items[i] for i in sorted(picks.tolist())]
 
     def _unscored(self, fresh: list[Item]) -> list[Item]:
         """This round's retrieved items and the earlier candidates, none of them scored."""

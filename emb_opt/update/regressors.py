@@ -86,7 +86,7 @@ def _bootstrap_heads(
     n, width = phi.shape
     coefs, intercepts = [], []
     for head in range(heads):
-        weights = np.ones(n) if head == 0 else rng.poisson(1.0, n).astype(np.float64)
+        weights = np.ones(n) if head == 0 else np.asarray(rng.poisson(1.0, n), dtype=np.float64)
         total = weights.sum() or 1.0
         x_mean = weights @ phi / total
         y_mean = float(weights @ y / total)

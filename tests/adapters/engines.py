@@ -4,11 +4,13 @@
 - `MilvusStandalone`: the real Milvus 2.3.5 server from the PyPI `milvus` package, its
   246 MB of binaries unpacked once under a cache dir, its data in a per-run directory;
 - `TcpProxy`: a byte-forwarding proxy in front of a real server, to cut the connection;
-- Docker: `docker_skip_reason()` and `container_url()`, which starts the images named in
-  the repository's docker-compose.yml with testcontainers.
+- Docker: `docker_skip_reason()` and `server_url()`, which takes a running server from an
+  environment variable or starts the image named in the repository's docker-compose.yml
+  (each backend's test module says how to start its container with testcontainers).
 
 Environment: EMB_OPT_QDRANT_URL, EMB_OPT_CHROMA_URL and EMB_OPT_MILVUS_URI point the
 server tests at running servers; EMB_OPT_TEST_CACHE moves the cache (~/.cache/emb_opt_tests).
+Server backends are reached through their descriptors (`emb_opt.adapters.<backend>.BACKEND`).
 """
 
 from __future__ import annotations
@@ -28,18 +30,13 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("EMB_OPT_TEST_CACHE", "~/.cache/emb_opt_tests")).expanduser()
 PREFIX = "emb_opt_test_"  # every collection a test creates; dropped from servers at the end
-ENV_URLS = {
-    "qdrant": "EMB_OPT_QDRANT_URL",
-    "chroma": "EMB_OPT_CHROMA_URL",
-    "milvus": "EMB_OPT_MILVUS_URI",
-}
 
 
 def unique(label: str) -> str:
@@ -49,27 +46,14 @@ def unique(label: str) -> str:
 
 def drop_test_collections(engine: str, url: str) -> None:
     """Remove the collections tests created on a server the run did not start."""
-    if engine == "qdrant":
-        from qdrant_client import QdrantClient
+    from emb_opt.adapters.backend import builtin_backends
+    from emb_opt.config.schema import SourceConfig
 
-        qdrant = QdrantClient(url=url)
-        names = [c.name for c in qdrant.get_collections().collections]
-        drop = qdrant.delete_collection
-    elif engine == "chroma":
-        import chromadb
-
-        host, port = host_port(url)
-        chroma = chromadb.HttpClient(host=host, port=port)
-        names = [getattr(c, "name", c) for c in chroma.list_collections()]
-        drop = chroma.delete_collection
-    else:
-        from pymilvus import MilvusClient
-
-        milvus = MilvusClient(uri=url)
-        names, drop = milvus.list_collections(), milvus.drop_collection
-    for name in names:
+    backend = builtin_backends()[engine]
+    client = backend.open_client(SourceConfig(backend=engine, url=url))
+    for name in backend.collections(client):
         if name.startswith(PREFIX):
-            drop(name)
+            backend.drop_collection(client, name)
 
 
 def free_port() -> int:
@@ -306,33 +290,23 @@ def compose_images() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def container_url(engine: str) -> Iterator[str]:
-    """An existing server (env var) or a fresh container of the compose image; else skip."""
+def server_url(
+    engine: str, env: str, container: Callable[[str], contextlib.AbstractContextManager[str]]
+) -> Iterator[str]:
+    """The server at `$env` (its test collections dropped at the end), or else the URL of
+    `container(image)` for the engine's compose image; skip when neither is available."""
     import pytest
 
-    if url := os.environ.get(ENV_URLS[engine]):
+    if url := os.environ.get(env):
         try:
             yield url
         finally:
             drop_test_collections(engine, url)
         return
     if reason := docker_skip_reason():
-        pytest.skip(f"{reason}; set {ENV_URLS[engine]} to test against a running {engine}")
-    image = compose_images()[engine]
-    if engine == "qdrant":
-        from testcontainers.qdrant import QdrantContainer as Container
-    elif engine == "chroma":
-        from testcontainers.chroma import ChromaContainer as Container
-    else:
-        from testcontainers.milvus import MilvusContainer as Container
-    with Container(image=image) as container:
-        if engine == "chroma":
-            config = container.get_config()
-            yield f"http://{config['host']}:{config['port']}"
-        elif engine == "qdrant":
-            yield f"http://{container.rest_host_address}"
-        else:
-            yield container.get_connection_url()
+        pytest.skip(f"{reason}; set {env} to test against a running {engine}")
+    with container(compose_images()[engine]) as url:
+        yield url
 
 
 def host_port(url: str) -> tuple[str, int]:

@@ -7,13 +7,22 @@ semantics) and has no exact form for a negated range (declared unsupported).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 
 import chromadb
 import numpy as np
 import pytest
-from engines import ChromaServer, check_numeric_filters, host_port, numeric_corpus, unique
+from engines import (
+    ChromaServer,
+    check_numeric_filters,
+    host_port,
+    numeric_corpus,
+    server_url,
+    unique,
+)
 
 from emb_opt.adapters.chroma import DOCUMENT, ChromaDataSource, load_collection
 from emb_opt.adapters.retry import RetryPolicy
@@ -29,6 +38,22 @@ from emb_opt.utils import build_batch_from_embeddings
 
 UNSUPPORTED = frozenset({NEGATED_RANGE})
 FAST_RETRY = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.02)
+
+
+@contextlib.contextmanager
+def chroma_container(image: str) -> Iterator[str]:
+    from testcontainers.chroma import ChromaContainer
+
+    with ChromaContainer(image=image) as container:
+        config = container.get_config()
+        yield f"http://{config['host']}:{config['port']}"
+
+
+@pytest.fixture(scope="session")
+def chroma_container_url() -> Iterator[str]:
+    """A Chroma server in Docker: EMB_OPT_CHROMA_URL, or a container of the compose image."""
+    with server_url("chroma", "EMB_OPT_CHROMA_URL", chroma_container) as url:
+        yield url
 
 
 def loaded_factory(client, corpus):

@@ -7,12 +7,21 @@ the metadata kinds; the Docker image (>= 2.5) runs the `filter_params` template 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from engines import TcpProxy, check_numeric_filters, host_port, numeric_corpus, unique
+from engines import (
+    TcpProxy,
+    check_numeric_filters,
+    host_port,
+    numeric_corpus,
+    server_url,
+    unique,
+)
 from pymilvus import DataType, MilvusClient
 
 from emb_opt.adapters.milvus import MilvusDataSource, load_collection
@@ -28,6 +37,23 @@ from emb_opt.update import RLUpdate
 from emb_opt.utils import build_batch_from_embeddings
 
 FAST_RETRY = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.02)
+
+
+@contextlib.contextmanager
+def milvus_container(image: str) -> Iterator[str]:
+    from testcontainers.milvus import MilvusContainer
+
+    with MilvusContainer(image=image) as container:
+        yield container.get_connection_url()
+
+
+@pytest.fixture(scope="session")
+def milvus_container_uri() -> Iterator[str]:
+    """A Milvus >= 2.5 server: EMB_OPT_MILVUS_URI, or a container of the compose image."""
+    with server_url("milvus", "EMB_OPT_MILVUS_URI", milvus_container) as url:
+        yield url
+
+
 EXTRA_STRINGS = (
     "emoji 😀",
     "nul\x00x",

@@ -7,9 +7,12 @@ local mode (an emulation) is what always runs.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
-from engines import check_numeric_filters, free_port, numeric_corpus, unique
+from engines import check_numeric_filters, free_port, numeric_corpus, server_url, unique
 from qdrant_client import QdrantClient, models
 
 from emb_opt.adapters.qdrant import QdrantDataSource, load_collection
@@ -19,6 +22,21 @@ from emb_opt.schemas import Query
 from emb_opt.testing import DataSourceConformance
 
 FAST_RETRY = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.02)
+
+
+@contextlib.contextmanager
+def qdrant_container(image: str) -> Iterator[str]:
+    from testcontainers.qdrant import QdrantContainer
+
+    with QdrantContainer(image=image) as container:
+        yield f"http://{container.rest_host_address}"
+
+
+@pytest.fixture(scope="session")
+def qdrant_url() -> Iterator[str]:
+    """A real Qdrant server: EMB_OPT_QDRANT_URL, or a container of the compose image."""
+    with server_url("qdrant", "EMB_OPT_QDRANT_URL", qdrant_container) as url:
+        yield url
 
 
 def loaded_factory(client: QdrantClient, corpus, **source_options):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import textwrap
 
@@ -135,34 +136,47 @@ def test_secrets_from_the_environment_are_never_written(
     assert "environment variable EMB_OPT_TEST_SECRET is not set" in capsys.readouterr().err
 
 
-def test_backend_from_an_installed_entry_point(write_config, tmp_path, monkeypatch):
-    """A third-party package's adapter works from config through the emb_opt.adapters group."""
+THIRD_PARTY = {
+    "build": """
+        from emb_opt.adapters.numpy import BACKEND as NUMPY
+
+        CALLS = []
+
+        def build(source):
+            CALLS.append(source.collection)
+            return NUMPY.connect(source)
+    """,
+    "BACKEND": """
+        from dataclasses import replace
+
+        from emb_opt.adapters.numpy import BACKEND as NUMPY
+
+        CALLS = []
+
+        def connect(source):
+            CALLS.append(source.collection)
+            return NUMPY.connect(source)
+
+        BACKEND = replace(NUMPY, name="mydb", extra=None, connect=connect)
+    """,
+}
+
+
+@pytest.mark.parametrize("target", sorted(THIRD_PARTY))
+def test_backend_from_an_installed_entry_point(write_config, tmp_path, monkeypatch, target):
+    """A third-party package's backend (a `Backend` descriptor or a builder function) works
+    from config through the emb_opt.adapters group."""
+    module = f"thirdparty_{target.lower()}"
     site = tmp_path / "site"
-    dist = site / "thirdparty_backend-1.0.dist-info"
+    dist = site / f"{module}-1.0.dist-info"
     dist.mkdir(parents=True)
-    (dist / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: thirdparty-backend\nVersion: 1.0\n"
-    )
-    (dist / "entry_points.txt").write_text("[emb_opt.adapters]\nmydb = thirdparty_backend:build\n")
-    (site / "thirdparty_backend.py").write_text(
-        textwrap.dedent(
-            """
-            from emb_opt.config.backends import build_numpy
-
-            CALLS = []
-
-            def build(source):
-                CALLS.append(source.collection)
-                return build_numpy(source)
-            """
-        )
-    )
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[emb_opt.adapters]\nmydb = {module}:{target}\n")
+    (site / f"{module}.py").write_text(textwrap.dedent(THIRD_PARTY[target]))
     monkeypatch.syspath_prepend(str(site))
     config = write_config(source={"backend": "mydb", "collection": "third"})
     assert run_cli("run", str(config), "--quiet") == 0
-    import thirdparty_backend
-
-    assert thirdparty_backend.CALLS == ["third"]
+    assert importlib.import_module(module).CALLS == ["third"]
 
 
 @pytest.mark.parametrize("backend", ["chroma", "milvus", "qdrant"])

@@ -1,0 +1,91 @@
+"""Every built-in backend is described once, by its adapter module's `BACKEND`."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emb_opt.adapters.backend import Backend, builtin_backends
+from emb_opt.adapters.base import VectorDataSource
+from emb_opt.config.registry import backends
+from emb_opt.config.schema import SourceConfig
+
+REPO = Path(__file__).resolve().parents[2]
+SERVERS = ("qdrant", "chroma", "milvus")
+CLIENTS = ("faiss", "datasets", "pyarrow", "qdrant_client", "chromadb", "pymilvus")
+
+
+def pyproject() -> dict:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def requirement_names(requirements: list[str]) -> set[str]:
+    """Normalised distribution names of requirement strings ("faiss-cpu>=1.8" -> faiss-cpu)."""
+    names = (re.match(r"[A-Za-z0-9._-]+", r).group(0) for r in requirements)
+    return {re.sub(r"[-_.]+", "-", name).lower() for name in names}
+
+
+def test_the_registry_lists_every_adapter_module_by_its_descriptor():
+    builtin = builtin_backends()
+    assert set(builtin) == {"numpy", "faiss", "hf", *SERVERS}
+    registry = backends()
+    for name, backend in builtin.items():
+        assert registry[name] is backend
+        assert backend.name == name
+        assert issubclass(backend.adapter, VectorDataSource)
+
+
+@pytest.mark.parametrize("name", sorted(builtin_backends()))
+def test_descriptor_extra_installs_its_packages(name):
+    backend, project = builtin_backends()[name], pyproject()["project"]
+    assert backend.packages
+    if backend.extra is None:  # in the core install
+        required = requirement_names(project["dependencies"])
+    else:
+        extras = project["optional-dependencies"]
+        assert backend.extra in extras, f"{name}: no extra {backend.extra!r} in pyproject.toml"
+        required = requirement_names(extras[backend.extra])
+    assert requirement_names(list(backend.packages)) <= required
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_server_descriptors_say_how_to_open_fill_list_and_drop(name):
+    backend = builtin_backends()[name]
+    fields = ("open_client", "collections", "drop_collection", "load_collection")
+    assert all(callable(getattr(backend, field)) for field in fields)
+
+
+def test_listing_descriptors_imports_no_client_library():
+    code = (
+        "import sys\n"
+        "from emb_opt.config.registry import backends\n"
+        "backends()\n"
+        f"print(sorted(m for m in {CLIENTS!r} if m in sys.modules))\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_server_collections_are_listed_and_dropped_through_the_descriptor(tmp_path):
+    """The calls the test engines use to clean servers, on Qdrant's local mode."""
+    import numpy as np
+
+    backend: Backend = builtin_backends()["qdrant"]
+    client = backend.open_client(SourceConfig(backend="qdrant", path=str(tmp_path / "q")))
+    backend.load_collection(client, "kept", np.eye(3, dtype=np.float32))
+    backend.load_collection(client, "dropped", np.eye(3, dtype=np.float32))
+    backend.drop_collection(client, "dropped")
+    assert backend.collections(client) == ["kept"]
+    client.close()
