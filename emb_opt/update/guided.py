@@ -6,9 +6,10 @@ near-duplicates. Where the candidates come from is the mode:
 
 - `pool`: every item of the collection, streamed with the data source's `scan` (MolPAL-style
   active learning), for collections that can be scanned in the time a round may take;
-- `neighbourhood`: only items the queries retrieved (kept as candidates until chosen), the
-  queries sitting on the best scored items and on the best-rated unscored candidates, so
-  nothing is scanned and a round costs the same for 10^4 or 10^9 items.
+- `neighbourhood`: items the queries retrieved (kept as candidates until chosen) and a fresh
+  random `sample` of the collection each round, the queries sitting on the best scored items
+  and on the best-rated unscored items, so nothing is scanned and a round costs the same for
+  10^4 or 10^9 items.
 
 `mode="auto"` picks pool up to `pool_limit` items (when the source can scan), else neighbourhood.
 The first `initial` score calls go to a random sample (pool) or to random retrieved items.
@@ -21,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from ..adapters.base import scan_to_items
-from ..checks import check_number, check_positive_int
+from ..checks import check_count, check_number, check_positive_int
 from ..log import item_key
 from ..schemas import Item, Query, UpdateResponse
 from . import acquisition as acq
@@ -50,6 +51,7 @@ class GuidedUpdate(Strategy):
         heads: int = 8,
         pool_limit: int = 2_000_000,
         shortlist: int = 10,
+        sample: int = 2000,
         seed: int | None = None,
     ) -> None:
         for name, value in (("batch", batch), ("queries", queries), ("initial", initial)):
@@ -69,6 +71,7 @@ class GuidedUpdate(Strategy):
         self.features, self.heads = features, heads
         self.pool_limit = check_positive_int("pool_limit", pool_limit)
         self.shortlist = shortlist
+        self.sample = check_count("sample", sample)
         self.seed = seed
 
     def reset(self) -> None:
@@ -94,7 +97,7 @@ class GuidedUpdate(Strategy):
         if self._mode() == "pool":
             items, predictions = self._pool_shortlist(model, size)
         else:
-            items = self._unscored(fresh)
+            items = self._unscored(fresh) + self._sampled(self.sample)
             predictions = model.predict(np.stack([i.embedding for i in items])) if items else None
         if predictions is None:
             return []
@@ -121,16 +124,23 @@ class GuidedUpdate(Strategy):
         return self.mode_used
 
     def _explore(self, fresh: list[Item], n: int) -> list[Item]:
-        """`n` random unscored items: from the collection (pool) or from those retrieved."""
-        if self._mode() == "pool":
-            sampled = self.context.sample(n, int(self.rng.integers(2**31)))
-            scored = self.context.scored
-            return [item for item in sampled if item_key(item) not in scored][:n]
+        """`n` random unscored items of the collection (or of those retrieved, when the
+        source cannot sample)."""
+        if self.context.supports("sample"):
+            return self._sampled(n)
         items = self._unscored(fresh)
         if not items:
             return []
         picks = self.rng.choice(len(items), min(n, len(items)), replace=False)
         return [items[i] for i in sorted(picks.tolist())]
+
+    def _sampled(self, n: int) -> list[Item]:
+        """Up to `n` random unscored items of the collection (one database call)."""
+        if n == 0 or not self.context.supports("sample"):
+            return []
+        sampled = self.context.sample(n, int(self.rng.integers(2**31)))
+        scored = self.context.scored
+        return [item for item in sampled if item_key(item) not in scored]
 
     def _unscored(self, fresh: list[Item]) -> list[Item]:
         """This round's retrieved items and the earlier candidates, none of them scored."""

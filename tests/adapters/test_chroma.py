@@ -36,6 +36,8 @@ from emb_opt.testing.cases import NEGATED_RANGE
 from emb_opt.update import RLUpdate
 from emb_opt.utils import build_batch_from_embeddings
 
+pytestmark = pytest.mark.engine  # starts a real database server
+
 UNSUPPORTED = frozenset({NEGATED_RANGE})
 FAST_RETRY = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.02)
 
