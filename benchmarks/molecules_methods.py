@@ -227,7 +227,11 @@ METHODS: dict[str, Method] = {
     "pool active learning (RF ridge)": pool_active_learning(kernel_ridge),
     "pool active learning (MLP)": pool_active_learning(mlp),
     "neighbourhood active learning": neighbourhood_active_learning(kernel_ridge),
-    "emb_opt rl (no strategy block)": emb_opt_row({}),
+    "emb_opt default: guided (no strategy block)": emb_opt_row({}, starts=10),
+    "emb_opt guided, neighbourhood mode (no scan)": emb_opt_row(
+        {"update": {"name": "guided", "mode": "neighbourhood"}}, starts=10
+    ),
+    "emb_opt rl (the original's update)": emb_opt_row({"update": {"name": "rl", "lrs": [0.25]}}),
     "emb_opt surrogate": emb_opt_row({"update": {"name": "surrogate"}}),
     "emb_opt evolution": emb_opt_row({"update": {"name": "evolution"}}),
     "emb_opt restarts+local surrogate": emb_opt_row(

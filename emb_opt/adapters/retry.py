@@ -47,9 +47,6 @@ class RetryPolicy:
             delay = min(delay * self.multiplier, self.max_delay)
 
 
-NO_RETRY = RetryPolicy(attempts=1)
-
-
 def exception_chain(error: BaseException) -> Iterator[BaseException]:
     """The error and its causes and contexts, each once (chains can be cyclic)."""
     seen: set[int] = set()

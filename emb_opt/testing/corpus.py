@@ -39,10 +39,6 @@ class ConformanceCorpus:
     def dimension(self) -> int:
         return int(self.embeddings.shape[1])
 
-    def without_nulls(self) -> list[dict[str, Any]]:
-        """Metadata with null values dropped: for stores that cannot hold null (same semantics)."""
-        return [{k: v for k, v in row.items() if v is not None} for row in self.metadata]
-
 
 def _maybe(rng: np.random.Generator, value: Any, row: dict[str, Any], key: str) -> None:
     """Store `value`, or leave the key missing (6%), or store null (6%)."""

@@ -41,7 +41,7 @@ class GuidedUpdate(Strategy):
     def __init__(
         self,
         batch: int = 50,
-        queries: int = 32,
+        queries: int = 100,
         initial: int = 100,
         mode: Mode = "auto",
         acquisition: acq.Acquisition = "greedy",

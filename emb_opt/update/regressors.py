@@ -45,7 +45,7 @@ class RandomFeatureEnsemble:
     better (in standardised scores, or standardised rank scores when `ranked`)."""
 
     features: KernelFeatures
-    coef: np.ndarray  # (features, heads) float32
+    weights: np.ndarray  # (landmarks, heads) float32: the heads' coefficients, unwhitened
     intercept: np.ndarray  # (heads,)
     ranked: bool = False
 
@@ -72,11 +72,14 @@ class RandomFeatureEnsemble:
         gamma = 1.0 / (width * _median_distance(x, rng)) ** 2
         mapping = KernelFeatures.fit(x, gamma, features, rng)
         coef, intercept = _bootstrap_heads(mapping(x), y, alpha, heads, rng)
-        return cls(mapping, coef.astype(np.float32), intercept, ranked)
+        weights = (mapping.whitening.astype(np.float64) @ coef).astype(np.float32)
+        return cls(mapping, weights, intercept, ranked)
 
     def predict(self, points: np.ndarray) -> np.ndarray:
-        """(n, heads) predictions."""
-        return self.features(points) @ self.coef + self.intercept
+        """(n, heads) predictions: kernel values at the landmarks times the weights (the
+        whitening folded in, so a prediction costs landmarks x heads, not landmarks^2)."""
+        kernel = _rbf(points, self.features.landmarks, self.features.gamma)
+        return kernel @ self.weights + self.intercept
 
 
 def _bootstrap_heads(
