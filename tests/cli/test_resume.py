@@ -54,6 +54,12 @@ def start_run(config: Path, output: Path, *extra: str) -> subprocess.Popen:
     )
 
 
+def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
+    """Wait for the run; its exit code and stderr (the pipe closed)."""
+    _, stderr = process.communicate(timeout=timeout)
+    return process.returncode, stderr
+
+
 def results(output: Path) -> list[tuple]:
     rows = [json.loads(line) for line in (output / "results.jsonl").read_text().splitlines()]
     return [(r["id"], r["score"], r["iteration"]) for r in rows]
@@ -77,18 +83,17 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(write_config, tmp_path,
         time.sleep(0.02)
     time.sleep(0.05)  # now inside the 4th iteration's score call
     process.send_signal(signal.SIGKILL)
-    process.wait(30)
-    assert process.returncode == -signal.SIGKILL
+    assert finish(process, 30)[0] == -signal.SIGKILL
 
     interrupted = SearchLog.load(log_file)
     assert 3 <= interrupted.counters.iterations < 8  # nothing finished was lost
     assert interrupted.pending is not None
     assert json.loads((killed / "manifest.json").read_text())["status"] == "running"
 
-    resumed = start_run(config, killed, "--resume")
-    assert resumed.wait(120) == 0, resumed.stderr.read()
+    code, stderr = finish(start_run(config, killed, "--resume"))
+    assert code == 0, stderr
     straight = tmp_path / "straight"
-    assert start_run(config, straight).wait(120) == 0
+    assert finish(start_run(config, straight))[0] == 0
 
     assert results(killed) == results(straight)
     finished = [json.loads((d / "manifest.json").read_text()) for d in (killed, straight)]
