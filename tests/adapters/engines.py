@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import gc
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -268,12 +270,23 @@ class TcpProxy:
 @functools.cache
 def docker_skip_reason() -> str | None:
     """None when a Docker daemon answers, else why Docker tests skip."""
-    try:
-        import docker
-
-        docker.from_env().ping()
-    except Exception:
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
         return "no Docker daemon reachable"
+    with warnings.catch_warnings():  # a failed ping leaves the client's socket to the GC
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            import docker
+
+            client = docker.from_env()
+            try:
+                client.ping()
+            finally:
+                client.close()
+        except Exception:
+            return "no Docker daemon reachable"
+        finally:
+            gc.collect()
     return None
 
 

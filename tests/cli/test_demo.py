@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from emb_opt.cli.demo import run_demo
+
+pytestmark = pytest.mark.slow  # a 100,000-vector search
 
 
 def test_the_demo_finds_the_true_top_10_within_half_a_percent(tmp_path, capsys):

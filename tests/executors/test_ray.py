@@ -21,7 +21,7 @@ ray = pytest.importorskip("ray")
 # Ray workers cannot import this test module: ship its functions by value, as Ray does for
 # functions defined in a script's __main__ or a notebook.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-pytestmark = pytest.mark.usefixtures("ray_session")
+pytestmark = [pytest.mark.usefixtures("ray_session"), pytest.mark.slow]  # starts Ray
 
 
 class LazyModel:
