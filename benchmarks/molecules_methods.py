@@ -126,9 +126,22 @@ def fit_predict(
     return regressor.predict(at)
 
 
-def _best_unscored(pred: np.ndarray, candidates: np.ndarray, take: int) -> list[int]:
-    order = np.argsort(-pred, kind="stable")[:take]
-    return candidates[order].tolist()
+def _score_best(
+    model: Model,
+    seed: int,
+    data: Molecules,
+    objective: Oracle,
+    scored: list[int],
+    values: list[float],
+    candidates: np.ndarray,
+    batch: int,
+) -> None:
+    """Fit `model` on the scored rows; score the `batch` candidates it predicts best (in place)."""
+    x, y = data.embeddings[scored], np.array(values)
+    pred = fit_predict(model, seed, x, y, data.embeddings[candidates])
+    new = candidates[np.argsort(-pred, kind="stable")[: min(batch, objective.left)]].tolist()
+    scored += new
+    values += objective(new).tolist()
 
 
 def pool_active_learning(model: Model, rounds: int = 10, initial: float = 0.1) -> Method:
@@ -142,12 +155,7 @@ def pool_active_learning(model: Model, rounds: int = 10, initial: float = 0.1) -
         while objective.left > 0:
             mask = np.ones(len(data), dtype=bool)
             mask[scored] = False
-            candidates = np.flatnonzero(mask)
-            x, y = data.embeddings[scored], np.array(values)
-            pred = fit_predict(model, seed, x, y, data.embeddings[candidates])
-            new = _best_unscored(pred, candidates, min(batch, objective.left))
-            scored += new
-            values += objective(new).tolist()
+            _score_best(model, seed, data, objective, scored, values, np.flatnonzero(mask), batch)
         return scored
 
     return run
@@ -169,11 +177,7 @@ def neighbourhood_active_learning(
             candidates = np.setdiff1d(near[near >= 0], scored)
             if len(candidates) == 0:
                 candidates = np.setdiff1d(rng.choice(len(data), batch), scored)
-            x, y = data.embeddings[scored], np.array(values)
-            pred = fit_predict(model, seed, x, y, data.embeddings[candidates])
-            new = _best_unscored(pred, candidates, min(batch, objective.left))
-            scored += new
-            values += objective(new).tolist()
+            _score_best(model, seed, data, objective, scored, values, candidates, batch)
         return scored
 
     return run
