@@ -1,12 +1,13 @@
 """Run filter and score functions behind an HTTP scoring service (httpx, asyncio).
 
-`HTTPExecutor` posts each batch to `url` in the format of `emb_opt.executors.wire` (see
-there, or docs/executors.md) with at most `concurrency` requests in flight. Connection errors,
-timeouts, 5xx and 429 answers are retried `retries` times with exponential backoff; a batch
-that still fails becomes a `BackendError`, a reply of the wrong shape or length a
-`PluginError` (the runner then stops the search, keeping the log, or invalidates the batch).
-Retried requests may reach the service twice, so service functions should be idempotent;
-each item still appears exactly once in the results.
+`HTTPExecutor` posts each batch to `url` (to `/score` there when `url` has no path) in the
+format of `emb_opt.executors.wire` (see there, or docs/executors.md) with at most
+`concurrency` requests in flight. Connection errors, timeouts, 5xx and 429 answers are
+retried `retries` times with exponential backoff; a batch that still fails becomes a
+`BackendError`, a reply of the wrong shape or length a `PluginError` (the runner then stops
+the search, keeping the log, or invalidates the batch). Retried requests may reach the
+service twice, so service functions should be idempotent; each item still appears exactly
+once in the results.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import threading
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from ..checks import check_count, check_number, check_positive
 from ..errors import BackendError, PluginError, missing_dependency
@@ -24,6 +26,20 @@ from .base import BatchFunction, Outcome, split
 from .wire import parse_response, remote_name, request_body
 
 T = TypeVar("T")
+
+SCORE_PATH = "/score"  # where a service's base URL is posted to (the reference service's route)
+
+
+def endpoint(url: str) -> str:
+    """`url` with `/score` as its path when it has none (or just "/"), else `url` unchanged.
+
+    `http://127.0.0.1:8080` and `http://127.0.0.1:8080/` become `http://127.0.0.1:8080/score`;
+    `http://scorer:8000/v1/score` stays as it is.
+    """
+    parts = urlsplit(url)
+    if parts.path not in ("", "/"):
+        return url
+    return urlunsplit(parts._replace(path=SCORE_PATH))
 
 
 class RemoteFunction:
@@ -49,6 +65,9 @@ class RemoteFunction:
 
 class HTTPExecutor:
     """Posts batches to a scoring service; keeps one connection pool across runs.
+
+    `url` is the service's endpoint, or its base URL (no path, or "/"), which means `/score`
+    there, the route of the reference service `examples/scoring_service.py`.
 
     `timeout` (seconds) bounds each request phase (connect, write, read); `backoff` is the
     first retry delay, doubled each retry up to `max_backoff`; `headers` go on every request
@@ -78,7 +97,7 @@ class HTTPExecutor:
         check_count("retries", retries)
         check_number("backoff", backoff)
         check_number("max_backoff", max_backoff)
-        self.url = url
+        self.url = endpoint(url)
         self.concurrency = concurrency
         self.batch_size = batch_size
         self.timeout = timeout

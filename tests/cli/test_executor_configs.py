@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 from emb_opt.cli.main import main
+
+SERVICE = Path(__file__).resolve().parents[2] / "examples" / "scoring_service.py"
 
 
 def results(directory):
@@ -35,3 +41,30 @@ def test_http_and_ray_executor_blocks_match_serial(
     expected = results(tmp_path / "serial")
     assert results(tmp_path / "http") == expected
     assert results(tmp_path / "ray") == expected
+
+
+def test_readme_http_snippet_service_base_url(write_config, tmp_path):
+    """README: `python examples/scoring_service.py --port 8080`, then
+    `executor: {kind: http, url: http://127.0.0.1:8080, concurrency: 8}` (a free port here)."""
+    service = subprocess.Popen(
+        [sys.executable, str(SERVICE), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert service.stdout is not None
+        banner = service.stdout.readline()  # "scoring service on http://127.0.0.1:PORT/score ..."
+        found = re.search(r"http://127\.0\.0\.1:(\d+)/score", banner)
+        assert found, banner
+        executor = {"kind": "http", "url": f"http://127.0.0.1:{found[1]}", "concurrency": 8}
+        config = write_config(executor=executor, output={"dir": str(tmp_path / "http")})
+        assert main(["run", str(config), "--quiet"]) == 0
+    finally:
+        service.terminate()
+        service.wait(timeout=10)
+        assert service.stdout is not None
+        service.stdout.close()
+    serial = write_config("serial.yaml", output={"dir": str(tmp_path / "serial")})
+    assert main(["run", str(serial), "--quiet"]) == 0
+    assert results(tmp_path / "http") == results(tmp_path / "serial")

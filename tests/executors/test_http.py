@@ -166,6 +166,26 @@ def test_bad_options_are_rejected(options):
         HTTPExecutor(**{"url": "http://localhost:8000/score", **options})
 
 
+@pytest.mark.parametrize(
+    ("url", "posted_to"),
+    [
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080/score"),
+        ("http://127.0.0.1:8080/", "http://127.0.0.1:8080/score"),
+        ("https://scorer/?key=1", "https://scorer/score?key=1"),
+        ("http://scorer:8000/score", "http://scorer:8000/score"),
+        ("http://scorer:8000/v1/predict", "http://scorer:8000/v1/predict"),
+    ],
+)
+def test_a_base_url_posts_to_score_and_an_explicit_path_is_kept(url, posted_to):
+    assert HTTPExecutor(url).url == posted_to
+
+
+def test_the_service_base_url_works(server, items):
+    with quick(server.url.removesuffix("/score"), batch_size=10) as executor:
+        outcomes = executor.run(TargetScore(), items)
+    assert [len(responses) for _, responses in outcomes] == [10, 10, 10, 10]
+
+
 def search(numpy_source, start_batch, executor, filter_function=None, **kwargs):
     runner = Runner(
         numpy_source,
