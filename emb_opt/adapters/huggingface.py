@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,7 +37,9 @@ class HuggingFaceDataSource(RowDataSource):
     """Search the FAISS index `index_name` of a dataset; other columns become `Item.data`.
 
     `item_key` names the column holding the item itself and `id_key` the id column
-    (default: the row number). The filter is evaluated on the Arrow columns.
+    (default: the row number). The filter is evaluated on the Arrow columns. Searches call the
+    FAISS index under the dataset directly, not `Dataset.search_batch`, which prints a progress
+    bar per call.
     """
 
     def __init__(
@@ -103,6 +107,18 @@ class HuggingFaceDataSource(RowDataSource):
         )
 
 
+@contextmanager
+def _quiet_progress_bars(datasets: Any) -> Iterator[None]:
+    """No `datasets` progress bars inside the block; the user's setting is restored after."""
+    enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if enabled:
+            datasets.enable_progress_bars()
+
+
 def connect(source: SourceConfig) -> HuggingFaceDataSource:
     """A dataset of `source.data` (columns id, item, metadata keys) with a FAISS index."""
     from ..config.backends import load_corpus
@@ -117,8 +133,8 @@ def connect(source: SourceConfig) -> HuggingFaceDataSource:
         columns[key] = [row.get(key) for row in corpus.metadata]
     columns["embedding"] = list(corpus.embeddings)
     dataset = datasets.Dataset.from_dict(columns)
-    datasets.disable_progress_bars()
-    dataset.add_faiss_index("embedding")
+    with _quiet_progress_bars(datasets):
+        dataset.add_faiss_index("embedding")
     return HuggingFaceDataSource(
         dataset,
         "embedding",

@@ -110,3 +110,28 @@ def test_huggingface_scan_carries_the_item_column():
     assert np.allclose(np.concatenate([b.embeddings for b in batches]), embeddings[30:])
     unfiltered = HuggingFaceDataSource(dataset, item_key="text")
     assert [len(b.ids) for b in unfiltered.scan(16)] == [16, 16, 8] and unfiltered.count() == 40
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_huggingface_prints_no_progress_bars_and_keeps_the_global_setting(capfd, enabled):
+    """No tqdm bar when the CLI builds the dataset and index, nor per search; the user's
+    `datasets` progress-bar setting is untouched."""
+    import datasets
+
+    from emb_opt.adapters.huggingface import connect
+    from emb_opt.config.schema import SourceConfig
+    from emb_opt.utils import build_batch_from_embeddings
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    (datasets.enable_progress_bars if enabled else datasets.disable_progress_bars)()
+    try:
+        config = {"backend": "hf", "k": 10, "data": {"kind": "synthetic", "n": 3000, "dim": 8}}
+        source = connect(SourceConfig.model_validate(config))
+        queries = build_batch_from_embeddings(np.random.default_rng(0).standard_normal((10, 8)))
+        for _ in range(2):
+            source(queries.model_copy(deep=True))
+        assert datasets.is_progress_bar_enabled() == enabled
+    finally:
+        (datasets.enable_progress_bars if was_enabled else datasets.disable_progress_bars)()
+    err = capfd.readouterr().err
+    assert "it/s" not in err and "%|" not in err, err
