@@ -58,3 +58,18 @@ def service_module() -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses resolve their module through sys.modules
     spec.loader.exec_module(module)
     return module
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a process the engine fixtures started (tests/adapters/engines.py, or
+    one of its children such as `milvus run standalone`) outlived their teardown; kill it."""
+    engines = sys.modules.get("engines")
+    if engines is None:  # no adapter test ran: nothing was started
+        return
+    left = engines.still_alive()
+    if left:
+        engines.kill_tracked(left)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"processes started by the tests outlived them: {left}", red=True)

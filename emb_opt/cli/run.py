@@ -18,11 +18,12 @@ def execute(
     config: RunConfig, raw: dict[str, Any], output: Path, resume: bool = False, quiet: bool = False
 ) -> SearchLog:
     """Run (or continue) the search of `config` in `output`; write results, plots, manifest."""
-    directory = RunDirectory(output)
-    directory.claim(raw, resume)
-    run = build_run(config)
+    run = build_run(config)  # opens the source: a config that cannot leaves no directory
     try:
-        log = directory.load_log() if resume else SearchLog(pending=run.start_batch())
+        pending = None if resume else run.start_batch()
+        directory = RunDirectory(output)
+        directory.claim(raw, resume)
+        log = directory.load_log() if resume else SearchLog(pending=pending)
         directory.start_checkpoints(log)  # even a kill during the first iteration is resumable
         progress = Progress(config.stop.iterations, quiet)
 

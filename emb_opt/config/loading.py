@@ -73,20 +73,51 @@ def fingerprint(raw: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def validate(raw: dict[str, Any], origin: str = "config") -> RunConfig:
-    """Substitute variables and validate; errors name the key, its location and what is allowed."""
+def validate(
+    raw: dict[str, Any], origin: str = "config", base: str | os.PathLike | None = None
+) -> RunConfig:
+    """Substitute variables and validate; errors name the key, its location and what is allowed.
+
+    With `base` (a config file's directory), relative paths in the config resolve against it;
+    without, they stay relative to the current directory."""
     try:
-        return RunConfig.model_validate(substitute(raw))
+        config = RunConfig.model_validate(substitute(raw))
     except ValidationError as error:
         first: dict[str, Any] = dict(error.errors()[0])
         location = ".".join(str(part) for part in first["loc"]) or "(top level)"
         raise ConfigError(f"{origin}: {location}: {_explain(first)}") from None
+    return config if base is None else relative_to(config, Path(base))
 
 
 def load_config(path: str | os.PathLike) -> tuple[RunConfig, dict[str, Any]]:
-    """The validated config and the raw document it came from."""
+    """The validated config and the raw document it came from; its relative paths resolve
+    against the config file's directory (as docker-compose does), not the current one."""
     raw = read_yaml(path)
-    return validate(raw, str(path)), raw
+    return validate(raw, str(path), Path(path).absolute().parent), raw
+
+
+def relative_to(config: RunConfig, base: Path) -> RunConfig:
+    """`config` with every relative path (data files, start file, embedded server path,
+    output directory) joined to `base`; absolute paths and URIs are unchanged."""
+
+    def resolve(value: str | None) -> str | None:
+        if value is None or "://" in value or value.startswith(":"):  # URIs, ":memory:"
+            return value
+        return str(base / value)  # an absolute `value` stays as it is
+
+    source = config.source
+    data = source.data
+    if data is not None and data.kind == "files":
+        data = data.model_copy(
+            update={"embeddings": resolve(data.embeddings), "metadata": resolve(data.metadata)}
+        )
+    return config.model_copy(
+        update={
+            "source": source.model_copy(update={"path": resolve(source.path), "data": data}),
+            "start": config.start.model_copy(update={"file": resolve(config.start.file)}),
+            "output": config.output.model_copy(update={"dir": resolve(config.output.dir)}),
+        }
+    )
 
 
 def _explain(error: dict[str, Any]) -> str:

@@ -14,14 +14,18 @@ from engines import ChromaServer, MilvusStandalone
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
     """A `chroma run` server (Chroma's Rust server) on a free port."""
-    server = ChromaServer(tmp_path_factory.mktemp("chroma-server") / "data").start()
-    yield server
-    server.close()
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server") / "data")
+    try:
+        yield server.start()
+    finally:  # every exit: normal end, failure, KeyboardInterrupt
+        server.close()
 
 
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusStandalone]:
     """The real Milvus 2.3.5 standalone server (PyPI `milvus`), started once per run."""
-    server = MilvusStandalone(tmp_path_factory.mktemp("milvus-server")).start()
-    yield server
-    server.stop()
+    server = MilvusStandalone(tmp_path_factory.mktemp("milvus-server"))
+    try:
+        yield server.start()
+    finally:  # every exit: normal end, failure, KeyboardInterrupt
+        server.stop()

@@ -82,15 +82,81 @@ def wait_until(check: Any, timeout: float, what: str) -> Any:
         time.sleep(0.05)
 
 
+# every process the engines started (and their children, as found): pid -> its start time in
+# /proc, so a reused pid is not mistaken for ours; tests/conftest.py fails a run that leaves one
+STARTED: dict[int, str] = {}
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time (field 22 of /proc/PID/stat); None if gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def track(pid: int) -> None:
+    """Remember `pid` and every descendant it has now, to stop and check them by pid."""
+    for child in [pid, *_descendants(pid)]:
+        started = _start_time(child)
+        if started is not None:
+            STARTED[child] = started
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        children = _children(todo.pop())
+        found += children
+        todo += children
+    return found
+
+
+def still_alive() -> list[int]:
+    """The tracked processes that still run (the same process: pid and start time)."""
+    return [pid for pid, started in STARTED.items() if _start_time(pid) == started]
+
+
+def kill_tracked(pids: list[int] | None = None, timeout: float = 10) -> None:
+    """SIGTERM each tracked process (or `pids`) by pid, SIGKILL those left after `timeout`."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        targets = [p for p in (still_alive() if pids is None else pids) if p in STARTED]
+        for pid in targets:
+            if _start_time(pid) == STARTED[pid]:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while any(_start_time(p) == STARTED[p] for p in targets) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
 def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
-    """SIGTERM by pid, then SIGKILL if it lingers."""
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout)
+    """SIGTERM by pid, then SIGKILL if it lingers; its children too, by pid."""
+    tree = [proc.pid, *_descendants(proc.pid)]
+    track(proc.pid)
+    try:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout)
+    finally:
+        kill_tracked(tree, timeout)  # children it left behind, re-parented or not
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout)  # reap it: no zombie
 
 
 class ChromaServer:
@@ -119,7 +185,12 @@ class ChromaServer:
             str(self.port),
         ]
         self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        wait_until(self._ready, 60, f"chroma run on {self.url}")
+        track(self.proc.pid)
+        try:
+            wait_until(self._ready, 60, f"chroma run on {self.url}")
+        except BaseException:  # also KeyboardInterrupt: never leave it running
+            self.stop()
+            raise
         return self
 
     def _ready(self) -> bool:
@@ -188,8 +259,10 @@ class MilvusStandalone:
         previous = os.environ.get("ETCD_CONFIG_PATH")
         os.environ["ETCD_CONFIG_PATH"] = str(self.etcd_config)  # read by the child only
         try:
-            self.server.start()
+            self.server.start()  # Popen(`milvus run standalone`), then waits for it
         except BaseException:
+            if self.server.server_proc is not None:
+                track(self.server.server_proc.pid)
             self.stop()
             raise
         finally:
@@ -198,12 +271,17 @@ class MilvusStandalone:
             else:
                 os.environ["ETCD_CONFIG_PATH"] = previous
         self.pid = self.server.server_proc.pid
+        track(self.pid)
         return self
 
     def stop(self) -> None:
-        if self.server.server_proc is not None:
-            self.pid = self.server.server_proc.pid
-        self.server.stop()  # terminate by pid, kill after 1 s
+        proc = self.server.server_proc
+        try:
+            if proc is not None:
+                self.pid = proc.pid
+                stop_process(proc)  # the whole tree, by pid, before the library's own stop
+        finally:
+            self.server.stop()  # closes its log files (the process is gone by now)
         if self.pid is not None:  # the server also leaves $TMPDIR/milvus/server_id_<pid>
             with contextlib.suppress(OSError):
                 os.remove(Path(tempfile.gettempdir()) / "milvus" / f"server_id_{self.pid}")

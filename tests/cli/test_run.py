@@ -186,3 +186,62 @@ def test_unreachable_server_is_a_one_line_error_naming_it(write_config, capsys, 
     err = capsys.readouterr().err
     assert err.startswith("emb-opt: error:") and err.count("\n") == 1
     assert "127.0.0.1" in err
+
+
+def _files_config(directory, **start):
+    """A config in `directory` over `emb.npy` / `meta.jsonl` beside it, all paths relative."""
+    import numpy as np
+    import yaml
+
+    rng = np.random.default_rng(0)
+    directory.mkdir(parents=True)
+    np.save(directory / "emb.npy", rng.normal(size=(200, 8)).astype(np.float32))
+    np.save(directory / "start.npy", rng.normal(size=(3, 8)).astype(np.float32))
+    rows = [json.dumps({"item": f"i{i}", "rand": float(r)}) for i, r in enumerate(rng.random(200))]
+    (directory / "meta.jsonl").write_text("\n".join(rows) + "\n")
+    config = {
+        "source": {
+            "backend": "faiss",
+            "k": 5,
+            "data": {"kind": "files", "embeddings": "emb.npy", "metadata": "meta.jsonl"},
+        },
+        "score": {"function": "target"},
+        "start": start or {"file": "start.npy"},
+        "stop": {"iterations": 2},
+        "output": {"dir": "out"},
+    }
+    path = directory / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path, monkeypatch):
+    config = _files_config(tmp_path / "cfgs")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert run_cli("run", "../cfgs/run.yaml", "--quiet") == 0
+    manifest = json.loads((config.parent / "out" / "manifest.json").read_text())
+    assert manifest["status"] == "finished"
+    assert not any(elsewhere.iterdir())
+
+
+def test_a_config_whose_data_cannot_be_read_leaves_no_output_directory(
+    tmp_path, monkeypatch, capsys
+):
+    config = _files_config(tmp_path / "cfgs")
+    monkeypatch.chdir(config.parent)
+    (tmp_path / "cfgs" / "emb.npy").unlink()
+    assert run_cli("run", str(config), "--quiet") == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert not (tmp_path / "cfgs" / "out").exists()
+
+
+def test_a_config_whose_start_file_cannot_be_read_leaves_no_output_directory(
+    tmp_path, monkeypatch, capsys
+):
+    config = _files_config(tmp_path / "cfgs", file="missing.npy")
+    monkeypatch.chdir(config.parent)
+    assert run_cli("run", str(config), "--quiet") == 2
+    assert "start.file: cannot read" in capsys.readouterr().err
+    assert not (tmp_path / "cfgs" / "out").exists()
