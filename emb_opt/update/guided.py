@@ -97,7 +97,8 @@ class GuidedUpdate(Strategy):
         if self._mode() == "pool":
             items, predictions = self._pool_shortlist(model, size)
         else:
-            items = self._unscored(fresh) + self._sampled(self.sample)
+            unique = {item_key(i): i for i in self._unscored(fresh) + self._sampled(self.sample)}
+            items = list(unique.values())
             predictions = model.predict(np.stack([i.embedding for i in items])) if items else None
         if predictions is None:
             return []

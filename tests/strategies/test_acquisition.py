@@ -168,3 +168,10 @@ def test_pool_mode_finds_more_of_the_top_than_random(source, truth):
 def test_bad_guided_parameters_are_rejected(kwargs):
     with pytest.raises(ValueError):
         GuidedUpdate(**kwargs)
+
+
+@pytest.mark.parametrize("mode", ["pool", "neighbourhood"])
+def test_without_diversity_a_batch_still_holds_each_item_once(source, mode):
+    update = GuidedUpdate(batch=20, initial=30, features=64, diversity=0, mode=mode, sample=500)
+    log = search(source, update, budget=150, iterations=20)
+    assert log.counters.score_calls == 150
