@@ -181,16 +181,18 @@ class Runner:
         """
         assert self.acquisition is not None
         scored = log.cache("score")
+        keyed = [(item_key(item), item) for item in items]
         fresh: dict[str, Item] = {}
-        for item in items:
-            key = item_key(item)
+        for key, item in keyed:
             if key not in scored:
                 fresh.setdefault(key, item)
         chosen = self.acquisition.acquire(list(fresh.values()), budget)
         keys = _check_chosen(chosen, scored, budget, self.acquisition)
-        keep = [item for item in items if item_key(item) in scored or item_key(item) in keys]
-        for item in items:
-            if item_key(item) not in scored and item_key(item) not in keys:
+        keep = []
+        for key, item in keyed:
+            if key in scored or key in keys:
+                keep.append(item)
+            else:
                 item.remove(NOT_CHOSEN)
         iteration = log.counters.iterations
         extra = [_copy(item, iteration) for key, item in keys.items() if key not in fresh]

@@ -137,12 +137,7 @@ def _median_distance(x: np.ndarray, rng: np.random.Generator, sample: int = 256)
     """Median pairwise distance of (a sample of) the points: the data's length scale."""
     if len(x) > sample:
         x = x[rng.choice(len(x), sample, replace=False)]
-    d2 = _rbf_distances(x)
+    d2 = _squared_distances(x, x)
     upper = d2[np.triu_indices(len(x), 1)]
     median = float(np.sqrt(max(float(np.median(upper)), 0.0))) if upper.size else 1.0
     return median or 1.0
-
-
-def _rbf_distances(x: np.ndarray) -> np.ndarray:
-    squared = (x * x).sum(1)
-    return squared[:, None] + squared[None, :] - 2 * x @ x.T

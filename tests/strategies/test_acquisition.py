@@ -120,19 +120,30 @@ def test_a_bad_acquisition_is_a_clear_error(source, chooser, message):
 
 
 def test_an_earlier_candidate_can_be_chosen_later_without_a_database_call(source):
-    class Oldest(FirstN):
-        def __init__(self) -> None:
-            super().__init__(2)
+    class Later:
+        """Scores one fresh item at first; then one it was handed before and left unchosen."""
 
-        def bind(self, context) -> None:  # not a Strategy: gets no context
-            raise AssertionError
+        def __init__(self) -> None:
+            self.left: list = []
+            self.picked = None
 
         def acquire(self, fresh, budget):
-            return fresh[:2]
+            if self.picked is None:
+                self.left = fresh[1:]
+                self.picked = fresh[0]
+                return fresh[:1]
+            keys = {item_key(item) for item in fresh}
+            self.picked = next(i for i in self.left if item_key(i) not in keys)
+            return [self.picked]
 
-    runner = Runner(source, None, TargetScore(), None, RLUpdate(lrs=[0.5]), acquisition=Oldest())
+    acquisition = Later()
+    runner = Runner(source, None, TargetScore(), None, RLUpdate(lrs=[0.5]), acquisition=acquisition)
     _, log = runner.search(build_batch_from_items(source.sample(3, seed=2)), 2, verbose=False)
-    assert log.candidates  # the unchosen stay available
+    late = item_key(acquisition.picked)
+    assert [item_key(item) for item in log.batches[1].acquired] == [late]
+    assert log.items[late].score is not None and late not in log.candidates
+    assert log.counters.data_source_calls == 2  # one per iteration: nothing fetched again
+    assert log.candidates  # the other unchosen items stay available
 
 
 @pytest.mark.parametrize(("limit", "mode"), [(10**6, "pool"), (100, "neighbourhood")])
