@@ -75,7 +75,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(write_config, tmp_path,
     )
     killed = tmp_path / "killed"
     process = start_run(config, killed)
-    log_file = killed / "log.json"
+    log_file = killed / "log" / "checkpoints.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until 3 iterations are checkpointed
         if log_file.exists() and len(log_file.read_text().splitlines()) >= 4:
@@ -85,7 +85,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(write_config, tmp_path,
     process.send_signal(signal.SIGKILL)
     assert finish(process, 30)[0] == -signal.SIGKILL
 
-    interrupted = SearchLog.load(log_file)
+    interrupted = SearchLog.load(killed / "log")
     assert 3 <= interrupted.counters.iterations < 8  # nothing finished was lost
     assert interrupted.pending is not None
     assert json.loads((killed / "manifest.json").read_text())["status"] == "running"

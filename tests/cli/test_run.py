@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from emb_opt.cli.main import main
+from emb_opt.log import SearchLog
 
 
 def run_cli(*args: str) -> int:
@@ -27,9 +28,14 @@ def test_run_writes_every_output_and_inspect_summarises(write_config, tmp_path, 
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert rows and rows == sorted(rows, key=lambda r: -r["score"])
     assert all(r["metadata"]["rand"] < 0.9 for r in rows)
-    assert all(r["query_path"][0].startswith("0.") for r in rows)
+    assert "embedding" not in rows[0]  # results.jsonl is for people; the parquet file has them
+    log = SearchLog.load(out / "log")
+    for row in rows:  # the query that found each result is in the tree, with its trajectory
+        node = log.query_tree.nodes[row["query_id"]]
+        assert node.trajectory == row["trajectory"] == node.path()[0].trajectory
     table = pq.read_table(out / "results.parquet")
     assert table.num_rows == len(rows)
+    assert len(table.column("embedding")[0]) == 16
     assert (out / "trajectories.png").stat().st_size > 0
     assert (out / "best_vs_score_calls.png").stat().st_size > 0
 

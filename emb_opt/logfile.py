@@ -1,0 +1,455 @@
+"""A search log on disk: a directory that grows with what the search learned.
+
+    checkpoints.jsonl    one JSON line per checkpoint: what the log gained since the last one
+    vectors.f64          every distinct embedding (item or query) once, float64 rows
+    state-<digest>.json  the strategy's state at the latest checkpoint (and at the one before)
+
+Lines refer to items by number and to embeddings by row, so an iteration that finds nothing
+new appends only its queries and references. Each line carries its sequence number, the
+iteration and a SHA-256 checksum. Reading drops a torn last line (a crash while writing) and
+refuses, with a `LogError` naming the line, a gap, a reordering, a duplicate that disagrees or
+a corrupt line before the last. Version 1 logs (one `log.json` file) still load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import write_atomically
+from .errors import EmbOptError
+from .log import BatchRecord, Counters, SearchLog
+from .schemas import Batch, FilterResponse, Item, ItemInternal, Query, QueryInternal, ScoreResponse
+
+FORMAT = 2
+CHECKPOINTS, VECTORS = "checkpoints.jsonl", "vectors.f64"
+_ROW_TYPE = np.dtype("<f8")
+_CHECKSUM = ',"checksum":"'
+_RESPONSES: dict[str, type[FilterResponse] | type[ScoreResponse]] = {
+    "filter": FilterResponse,
+    "score": ScoreResponse,
+}
+
+
+class LogError(EmbOptError, ValueError):
+    """A log on disk that cannot be read back as it was written."""
+
+
+@dataclass
+class _Written:
+    """How much of a log a writer has put on disk."""
+
+    sequence: int = -1
+    journal: int = 0
+    batches: int = 0
+    history: int = 0
+    reasons: int = 0
+    dimension: int | None = None
+    rows: dict[bytes, int] = field(default_factory=dict)  # embedding digest -> row
+    states: tuple[str | None, str | None] = (None, None)  # the last two lines' state digests
+
+
+class LogWriter:
+    """Appends checkpoints of one `SearchLog` to a log directory."""
+
+    def __init__(self, directory: Path, written: _Written) -> None:
+        self.directory = directory
+        self._written = written
+
+    @classmethod
+    def create(cls, directory: str | os.PathLike, log: SearchLog) -> LogWriter:
+        """Start a log directory for `log` (emptying one there) and write all of `log`."""
+        directory = Path(directory)
+        if directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True)
+        writer = cls(directory, _Written())
+        writer.append(log)
+        return writer
+
+    def append(self, log: SearchLog) -> None:
+        """Write what `log` gained since the last checkpoint: vectors, then the state, then
+        the line (each flushed to disk), so a crash at any point leaves a readable log."""
+        done = self._written
+        vectors: list[np.ndarray] = []
+        line = _Line(log, done, vectors).body()
+        if vectors:
+            with open(self.directory / VECTORS, "ab") as handle:
+                handle.write(np.concatenate(vectors).astype(_ROW_TYPE).tobytes())
+                _flush(handle)
+        digest = self._write_state(log.strategy_state)
+        text = json.dumps({**line, "strategy": digest}, separators=(",", ":"))
+        with open(self.directory / CHECKPOINTS, "a") as handle:
+            handle.write(_with_checksum(text) + "\n")
+            _flush(handle)
+        done.sequence += 1
+        done.journal, done.batches = len(log.journal), len(log.batches)
+        done.history, done.reasons = len(log.history), len(log.reasons)
+        done.states = (done.states[1], digest)
+        self._drop_old_states()
+
+    def _write_state(self, state: dict[str, Any] | None) -> str | None:
+        if state is None:
+            return None
+        text = json.dumps(state, separators=(",", ":"))
+        digest = hashlib.sha256(text.encode()).hexdigest()[:20]
+        path = self.directory / f"state-{digest}.json"
+        if digest != self._written.states[1] and not path.exists():
+            write_atomically(path, text)
+        return digest
+
+    def _drop_old_states(self) -> None:
+        keep = {f"state-{digest}.json" for digest in self._written.states if digest}
+        for path in self.directory.glob("state-*.json"):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+
+
+class _Line:
+    """The body of one checkpoint line: what `log` gained since `done`."""
+
+    def __init__(self, log: SearchLog, done: _Written, vectors: list[np.ndarray]) -> None:
+        self.log, self.done, self.vectors = log, done, vectors
+        self.first_row = len(done.rows)
+
+    def body(self) -> dict[str, Any]:
+        log, done = self.log, self.done
+        caches: dict[str, dict[str, Any]] = {"filter": {}, "score": {}}
+        items = []
+        for kind, key in log.journal[done.journal :]:
+            if kind in caches:
+                caches[kind][key] = log.cache(kind)[key].model_dump(mode="json", exclude_none=True)
+            else:
+                items.append(self._item(kind, key))
+        batches = [
+            {
+                "queries": [self._query(node.bare_query, node.hits, node.hit_reasons)
+                            for node in batch.nodes],
+                "acquired": batch.acquired_numbers,
+            }
+            for batch in log.batches[done.batches :]
+        ]  # fmt: skip
+        pending = log.pending
+        return {
+            "format": FORMAT,
+            "sequence": done.sequence + 1,
+            "iteration": log.counters.iterations,
+            "items": items,
+            "filter": caches["filter"],
+            "score": caches["score"],
+            "reasons": log.reasons[done.reasons :],
+            "batches": batches,
+            "history": log.history[done.history :],
+            "counters": asdict(log.counters),
+            "pending": None if pending is None else [self._query(q) for q in pending.queries],
+            "dimension": done.dimension,
+            "vectors": len(done.rows),
+        }
+
+    def _item(self, kind: str, key: str) -> dict[str, Any]:
+        log = self.log
+        item = log.candidates.get(key) if kind == "candidate" else None
+        item = log.items[key] if item is None else item
+        internal = item.internal
+        record = {
+            "kind": kind,
+            "n": log.number(key),
+            "key": key,
+            "id": item.id,
+            "item": item.item,
+            "vector": self._row(item.embedding),
+            "score": item.score,
+            "data": item.data,
+            "iteration": internal.iteration,
+            "query": internal.query_id,
+            "distance": internal.distance,
+            "reason": internal.removal_reason if kind == "candidate" or internal.removed else None,
+        }
+        return {name: value for name, value in record.items() if value is not None}
+
+    def _query(
+        self, query: Query, hits: np.ndarray | None = None, reasons: np.ndarray | None = None
+    ) -> dict[str, Any]:
+        internal = query.internal
+        record = {
+            "id": internal.id,
+            "parent": internal.parent_id,
+            "trajectory": internal.collection_id,
+            "iteration": internal.iteration,
+            "removed": internal.removal_reason if internal.removed else None,
+            "vector": self._row(query.embedding),
+            "item": query.item,
+            "data": query.data,
+            "extra": query.model_extra or None,
+            "hits": None if hits is None else hits.tolist(),
+            "reasons": None if reasons is None else reasons.tolist(),
+        }
+        return {name: value for name, value in record.items() if value is not None}
+
+    def _row(self, embedding: np.ndarray) -> int:
+        """The row of `embedding` in the vectors file (queued for writing when new)."""
+        vector = np.ascontiguousarray(embedding, dtype=_ROW_TYPE)
+        done = self.done
+        if done.dimension is None:
+            done.dimension = len(vector)
+        elif len(vector) != done.dimension:
+            raise LogError(
+                f"the log holds {done.dimension}-dimensional embeddings; got one of shape "
+                f"{vector.shape}"
+            )
+        digest = hashlib.sha1(vector.tobytes()).digest()
+        row = done.rows.get(digest)
+        if row is None:
+            row = done.rows[digest] = len(done.rows)
+            self.vectors.append(vector[None, :])
+        return row
+
+
+def save_log(log: SearchLog, path: str | os.PathLike) -> None:
+    """Write all of `log` to the directory `path`, replacing a log there only once the new
+    one is complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        LogWriter.create(building, log)
+        old = path.with_name(f".{path.name}.old")
+        if path.exists():
+            path.rename(old)
+        building.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+
+
+def load_log(path: str | os.PathLike) -> SearchLog:
+    """The log in the directory `path` (or a version 1 log file); the files are not changed."""
+    path = Path(path)
+    if path.is_file():
+        return _load_version_1(path)
+    return _read(path)[0].log
+
+
+def open_log(directory: str | os.PathLike) -> tuple[SearchLog, LogWriter]:
+    """Read the log in `directory` and return it with a writer that appends to it, after
+    cutting off a torn last line and any vector rows no line refers to."""
+    directory = Path(directory)
+    reader, kept = _read(directory)
+    with open(directory / CHECKPOINTS, "r+b") as handle:
+        handle.truncate(kept)
+    done = reader.done
+    with open(directory / VECTORS, "ab") as handle:
+        handle.truncate(len(done.rows) * _ROW_TYPE.itemsize * (done.dimension or 0))
+    return reader.log, LogWriter(directory, done)
+
+
+def _read(directory: Path) -> tuple[_Reader, int]:
+    """The reader that applied every complete line, and the bytes those lines take."""
+    checkpoints = directory / CHECKPOINTS
+    if not checkpoints.is_file():
+        raise LogError(f"{directory} holds no search log ({CHECKPOINTS} is missing)")
+    lines = checkpoints.read_bytes().split(b"\n")
+    last = max((i for i, raw in enumerate(lines) if raw.strip()), default=-1)
+    reader, kept, previous = _Reader(directory), 0, b""
+    for index, raw in enumerate(lines[: last + 1]):
+        line = _parse(raw, checkpoints, index + 1, index == last) if raw.strip() else None
+        if line is None and raw.strip():
+            break  # a torn last line
+        if line is not None and raw != previous:  # the same line twice is one checkpoint
+            reader.apply(line, index + 1)
+        previous, kept = raw, kept + len(raw) + 1
+    if reader.sequence < 0:
+        raise LogError(f"{checkpoints} holds no complete checkpoint")
+    reader.load_state()
+    return reader, kept
+
+
+def _parse(raw: bytes, path: Path, number: int, last: bool) -> dict[str, Any] | None:
+    """The checked content of one line; None for a torn last line."""
+    text = raw.decode("utf-8", errors="replace").rstrip("\r")
+    cut = text.rfind(_CHECKSUM)
+    body = text[:cut] + "}" if cut >= 0 else ""
+    expected = text[cut + len(_CHECKSUM) : -2] if cut >= 0 else None
+    if expected is None or hashlib.sha256(body.encode()).hexdigest() != expected:
+        if last:
+            return None
+        raise LogError(
+            f"{path}: line {number} is corrupt (its checksum does not match); the log cannot "
+            "be resumed past it"
+        )
+    line = json.loads(body)
+    if not isinstance(line, dict) or line.get("format") != FORMAT:
+        raise LogError(f"{path}: line {number} is not a format {FORMAT} checkpoint")
+    return line
+
+
+class _Reader:
+    """Rebuilds a log line by line, checking the lines follow each other."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.log = SearchLog()
+        self.done = _Written()
+        self.vectors = np.empty((0, 0))
+        self.sequence = -1
+
+    def apply(self, line: dict[str, Any], number: int) -> None:
+        where = f"{self.directory / CHECKPOINTS}: line {number}"
+        sequence = line.get("sequence")
+        if sequence != self.sequence + 1:
+            if isinstance(sequence, int) and sequence > self.sequence + 1:
+                problem = "a checkpoint before it is missing"
+            elif sequence == self.sequence:
+                problem = "it repeats the checkpoint before it with different content"
+            else:
+                problem = "checkpoints are out of order"
+            raise LogError(
+                f"{where} holds checkpoint {sequence}, expected {self.sequence + 1}: {problem}"
+            )
+        self.sequence = sequence
+        try:
+            self._apply(line)
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            raise LogError(f"{where} does not fit the lines before it: {error}") from error
+
+    def _apply(self, line: dict[str, Any]) -> None:
+        log, done = self.log, self.done
+        self._read_vectors(line["dimension"], line["vectors"])
+        for record in line["items"]:
+            self._item(record)
+        for kind in ("filter", "score"):
+            for key, value in line[kind].items():
+                log.remember(kind, key, _RESPONSES[kind].model_validate(value))
+        for reason in line["reasons"]:
+            log.reason_code(reason)
+        for batch in line["batches"]:
+            log.counters.iterations += 1
+            nodes = [
+                log.add_query(self._query(q), q.get("hits", []), q.get("reasons", []))
+                for q in batch["queries"]
+            ]
+            log.batches.append(BatchRecord(nodes, batch["acquired"], log))
+        log.history += line["history"]
+        log.counters = Counters(**line["counters"])
+        pending = line["pending"]
+        log.pending = None if pending is None else Batch(queries=[self._query(q) for q in pending])
+        digest = line["strategy"]
+        done.sequence, done.journal, done.batches = (
+            self.sequence,
+            len(log.journal),
+            len(log.batches),
+        )
+        done.history, done.reasons = len(log.history), len(log.reasons)
+        done.states = (done.states[1], digest)
+
+    def _read_vectors(self, dimension: int | None, rows: int) -> None:
+        done = self.done
+        if dimension is None or rows <= len(done.rows):
+            return
+        if not len(self.vectors):
+            path = self.directory / VECTORS
+            self.vectors = np.fromfile(path, dtype=_ROW_TYPE).reshape(-1, dimension)
+        if rows > len(self.vectors):
+            raise ValueError(f"it refers to {rows} vectors; {VECTORS} holds {len(self.vectors)}")
+        done.dimension = dimension
+        for row in range(len(done.rows), rows):
+            done.rows[hashlib.sha1(self.vectors[row].tobytes()).digest()] = row
+
+    def _item(self, record: dict[str, Any]) -> None:
+        log = self.log
+        item = Item.trusted(
+            record.get("id"),
+            record.get("item"),
+            self.vectors[record["vector"]].copy(),
+            record.get("data"),
+            record.get("distance"),
+        )
+        item.score = record.get("score")
+        internal: ItemInternal = item.internal
+        internal.iteration, internal.query_id = record.get("iteration"), record.get("query")
+        if "reason" in record:
+            item.remove(record["reason"])
+        key = record["key"]
+        if record["kind"] == "candidate":
+            log.candidates.setdefault(key, item)
+            log.number(key)
+            log.journal.append(("candidate", key))
+        else:
+            log.add_item(item, key)
+        if log.number(key) != record["n"]:
+            raise ValueError(f"item {key} is number {log.number(key)} here, {record['n']} there")
+
+    def _query(self, record: dict[str, Any]) -> Query:
+        query = Query(
+            embedding=self.vectors[record["vector"]].copy(),
+            item=record.get("item"),
+            data=record.get("data"),
+            **record.get("extra", {}),
+        )
+        query.internal = QueryInternal(
+            id=record.get("id"),
+            parent_id=record.get("parent"),
+            collection_id=record.get("trajectory"),
+            iteration=record.get("iteration"),
+            removed="removed" in record,
+            removal_reason=record.get("removed"),
+        )
+        return query
+
+    def load_state(self) -> None:
+        """Give the log the strategy state its last checkpoint names (older ones are gone)."""
+        digest = self.done.states[1]
+        if digest is None:
+            return
+        path = self.directory / f"state-{digest}.json"
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise LogError(f"the strategy state {path} of the last checkpoint is missing") from None
+        if hashlib.sha256(text.encode()).hexdigest()[:20] != digest:
+            raise LogError(f"the strategy state {path} is corrupt (its checksum does not match)")
+        self.log.strategy_state = json.loads(text)
+
+
+def _with_checksum(text: str) -> str:
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return f'{text[:-1]}{_CHECKSUM}{digest}"}}'
+
+
+def _flush(handle: Any) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _load_version_1(path: Path) -> SearchLog:
+    """A log written by emb_opt before the log directory: JSON lines of whole batches."""
+    log = SearchLog()
+    lines = path.read_text().splitlines()
+    for number, text in enumerate(lines, 1):
+        try:
+            delta = json.loads(text)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break  # the last checkpoint was cut short by a crash
+            raise LogError(f"{path}: line {number} is not valid JSON") from None
+        if not isinstance(delta, dict) or delta.get("version") != 1:
+            raise LogError(f"{path}: line {number} is not a version 1 log line")
+        for kind in ("filter", "score"):
+            for key, value in delta[f"{kind}_cache"].items():
+                log.remember(kind, key, _RESPONSES[kind].model_validate(value))
+        for batch in delta["batches"]:
+            log.add_batch(Batch.model_validate(batch))
+        log.history += delta["history"]
+        log.counters = Counters(**delta["counters"])
+        pending = delta["pending"]
+        log.pending = Batch.model_validate(pending) if pending is not None else None
+        log.strategy_state = delta.get("strategy")
+    return log
