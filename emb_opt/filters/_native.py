@@ -49,6 +49,17 @@ def map_comparisons(flt: Filter, fn: Callable[[Comparison], Filter]) -> Filter:
     return flt
 
 
+def compared_fields(flt: Filter) -> set[str]:
+    """The fields `flt` compares."""
+    if isinstance(flt, Comparison):
+        return {flt.field}
+    if isinstance(flt, And | Or):
+        return set().union(*(compared_fields(child) for child in flt.children))
+    if isinstance(flt, Not):
+        return compared_fields(flt.child)
+    return set()
+
+
 def value_kind(value: Any) -> str:
     """ "number", "bool" or "str" for a filter value."""
     return _KIND_OF_VALUE[kind_of(value)]
@@ -73,6 +84,34 @@ def check_kinds(kinds: Mapping[str, str]) -> dict[str, str]:
         if kind not in KINDS:
             raise ValueError(f"field kind {kind!r} for {field!r} is not one of {', '.join(KINDS)}")
     return dict(kinds)
+
+
+def sampled_kinds(
+    declared: Mapping[str, str],
+    rows: Iterable[Mapping[str, Any]],
+    keys: Iterable[str],
+    exhaustive: bool,
+) -> dict[str, str]:
+    """The kinds of `keys`: `declared` ones, checked against the sampled `rows`, and for
+    the others what the rows show when they are every row of the collection.
+
+    A partial sample only proves a key "mixed" (one row beyond it may hold another kind);
+    a key no row holds stays unknown. A declared kind the rows contradict is a ValueError.
+    """
+    keys = sorted(keys)
+    seen = infer_kinds({key: row.get(key) for key in keys} for row in rows)
+    kinds = dict(declared)
+    for key in keys:
+        found, claimed = seen.get(key), declared.get(key)
+        if claimed is None and (found == "mixed" or (found is not None and exhaustive)):
+            kinds[key] = found
+        elif claimed not in (None, "mixed") and found not in (None, claimed):
+            held = "values of several kinds" if found == "mixed" else f"{found} values"
+            raise ValueError(
+                f"field_kinds says {key!r} holds {claimed} values, but the collection's rows "
+                f"hold {held} there; correct field_kinds or leave {key!r} out to infer it"
+            )
+    return kinds
 
 
 def fold_kinds(flt: Filter, kinds: Mapping[str, str]) -> Filter:

@@ -272,7 +272,12 @@ class MilvusStandalone:
         previous = os.environ.get("ETCD_CONFIG_PATH")
         os.environ["ETCD_CONFIG_PATH"] = str(self.etcd_config)  # read by the child only
         try:
-            self.server.start()  # Popen(`milvus run standalone`), then waits for it
+            with warnings.catch_warnings():  # it leaks a socket per busy default port
+                warnings.simplefilter("ignore", ResourceWarning)
+                try:
+                    self.server.start()  # Popen(`milvus run standalone`), then waits for it
+                finally:
+                    gc.collect()
         except BaseException:
             if self.server.server_proc is not None:
                 track(self.server.server_proc.pid)
