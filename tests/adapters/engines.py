@@ -223,14 +223,6 @@ class ChromaServer:
         self.log.close()
 
 
-def _collect_leaked_sockets() -> None:
-    """The `milvus` package's port probe leaves sockets open; collect them now, quietly,
-    instead of letting a later test's garbage collection report them."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
-
-
 class MilvusStandalone:
     """The real Milvus 2.3.5 server (`pip install milvus==2.3.5`), started once per run."""
 
@@ -290,7 +282,6 @@ class MilvusStandalone:
                 os.environ["ETCD_CONFIG_PATH"] = previous
         self.pid = self.server.server_proc.pid
         track(self.pid)
-        _collect_leaked_sockets()
         return self
 
     def stop(self) -> None:
