@@ -5,8 +5,10 @@
 
 Each row is one `python -m emb_opt run` in a fresh process on 100,000 x 64 float32 vectors
 (standard normal, an `.npy` file) in FAISS (IndexFlatL2), k = 10, 10 start queries, the
-built-in `target` objective (cheap). The surrogate rows stop at `max_score_calls` (or when
-the search stops finding new items: `idle` 5, the default). The stall rows run
+built-in `target` objective (cheap). The first row is a config with no `strategy` block
+and a budget of 2,000 score calls with 100,000 iterations allowed. The surrogate rows stop
+at `max_score_calls` (or when the search stops finding new items: `idle` 5, the default).
+The stall rows run
 `topk_discrete` (k = 10), which settles on the best items it found and then proposes the
 same queries forever, and `rl`, whose queries keep moving a little without finding anything
 new, with `idle: null` for a fixed number of iterations.
@@ -35,6 +37,7 @@ import numpy as np
 import yaml
 
 N, DIMENSION, K, QUERIES = 100_000, 64, 10, 10
+ROW_BYTES = {"vector32": 4 * DIMENSION, "vector": 8 * DIMENSION}
 
 
 def write_corpus(directory: Path) -> Path:
@@ -52,7 +55,7 @@ def config(embeddings: Path, output: Path, strategy: dict, stop: dict) -> dict[s
             "data": {"kind": "files", "embeddings": str(embeddings)},
         },
         "score": {"function": "target"},
-        "strategy": {"update": strategy},
+        **({"strategy": {"update": strategy}} if strategy else {}),
         "start": {"random": QUERIES, "seed": 1},
         "stop": stop,
         "output": {"dir": str(output)},
@@ -96,17 +99,17 @@ def directory_bytes(path: Path) -> int:
 
 def idle_bytes(output: Path) -> float:
     """Mean bytes an idle iteration (no new score call) added to the log: its checkpoint line
-    plus the vector rows it appended (format 2); its line alone for a version 1 `log.json`."""
+    plus the vector rows it appended (for a version 1 `log.json`: its line)."""
     lines = output / "log" / "checkpoints.jsonl"
     lines = lines if lines.exists() else output / "log.json"
-    sizes, calls, rows = [], None, 0
+    sizes, calls, rows = [], None, {}
     for text in lines.read_bytes().splitlines():
         line = json.loads(text)
-        now = line["counters"]["score_calls"]
-        added = (line.get("vectors", 0) - rows) * DIMENSION * 8
+        now, counts = line["counters"]["score_calls"], line.get("vectors", {})
+        added = sum((n - rows.get(name, 0)) * ROW_BYTES[name] for name, n in counts.items())
         if calls is not None and now == calls and line.get("batches"):
             sizes.append(len(text) + 1 + added)
-        calls, rows = now, line.get("vectors", 0)
+        calls, rows = now, counts
     return float(np.mean(sizes)) if sizes else float("nan")
 
 

@@ -1,7 +1,8 @@
 """A search log on disk: a directory that grows with what the search learned.
 
     checkpoints.jsonl    one JSON line per checkpoint: what the log gained since the last one
-    vectors.f64          every distinct embedding (item or query) once, float64 rows
+    vectors.f32          every distinct embedding (item or query) that is exactly float32, once
+    vectors.f64          every other distinct embedding, once (little-endian rows)
     state-<digest>.json  the strategy's state at the latest checkpoint (and at the one before)
 
 Lines refer to items by number and to embeddings by row, so an iteration that finds nothing
@@ -24,14 +25,16 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import write_atomically
 from .errors import EmbOptError
 from .log import BatchRecord, Counters, SearchLog
 from .schemas import Batch, FilterResponse, Item, ItemInternal, Query, QueryInternal, ScoreResponse
 
 FORMAT = 2
-CHECKPOINTS, VECTORS = "checkpoints.jsonl", "vectors.f64"
-_ROW_TYPE = np.dtype("<f8")
+CHECKPOINTS = "checkpoints.jsonl"
+VECTOR_FILES: dict[str, tuple[str, np.dtype[Any]]] = {
+    "vector32": ("vectors.f32", np.dtype("<f4")),
+    "vector": ("vectors.f64", np.dtype("<f8")),
+}
 _CHECKSUM = ',"checksum":"'
 _RESPONSES: dict[str, type[FilterResponse] | type[ScoreResponse]] = {
     "filter": FilterResponse,
@@ -52,8 +55,7 @@ class _Written:
     batches: int = 0
     history: int = 0
     reasons: int = 0
-    dimension: int | None = None
-    rows: dict[bytes, int] = field(default_factory=dict)  # embedding digest -> row
+    vectors: _Vectors = field(default_factory=lambda: _Vectors())
     states: tuple[str | None, str | None] = (None, None)  # the last two lines' state digests
 
 
@@ -63,6 +65,7 @@ class LogWriter:
     def __init__(self, directory: Path, written: _Written) -> None:
         self.directory = directory
         self._written = written
+        self._gone: str | None = None  # the state digest the last line stopped naming
 
     @classmethod
     def create(cls, directory: str | os.PathLike, log: SearchLog) -> LogWriter:
@@ -79,12 +82,8 @@ class LogWriter:
         """Write what `log` gained since the last checkpoint: vectors, then the state, then
         the line (each flushed to disk), so a crash at any point leaves a readable log."""
         done = self._written
-        vectors: list[np.ndarray] = []
-        line = _Line(log, done, vectors).body()
-        if vectors:
-            with open(self.directory / VECTORS, "ab") as handle:
-                handle.write(np.concatenate(vectors).astype(_ROW_TYPE).tobytes())
-                _flush(handle)
+        line = _Line(log, done).body()
+        done.vectors.write(self.directory)
         digest = self._write_state(log.strategy_state)
         text = json.dumps({**line, "strategy": digest}, separators=(",", ":"))
         with open(self.directory / CHECKPOINTS, "a") as handle:
@@ -93,32 +92,42 @@ class LogWriter:
         done.sequence += 1
         done.journal, done.batches = len(log.journal), len(log.batches)
         done.history, done.reasons = len(log.history), len(log.reasons)
-        done.states = (done.states[1], digest)
-        self._drop_old_states()
+        self._gone, done.states = done.states[0], (done.states[1], digest)
+        self.drop_old_states()
 
     def _write_state(self, state: dict[str, Any] | None) -> str | None:
+        """Write `state` to its own file (named by its digest: a torn one is never named by a
+        line) unless the last line named the same; return the digest."""
         if state is None:
             return None
         text = json.dumps(state, separators=(",", ":"))
         digest = hashlib.sha256(text.encode()).hexdigest()[:20]
         path = self.directory / f"state-{digest}.json"
-        if digest != self._written.states[1] and not path.exists():
-            write_atomically(path, text)
+        if digest not in self._written.states or not path.exists():
+            with open(path, "w") as handle:
+                handle.write(text)
+                _flush(handle)
         return digest
 
-    def _drop_old_states(self) -> None:
+    def drop_old_states(self, every: bool = False) -> None:
+        """Delete the state files neither of the last two lines names (`every`: look for
+        them all, as after a crash; otherwise only the one that just fell out)."""
         keep = {f"state-{digest}.json" for digest in self._written.states if digest}
-        for path in self.directory.glob("state-*.json"):
+        found = self.directory.glob("state-*.json") if every else self._dropped()
+        for path in found:
             if path.name not in keep:
                 path.unlink(missing_ok=True)
+
+    def _dropped(self) -> list[Path]:
+        gone = self._gone
+        return [] if gone is None else [self.directory / f"state-{gone}.json"]
 
 
 class _Line:
     """The body of one checkpoint line: what `log` gained since `done`."""
 
-    def __init__(self, log: SearchLog, done: _Written, vectors: list[np.ndarray]) -> None:
-        self.log, self.done, self.vectors = log, done, vectors
-        self.first_row = len(done.rows)
+    def __init__(self, log: SearchLog, done: _Written) -> None:
+        self.log, self.done = log, done
 
     def body(self) -> dict[str, Any]:
         log, done = self.log, self.done
@@ -150,8 +159,8 @@ class _Line:
             "history": log.history[done.history :],
             "counters": asdict(log.counters),
             "pending": None if pending is None else [self._query(q) for q in pending.queries],
-            "dimension": done.dimension,
-            "vectors": len(done.rows),
+            "dimension": done.vectors.dimension,
+            "vectors": dict(done.vectors.counts),
         }
 
     def _item(self, kind: str, key: str) -> dict[str, Any]:
@@ -165,7 +174,7 @@ class _Line:
             "key": key,
             "id": item.id,
             "item": item.item,
-            "vector": self._row(item.embedding),
+            **self.done.vectors.reference(item.embedding),
             "score": item.score,
             "data": item.data,
             "iteration": internal.iteration,
@@ -185,7 +194,7 @@ class _Line:
             "trajectory": internal.collection_id,
             "iteration": internal.iteration,
             "removed": internal.removal_reason if internal.removed else None,
-            "vector": self._row(query.embedding),
+            **self.done.vectors.reference(query.embedding),
             "item": query.item,
             "data": query.data,
             "extra": query.model_extra or None,
@@ -194,23 +203,76 @@ class _Line:
         }
         return {name: value for name, value in record.items() if value is not None}
 
-    def _row(self, embedding: np.ndarray) -> int:
-        """The row of `embedding` in the vectors file (queued for writing when new)."""
-        vector = np.ascontiguousarray(embedding, dtype=_ROW_TYPE)
-        done = self.done
-        if done.dimension is None:
-            done.dimension = len(vector)
-        elif len(vector) != done.dimension:
+
+class _Vectors:
+    """The embeddings of a log, each distinct one once: in `vectors.f32` when it is exactly
+    float32 (as most databases' are), in `vectors.f64` otherwise (as strategies' queries)."""
+
+    def __init__(self) -> None:
+        self.dimension: int | None = None
+        self.rows: dict[bytes, dict[str, int]] = {}  # digest of the float64 bytes -> reference
+        self.counts = dict.fromkeys(VECTOR_FILES, 0)
+        self.queued: dict[str, list[np.ndarray]] = {name: [] for name in VECTOR_FILES}
+        self.read: dict[str, np.ndarray] = {}
+
+    def reference(self, embedding: np.ndarray) -> dict[str, int]:
+        """{"vector32" | "vector": row} of `embedding`, queued for writing when new."""
+        vector = np.asarray(embedding, dtype=np.float64)
+        if self.dimension is None:
+            self.dimension = len(vector)
+        elif vector.shape != (self.dimension,):
             raise LogError(
-                f"the log holds {done.dimension}-dimensional embeddings; got one of shape "
+                f"the log holds {self.dimension}-dimensional embeddings; got one of shape "
                 f"{vector.shape}"
             )
         digest = hashlib.sha1(vector.tobytes()).digest()
-        row = done.rows.get(digest)
-        if row is None:
-            row = done.rows[digest] = len(done.rows)
-            self.vectors.append(vector[None, :])
-        return row
+        found = self.rows.get(digest)
+        if found is None:
+            single = vector.astype(np.float32)
+            name = "vector32" if np.array_equal(single, vector) else "vector"
+            found = self.rows[digest] = {name: self.counts[name]}
+            self.counts[name] += 1
+            self.queued[name].append(single if name == "vector32" else vector)
+        return found
+
+    def write(self, directory: Path) -> None:
+        """Append the queued rows to their files, flushed to disk."""
+        for name, rows in self.queued.items():
+            if rows:
+                file, dtype = VECTOR_FILES[name]
+                with open(directory / file, "ab") as handle:
+                    handle.write(np.asarray(rows, dtype=dtype).tobytes())
+                    _flush(handle)
+                rows.clear()
+
+    def vector(self, directory: Path, record: dict[str, Any]) -> np.ndarray:
+        """The embedding a record refers to (a copy)."""
+        name = "vector32" if "vector32" in record else "vector"
+        if name not in self.read:
+            file, dtype = VECTOR_FILES[name]
+            path, width = directory / file, dtype.itemsize * (self.dimension or 0)
+            whole = path.stat().st_size // width if width and path.exists() else 0
+            self.read[name] = np.fromfile(path, dtype, whole * (self.dimension or 0)).reshape(
+                whole, self.dimension or 0
+            )
+        return self.read[name][record[name]].copy()
+
+    def follow(self, directory: Path, dimension: int | None, counts: dict[str, int]) -> None:
+        """Take in the rows a line says the files hold (a reader catching up)."""
+        self.dimension = dimension if dimension is not None else self.dimension
+        for name, count in counts.items():
+            while self.counts[name] < count:
+                row = self.vector(directory, {name: self.counts[name]})
+                self.rows[hashlib.sha1(row.astype(np.float64).tobytes()).digest()] = {
+                    name: self.counts[name]
+                }
+                self.counts[name] += 1
+
+    def cut(self, directory: Path) -> None:
+        """Drop rows past those the lines refer to (written before a line that never came)."""
+        for name, (file, dtype) in VECTOR_FILES.items():
+            with open(directory / file, "ab") as handle:
+                handle.truncate(self.counts[name] * dtype.itemsize * (self.dimension or 0))
 
 
 def save_log(log: SearchLog, path: str | os.PathLike) -> None:
@@ -246,9 +308,10 @@ def open_log(directory: str | os.PathLike) -> tuple[SearchLog, LogWriter]:
     with open(directory / CHECKPOINTS, "r+b") as handle:
         handle.truncate(kept)
     done = reader.done
-    with open(directory / VECTORS, "ab") as handle:
-        handle.truncate(len(done.rows) * _ROW_TYPE.itemsize * (done.dimension or 0))
-    return reader.log, LogWriter(directory, done)
+    done.vectors.cut(directory)
+    writer = LogWriter(directory, done)
+    writer.drop_old_states(every=True)
+    return reader.log, writer
 
 
 def _read(directory: Path) -> tuple[_Reader, int]:
@@ -298,7 +361,6 @@ class _Reader:
         self.directory = directory
         self.log = SearchLog()
         self.done = _Written()
-        self.vectors = np.empty((0, 0))
         self.sequence = -1
 
     def apply(self, line: dict[str, Any], number: int) -> None:
@@ -322,7 +384,10 @@ class _Reader:
 
     def _apply(self, line: dict[str, Any]) -> None:
         log, done = self.log, self.done
-        self._read_vectors(line["dimension"], line["vectors"])
+        try:
+            done.vectors.follow(self.directory, line["dimension"], line["vectors"])
+        except IndexError:
+            raise ValueError("it refers to more vectors than the files hold") from None
         for record in line["items"]:
             self._item(record)
         for kind in ("filter", "score"):
@@ -350,25 +415,12 @@ class _Reader:
         done.history, done.reasons = len(log.history), len(log.reasons)
         done.states = (done.states[1], digest)
 
-    def _read_vectors(self, dimension: int | None, rows: int) -> None:
-        done = self.done
-        if dimension is None or rows <= len(done.rows):
-            return
-        if not len(self.vectors):
-            path = self.directory / VECTORS
-            self.vectors = np.fromfile(path, dtype=_ROW_TYPE).reshape(-1, dimension)
-        if rows > len(self.vectors):
-            raise ValueError(f"it refers to {rows} vectors; {VECTORS} holds {len(self.vectors)}")
-        done.dimension = dimension
-        for row in range(len(done.rows), rows):
-            done.rows[hashlib.sha1(self.vectors[row].tobytes()).digest()] = row
-
     def _item(self, record: dict[str, Any]) -> None:
         log = self.log
         item = Item.trusted(
             record.get("id"),
             record.get("item"),
-            self.vectors[record["vector"]].copy(),
+            self.done.vectors.vector(self.directory, record),
             record.get("data"),
             record.get("distance"),
         )
@@ -389,7 +441,7 @@ class _Reader:
 
     def _query(self, record: dict[str, Any]) -> Query:
         query = Query(
-            embedding=self.vectors[record["vector"]].copy(),
+            embedding=self.done.vectors.vector(self.directory, record),
             item=record.get("item"),
             data=record.get("data"),
             **record.get("extra", {}),

@@ -58,8 +58,11 @@ def _decode(data: Any, known: dict[str, type]) -> Any:
     if not isinstance(data, dict):
         return data
     if "__array__" in data:
-        raw = base64.b64decode(data["__array__"])
-        return np.frombuffer(raw, dtype=np.dtype(data["dtype"])).reshape(data["shape"]).copy()
+        dtype, values = np.dtype(data["dtype"]), data["__array__"]
+        if isinstance(values, list):  # written before arrays were kept as bytes
+            return np.asarray(values, dtype=dtype).reshape(data["shape"])
+        raw = base64.b64decode(values)
+        return np.frombuffer(raw, dtype=dtype).reshape(data["shape"]).copy()
     if "__rng__" in data:
         generator = np.random.default_rng()
         generator.bit_generator.state = data["__rng__"]
