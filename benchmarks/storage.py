@@ -156,7 +156,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--stall-iterations", type=int, default=300)
     args = parser.parse_args()
-    runs = [
+    runs = [("default, 2,000 budget", {}, {"iterations": 100_000, "max_score_calls": 2_000})]
+    runs += [
         (
             f"surrogate {calls:,}",
             {"name": "surrogate"},
