@@ -315,38 +315,35 @@ def open_log(directory: str | os.PathLike) -> tuple[SearchLog, LogWriter]:
 
 
 def _read(directory: Path) -> tuple[_Reader, int]:
-    """The reader that applied every complete line, and the bytes those lines take."""
+    """The reader that applied every complete line, and the bytes those lines take.
+
+    A write ends its line with a newline, so only text after the last newline can be torn;
+    a complete line that does not check out is corruption, wherever it is.
+    """
     checkpoints = directory / CHECKPOINTS
     if not checkpoints.is_file():
         raise LogError(f"{directory} holds no search log ({CHECKPOINTS} is missing)")
-    lines = checkpoints.read_bytes().split(b"\n")
-    last = max((i for i, raw in enumerate(lines) if raw.strip()), default=-1)
-    reader, kept, previous = _Reader(directory), 0, b""
-    for index, raw in enumerate(lines[: last + 1]):
-        line = _parse(raw, checkpoints, index + 1, index == last) if raw.strip() else None
-        if line is None and raw.strip():
-            break  # a torn last line
-        if line is not None and raw != previous:  # the same line twice is one checkpoint
-            reader.apply(line, index + 1)
-        previous, kept = raw, kept + len(raw) + 1
+    complete, newline, _torn = checkpoints.read_bytes().rpartition(b"\n")
+    reader, previous = _Reader(directory), b""
+    for number, raw in enumerate(complete.split(b"\n") if newline else [], 1):
+        if raw != previous:  # the same line twice is one checkpoint
+            reader.apply(_parse(raw, checkpoints, number), number)
+        previous = raw
     if reader.sequence < 0:
         raise LogError(f"{checkpoints} holds no complete checkpoint")
     reader.load_state()
-    return reader, kept
+    return reader, len(complete) + len(newline)
 
 
-def _parse(raw: bytes, path: Path, number: int, last: bool) -> dict[str, Any] | None:
-    """The checked content of one line; None for a torn last line."""
-    text = raw.decode("utf-8", errors="replace").rstrip("\r")
+def _parse(raw: bytes, path: Path, number: int) -> dict[str, Any]:
+    """The content of one complete line, checked against its checksum."""
+    text = raw.decode("utf-8", errors="replace")
     cut = text.rfind(_CHECKSUM)
-    body = text[:cut] + "}" if cut >= 0 else ""
-    expected = text[cut + len(_CHECKSUM) : -2] if cut >= 0 else None
-    if expected is None or hashlib.sha256(body.encode()).hexdigest() != expected:
-        if last:
-            return None
+    body = text[:cut] + "}"
+    if cut < 0 or hashlib.sha256(body.encode()).hexdigest() != text[cut + len(_CHECKSUM) : -2]:
         raise LogError(
-            f"{path}: line {number} is corrupt (its checksum does not match); the log cannot "
-            "be resumed past it"
+            f"{path}: line {number} is corrupt (it does not match its checksum); the log cannot "
+            "be read past it"
         )
     line = json.loads(body)
     if not isinstance(line, dict) or line.get("format") != FORMAT:
