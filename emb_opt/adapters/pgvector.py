@@ -261,7 +261,9 @@ class PgvectorDataSource(RemoteDataSource):
         ).format(**parts)
         self._ids = sql.SQL("SELECT {id} FROM {table} WHERE {where}").format(**parts)
         self._count_sql = sql.SQL("SELECT count(*) FROM {table} WHERE {where}").format(**parts)
-        self._fetch_sql = sql.SQL(select.replace("{where}", "{id} = ANY(%(ids)b)")).format(**parts)
+        self._fetch_sql = sql.SQL("SELECT {columns} FROM {table} WHERE {id} = ANY(%(ids)b)").format(
+            **parts
+        )
 
     def _execute(self, query: Any, params: Any = None) -> list[tuple[Any, ...]]:
         """One statement, one round trip: its rows."""
