@@ -71,9 +71,13 @@ def table_name(name: str) -> sql.Identifier:
 def pg_address(client: Any) -> str:
     """`postgresql://host:port/dbname` of a connection or a DSN (never its password)."""
     if isinstance(client, str):
+        from psycopg import ProgrammingError
         from psycopg.conninfo import conninfo_to_dict
 
-        params = conninfo_to_dict(client)
+        try:
+            params = conninfo_to_dict(client)
+        except ProgrammingError:
+            return "an invalid DSN"
         host, port, dbname = (params.get(k, "") for k in ("host", "port", "dbname"))
     else:
         host, port, dbname = client.info.host, client.info.port, client.info.dbname
@@ -515,7 +519,7 @@ def open_client(source: SourceConfig) -> Any:
     in what it leaves out), with `source.api_key` as the password if given."""
     psycopg = import_psycopg()
     password = {"password": source.api_key} if source.api_key else {}
-    return psycopg.connect(source.url or "", autocommit=True, **password)
+    return psycopg.connect(source.url or "", autocommit=True, connect_timeout=10, **password)
 
 
 def connect(source: SourceConfig) -> PgvectorDataSource:
