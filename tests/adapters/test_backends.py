@@ -16,8 +16,8 @@ from emb_opt.config.registry import backends
 from emb_opt.config.schema import SourceConfig
 
 REPO = Path(__file__).resolve().parents[2]
-SERVERS = ("qdrant", "chroma", "milvus")
-CLIENTS = ("faiss", "datasets", "pyarrow", "qdrant_client", "chromadb", "pymilvus")
+SERVERS = ("qdrant", "chroma", "milvus", "pgvector")
+CLIENTS = ("faiss", "datasets", "pyarrow", "qdrant_client", "chromadb", "pymilvus", "psycopg")
 
 
 def pyproject() -> dict:

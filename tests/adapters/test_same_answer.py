@@ -1,9 +1,10 @@
 """Same search, same answer: the seed tutorial finds the same items with the same scores on
-NumPy, FAISS, HF Datasets, Qdrant, Chroma and Milvus (exact search everywhere).
+NumPy, FAISS, HF Datasets, Qdrant, Chroma, Milvus and pgvector (exact search everywhere).
 
 The tutorial data (10,000 x 64, fixed seed) is stored as float32 in every backend; FAISS is
 a flat index, Qdrant local mode is brute force, Chroma's HNSW gets ef_search > n, Milvus
-uses FLAT. The climb is RLUpdate(lrs=[0.25]) from the same five start points.
+uses FLAT, the pgvector table has no index. The climb is RLUpdate(lrs=[0.25]) from the same
+five start points.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import string
 from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
 from pymilvus import MilvusClient
 from qdrant_client import QdrantClient
@@ -23,6 +25,8 @@ from emb_opt.adapters.huggingface import HuggingFaceDataSource
 from emb_opt.adapters.milvus import MilvusDataSource
 from emb_opt.adapters.milvus import load_collection as load_milvus
 from emb_opt.adapters.numpy import NumpyDataSource
+from emb_opt.adapters.pgvector import PgvectorDataSource
+from emb_opt.adapters.pgvector import load_collection as load_pgvector
 from emb_opt.adapters.qdrant import QdrantDataSource
 from emb_opt.adapters.qdrant import load_collection as load_qdrant
 from emb_opt.runner import Runner
@@ -130,10 +134,25 @@ def milvus_lite_source(t: Tutorial, request: Any) -> Any:
     return MilvusDataSource(client, "tutorial", k=K, item_key="item")
 
 
+def pgvector_source(t: Tutorial, request: Any) -> Any:
+    client = psycopg.connect(request.getfixturevalue("postgres_server").url, autocommit=True)
+    request.addfinalizer(client.close)
+    load_pgvector(client, "tutorial", t.vectors, t.metadata, t.ids, t.items, recreate=True)
+    return PgvectorDataSource(client, "tutorial", k=K, item_key="item")
+
+
 @pytest.mark.parametrize(
     "make",
-    [faiss_source, hf_source, qdrant_source, chroma_source, milvus_source, milvus_lite_source],
-    ids=["faiss", "hf", "qdrant", "chroma", "milvus", "milvus-lite"],
+    [
+        faiss_source,
+        hf_source,
+        qdrant_source,
+        chroma_source,
+        milvus_source,
+        milvus_lite_source,
+        pgvector_source,
+    ],
+    ids=["faiss", "hf", "qdrant", "chroma", "milvus", "milvus-lite", "pgvector"],
 )
 def test_same_items_and_scores_as_numpy(make, tutorial, reference, request):
     results = run(make(tutorial, request), tutorial)

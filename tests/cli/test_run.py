@@ -185,13 +185,17 @@ def test_backend_from_an_installed_entry_point(write_config, tmp_path, monkeypat
     assert importlib.import_module(module).CALLS == ["third"]
 
 
-@pytest.mark.parametrize("backend", ["chroma", "milvus", "qdrant"])
-def test_unreachable_server_is_a_one_line_error_naming_it(write_config, capsys, backend):
-    config = write_config(source={"backend": backend, "url": "http://127.0.0.1:9", "data": None})
+@pytest.mark.parametrize(
+    "backend, url",
+    [(name, "http://127.0.0.1:9") for name in ("chroma", "milvus", "qdrant")]
+    + [("pgvector", "postgresql://postgres:secret@127.0.0.1:9/postgres")],
+)
+def test_unreachable_server_is_a_one_line_error_naming_it(write_config, capsys, backend, url):
+    config = write_config(source={"backend": backend, "url": url, "data": None})
     assert run_cli("run", str(config), "--quiet") == 2
     err = capsys.readouterr().err
     assert err.startswith("emb-opt: error:") and err.count("\n") == 1
-    assert "127.0.0.1" in err
+    assert "127.0.0.1" in err and "secret" not in err
 
 
 def _files_config(directory, **start):
