@@ -3,7 +3,7 @@
     checkpoints.jsonl    one JSON line per checkpoint: what the log gained since the last one
     vectors.f32          every distinct embedding (item or query) that is exactly float32, once
     vectors.f64          every other distinct embedding, once (little-endian rows)
-    state-<digest>.json  the strategy's state at the latest checkpoint (and at the one before)
+    state-a.json, -b.json  the strategy's state at the last checkpoint (and at an earlier one)
 
 Lines refer to items by number and to embeddings by row, so an iteration that finds nothing
 new appends only its queries and references. Each line carries its sequence number, the
@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,16 +57,24 @@ class _Written:
     history: int = 0
     reasons: int = 0
     vectors: _Vectors = field(default_factory=lambda: _Vectors())
-    states: tuple[str | None, str | None] = (None, None)  # the last two lines' state digests
+    state: dict[str, str] | None = None  # the slot and digest of the last line's state
 
 
 class LogWriter:
-    """Appends checkpoints of one `SearchLog` to a log directory."""
+    """Appends checkpoints of one `SearchLog` to a log directory.
 
-    def __init__(self, directory: Path, written: _Written) -> None:
+    Each checkpoint is written before `append` returns, so a killed process loses nothing it
+    checkpointed. The files are flushed to disk (fsync) at most every `sync_every` seconds,
+    vectors and state before the lines, and by `sync()`: a crash of the whole machine may
+    lose the checkpoints of that last interval.
+    """
+
+    def __init__(self, directory: Path, written: _Written, sync_every: float = 1.0) -> None:
         self.directory = directory
+        self.sync_every = sync_every
         self._written = written
-        self._gone: str | None = None  # the state digest the last line stopped naming
+        self._unsynced: dict[Path, None] = {}
+        self._synced_at = time.monotonic()
 
     @classmethod
     def create(cls, directory: str | os.PathLike, log: SearchLog) -> LogWriter:
@@ -76,51 +85,58 @@ class LogWriter:
         directory.mkdir(parents=True)
         writer = cls(directory, _Written())
         writer.append(log)
+        writer.sync()
         return writer
 
     def append(self, log: SearchLog) -> None:
         """Write what `log` gained since the last checkpoint: vectors, then the state, then
-        the line (each flushed to disk), so a crash at any point leaves a readable log."""
+        the line, so that whatever a crash cuts short, the lines before it read back."""
         done = self._written
         line = _Line(log, done).body()
-        done.vectors.write(self.directory)
-        digest = self._write_state(log.strategy_state)
-        text = json.dumps({**line, "strategy": digest}, separators=(",", ":"))
+        self._wrote(*done.vectors.write(self.directory))
+        state = self._write_state(log.strategy_state)
+        text = json.dumps({**line, "strategy": state}, separators=(",", ":"))
         with open(self.directory / CHECKPOINTS, "a") as handle:
             handle.write(_with_checksum(text) + "\n")
-            _flush(handle)
+        self._wrote(self.directory / CHECKPOINTS)
         done.sequence += 1
         done.journal, done.batches = len(log.journal), len(log.batches)
         done.history, done.reasons = len(log.history), len(log.reasons)
-        self._gone, done.states = done.states[0], (done.states[1], digest)
-        self.drop_old_states()
+        done.state = state
+        if time.monotonic() - self._synced_at >= self.sync_every:
+            self.sync()
 
-    def _write_state(self, state: dict[str, Any] | None) -> str | None:
-        """Write `state` to its own file (named by its digest: a torn one is never named by a
-        line) unless the last line named the same; return the digest."""
+    def sync(self) -> None:
+        """Flush every file written since the last sync to disk, the lines last."""
+        for path in self._unsynced:
+            descriptor = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        self._unsynced.clear()
+        self._synced_at = time.monotonic()
+
+    def _wrote(self, *paths: Path) -> None:
+        for path in paths:
+            self._unsynced.pop(path, None)
+            self._unsynced[path] = None  # in writing order: the lines file comes last
+
+    def _write_state(self, state: dict[str, Any] | None) -> dict[str, str] | None:
+        """Write `state` to the slot file the last line does not name (so that one stays
+        whole), unless the last line's state is the same; return {"slot", "digest"}."""
         if state is None:
             return None
         text = json.dumps(state, separators=(",", ":"))
         digest = hashlib.sha256(text.encode()).hexdigest()[:20]
-        path = self.directory / f"state-{digest}.json"
-        if digest not in self._written.states or not path.exists():
-            with open(path, "w") as handle:
-                handle.write(text)
-                _flush(handle)
-        return digest
-
-    def drop_old_states(self, every: bool = False) -> None:
-        """Delete the state files neither of the last two lines names (`every`: look for
-        them all, as after a crash; otherwise only the one that just fell out)."""
-        keep = {f"state-{digest}.json" for digest in self._written.states if digest}
-        found = self.directory.glob("state-*.json") if every else self._dropped()
-        for path in found:
-            if path.name not in keep:
-                path.unlink(missing_ok=True)
-
-    def _dropped(self) -> list[Path]:
-        gone = self._gone
-        return [] if gone is None else [self.directory / f"state-{gone}.json"]
+        last = self._written.state
+        if last is not None and last["digest"] == digest:
+            return last
+        slot = "b" if last is not None and last["slot"] == "a" else "a"
+        path = self.directory / f"state-{slot}.json"
+        path.write_text(text)
+        self._wrote(path)
+        return {"slot": slot, "digest": digest}
 
 
 class _Line:
@@ -235,15 +251,17 @@ class _Vectors:
             self.queued[name].append(single if name == "vector32" else vector)
         return found
 
-    def write(self, directory: Path) -> None:
-        """Append the queued rows to their files, flushed to disk."""
+    def write(self, directory: Path) -> list[Path]:
+        """Append the queued rows to their files; return the files written."""
+        written = []
         for name, rows in self.queued.items():
             if rows:
                 file, dtype = VECTOR_FILES[name]
                 with open(directory / file, "ab") as handle:
                     handle.write(np.asarray(rows, dtype=dtype).tobytes())
-                    _flush(handle)
+                written.append(directory / file)
                 rows.clear()
+        return written
 
     def vector(self, directory: Path, record: dict[str, Any]) -> np.ndarray:
         """The embedding a record refers to (a copy)."""
@@ -282,7 +300,7 @@ def save_log(log: SearchLog, path: str | os.PathLike) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
-        LogWriter.create(building, log)
+        LogWriter.create(building, log)  # on disk before it replaces anything
         old = path.with_name(f".{path.name}.old")
         if path.exists():
             path.rename(old)
@@ -309,9 +327,7 @@ def open_log(directory: str | os.PathLike) -> tuple[SearchLog, LogWriter]:
         handle.truncate(kept)
     done = reader.done
     done.vectors.cut(directory)
-    writer = LogWriter(directory, done)
-    writer.drop_old_states(every=True)
-    return reader.log, writer
+    return reader.log, LogWriter(directory, done)
 
 
 def _read(directory: Path) -> tuple[_Reader, int]:
@@ -403,14 +419,14 @@ class _Reader:
         log.counters = Counters(**line["counters"])
         pending = line["pending"]
         log.pending = None if pending is None else Batch(queries=[self._query(q) for q in pending])
-        digest = line["strategy"]
+        state = line["strategy"]
         done.sequence, done.journal, done.batches = (
             self.sequence,
             len(log.journal),
             len(log.batches),
         )
         done.history, done.reasons = len(log.history), len(log.reasons)
-        done.states = (done.states[1], digest)
+        done.state = state
 
     def _item(self, record: dict[str, Any]) -> None:
         log = self.log
@@ -454,16 +470,16 @@ class _Reader:
         return query
 
     def load_state(self) -> None:
-        """Give the log the strategy state its last checkpoint names (older ones are gone)."""
-        digest = self.done.states[1]
-        if digest is None:
+        """Give the log the strategy state its last checkpoint names."""
+        state = self.done.state
+        if state is None:
             return
-        path = self.directory / f"state-{digest}.json"
+        path = self.directory / f"state-{state['slot']}.json"
         try:
             text = path.read_text()
         except FileNotFoundError:
             raise LogError(f"the strategy state {path} of the last checkpoint is missing") from None
-        if hashlib.sha256(text.encode()).hexdigest()[:20] != digest:
+        if hashlib.sha256(text.encode()).hexdigest()[:20] != state["digest"]:
             raise LogError(f"the strategy state {path} is corrupt (its checksum does not match)")
         self.log.strategy_state = json.loads(text)
 
@@ -471,11 +487,6 @@ class _Reader:
 def _with_checksum(text: str) -> str:
     digest = hashlib.sha256(text.encode()).hexdigest()
     return f'{text[:-1]}{_CHECKSUM}{digest}"}}'
-
-
-def _flush(handle: Any) -> None:
-    handle.flush()
-    os.fsync(handle.fileno())
 
 
 def _load_version_1(path: Path) -> SearchLog:

@@ -51,6 +51,7 @@ def execute(
                 directory.write_manifest({"status": f"failed: {error}", **run_figures(error.log)})
                 raise
             finally:
+                directory.sync()
                 progress.finish()
         began = time.perf_counter()
         write_results(log, directory.path)

@@ -120,3 +120,8 @@ class RunDirectory:
         """Append what the last iteration added: cheap, whatever the size of the log."""
         assert self._writer is not None, "start_checkpoints first"
         self._writer.append(log)
+
+    def sync(self) -> None:
+        """Flush the checkpoints to disk (they are, at the latest, a second after writing)."""
+        if self._writer is not None:
+            self._writer.sync()

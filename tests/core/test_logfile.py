@@ -163,7 +163,7 @@ def test_a_missing_or_corrupt_strategy_state_is_refused(tmp_path, numpy_source, 
     from emb_opt.update import EvolutionUpdate
 
     _, directory = checkpointed(numpy_source, start_batch, tmp_path, update=EvolutionUpdate())
-    state = directory / f"state-{json.loads(lines(directory)[-1])['strategy']}.json"
+    state = directory / f"state-{json.loads(lines(directory)[-1])['strategy']['slot']}.json"
     state.write_text(state.read_text().replace("1", "2", 1))
     with pytest.raises(LogError, match=r"strategy state .* is corrupt"):
         SearchLog.load(directory)
