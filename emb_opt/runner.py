@@ -116,23 +116,19 @@ class Runner:
         check_query_embeddings(
             batch.queries, getattr(self.data_source, "dimension", None), "start batch"
         )
-        self._start_trajectories(batch.queries, log)
-        self._bind_strategy(log)
+        self.start(batch, log)
         stop = stop or StopRule()
         for _ in range(iterations):
             if not batch.valid_queries():
                 break
-            log.pending = batch
-            began = time.perf_counter()
             try:
-                self._iterate(batch, log, stop.score_budget(log))
-                batch = self._update(batch, log)
+                step = self.begin(batch, log, stop.score_budget(log))
+                responses = self._call(_SCORE, self.score_function, step.todo)
+                batch = self.finish(step, log, responses)
             except SearchAborted:
                 raise
             except Exception as error:
                 raise SearchAborted(_abort_message(error, log), log) from error
-            log.pending = batch
-            log.record_iteration(time.perf_counter() - began)
             if verbose:
                 print(_progress_line(log), flush=True)
             if on_iteration is not None:
@@ -153,22 +149,55 @@ class Runner:
             self.update_function.restore(log.strategy_state)
         self._bound_log = log
 
-    def _iterate(self, batch: Batch, log: SearchLog, score_budget: int | None) -> None:
+    def start(self, batch: Batch, log: SearchLog) -> None:
+        """Ready a search of `log` from `batch`: number the start queries, bind the strategy."""
+        check_query_embeddings(
+            batch.queries, getattr(self.data_source, "dimension", None), "start batch"
+        )
+        self._start_trajectories(batch.queries, log)
+        self._bind_strategy(log)
+
+    def begin(self, batch: Batch, log: SearchLog, score_budget: int | None) -> Step:
+        """The first half of an iteration: retrieve, filter, choose what to score.
+
+        Returns the `Step` whose `todo` items the score function (or someone outside the
+        process) must answer; `finish` takes the answers. The strategy's state is saved in the
+        log, since choosing may change it.
+        """
+        log.pending = batch
+        began = time.perf_counter()
         queries = batch.valid_queries()
         self._query(queries, log)
         items = [item for query in queries for item in query.valid_results()]
         if self.filter_function is not None:
-            self._evaluate(_FILTER, self.filter_function, items, log, None)
+            self._evaluate(_FILTER, self.filter_function, items, log)
             items = [item for item in items if not item.internal.removed]
         if self.acquisition is not None:
             items = self._acquire(batch, items, log, score_budget)
             score_budget = None
         elif score_budget is not None:  # a partial budget goes to every query's nearest first
             items = _nearest_first(queries)
-        self._evaluate(_SCORE, self.score_function, items, log, score_budget)
+        self._save_strategy(log)
+        return Step(batch, items, _unseen(items, log.cache("score"))[:score_budget], began)
+
+    def finish(self, step: Step, log: SearchLog, responses: list[ScoreResponse]) -> Batch:
+        """The second half of an iteration: keep the scores (`responses`, one per `step.todo`
+        item, in order), prune, record the iteration and let the strategy propose the next
+        queries, which it returns."""
+        if len(responses) != len(step.todo):
+            raise ValueError(f"{len(step.todo)} items to score, got {len(responses)} responses")
+        for (key, _), response in zip(step.todo, responses):
+            log.remember("score", key, response)
+        log.count("score_calls", len(step.todo))
+        _apply_cached(_SCORE, step.items, log)
+        queries = step.batch.valid_queries()
         if self.prune_function is not None:
             self._prune([q for q in queries if not q.internal.removed])
-        log.add_batch(batch)
+        log.add_batch(step.batch)
+        batch = self._update(step.batch, log)
+        log.pending = batch
+        log.record_iteration(time.perf_counter() - step.began)
+        return batch
 
     def _acquire(
         self, batch: Batch, items: list[Item], log: SearchLog, budget: int | None
@@ -197,7 +226,7 @@ class Runner:
         iteration = log.counters.iterations
         extra = [_copy(item, iteration) for key, item in keys.items() if key not in fresh]
         if extra and self.filter_function is not None:
-            self._evaluate(_FILTER, self.filter_function, extra, log, None)
+            self._evaluate(_FILTER, self.filter_function, extra, log)
         batch.acquired = extra
         return keep + [item for item in extra if not item.internal.removed]
 
@@ -218,28 +247,13 @@ class Runner:
                 item.internal.iteration = iteration
             log.count("returned_items", len(response.query_results))
 
-    def _evaluate(
-        self, step: _Step, fn: Any, items: list[Item], log: SearchLog, budget: int | None
-    ) -> None:
+    def _evaluate(self, step: _Step, fn: Any, items: list[Item], log: SearchLog) -> None:
         """Run `fn` once on every item it has not seen in this search; reuse cached answers."""
-        cache = log.cache(step.kind)
-        keys = [item_key(item) for item in items]
-        todo: dict[str, Item] = {}
-        for key, item in zip(keys, items):
-            if key not in cache and key not in todo:
-                todo[key] = item
-        pending = list(todo.items())[: budget if budget is not None else None]
-        for key, response in zip([k for k, _ in pending], self._call(step, fn, pending)):
+        pending = _unseen(items, log.cache(step.kind))
+        for (key, _), response in zip(pending, self._call(step, fn, pending)):
             log.remember(step.kind, key, response)
         log.count(f"{step.kind}_calls", len(pending))
-        for key, item in zip(keys, items):
-            response = cache.get(key)
-            if response is None:
-                item.remove(UNSCORED)
-            elif step is _FILTER:
-                _apply_filter(item, response)
-            else:
-                _apply_score(item, response)
+        _apply_cached(step, items, log)
 
     def _call(self, step: _Step, fn: Any, pending: list[tuple[str, Item]]) -> list[Any]:
         responses: list[Any] = []
@@ -280,8 +294,7 @@ class Runner:
             r if isinstance(r, UpdateResponse) else UpdateResponse.model_validate(r)
             for r in outputs
         ]
-        if isinstance(self.update_function, Strategy):
-            log.strategy_state = self.update_function.state()
+        self._save_strategy(log)
         new_queries = [response.query for response in responses]
         self._adopt(new_queries, [r.parent_id for r in responses], queries, log)
         check_query_embeddings(
@@ -290,6 +303,10 @@ class Runner:
             f"update function {plugin_name(self.update_function)!r} output",
         )
         return Batch(queries=new_queries)
+
+    def _save_strategy(self, log: SearchLog) -> None:
+        if isinstance(self.update_function, Strategy):
+            log.strategy_state = self.update_function.state()
 
     @staticmethod
     def _start_trajectories(queries: list[Query], log: SearchLog) -> None:
@@ -322,6 +339,43 @@ class Runner:
             else:
                 query.internal.collection_id = log.counters.trajectories
                 log.count("trajectories")
+
+
+@dataclass
+class Step:
+    """An iteration between choosing what to score and scoring it.
+
+    `todo` are the (key, item) pairs to score, each item once, in order; `items` every item
+    the scores then apply to (repeats and items already scored included).
+    """
+
+    batch: Batch
+    items: list[Item]
+    todo: list[tuple[str, Item]]
+    began: float
+
+
+def _unseen(items: list[Item], cache: dict[str, Any]) -> list[tuple[str, Item]]:
+    """(key, item) of each item `cache` has no answer for, once per key, in order."""
+    todo: dict[str, Item] = {}
+    for item in items:
+        key = item_key(item)
+        if key not in cache and key not in todo:
+            todo[key] = item
+    return list(todo.items())
+
+
+def _apply_cached(step: _Step, items: list[Item], log: SearchLog) -> None:
+    """Apply the cached answers of `step`'s function to `items`; one without is unscored."""
+    cache = log.cache(step.kind)
+    for item in items:
+        response = cache.get(item_key(item))
+        if response is None:
+            item.remove(UNSCORED)
+        elif step is _FILTER:
+            _apply_filter(item, response)
+        else:
+            _apply_score(item, response)
 
 
 def _acquirer_in(update: Any) -> Acquirer | None:

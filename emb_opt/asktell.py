@@ -1,0 +1,211 @@
+"""Ask/tell: a search whose scores come from outside the process (an assay, a queue, people).
+
+`AskTell` runs the iterations `Runner.search` runs, split where the score function would be
+called: `ask()` hands out the items the iteration chose to score, `tell(ids, scores)` takes
+scores for any of them in any order, and once every asked item has an answer (or on
+`proceed()`) the strategy proposes the next queries. Same strategies, filters, budget, stop
+rules and log; the answers are kept in the order the items were asked, so a search told the
+same scores ends as the callable search does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import SearchAborted
+from .log import SearchLog, item_key
+from .runner import Runner, Step, _abort_message
+from .schemas import Batch, Item, ItemInternal, QueryInternal, ScoreResponse
+from .stopping import StopRule
+from .update.state import decode, encode
+
+NOT_TOLD = "no score was told"
+
+
+@dataclass(frozen=True)
+class Asked:
+    """An item waiting for its score; `id` is what `tell` takes."""
+
+    id: str
+    item: Any
+    metadata: dict | None
+    embedding: np.ndarray
+
+
+class AskTell:
+    """A search that asks for scores instead of calling a score function.
+
+    `runner`'s score function is not called. `iterations` caps the iterations of the whole
+    log (None: only `stop` ends the search); `stop` is a `StopRule`, as for `search`.
+    """
+
+    def __init__(
+        self,
+        runner: Runner,
+        batch: Batch | None = None,
+        log: SearchLog | None = None,
+        *,
+        stop: StopRule | None = None,
+        iterations: int | None = None,
+    ) -> None:
+        self.runner = runner
+        self.log = log if log is not None else SearchLog()
+        batch = batch if batch is not None else self.log.pending
+        if batch is None:
+            raise ValueError("ask/tell needs a batch of start queries (or a log with pending ones)")
+        runner.start(batch, self.log)
+        self.log.pending = batch
+        self.stop = stop or StopRule()
+        self.iterations = iterations
+        self.step: Step | None = None
+        self.told: dict[str, ScoreResponse] = {}
+        self._ids: dict[str, str] = {}  # asked id -> item key
+
+    @property
+    def stopped(self) -> str | None:
+        """Why the search is over (None while it goes on)."""
+        if self.step is not None:
+            return None
+        pending = self.log.pending
+        if pending is None or not pending.valid_queries():
+            return "the update function proposed no more queries"
+        if self.iterations is not None and self.log.counters.iterations >= self.iterations:
+            return f"{self.iterations} iterations done"
+        return self.stop.reason(self.log)
+
+    def ask(self) -> list[Asked]:
+        """The items waiting for a score: those of the open iteration not told yet, else the
+        ones the next iteration chooses (iterations that choose none run on their own); []
+        once the search has stopped."""
+        while self.step is None and self.stopped is None:
+            assert self.log.pending is not None
+            step = self._guarded(
+                self.runner.begin, self.log.pending, self.log, self.stop.score_budget(self.log)
+            )
+            if step.todo:
+                self._open(step)
+            else:
+                self._guarded(self.runner.finish, step, self.log, [])
+        if self.step is None:
+            return []
+        by_key = {key: id for id, key in self._ids.items()}
+        return [
+            Asked(by_key[key], item.item, item.data, item.embedding)
+            for key, item in self.step.todo
+            if key not in self.told
+        ]
+
+    def tell(
+        self,
+        ids: Sequence[str],
+        scores: Sequence[float | None],
+        reasons: Sequence[str | None] | None = None,
+    ) -> int:
+        """Take the scores of asked items; an item with a reason (or no score) is invalid,
+        with that reason. Nothing changes when any id is unknown, told already or given twice,
+        or any score is not a finite number. Returns how many asked items still wait."""
+        if self.step is None:
+            raise ValueError("nothing is waiting for scores; ask first")
+        reasons = reasons if reasons is not None else [None] * len(ids)
+        if not len(ids) == len(scores) == len(reasons):
+            raise ValueError(
+                f"tell needs one score and one reason per id: got {len(ids)} ids, "
+                f"{len(scores)} scores and {len(reasons)} reasons"
+            )
+        answers = {}
+        for id, score, reason in zip(ids, scores, reasons):
+            key = self._ids.get(str(id))
+            if key is None or key in self.told or key in answers:
+                what = "told already" if key in self.told else "given twice"
+                what = "unknown" if key is None else what
+                raise ValueError(f"id {id!r} is {what}; nothing was told")
+            answers[key] = _response(id, score, reason)
+        self.told.update(answers)
+        waiting = len(self.step.todo) - len(self.told)
+        if waiting == 0:
+            self.proceed()
+        return waiting
+
+    def proceed(self) -> None:
+        """Finish the open iteration with the scores told so far; the others count as invalid
+        ("no score was told") and are not asked again."""
+        if self.step is None:
+            raise ValueError("nothing is waiting for scores; ask first")
+        step, told = self.step, self.told
+        missing = ScoreResponse(valid=False, data={"error": NOT_TOLD})
+        responses = [told.get(key, missing) for key, _ in step.todo]
+        self.step, self.told, self._ids = None, {}, {}
+        self._guarded(self.runner.finish, step, self.log, responses)
+
+    def _open(self, step: Step) -> None:
+        self.step, self.told = step, {}
+        self._ids = {}
+        for key, item in step.todo:
+            id = key if item.id is None else str(item.id)
+            self._ids[key if id in self._ids else id] = key
+
+    def _guarded(self, call: Any, *args: Any) -> Any:
+        try:
+            return call(*args)
+        except SearchAborted:
+            raise
+        except Exception as error:
+            raise SearchAborted(_abort_message(error, self.log), self.log) from error
+
+    def state(self) -> str | None:
+        """The open iteration and the scores told so far, as JSON text (None: none is open);
+        `restore` takes it in a later process, with the log saved at the same moment."""
+        if self.step is None:
+            return None
+        step = self.step
+        return json.dumps(
+            encode(
+                {
+                    "batch": step.batch.model_dump(),
+                    "todo": [key for key, _ in step.todo],
+                    "ids": self._ids,
+                    "told": {key: r.model_dump() for key, r in self.told.items()},
+                    "iteration": self.log.counters.iterations,
+                }
+            )
+        )
+
+    def restore(self, text: str) -> None:
+        """Reopen the iteration `state` saved."""
+        data = decode(json.loads(text), (ItemInternal, QueryInternal))
+        if data["iteration"] != self.log.counters.iterations:
+            raise ValueError(
+                f"the open iteration is {data['iteration']}, the log is at "
+                f"{self.log.counters.iterations}"
+            )
+        batch = Batch.model_validate(data["batch"])
+        items = [
+            i for q in batch.valid_queries() for i in q.query_results if not i.internal.removed
+        ]
+        items += [item for item in batch.acquired if not item.internal.removed]
+        first: dict[str, Item] = {}
+        for item in items:
+            first.setdefault(item_key(item), item)
+        todo = [(key, first[key]) for key in data["todo"]]
+        self.step = Step(batch, items, todo, began=time.perf_counter())
+        self._ids = dict(data["ids"])
+        self.told = {k: ScoreResponse.model_validate(v) for k, v in data["told"].items()}
+        self.log.pending = batch
+
+
+def _response(id: str, score: Any, reason: str | None) -> ScoreResponse:
+    """The answer for one told item; a ValueError naming it when the score is no number."""
+    if reason is not None or score is None:
+        return ScoreResponse(valid=False, data={"error": reason or "no score"})
+    if isinstance(score, bool) or not isinstance(score, (int, float, np.number)):
+        raise ValueError(f"id {id!r}: the score must be a number, got {score!r}; nothing was told")
+    if not math.isfinite(float(score)):
+        raise ValueError(f"id {id!r}: the score must be finite, got {score!r}; nothing was told")
+    return ScoreResponse(valid=True, score=float(score))

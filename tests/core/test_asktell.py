@@ -1,0 +1,119 @@
+"""Ask/tell in Python: the same search as the callable one, told in any order, across
+processes (a log and the open iteration saved and read back), and bad tells change nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emb_opt import Runner, SearchLog, StopRule
+from emb_opt.asktell import AskTell
+from emb_opt.objectives import TargetScore, target_distance_score
+from emb_opt.update import GuidedUpdate, RLUpdate, SurrogateUpdate
+
+STRATEGIES = {
+    "rl": lambda: RLUpdate(lrs=[0.1, 0.4]),
+    "surrogate": lambda: SurrogateUpdate(seed=2),
+    "guided": lambda: GuidedUpdate(batch=7, queries=4, initial=12, seed=2),
+}
+
+
+def runner(source, name):
+    return Runner(source, None, TargetScore(), None, STRATEGIES[name](), seed=5)
+
+
+def fingerprint(log):
+    results = [(r["id"], r["score"], r["iteration"]) for r in log.compile_results()]
+    return results, log.counters
+
+
+def answer(session, asked, rng):
+    """Tell the scores of `asked` in a random order, in two calls."""
+    order = rng.permutation(len(asked))
+    scores = target_distance_score(np.stack([a.embedding for a in asked]))
+    half = len(order) // 2
+    for part in (order[:half], order[half:]):
+        if len(part):
+            session.tell([asked[i].id for i in part], [float(scores[i]) for i in part])
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_ask_tell_ends_as_the_callable_search_does(numpy_source, start_batch, name):
+    stop = StopRule(max_score_calls=90)
+    _, straight = runner(numpy_source, name).search(
+        start_batch.model_copy(deep=True), 8, verbose=False, stop=stop
+    )
+    session = AskTell(
+        runner(numpy_source, name), start_batch.model_copy(deep=True), stop=stop, iterations=8
+    )
+    rng = np.random.default_rng(0)
+    while asked := session.ask():
+        assert len({a.id for a in asked}) == len(asked)
+        answer(session, asked, rng)
+    assert session.stopped
+    assert fingerprint(session.log) == fingerprint(straight)
+
+
+@pytest.mark.parametrize("name", ["surrogate", "guided"])
+def test_each_round_can_come_from_a_new_process(numpy_source, start_batch, tmp_path, name):
+    """Every ask and every tell in a fresh runner that reads the log and the open iteration."""
+    stop = StopRule(max_score_calls=90)
+    _, straight = runner(numpy_source, name).search(
+        start_batch.model_copy(deep=True), 8, verbose=False, stop=stop
+    )
+    log, state, rng = None, None, np.random.default_rng(1)
+
+    def reopen():
+        loaded = SearchLog.load(tmp_path / "log") if log is not None else None
+        batch = None if loaded is not None else start_batch.model_copy(deep=True)
+        session = AskTell(runner(numpy_source, name), batch, loaded, stop=stop, iterations=8)
+        if state is not None:
+            session.restore(state)
+        return session
+
+    while True:
+        session = reopen()
+        asked = session.ask()
+        log, state = session.log, session.state()
+        log.save(tmp_path / "log")
+        if not asked:
+            break
+        session = reopen()
+        answer(session, asked, rng)
+        log, state = session.log, session.state()
+        log.save(tmp_path / "log")
+    assert fingerprint(SearchLog.load(tmp_path / "log")) == fingerprint(straight)
+
+
+def test_a_bad_tell_changes_nothing(numpy_source, start_batch):
+    session = AskTell(runner(numpy_source, "rl"), start_batch, iterations=3)
+    asked = session.ask()
+    ids = [a.id for a in asked]
+    for bad_ids, scores, message in [
+        (["nope"], [1.0], "id 'nope' is unknown"),
+        ([ids[0], ids[0]], [1.0, 2.0], "is given twice"),
+        ([ids[0], ids[1]], [1.0, float("nan")], "must be finite"),
+        ([ids[0]], ["high"], "must be a number"),
+        ([ids[0]], [1.0, 2.0], "one score and one reason per id"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            session.tell(bad_ids, scores)
+        assert [a.id for a in session.ask()] == ids  # nothing was told
+    assert session.tell([ids[0]], [None], reasons=["the well dried out"]) == len(ids) - 1
+    with pytest.raises(ValueError, match="is told already"):
+        session.tell([ids[0]], [0.5])
+    session.tell(ids[1:], [0.1] * (len(ids) - 1))
+    dried = session.log.items[next(k for k, v in session.log.items.items() if str(v.id) == ids[0])]
+    assert dried.internal.removal_reason == "the well dried out"
+    assert session.log.counters.iterations == 1
+
+
+def test_proceed_finishes_with_what_was_told(numpy_source, start_batch):
+    session = AskTell(runner(numpy_source, "rl"), start_batch, iterations=3)
+    asked = session.ask()
+    session.tell([asked[0].id], [0.9])
+    session.proceed()
+    assert session.log.counters.iterations == 1 and session.log.counters.score_calls == len(asked)
+    valid = [i for i in session.log.items.values() if not i.internal.removed]
+    assert [i.score for i in valid] == [0.9]
+    assert not {a.id for a in session.ask()} & {a.id for a in asked}  # never asked again
