@@ -93,6 +93,10 @@ class AskTell:
                 self._open(step)
             else:
                 self._guarded(self.runner.finish, step, self.log, [])
+        return self.waiting()
+
+    def waiting(self) -> list[Asked]:
+        """The items of the open iteration not told yet ([] when none is open)."""
         if self.step is None:
             return []
         by_key = {key: id for id, key in self._ids.items()}

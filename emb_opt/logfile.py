@@ -106,6 +106,11 @@ class LogWriter:
         if time.monotonic() - self._synced_at >= self.sync_every:
             self.sync()
 
+    @property
+    def sequence(self) -> int:
+        """The sequence number of the last line written."""
+        return self._written.sequence
+
     def sync(self) -> None:
         """Flush every file written since the last sync to disk, the lines last."""
         for path in self._unsynced:

@@ -1,4 +1,4 @@
-"""The `emb-opt` command: run, demo, inspect, plot."""
+"""The `emb-opt` command: run, demo, inspect, plot, ask, tell, status."""
 
 from __future__ import annotations
 
@@ -40,6 +40,23 @@ def parser() -> argparse.ArgumentParser:
 
     plot = commands.add_parser("plot", help="(re)draw the PNG plots of a run directory")
     plot.add_argument("directory", type=Path)
+
+    ask = commands.add_parser(
+        "ask", help="hand out items to score (a config with score.external: true, or its run)"
+    )
+    ask.add_argument("target", type=Path, help="the config (YAML) or its run directory")
+    ask.add_argument("--n", type=int, help="at most this many items (default: all waiting)")
+    ask.add_argument("--format", default="csv", help="csv (default), parquet or jsonl")
+
+    tell = commands.add_parser(
+        "tell", help="give the scores of asked items: id,score[,valid,reason]"
+    )
+    tell.add_argument("directory", type=Path, help="the run directory")
+    tell.add_argument("scores", type=Path, help="a .csv, .parquet or .jsonl file")
+    tell.add_argument("--partial", action="store_true", help="apply the good rows, list the rest")
+
+    status = commands.add_parser("status", help="what an ask/tell run is waiting for")
+    status.add_argument("directory", type=Path)
     return top
 
 
@@ -58,6 +75,15 @@ def dispatch(args: argparse.Namespace) -> None:
         from .inspect_run import summary
 
         print(summary(args.directory, args.top))
+    elif args.command in ("ask", "tell", "status"):
+        from . import asktell
+
+        if args.command == "ask":
+            print(asktell.ask(args.target, args.n, args.format))
+        elif args.command == "tell":
+            print(asktell.tell(args.directory, args.scores, args.partial))
+        else:
+            print(asktell.status(args.directory))
     else:
         from .plots import write_plots
         from .rundir import RunDirectory

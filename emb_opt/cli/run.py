@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Run, RunConfig, build_run
-from ..errors import SearchAborted
+from ..errors import ConfigError, SearchAborted
 from ..log import SearchLog
 from .outputs import run_figures, write_results
 from .plots import write_plots
@@ -19,6 +19,11 @@ def execute(
     config: RunConfig, raw: dict[str, Any], output: Path, resume: bool = False, quiet: bool = False
 ) -> SearchLog:
     """Run (or continue) the search of `config` in `output`; write results, plots, manifest."""
+    if config.score.external:
+        raise ConfigError(
+            "score.external: this config's scores come from outside; hand out items with "
+            "`emb-opt ask` and give their scores with `emb-opt tell`"
+        )
     run = build_run(config)  # opens the source: a config that cannot leaves no directory
     try:
         pending = None if resume else run.start_batch()

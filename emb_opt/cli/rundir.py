@@ -121,6 +121,11 @@ class RunDirectory:
         assert self._writer is not None, "start_checkpoints first"
         self._writer.append(log)
 
+    @property
+    def sequence(self) -> int:
+        """The sequence number of the last checkpoint written (-1: none)."""
+        return -1 if self._writer is None else self._writer.sequence
+
     def sync(self) -> None:
         """Flush the checkpoints to disk (they are, at the latest, a second after writing)."""
         if self._writer is not None:

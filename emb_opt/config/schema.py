@@ -71,10 +71,21 @@ class PluginConfig(_Block):
 
 
 class ScoreConfig(_Block):
-    """The objective (a built-in name or an import path) and an optional filter function."""
+    """The objective (a built-in name or an import path), or `external: true` when scores
+    come from outside (`emb-opt ask` / `tell`); and an optional filter function."""
 
-    function: PluginConfig
+    function: PluginConfig | None = None
+    external: bool = False
     filter_function: PluginConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_source_of_scores(self) -> ScoreConfig:
+        if (self.function is None) == (not self.external):
+            raise ValueError(
+                "give either a score function (score.function) or score.external: true, "
+                "not both or neither"
+            )
+        return self
 
 
 class StrategyConfig(_Block):

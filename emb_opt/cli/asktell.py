@@ -1,0 +1,266 @@
+"""`emb-opt ask`, `tell` and `status`: a search scored from outside, one round at a time.
+
+The run directory is the only state, so rounds may be days, processes and machines apart:
+the config as written (`config.yaml`), the log, and `ask/open.json`, the open iteration (the
+items asked, the files they went out in, the scores told so far). `open.json` names the
+checkpoint it belongs to; one that a later checkpoint superseded, or whose checkpoint never
+got written (a crash between the two), is ignored, so a command that dies leaves the run as it
+was before or after it, never between.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..asktell import Asked, AskTell
+from ..atomic import write_atomically
+from ..config import Run, RunConfig, build_run, load_config, validate
+from ..errors import ConfigError
+from .outputs import result_rows, run_figures, write_results
+from .plots import write_plots
+from .rundir import RunDirectory
+
+CONFIG, OPEN = "config.yaml", Path("ask") / "open.json"
+FORMATS = ("csv", "parquet", "jsonl")
+
+
+class Session:
+    """One command's view of an ask/tell run: the built run, its log and the open iteration."""
+
+    def __init__(self, target: Path) -> None:
+        if target.is_dir():
+            self.directory = RunDirectory(target)
+            raw = _read_config(target)
+            manifest = self.directory.manifest() or {}
+            config = validate(raw, str(target / CONFIG), Path(manifest.get("base", target)))
+        else:
+            config, raw = load_config(target)
+            self.directory = RunDirectory(Path(config.output.dir))
+        if not config.score.external:
+            raise ConfigError(
+                f"{target}: score.external is not true; a config with a score function runs "
+                "with `emb-opt run`"
+            )
+        self.config: RunConfig = config
+        self.run: Run = build_run(config)
+        try:
+            self._open(raw, target)
+        except BaseException:
+            self.run.close()
+            raise
+
+    def _open(self, raw: dict[str, Any], target: Path) -> None:
+        directory, run = self.directory, self.run
+        started = directory.has_log()
+        directory.claim(raw, resume=started)
+        if started:
+            log = directory.resume_log()
+        else:
+            from ..log import SearchLog
+
+            log = SearchLog(pending=run.start_batch())
+            write_atomically(directory.path / CONFIG, yaml.safe_dump(raw, sort_keys=False))
+            directory.write_manifest({"base": str(target.absolute().parent)})
+        directory.start_checkpoints(log)
+        self.search = AskTell(
+            run.runner, log=log, stop=run.stop, iterations=self.config.stop.iterations
+        )
+        self.handed: dict[str, str] = {}
+        opened = directory.path / OPEN
+        if opened.exists():
+            saved = json.loads(opened.read_text())
+            if saved["sequence"] == directory.sequence:  # else superseded or never checkpointed
+                self.search.restore(saved["state"])
+                self.handed = saved["handed"]
+
+    def save(self) -> None:
+        """Keep what this command did: the open iteration (if any), then a checkpoint."""
+        opened, state = self.directory.path / OPEN, self.search.state()
+        if state is not None:
+            opened.parent.mkdir(exist_ok=True)
+            document = {"sequence": self.directory.sequence + 1, "state": state}
+            write_atomically(opened, json.dumps({**document, "handed": self.handed}))
+        self.directory.checkpoint(self.search.log)
+        self.directory.sync()
+        if state is None:
+            opened.unlink(missing_ok=True)
+        self._write_outputs()
+
+    def _write_outputs(self) -> None:
+        log, stopped = self.search.log, self.search.stopped
+        write_results(log, self.directory.path)
+        if stopped is not None:
+            write_plots(log, self.directory.path)
+        status = "finished" if stopped else f"waiting for {len(self.search.waiting())} scores"
+        self.directory.write_manifest(
+            {"status": status, "stopped": stopped or "-", **run_figures(log)}
+        )
+
+    def close(self) -> None:
+        self.run.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def ask(target: Path, n: int | None = None, format: str = "csv") -> str:
+    """Hand out up to `n` items waiting for scores in a new file; say where it is."""
+    if format not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if n is not None and n < 1:
+        raise ConfigError(f"--n must be a positive number of items, got {n}")
+    with Session(target) as session:
+        waiting = session.search.ask()
+        fresh = [asked for asked in waiting if asked.id not in session.handed][:n]
+        if fresh:
+            iteration = session.search.log.counters.iterations
+            count = len(set(session.handed.values()))
+            path = session.directory.path / "ask" / f"iteration-{iteration}-{count}.{format}"
+            _write_asked(path, fresh)
+            session.handed.update(dict.fromkeys((a.id for a in fresh), path.name))
+        session.save()
+        if fresh:
+            return str(path)
+        if waiting:
+            return f"all {len(waiting)} waiting items are out already (emb-opt status)"
+        return f"the search has stopped: {session.search.stopped}"
+
+
+def tell(run: Path, scores: Path, partial: bool = False) -> str:
+    """Apply a scores file (id,score[,valid,reason]); say what is left."""
+    with Session(run) as session:
+        rows = _read_scores(scores)
+        search = session.search
+        waiting = {asked.id for asked in search.waiting()}
+        good, problems = [], []
+        seen: set[str] = set()
+        for number, row in enumerate(rows, 2 if scores.suffix == ".csv" else 1):
+            answer, problem = _answer(row, waiting, seen)
+            if problem:
+                problems.append(f"row {number}: {problem}")
+            else:
+                good.append(answer)
+        if problems and not partial:
+            raise ConfigError(
+                f"{scores}: {'; '.join(problems[:5])}"
+                + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+                + "; nothing was told (--partial applies the good rows)"
+            )
+        if not good:
+            raise ConfigError(f"{scores}: no row holds a score to tell")
+        ids, values, reasons = zip(*good)
+        left = search.tell(list(ids), list(values), list(reasons))
+        session.save()
+        told = f"told {len(good)} score(s); {left} item(s) still waiting"
+        skipped = f"; skipped {'; '.join(problems)}" if problems else ""
+        return told + skipped if left else f"told {len(good)} score(s); iteration done" + skipped
+
+
+def status(run: Path) -> str:
+    """What the run is waiting for."""
+    with Session(run) as session:
+        search, log = session.search, session.search.log
+        best = log.best()
+        waiting = [asked.id for asked in search.waiting()]
+        files = sorted({session.handed[i] for i in waiting if i in session.handed})
+        facts = [
+            ("run", str(session.directory.path)),
+            ("iteration", log.counters.iterations),
+            ("score calls", log.counters.score_calls),
+            ("best score", "-" if best is None else best.score),
+            ("stopped", search.stopped or "-"),
+            ("waiting", len(waiting)),
+            ("out in", ", ".join(files) or "-"),
+            ("not out yet", sum(i not in session.handed for i in waiting)),
+            ("results", len(result_rows(log))),
+        ]
+        width = max(len(name) for name, _ in facts)
+        return "\n".join(f"{name:<{width}}  {value}" for name, value in facts)
+
+
+def _read_config(run: Path) -> dict[str, Any]:
+    path = run / CONFIG
+    if not path.exists():
+        raise ConfigError(f"{run} holds no ask/tell run ({CONFIG} is missing); ask with a config")
+    return yaml.safe_load(path.read_text())
+
+
+def _write_asked(path: Path, asked: list[Asked]) -> None:
+    """The items to score, with empty `score` and `reason` columns for whoever scores them."""
+    rows = [
+        {
+            "id": a.id,
+            "item": "" if a.item is None else str(a.item),
+            "metadata": json.dumps(a.metadata or {}, default=str),
+            "score": "",
+            "reason": "",
+        }
+        for a in asked
+    ]
+    path.parent.mkdir(exist_ok=True)
+    if path.suffix == ".csv":
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    elif path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), path)
+
+
+def _read_scores(path: Path) -> list[dict[str, Any]]:
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path).to_pylist()
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"cannot read the scores file {path}: {error.strerror}") from None
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    rows = list(csv.DictReader(text.splitlines()))
+    if rows and not {"id", "score"} <= set(rows[0]):
+        raise ConfigError(f"{path}: expected the columns id,score[,valid,reason]")
+    return rows
+
+
+def _answer(
+    row: dict[str, Any], waiting: set[str], seen: set[str]
+) -> tuple[tuple[str, float | None, str | None], str | None]:
+    """(id, score, reason) of one row, or the problem with it."""
+    id = str(row.get("id", "")).strip()
+    nothing = (id, None, None)
+    if id not in waiting:
+        return nothing, f"id {id!r} is not waiting for a score"
+    if id in seen:
+        return nothing, f"id {id!r} appears twice"
+    seen.add(id)
+    reason = str(row.get("reason") or "").strip() or None
+    if str(row.get("valid", "")).strip().lower() in ("false", "0", "no"):
+        return (id, None, reason or "marked invalid"), None
+    if reason is not None:
+        return (id, None, reason), None
+    raw = row.get("score")
+    if raw is None or str(raw).strip() == "":
+        return nothing, f"id {id!r} has no score (give a reason, or valid=false, if none)"
+    try:
+        score = float(raw)
+    except (TypeError, ValueError):
+        return nothing, f"id {id!r} has score {raw!r}, which is not a number"
+    if not math.isfinite(score):
+        return nothing, f"id {id!r} has score {raw!r}; scores must be finite"
+    return (id, score, None), None

@@ -1,0 +1,211 @@
+"""`emb-opt ask` / `tell` / `status`: rounds that end as the callable run does, bad scores
+files that change nothing, and tells that a SIGKILL leaves before or after, never between."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from emb_opt.cli.main import main
+from emb_opt.objectives import target_distance_score
+from emb_opt.synthetic import random_corpus
+
+CORPUS = random_corpus(3000, 16, seed=0)  # what `data: {kind: synthetic, ...}` below holds
+
+
+def write(tmp_path: Path, name: str, **score) -> Path:
+    config = {
+        "source": {
+            "backend": "faiss",
+            "k": 5,
+            "filter": {"rand": {"$lt": 0.9}},
+            "data": {"kind": "synthetic", "n": 3000, "dim": 16, "seed": 0},
+        },
+        "score": score,
+        "strategy": {"update": {"name": "guided", "batch": 12, "queries": 6, "initial": 12}},
+        "start": {"random": 4, "seed": 1},
+        "stop": {"iterations": 10, "idle": None},
+        "output": {"dir": name},
+        "seed": 3,
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def results(output: Path) -> list[tuple]:
+    rows = [json.loads(line) for line in (output / "results.jsonl").read_text().splitlines()]
+    return [(r["id"], r["score"], r["iteration"]) for r in rows]
+
+
+def fill(asked: Path, order: np.random.Generator | None = None) -> Path:
+    """Score an asked CSV as a person would: the same objective as `target`, rows shuffled."""
+    with open(asked) as handle:
+        rows = list(csv.DictReader(handle))
+    scores = target_distance_score(CORPUS.embeddings[[int(r["id"]) for r in rows]])
+    for row, score in zip(rows, scores):
+        row["score"] = repr(float(score))
+    if order is not None:
+        rows = [rows[i] for i in order.permutation(len(rows))]
+    filled = asked.with_name(asked.stem + "-scored.csv")
+    with open(filled, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return filled
+
+
+def ask(target: Path, capsys, *args: str) -> str:
+    assert main(["ask", str(target), *args]) == 0
+    return capsys.readouterr().out.strip()
+
+
+@pytest.fixture
+def callable_run(tmp_path, capsys):
+    config = write(tmp_path, "straight", function="target")
+    assert main(["run", str(config), "--quiet"]) == 0
+    capsys.readouterr()
+    return tmp_path / "straight"
+
+
+@pytest.mark.slow
+def test_ten_rounds_of_ask_and_tell_end_as_the_callable_run(tmp_path, capsys, callable_run):
+    config = write(tmp_path, "lab", external=True)
+    run, order, rounds = tmp_path / "lab", np.random.default_rng(0), 0
+    while (said := ask(config if rounds == 0 else run, capsys)).endswith(".csv"):
+        asked = Path(said)
+        assert asked.parent == run / "ask" and asked.exists()
+        assert main(["status", str(run)]) == 0
+        assert "waiting      " in capsys.readouterr().out
+        assert main(["tell", str(run), str(fill(asked, order))]) == 0
+        assert "iteration done" in capsys.readouterr().out
+        assert main(["inspect", str(run)]) == 0  # readable at every point
+        capsys.readouterr()
+        rounds += 1
+    assert rounds == 10 and said.startswith("the search has stopped: 10 iterations done")
+    assert results(run) == results(callable_run)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "finished"
+    assert (
+        manifest["counters"] == json.loads((callable_run / "manifest.json").read_text())["counters"]
+    )
+    assert (run / "trajectories.png").exists()
+
+
+def test_plates_of_n_go_out_in_separate_files_and_can_be_told_apart(tmp_path, capsys):
+    config = write(tmp_path, "lab", external=True)
+    run = tmp_path / "lab"
+    first = Path(ask(config, capsys, "--n", "5"))
+    second = Path(ask(run, capsys, "--n", "5", "--format", "jsonl"))
+    assert first != second and second.suffix == ".jsonl"
+    assert len(first.read_text().splitlines()) == 6 and len(second.read_text().splitlines()) == 5
+    assert main(["tell", str(run), str(fill(first))]) == 0
+    assert "told 5 score(s); 7 item(s) still waiting" in capsys.readouterr().out
+    assert main(["status", str(run)]) == 0
+    text = capsys.readouterr().out
+    assert "waiting      7" in text and second.name in text and "not out yet  2" in text
+
+
+BAD_ROWS = {
+    "unknown id": lambda rows: [*rows, {**rows[0], "id": "999999"}],
+    "duplicate": lambda rows: [*rows, rows[0]],
+    "nan": lambda rows: [{**rows[0], "score": "nan"}, *rows[1:]],
+    "text": lambda rows: [{**rows[0], "score": "high"}, *rows[1:]],
+    "missing score": lambda rows: [{**rows[0], "score": ""}, *rows[1:]],
+}
+MESSAGES = {
+    "unknown id": "row 14: id '999999' is not waiting for a score",
+    "duplicate": "appears twice",
+    "nan": "row 2: id .* has score 'nan'; scores must be finite",
+    "text": "row 2: id .* has score 'high', which is not a number",
+    "missing score": "row 2: id .* has no score",
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ROWS))
+def test_a_bad_scores_file_is_refused_whole_unless_partial(tmp_path, capsys, case):
+    config = write(tmp_path, "lab", external=True)
+    run = tmp_path / "lab"
+    asked = Path(ask(config, capsys))
+    filled = fill(asked)
+    with open(filled) as handle:
+        rows = list(csv.DictReader(handle))
+    with open(filled, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(BAD_ROWS[case](rows))
+    before = (run / "ask" / "open.json").read_text(), (run / "log" / "checkpoints.jsonl").stat()
+    assert main(["tell", str(run), str(filled)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "nothing was told" in error
+    assert re.search(MESSAGES[case], error), error
+    after = (run / "ask" / "open.json").read_text(), (run / "log" / "checkpoints.jsonl").stat()
+    assert after[0] == before[0] and after[1].st_size == before[1].st_size
+    assert main(["tell", str(run), str(filled), "--partial"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped row" in out
+
+
+def test_invalid_rows_count_as_invalid_items_with_their_reason(tmp_path, capsys):
+    config = write(tmp_path, "lab", external=True)
+    run = tmp_path / "lab"
+    filled = fill(Path(ask(config, capsys)))
+    with open(filled) as handle:
+        rows = list(csv.DictReader(handle))
+    rows[0] = {**rows[0], "score": "", "reason": "the well dried out"}
+    with open(filled, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["tell", str(run), str(filled)]) == 0
+    from emb_opt import SearchLog
+
+    log = SearchLog.load(run / "log")
+    dried = log.items[repr(int(rows[0]["id"]))]
+    assert dried.internal.removal_reason == "the well dried out"
+
+
+def test_run_refuses_an_external_config_and_a_config_needs_one_source_of_scores(tmp_path, capsys):
+    assert main(["run", str(write(tmp_path, "lab", external=True))]) == 2
+    assert "emb-opt ask" in capsys.readouterr().err
+    assert main(["ask", str(write(tmp_path, "both", function="target", external=True))]) == 2
+    assert "either a score function" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_tell_killed_at_any_moment_leaves_the_run_before_or_after(tmp_path, capsys):
+    config = write(tmp_path, "lab", external=True)
+    run = tmp_path / "lab"
+    asked = Path(ask(config, capsys))
+    filled = fill(asked)
+    waiting = len(asked.read_text().splitlines()) - 1
+    for delay in np.linspace(0.2, 2.5, 8):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "emb_opt", "tell", str(run), str(filled)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert main(["status", str(run)]) == 0
+        status = capsys.readouterr().out
+        if f"waiting      {waiting}" not in status:  # after: the whole plate was told
+            assert "iteration    1" in status and "waiting      0" in status
+            break
+        assert "iteration    0" in status  # before: nothing of it
+    else:
+        assert main(["tell", str(run), str(filled)]) == 0
+    capsys.readouterr()
+    assert main(["status", str(run)]) == 0
+    assert "iteration    1" in capsys.readouterr().out
