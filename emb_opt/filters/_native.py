@@ -146,7 +146,11 @@ def on_int_field(comparison: Comparison, low: int, high: int) -> Filter:
         if value < low:
             return Comparison(field, "gte" if op in ("gt", "gte") else "lt", low)
         return Comparison(field, op, value)
-    whole = (v for v in comparison.values if isinstance(v, int) or v.is_integer())
+    whole = [
+        v
+        for v in comparison.values
+        if isinstance(v, int) or (isinstance(v, float) and v.is_integer())
+    ]
     ints = tuple(sorted({int(v) for v in whole if low <= v <= high}))
     if not ints:
         return TRUE if op in NEGATIVE_OPS else FALSE
