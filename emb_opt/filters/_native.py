@@ -95,23 +95,19 @@ def fold_kinds(flt: Filter, kinds: Mapping[str, str]) -> Filter:
 
 
 def _finite(comparison: Comparison) -> Filter:
-    if comparison.kind != NUMBER:
-        return comparison
-    values = [float(v) for v in comparison.values]
-    if all(math.isfinite(v) for v in values):
+    infinite = [v for v in comparison.values if isinstance(v, float) and math.isinf(v)]
+    if comparison.kind != NUMBER or not infinite:  # ints are finite, however large
         return comparison
     field, op = comparison.field, comparison.op
     if op in ("lt", "lte", "gt", "gte"):
-        value = values[0]
-        if value > 0:  # x < inf: any finite number; x >= inf: only inf itself
+        if infinite[0] > 0:  # x < inf: any finite number; x >= inf: only inf itself
             return Comparison(field, "lte" if op in ("lt", "lte") else "gt", MAX_FLOAT)
         return Comparison(field, "gte" if op in ("gt", "gte") else "lt", -MAX_FLOAT)
-    finite = [v for v in values if math.isfinite(v)]
+    finite = [v for v in comparison.values if v not in infinite]
     parts: list[Filter] = [Comparison(field, "in", tuple(finite))] if finite else []
     parts += [
         Comparison(field, "gt", MAX_FLOAT) if v > 0 else Comparison(field, "lt", -MAX_FLOAT)
-        for v in values
-        if not math.isfinite(v)
+        for v in infinite
     ]
     positive = or_(*parts)
     return not_(positive) if op in NEGATIVE_OPS else positive
