@@ -13,7 +13,8 @@ column's type (`lance_columns`) and keeps the reference semantics:
   (`n >= 7.5` is `n >= 8`), float32 columns values rounded exactly (`x <= 0.1` is
   `x < 0.1f`, whose float32 value is above 0.1);
 - Lance orders NaN above every number (and infinity), so `>` and `>=` on a float column
-  add `col <= inf`;
+  add `col <= inf`; zeros are written so that -0.0 equals 0.0 also where Lance orders it
+  below (before 0.40);
 - the forms are those Lance's scalar indexes answer: `col = v`, `col IN (...)`, ranges,
   `IS NULL`, and AND / OR / NOT of them.
 """
@@ -45,8 +46,16 @@ from emb_opt.filters.ir import (
     push_not,
 )
 
-INT64_MIN = -(2**63)
-_SQL_OPS = {"eq": "=", "ne": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+_SQL_OPS = {
+    "eq": "=",
+    "ne": "=",
+    "in": "=",
+    "nin": "=",
+    "lt": "<",
+    "lte": "<=",
+    "gt": ">",
+    "gte": ">=",
+}
 # a bound rounded up (down) to the column's float type: the op that keeps the same rows
 _ROUNDED_UP = {"lt": "lt", "lte": "lt", "gt": "gte", "gte": "gte"}
 _ROUNDED_DOWN = {"lt": "lte", "lte": "lte", "gt": "gt", "gte": "gt"}
@@ -170,11 +179,16 @@ def _render(flt: Filter, columns: Mapping[str, LanceColumn]) -> str:
 
 def _positive(comparison: Comparison, column: LanceColumn) -> str:
     """The comparison in its positive form (`ne` as `eq`, `nin` as `in`)."""
-    ref = f"`{comparison.field}`"
-    if comparison.op in LIST_OPS:
-        return f"{ref} IN (" + ", ".join(map(sql_literal, comparison.values)) + ")"
-    sql = f"{ref} {_SQL_OPS[comparison.op]} {sql_literal(comparison.value)}"
-    if column.kind == "float" and comparison.op in ("gt", "gte"):  # NaN sorts above inf
+    ref, op, values = f"`{comparison.field}`", comparison.op, list(comparison.values)
+    if column.kind == "float" and 0 in values:  # Lance < 0.40 orders -0.0 below 0.0
+        if op in RANGE_OPS:
+            values = [-0.0 if op in ("lt", "gte") else 0.0]
+        else:
+            values = [v for v in values if v != 0] + [0.0, -0.0]
+    if op not in RANGE_OPS and len(values) > 1:
+        return f"{ref} IN (" + ", ".join(map(sql_literal, values)) + ")"
+    sql = f"{ref} {_SQL_OPS[op]} {sql_literal(values[0])}"
+    if column.kind == "float" and op in ("gt", "gte"):  # NaN sorts above inf
         return f"({sql} AND {ref} <= CAST('inf' AS DOUBLE))"
     return sql
 
@@ -187,8 +201,8 @@ def sql_literal(value: Any) -> str:
     """A SQL literal for a bool, number or string value."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int) and value == INT64_MIN:  # SQL reads it as -(2**63), an overflow
-        return f"({INT64_MIN + 1} - 1)"
+    if isinstance(value, int) and not -(2**63) < value < 2**63:  # else read as a float
+        return f"CAST('{value}' AS {'BIGINT UNSIGNED' if value > 0 else 'BIGINT'})"
     if isinstance(value, int | float):
         return repr(value)
     return quote(value)
