@@ -1,9 +1,11 @@
 """Same search, same answer: the seed tutorial finds the same items with the same scores on
-NumPy, FAISS, HF Datasets, Qdrant, Chroma and Milvus (exact search everywhere).
+NumPy, FAISS, HF Datasets, Qdrant, Chroma, Milvus, LanceDB and Qdrant Edge (exact search
+everywhere).
 
 The tutorial data (10,000 x 64, fixed seed) is stored as float32 in every backend; FAISS is
 a flat index, Qdrant local mode is brute force, Chroma's HNSW gets ef_search > n, Milvus
-uses FLAT. The climb is RLUpdate(lrs=[0.25]) from the same five start points.
+uses FLAT, LanceDB has no vector index and Qdrant Edge's segments stay unindexed (plain).
+The climb is RLUpdate(lrs=[0.25]) from the same five start points.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import string
 from typing import Any
 
+import lancedb
 import numpy as np
 import pytest
 from pymilvus import MilvusClient
@@ -20,11 +23,14 @@ from emb_opt.adapters.chroma import ChromaDataSource
 from emb_opt.adapters.chroma import load_collection as load_chroma
 from emb_opt.adapters.faiss import FaissDataSource, import_faiss
 from emb_opt.adapters.huggingface import HuggingFaceDataSource
+from emb_opt.adapters.lancedb import LanceDataSource
+from emb_opt.adapters.lancedb import load_collection as load_lance
 from emb_opt.adapters.milvus import MilvusDataSource
 from emb_opt.adapters.milvus import load_collection as load_milvus
 from emb_opt.adapters.numpy import NumpyDataSource
 from emb_opt.adapters.qdrant import QdrantDataSource
 from emb_opt.adapters.qdrant import load_collection as load_qdrant
+from emb_opt.adapters.qdrant_edge import QdrantEdgeDataSource, create_shard
 from emb_opt.runner import Runner
 from emb_opt.schemas import FilterResponse, Item, ScoreResponse
 from emb_opt.update import RLUpdate
@@ -130,10 +136,27 @@ def milvus_lite_source(t: Tutorial, request: Any) -> Any:
     return MilvusDataSource(client, "tutorial", k=K, item_key="item")
 
 
+def lancedb_source(t: Tutorial, request: Any) -> Any:
+    db = lancedb.connect(request.getfixturevalue("tmp_path") / "lancedb")
+    load_lance(db, "tutorial", t.vectors, t.metadata, t.ids, t.items)
+    return LanceDataSource(db, "tutorial", k=K, item_key="item")
+
+
+def qdrant_edge_source(t: Tutorial, request: Any) -> Any:
+    path = request.getfixturevalue("tmp_path") / "shard"
+    create_shard(path, t.vectors, t.metadata, t.ids, t.items).close()
+    source = QdrantEdgeDataSource(path, k=K, item_key="item")
+    request.addfinalizer(source.close)
+    return source
+
+
 @pytest.mark.parametrize(
     "make",
-    [faiss_source, hf_source, qdrant_source, chroma_source, milvus_source, milvus_lite_source],
-    ids=["faiss", "hf", "qdrant", "chroma", "milvus", "milvus-lite"],
+    [
+        *(faiss_source, hf_source, qdrant_source, chroma_source, milvus_source),
+        *(milvus_lite_source, lancedb_source, qdrant_edge_source),
+    ],
+    ids=["faiss", "hf", "qdrant", "chroma", "milvus", "milvus-lite", "lancedb", "qdrant-edge"],
 )
 def test_same_items_and_scores_as_numpy(make, tutorial, reference, request):
     results = run(make(tutorial, request), tutorial)
