@@ -1,7 +1,7 @@
 """Database adapter overhead: each adapter against the backend's own raw batched call.
 
-    python -m benchmarks.adapters                          # qdrant, chroma, milvus, milvus-lite
-    python -m benchmarks.adapters --backends chroma milvus --n 100000
+    python -m benchmarks.adapters       # qdrant, chroma, milvus, milvus-lite, lancedb, qdrant-edge
+    python -m benchmarks.adapters --backends lancedb qdrant-edge --n 100000
 
 Per backend: n x 64 float32 vectors with {"rand": U(0, 1)}, 50 queries x k=10, without a
 filter and with the 10% filter rand < 0.1, 15 iterations of fresh random queries (after 2
@@ -14,7 +14,9 @@ conversion, Items): the adapter's overhead, unaffected by the server's latency j
 
 Servers: EMB_OPT_QDRANT_URL, EMB_OPT_CHROMA_URL, EMB_OPT_MILVUS_URI, or else started here:
 Qdrant local mode (a Python emulation, capped at 5,000 points), a `chroma run` server, and
-the Milvus 2.3.5 server of the PyPI `milvus` package (FLAT index).
+the Milvus 2.3.5 server of the PyPI `milvus` package (FLAT index). LanceDB (no vector
+index: exact, B-tree index on `rand`) and Qdrant Edge (plain segments, payload index on
+`rand`) run embedded in a temporary directory.
 """
 
 from __future__ import annotations
@@ -147,11 +149,76 @@ def milvus(vectors: np.ndarray, metadata: list[dict], lite: bool = False) -> Ite
         yield label, len(vectors), lambda **kw: MilvusDataSource(client, "bench", **kw), raw
 
 
+@contextmanager
+def lancedb(vectors: np.ndarray, metadata: list[dict]) -> Iterator[Setup]:
+    import lancedb as lance
+
+    from emb_opt.adapters.lancedb import LanceDataSource, load_collection
+
+    with tempfile.TemporaryDirectory() as folder:
+        db = lance.connect(folder)
+        load_collection(db, "bench", vectors, metadata)
+
+        def raw(source: Any, queries: np.ndarray) -> Any:
+            query = (
+                source.table.search(list(queries))
+                .distance_type("l2")
+                .select(["id", "vector", "rand", "_distance"])
+                .limit(source.k)
+            )
+            if source.where is not None:
+                query = query.where(source.where, prefilter=True)
+            return query.to_arrow()
+
+        yield (
+            "lancedb (embedded)",
+            len(vectors),
+            lambda **kw: LanceDataSource(db, "bench", **kw),
+            raw,
+        )
+
+
+@contextmanager
+def qdrant_edge(vectors: np.ndarray, metadata: list[dict]) -> Iterator[Setup]:
+    import qdrant_edge as edge
+
+    from emb_opt.adapters.qdrant_edge import QdrantEdgeDataSource, create_shard
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench"
+        shard = create_shard(path, vectors, metadata)
+
+        def raw(source: Any, queries: np.ndarray) -> Any:
+            requests = [
+                edge.QueryRequest(
+                    limit=source.k,
+                    query=edge.Query.Nearest(q),
+                    filter=source.native_filter,
+                    with_payload=True,
+                    with_vector=True,
+                )
+                for q in queries.tolist()
+            ]
+            return shard.query_batch(edge.QueryBatchRequest(requests))
+
+        try:
+            yield (
+                "qdrant edge (embedded)",
+                len(vectors),
+                lambda **kw: QdrantEdgeDataSource(shard, config=path, **kw),
+                raw,
+            )
+        finally:
+            shard.close()
+
+
 BACKENDS: dict[str, Callable[..., Any]] = {
     "qdrant": qdrant,
     "chroma": chroma,
     "milvus": milvus,
     "milvus-lite": lambda vectors, metadata: milvus(vectors, metadata, lite=True),
+    "lancedb": lancedb,
+    "qdrant-edge": qdrant_edge,
 }
 
 
