@@ -6,10 +6,10 @@
 Per backend: n x 64 float32 vectors with {"rand": U(0, 1)}, 50 queries x k=10, without a
 filter and with the 10% filter rand < 0.1, 15 iterations of fresh random queries (after 2
 warm-up calls). "raw" is the client's own batched call with the same arguments and the
-same native filter (pymilvus results are lazy, so raw also touches every hit's entity);
-"adapter" is the DataSourceFunction call, which returns DataSourceResponses of Items with
-numpy embeddings. Calls alternate raw/adapter; the table shows medians per iteration.
-"own work" is the adapter call minus the database call inside it (query checks, result
+same native filter (pymilvus and Qdrant Edge results are lazy, so raw also reads every
+hit's fields); "adapter" is the DataSourceFunction call, which returns DataSourceResponses
+of Items with numpy embeddings. Calls alternate raw/adapter; the table shows medians per
+iteration. "own work" is the adapter call minus the database call inside it (query checks, result
 conversion, Items): the adapter's overhead, unaffected by the server's latency jitter.
 
 Servers: EMB_OPT_QDRANT_URL, EMB_OPT_CHROMA_URL, EMB_OPT_MILVUS_URI, or else started here:
@@ -199,7 +199,9 @@ def qdrant_edge(vectors: np.ndarray, metadata: list[dict]) -> Iterator[Setup]:
                 )
                 for q in queries.tolist()
             ]
-            return shard.query_batch(edge.QueryBatchRequest(requests))
+            results = shard.query_batch(edge.QueryBatchRequest(requests))
+            # each getter builds its value on access (like pymilvus' lazy hits): read them once
+            return [[(p.id, p.score, p.vector, p.payload) for p in points] for points in results]
 
         try:
             yield (

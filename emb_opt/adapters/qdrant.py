@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from ..errors import missing_dependency
 from ..filters import FALSE
 from ..filters.to_qdrant import to_qdrant
 from .backend import Backend
-from .base import QueryHits
+from .base import QueryHits, slice_hits
 from .remote import (
     LoaderCalls,
     RemoteDataSource,
@@ -70,6 +71,12 @@ class QdrantPoints(RemoteDataSource):
             [self._vector(p) for p in points],
             [p.payload for p in points],
         )
+
+    def _results_to_hits(self, results: Sequence[Sequence[Any]]) -> list[QueryHits]:
+        """The hits of each query's points, converted in one pass over all of them."""
+        hits = self._points_to_hits([point for points in results for point in points])
+        bounds = np.cumsum([0, *map(len, results)]).tolist()
+        return [slice_hits(hits, start, end) for start, end in pairwise(bounds)]
 
     @abstractmethod
     def _scroll_page(self, limit: int, offset: Any, with_data: bool) -> tuple[list[Any], Any]:
@@ -185,7 +192,7 @@ class QdrantDataSource(QdrantPoints):
             )
 
         responses = self._call("query_batch_points", query)
-        return [self._points_to_hits(response.points) for response in responses]
+        return self._results_to_hits([response.points for response in responses])
 
     def _scroll_page(self, limit: int, offset: Any, with_data: bool) -> tuple[list[Any], Any]:
         return self._call(

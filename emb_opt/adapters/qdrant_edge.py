@@ -132,8 +132,7 @@ class QdrantEdgeDataSource(QdrantPoints):
             for vector in queries.tolist()
         ]
         batch = edge.QueryBatchRequest(requests)
-        results = self._call("query_batch", self.client.query_batch, batch)
-        return [self._points_to_hits(points) for points in results]
+        return self._results_to_hits(self._call("query_batch", self.client.query_batch, batch))
 
     def _scroll_page(self, limit: int, offset: Any, with_data: bool) -> tuple[list[Any], Any]:
         request = import_edge().ScrollRequest(
