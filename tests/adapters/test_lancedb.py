@@ -39,6 +39,7 @@ def loaded_factory(path, corpus, load_options=None, vector_index=None, **source_
 class TestLanceConformance(DataSourceConformance):
     """Scalar indexes on every metadata column (what `load_collection` makes), exact kNN."""
 
+    property_examples = 150  # in process and fast: more random filter trees
     load_options: dict = {}
     vector_index = None
     source_options: dict = {}
@@ -85,6 +86,29 @@ def test_selective_filters_fill_k_on_an_ivf_pq_index(tmp_path):
             allowed = accepted_ids(corpus, flt)
             nearest = sorted(allowed, key=lambda i: distances[i])[:10]
             assert sorted(i.id for i in response.query_results) == sorted(nearest)
+
+
+@pytest.mark.parametrize(
+    "flt",
+    [
+        {"tag": "it's"},
+        {"n": {"$in": [1, 2]}},
+        {"n": {"$gte": 7.5}},
+        {"rand": {"$lt": 0.3}},
+        {"rand": {"$gt": 0.3}},
+        {"n": {"$ne": 3}},
+        {"$not": {"rand": {"$gt": 0.5}}},
+        {"flag": True, "tag": {"$nin": ["red", "blue"]}},
+    ],
+    ids=repr,
+)
+def test_the_where_clause_is_answered_by_the_scalar_indexes(tmp_path, flt):
+    corpus = conformance_corpus(300)
+    make = loaded_factory(tmp_path, corpus)
+    source = make(k=5, filter=flt)
+    query = source.table.search(corpus.embeddings[0]).where(source.where, prefilter=True)
+    plan = query.limit(5).explain_plan(verbose=True)
+    assert "ScalarIndexQuery" in plan and "refine_filter=--" in plan, (source.where, plan)
 
 
 AWKWARD_ROWS = 12

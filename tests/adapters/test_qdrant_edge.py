@@ -32,6 +32,7 @@ class TestQdrantEdgeConformance(DataSourceConformance):
     """Payload indexes on every field (what `create_shard` makes)."""
 
     payload_indexes = True
+    property_examples = 150  # in process and fast: more random filter trees
 
     @pytest.fixture(scope="class")
     @classmethod
