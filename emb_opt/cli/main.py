@@ -62,7 +62,7 @@ def dispatch(args: argparse.Namespace) -> None:
         from .plots import write_plots
         from .rundir import RunDirectory
 
-        for path in write_plots(RunDirectory(args.directory).load_log(), args.directory):
+        for path in write_plots(RunDirectory(args.directory).read_log(), args.directory):
             print(path)
 
 

@@ -10,7 +10,9 @@ from ..log import SearchLog
 
 
 def result_rows(log: SearchLog) -> list[dict[str, Any]]:
-    """Valid unique items, best first: id, item, score, metadata, iteration found, query path."""
+    """Valid unique items, best first: id, item, score, metadata, the iteration it was found
+    in, the query that found it, that query's trajectory (the query tree has the rest), and
+    the embedding."""
     rows = []
     for result in log.compile_results():
         node = log.query_tree.nodes.get(result["query_id"] or "")
@@ -21,18 +23,21 @@ def result_rows(log: SearchLog) -> list[dict[str, Any]]:
                 "score": result["score"],
                 "metadata": result["data"] or {},
                 "iteration": result["iteration"],
-                "query_path": [n.id for n in node.path()] if node else [],
+                "query_id": result["query_id"],
+                "trajectory": None if node is None else node.trajectory,
+                "embedding": result["embedding"],
             }
         )
     return rows
 
 
 def write_results(log: SearchLog, directory: Path) -> list[dict[str, Any]]:
-    """Write results.jsonl and results.parquet; return the rows."""
+    """Write results.jsonl (for people: no embeddings) and results.parquet (with them)."""
     rows = result_rows(log)
     with open(directory / "results.jsonl", "w") as handle:
         for row in rows:
-            handle.write(json.dumps(row, default=str) + "\n")
+            readable = {name: value for name, value in row.items() if name != "embedding"}
+            handle.write(json.dumps(readable, default=str) + "\n")
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -43,7 +48,9 @@ def write_results(log: SearchLog, directory: Path) -> list[dict[str, Any]]:
             "score": [r["score"] for r in rows],
             "metadata": [json.dumps(r["metadata"], default=str) for r in rows],
             "iteration": [r["iteration"] for r in rows],
-            "query_path": [r["query_path"] for r in rows],
+            "query_id": [r["query_id"] for r in rows],
+            "trajectory": [r["trajectory"] for r in rows],
+            "embedding": [r["embedding"].tolist() for r in rows],
         }
     )
     pq.write_table(table, directory / "results.parquet")

@@ -1,4 +1,8 @@
-"""PNG plots of a run: score trajectories of the query tree, best score vs score calls."""
+"""PNG plots of a run: score trajectories of the query tree, best score vs score calls.
+
+Both take time in proportion to the queries and iterations of the run: the trajectories are
+drawn as the tree's edges, each once, and the best score comes from the run's history.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +18,19 @@ def write_plots(log: SearchLog, directory: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
 
     paths = []
     figure, axes = plt.subplots(figsize=(7, 4))
-    for leaf in log.query_tree.leaf_nodes(include_removed=True):
-        path = [n for n in leaf.path() if n.mean_score is not None]
-        steps = [n.iteration or 0 for n in path]
-        axes.plot(steps, [n.mean_score or 0.0 for n in path], color="tab:blue", alpha=0.4)
+    segments = [
+        [
+            (start.iteration or 0, start.mean_score or 0.0),
+            (end.iteration or 0, end.mean_score or 0.0),
+        ]
+        for start, end in log.query_tree.edges()
+    ]
+    axes.add_collection(LineCollection(segments, colors="tab:blue", alpha=0.4))
+    axes.autoscale()
     axes.set(
         xlabel="iteration",
         ylabel="mean score of the query's results",

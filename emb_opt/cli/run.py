@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,15 @@ def execute(
         pending = None if resume else run.start_batch()
         directory = RunDirectory(output)
         directory.claim(raw, resume)
-        log = directory.load_log() if resume else SearchLog(pending=pending)
+        log = directory.resume_log() if resume else SearchLog(pending=pending)
         directory.start_checkpoints(log)  # even a kill during the first iteration is resumable
         progress = Progress(config.stop.iterations, quiet)
+        timings = {"checkpoints": 0.0, "outputs": 0.0}
 
         def after_iteration(current: SearchLog) -> None:
+            began = time.perf_counter()
             directory.checkpoint(current)
+            timings["checkpoints"] += time.perf_counter() - began
             progress.update(current)
 
         remaining = max(0, config.stop.iterations - log.counters.iterations)
@@ -47,11 +51,16 @@ def execute(
                 directory.write_manifest({"status": f"failed: {error}", **run_figures(error.log)})
                 raise
             finally:
+                directory.sync()
                 progress.finish()
+        began = time.perf_counter()
         write_results(log, directory.path)
         write_plots(log, directory.path)
+        timings["outputs"] = time.perf_counter() - began
         stopped = _stop_reason(run, log)
-        directory.write_manifest({"status": "finished", "stopped": stopped, **run_figures(log)})
+        directory.write_manifest(
+            {"status": "finished", "stopped": stopped, "timings": timings, **run_figures(log)}
+        )
         progress.say(f"stopped after {log.counters.iterations} iterations: {stopped}")
         return log
     finally:

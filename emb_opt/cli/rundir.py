@@ -14,8 +14,9 @@ from ..atomic import write_atomically
 from ..config import fingerprint, redacted
 from ..errors import ConfigError
 from ..log import SearchLog
+from ..logfile import CHECKPOINTS, LogWriter, load_log, open_log
 
-MANIFEST, LOG = "manifest.json", "log.json"
+MANIFEST, LOG, VERSION_1_LOG = "manifest.json", "log", "log.json"
 CORE_PACKAGES = ("emb-opt", "numpy", "pydantic")
 EXECUTOR_PACKAGES = ("ray", "httpx")
 
@@ -34,14 +35,18 @@ def package_versions() -> dict[str, str]:
 
 
 class RunDirectory:
-    """The files of one run: manifest.json, log.json (checkpoint), results and plots."""
+    """The files of one run: manifest.json, the checkpointed log (`log/`), results and plots."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._writer: LogWriter | None = None
 
     @property
     def log_path(self) -> Path:
         return self.path / LOG
+
+    def has_log(self) -> bool:
+        return (self.log_path / CHECKPOINTS).exists() or (self.path / VERSION_1_LOG).exists()
 
     def manifest(self) -> dict[str, Any] | None:
         try:
@@ -89,16 +94,34 @@ class RunDirectory:
         document = {**(self.manifest() or {}), **fields, "updated": time.time()}
         write_atomically(self.path / MANIFEST, json.dumps(document, indent=2, default=str))
 
-    def load_log(self) -> SearchLog:
-        if not self.log_path.exists():
-            raise ConfigError(f"--resume: {self.path} has no {LOG} checkpoint yet")
-        return SearchLog.load(self.log_path)
+    def read_log(self) -> SearchLog:
+        """The run's log as it stands (read only)."""
+        if (self.log_path / CHECKPOINTS).exists():
+            return load_log(self.log_path)
+        return load_log(self.path / VERSION_1_LOG)
+
+    def resume_log(self) -> SearchLog:
+        """The run's log, ready for more checkpoints (a version 1 `log.json` is rewritten as
+        a log directory by `start_checkpoints`)."""
+        if (self.log_path / CHECKPOINTS).exists():
+            log, self._writer = open_log(self.log_path)
+            return log
+        if not (self.path / VERSION_1_LOG).exists():
+            raise ConfigError(f"--resume: {self.path} has no checkpoint yet")
+        return load_log(self.path / VERSION_1_LOG)
 
     def start_checkpoints(self, log: SearchLog) -> None:
-        """Write the log whole (compacting any earlier checkpoints); later ones append."""
-        log.save(self.log_path)
-        self._mark = log.mark()
+        """Write the log whole, unless it was read from this directory; later ones append."""
+        if self._writer is None:
+            self._writer = LogWriter.create(self.log_path, log)
+            (self.path / VERSION_1_LOG).unlink(missing_ok=True)
 
     def checkpoint(self, log: SearchLog) -> None:
         """Append what the last iteration added: cheap, whatever the size of the log."""
-        self._mark = log.append_to(self.log_path, self._mark)
+        assert self._writer is not None, "start_checkpoints first"
+        self._writer.append(log)
+
+    def sync(self) -> None:
+        """Flush the checkpoints to disk (they are, at the latest, a second after writing)."""
+        if self._writer is not None:
+            self._writer.sync()

@@ -52,6 +52,17 @@ def map_comparisons(flt: Filter, fn: Callable[[Comparison], Filter]) -> Filter:
     return flt
 
 
+def compared_fields(flt: Filter) -> set[str]:
+    """The fields `flt` compares."""
+    if isinstance(flt, Comparison):
+        return {flt.field}
+    if isinstance(flt, And | Or):
+        return set().union(*(compared_fields(child) for child in flt.children))
+    if isinstance(flt, Not):
+        return compared_fields(flt.child)
+    return set()
+
+
 def value_kind(value: Any) -> str:
     """ "number", "bool" or "str" for a filter value."""
     return _KIND_OF_VALUE[kind_of(value)]
@@ -78,6 +89,34 @@ def check_kinds(kinds: Mapping[str, str]) -> dict[str, str]:
     return dict(kinds)
 
 
+def sampled_kinds(
+    declared: Mapping[str, str],
+    rows: Iterable[Mapping[str, Any]],
+    keys: Iterable[str],
+    exhaustive: bool,
+) -> dict[str, str]:
+    """The kinds of `keys`: `declared` ones, checked against the sampled `rows`, and for
+    the others what the rows show when they are every row of the collection.
+
+    A partial sample only proves a key "mixed" (one row beyond it may hold another kind);
+    a key no row holds stays unknown. A declared kind the rows contradict is a ValueError.
+    """
+    keys = sorted(keys)
+    seen = infer_kinds({key: row.get(key) for key in keys} for row in rows)
+    kinds = dict(declared)
+    for key in keys:
+        found, claimed = seen.get(key), declared.get(key)
+        if claimed is None and (found == "mixed" or (found is not None and exhaustive)):
+            kinds[key] = found
+        elif claimed not in (None, "mixed") and found not in (None, claimed):
+            held = "values of several kinds" if found == "mixed" else f"{found} values"
+            raise ValueError(
+                f"field_kinds says {key!r} holds {claimed} values, but the collection's rows "
+                f"hold {held} there; correct field_kinds or leave {key!r} out to infer it"
+            )
+    return kinds
+
+
 def fold_kinds(flt: Filter, kinds: Mapping[str, str]) -> Filter:
     """Fold comparisons whose value kind differs from the field's known (single) kind.
 
@@ -94,16 +133,21 @@ def fold_kinds(flt: Filter, kinds: Mapping[str, str]) -> Filter:
     return map_comparisons(flt, fold)
 
 
+def _infinite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
 def _finite(comparison: Comparison) -> Filter:
-    infinite = [v for v in comparison.values if isinstance(v, float) and math.isinf(v)]
-    if comparison.kind != NUMBER or not infinite:  # ints are finite, however large
+    """The comparison without infinite values (ints stay exact: they are never infinite)."""
+    infinite = [float(v) for v in comparison.values if _infinite(v)]
+    if comparison.kind != NUMBER or not infinite:
         return comparison
     field, op = comparison.field, comparison.op
     if op in ("lt", "lte", "gt", "gte"):
         if infinite[0] > 0:  # x < inf: any finite number; x >= inf: only inf itself
             return Comparison(field, "lte" if op in ("lt", "lte") else "gt", MAX_FLOAT)
         return Comparison(field, "gte" if op in ("gt", "gte") else "lt", -MAX_FLOAT)
-    finite = [v for v in comparison.values if v not in infinite]
+    finite = [v for v in comparison.values if not _infinite(v)]
     parts: list[Filter] = [Comparison(field, "in", tuple(finite))] if finite else []
     parts += [
         Comparison(field, "gt", MAX_FLOAT) if v > 0 else Comparison(field, "lt", -MAX_FLOAT)

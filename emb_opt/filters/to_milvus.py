@@ -267,7 +267,7 @@ class _Renderer:
             if kind == "mixed"
             else f"the kind of field {comparison.field!r} is unknown: pass "
             f"field_kinds={{{comparison.field!r}: {value_kind(comparison.values[0])!r}}} "
-            "(load_collection records the kinds)"
+            "(load_collection records the kinds; rows settle them when every row is sampled)"
         )
         raise UnsupportedFilterError(
             f"Milvus Lite compares like Python (True == 1, 'a' < 1 is unknown), so "

@@ -52,7 +52,7 @@ class SearchContext:
 
     @property
     def memory(self) -> ScoredMemory:
-        self._memory.sync(self._log.items)
+        self._memory.sync(self._log)
         return self._memory
 
     @property

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from itertools import islice
-
 import numpy as np
 
-from ..log import item_key
+from ..log import SearchLog, item_key
 from ..schemas import Item, Query
 
 
@@ -22,19 +19,20 @@ def by_trajectory(queries: list[Query]) -> dict[int | None, list[Query]]:
 class ScoredMemory:
     """Unique (embedding, score) rows of the valid scored items of a search.
 
-    It follows the log: `sync` appends the items the log gained since the last call, so rows
-    count up in scoring order and a resumed search rebuilds the same rows from its log.
+    It follows the log's journal: `sync` appends the items the log gained since the last
+    call, so rows count up in scoring order and a resumed search rebuilds the same rows from
+    its log. The matrix grows by doubling, so keeping up costs time in proportion to the rows
+    added.
     """
 
     def __init__(self) -> None:
         self._rows: dict[str, int] = {}
-        self._embeddings: list[np.ndarray] = []
-        self._scores: list[float] = []
-        self._matrix: np.ndarray | None = None
+        self._embeddings = np.empty((0, 0))
+        self._scores = np.empty(0)
         self._synced = 0
 
     def __len__(self) -> int:
-        return len(self._scores)
+        return len(self._rows)
 
     def keys(self) -> list[str]:
         """Item keys by row."""
@@ -44,27 +42,36 @@ class ScoredMemory:
         """The row of a remembered item (-1 when unknown)."""
         return self._rows.get(item_key(item), -1)
 
-    def sync(self, items: Mapping[str, Item]) -> None:
-        """Remember the valid scored items among those `items` gained since the last sync."""
-        for key, item in islice(items.items(), self._synced, None):
-            if item.internal.removed or item.score is None or key in self._rows:
-                continue
-            self._rows[key] = len(self._scores)
-            self._embeddings.append(np.asarray(item.embedding, dtype=np.float64))
-            self._scores.append(float(item.score))
-            self._matrix = None
-        self._synced = len(items)
+    def sync(self, log: SearchLog) -> None:
+        """Remember the valid scored items the log gained since the last sync."""
+        journal = log.journal
+        for kind, key in journal[self._synced :]:
+            if kind == "scored" and key not in self._rows:
+                item = log.items[key]
+                score = float(item.score)  # type: ignore[arg-type]  # "scored": it has one
+                self._append(key, np.asarray(item.embedding, dtype=np.float64), score)
+        self._synced = len(journal)
+
+    def _append(self, key: str, embedding: np.ndarray, score: float) -> None:
+        n = len(self._rows)
+        if n == len(self._scores):  # full: double the room
+            room = max(64, 2 * n)
+            grown = np.empty((room, len(embedding)))
+            if n:
+                grown[:n] = self._embeddings
+            self._embeddings, self._scores = grown, np.resize(self._scores, room)
+        self._embeddings[n] = embedding
+        self._scores[n] = score
+        self._rows[key] = n
 
     @property
     def embeddings(self) -> np.ndarray:
-        """(n, d) matrix of the remembered embeddings."""
-        if self._matrix is None:
-            self._matrix = np.stack(self._embeddings) if self._embeddings else np.empty((0, 0))
-        return self._matrix
+        """(n, d) matrix of the remembered embeddings (a view: do not keep it across syncs)."""
+        return self._embeddings[: len(self._rows)]
 
     @property
     def scores(self) -> np.ndarray:
-        return np.asarray(self._scores, dtype=np.float64)
+        return self._scores[: len(self._rows)]
 
     def nearest(self, point: np.ndarray, m: int | None) -> np.ndarray:
         """Row numbers of the `m` remembered items nearest to `point` (all rows if m is None)."""

@@ -1,5 +1,7 @@
 """Strategy state as plain JSON data, exact both ways (numbers, arrays, RNGs, dataclasses).
 
+Arrays are kept as their raw bytes in base64, with dtype and shape.
+
 `encode` turns what a strategy holds into values `json.dumps` writes; `decode` reverses it.
 Dataclasses come back only as one of the `types` the strategy names, so a checkpoint can never
 make the loader build an arbitrary object.
@@ -7,6 +9,7 @@ make the loader build an arbitrary object.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Iterable
 from typing import Any
@@ -27,7 +30,8 @@ def encode(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
-        return {"__array__": value.tolist(), "dtype": value.dtype.str, "shape": list(value.shape)}
+        data = base64.b64encode(np.ascontiguousarray(value).tobytes()).decode()
+        return {"__array__": data, "dtype": value.dtype.str, "shape": list(value.shape)}
     if isinstance(value, np.random.Generator):
         return {"__rng__": value.bit_generator.state}
     if isinstance(value, (list, tuple)):
@@ -54,8 +58,11 @@ def _decode(data: Any, known: dict[str, type]) -> Any:
     if not isinstance(data, dict):
         return data
     if "__array__" in data:
-        array = np.asarray(data["__array__"], dtype=np.dtype(data["dtype"]))
-        return array.reshape(data["shape"])
+        dtype, values = np.dtype(data["dtype"]), data["__array__"]
+        if isinstance(values, list):  # written before arrays were kept as bytes
+            return np.asarray(values, dtype=dtype).reshape(data["shape"])
+        raw = base64.b64decode(values)
+        return np.frombuffer(raw, dtype=dtype).reshape(data["shape"]).copy()
     if "__rng__" in data:
         generator = np.random.default_rng()
         generator.bit_generator.state = data["__rng__"]

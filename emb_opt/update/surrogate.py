@@ -84,7 +84,8 @@ class SurrogateUpdate(TrajectoryStrategy):
             self._judge(region, scored, radius)
         if top.score > region.best:
             region.centre, region.best = top.embedding, top.score
-        region.rows.update(self.memory.row(s.item) for s in scored)
+        if not self.share:  # only the unshared model fits to the trajectory's own items
+            region.rows.update(self.memory.row(s.item) for s in scored)
         rows = self._fit_rows(region)
         region.model = QuadraticModel.fit(
             self.memory.embeddings[rows], self.memory.scores[rows], region.centre, self.alpha

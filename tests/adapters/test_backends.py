@@ -16,10 +16,10 @@ from emb_opt.config.registry import backends
 from emb_opt.config.schema import SourceConfig
 
 REPO = Path(__file__).resolve().parents[2]
-SERVERS = ("qdrant", "chroma", "milvus")
+SERVERS = ("qdrant", "chroma", "milvus", "pgvector")
 EMBEDDED = ("lancedb", "qdrant-edge")  # collections in a directory, opened like servers
 CLIENTS = (
-    *("faiss", "datasets", "pyarrow", "qdrant_client", "chromadb", "pymilvus"),
+    *("faiss", "datasets", "pyarrow", "qdrant_client", "chromadb", "pymilvus", "psycopg"),
     *("lancedb", "qdrant_edge"),
 )
 

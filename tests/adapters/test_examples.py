@@ -14,7 +14,10 @@ import yaml
 from emb_opt.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-BACKENDS = ["numpy", "faiss", "hf", "qdrant", "chroma", "milvus", "lancedb", "qdrant_edge"]
+BACKENDS = [
+    *("numpy", "faiss", "hf", "qdrant", "chroma", "milvus", "pgvector"),
+    *("lancedb", "qdrant_edge"),
+]
 
 
 def test_examples_differ_only_in_their_source_block():
@@ -26,10 +29,11 @@ def test_examples_differ_only_in_their_source_block():
 
 
 @pytest.fixture(scope="module")
-def engine_urls(chroma_server, milvus_server):
+def engine_urls(chroma_server, milvus_server, postgres_server):
     return {
         "EMB_OPT_CHROMA_URL": chroma_server.url,
         "EMB_OPT_MILVUS_URI": milvus_server.uri,
+        "EMB_OPT_PGVECTOR_URL": postgres_server.url,
     }
 
 

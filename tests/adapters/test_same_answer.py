@@ -1,11 +1,11 @@
 """Same search, same answer: the seed tutorial finds the same items with the same scores on
-NumPy, FAISS, HF Datasets, Qdrant, Chroma, Milvus, LanceDB and Qdrant Edge (exact search
-everywhere).
+NumPy, FAISS, HF Datasets, Qdrant, Chroma, Milvus, pgvector, LanceDB and Qdrant Edge (exact
+search everywhere).
 
 The tutorial data (10,000 x 64, fixed seed) is stored as float32 in every backend; FAISS is
 a flat index, Qdrant local mode is brute force, Chroma's HNSW gets ef_search > n, Milvus
-uses FLAT, LanceDB has no vector index and Qdrant Edge's segments stay unindexed (plain).
-The climb is RLUpdate(lrs=[0.25]) from the same five start points.
+uses FLAT, the pgvector and LanceDB tables have no vector index and Qdrant Edge's segments
+stay unindexed (plain). The climb is RLUpdate(lrs=[0.25]) from the same five start points.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 import lancedb
 import numpy as np
+import psycopg
 import pytest
 from pymilvus import MilvusClient
 from qdrant_client import QdrantClient
@@ -28,6 +29,8 @@ from emb_opt.adapters.lancedb import load_collection as load_lance
 from emb_opt.adapters.milvus import MilvusDataSource
 from emb_opt.adapters.milvus import load_collection as load_milvus
 from emb_opt.adapters.numpy import NumpyDataSource
+from emb_opt.adapters.pgvector import PgvectorDataSource
+from emb_opt.adapters.pgvector import load_collection as load_pgvector
 from emb_opt.adapters.qdrant import QdrantDataSource
 from emb_opt.adapters.qdrant import load_collection as load_qdrant
 from emb_opt.adapters.qdrant_edge import QdrantEdgeDataSource, create_shard
@@ -136,6 +139,13 @@ def milvus_lite_source(t: Tutorial, request: Any) -> Any:
     return MilvusDataSource(client, "tutorial", k=K, item_key="item")
 
 
+def pgvector_source(t: Tutorial, request: Any) -> Any:
+    client = psycopg.connect(request.getfixturevalue("postgres_server").url, autocommit=True)
+    request.addfinalizer(client.close)
+    load_pgvector(client, "tutorial", t.vectors, t.metadata, t.ids, t.items, recreate=True)
+    return PgvectorDataSource(client, "tutorial", k=K, item_key="item")
+
+
 def lancedb_source(t: Tutorial, request: Any) -> Any:
     db = lancedb.connect(request.getfixturevalue("tmp_path") / "lancedb")
     load_lance(db, "tutorial", t.vectors, t.metadata, t.ids, t.items)
@@ -154,9 +164,12 @@ def qdrant_edge_source(t: Tutorial, request: Any) -> Any:
     "make",
     [
         *(faiss_source, hf_source, qdrant_source, chroma_source, milvus_source),
-        *(milvus_lite_source, lancedb_source, qdrant_edge_source),
+        *(milvus_lite_source, pgvector_source, lancedb_source, qdrant_edge_source),
     ],
-    ids=["faiss", "hf", "qdrant", "chroma", "milvus", "milvus-lite", "lancedb", "qdrant-edge"],
+    ids=[
+        *("faiss", "hf", "qdrant", "chroma", "milvus", "milvus-lite", "pgvector"),
+        *("lancedb", "qdrant-edge"),
+    ],
 )
 def test_same_items_and_scores_as_numpy(make, tutorial, reference, request):
     results = run(make(tutorial, request), tutorial)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from emb_opt.cli.main import main
 from emb_opt.log import SearchLog
 from emb_opt.update import STRATEGIES
 
@@ -75,7 +77,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(write_config, tmp_path,
     )
     killed = tmp_path / "killed"
     process = start_run(config, killed)
-    log_file = killed / "log.json"
+    log_file = killed / "log" / "checkpoints.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until 3 iterations are checkpointed
         if log_file.exists() and len(log_file.read_text().splitlines()) >= 4:
@@ -85,7 +87,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(write_config, tmp_path,
     process.send_signal(signal.SIGKILL)
     assert finish(process, 30)[0] == -signal.SIGKILL
 
-    interrupted = SearchLog.load(log_file)
+    interrupted = SearchLog.load(killed / "log")
     assert 3 <= interrupted.counters.iterations < 8  # nothing finished was lost
     assert interrupted.pending is not None
     assert json.loads((killed / "manifest.json").read_text())["status"] == "running"
@@ -98,3 +100,20 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(write_config, tmp_path,
     assert results(killed) == results(straight)
     finished = [json.loads((d / "manifest.json").read_text()) for d in (killed, straight)]
     assert finished[0]["counters"] == finished[1]["counters"]
+
+
+VERSION_1 = Path(__file__).parent / "data" / "version1"
+
+
+@pytest.mark.slow
+def test_a_version_1_run_resumes_exactly_and_continues_in_the_log_directory(tmp_path):
+    """A run an older emb_opt wrote (one log.json, cut after 3 of 6 iterations) resumes and
+    ends with the results of an uninterrupted run; its log becomes a log directory."""
+    old = shutil.copytree(VERSION_1, tmp_path / "old")
+    assert SearchLog.load(old / "out" / "log.json").counters.iterations == 3
+    assert main(["run", str(old / "run.yaml"), "--resume", "--quiet"]) == 0
+    assert not (old / "out" / "log.json").exists()
+    assert SearchLog.load(old / "out" / "log").counters.iterations == 6
+    fresh = tmp_path / "fresh"
+    assert main(["run", str(old / "run.yaml"), "--output", str(fresh), "--quiet"]) == 0
+    assert results(old / "out") == results(fresh)

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from emb_opt.cli.main import main
+from emb_opt.log import SearchLog
 
 
 def run_cli(*args: str) -> int:
@@ -27,9 +28,14 @@ def test_run_writes_every_output_and_inspect_summarises(write_config, tmp_path, 
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert rows and rows == sorted(rows, key=lambda r: -r["score"])
     assert all(r["metadata"]["rand"] < 0.9 for r in rows)
-    assert all(r["query_path"][0].startswith("0.") for r in rows)
+    assert "embedding" not in rows[0]  # results.jsonl is for people; the parquet file has them
+    log = SearchLog.load(out / "log")
+    for row in rows:  # the query that found each result is in the tree, with its trajectory
+        node = log.query_tree.nodes[row["query_id"]]
+        assert node.trajectory == row["trajectory"] == node.path()[0].trajectory
     table = pq.read_table(out / "results.parquet")
     assert table.num_rows == len(rows)
+    assert len(table.column("embedding")[0]) == 16
     assert (out / "trajectories.png").stat().st_size > 0
     assert (out / "best_vs_score_calls.png").stat().st_size > 0
 
@@ -179,13 +185,17 @@ def test_backend_from_an_installed_entry_point(write_config, tmp_path, monkeypat
     assert importlib.import_module(module).CALLS == ["third"]
 
 
-@pytest.mark.parametrize("backend", ["chroma", "milvus", "qdrant"])
-def test_unreachable_server_is_a_one_line_error_naming_it(write_config, capsys, backend):
-    config = write_config(source={"backend": backend, "url": "http://127.0.0.1:9", "data": None})
+@pytest.mark.parametrize(
+    "backend, url",
+    [(name, "http://127.0.0.1:9") for name in ("chroma", "milvus", "qdrant")]
+    + [("pgvector", "postgresql://postgres:secret@127.0.0.1:9/postgres")],
+)
+def test_unreachable_server_is_a_one_line_error_naming_it(write_config, capsys, backend, url):
+    config = write_config(source={"backend": backend, "url": url, "data": None})
     assert run_cli("run", str(config), "--quiet") == 2
     err = capsys.readouterr().err
     assert err.startswith("emb-opt: error:") and err.count("\n") == 1
-    assert "127.0.0.1" in err
+    assert "127.0.0.1" in err and "secret" not in err
 
 
 def _files_config(directory, **start):

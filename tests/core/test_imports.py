@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 
-BACKENDS = ["faiss", "datasets", "qdrant_client", "chromadb", "pymilvus", "ray", "httpx", "pyarrow"]
+BACKENDS = ["faiss", "datasets", "qdrant_client", "chromadb", "pymilvus", "psycopg", "ray", "httpx"]
+BACKENDS += ["pyarrow"]
 
 
 def test_import_emb_opt_imports_no_backend():

@@ -184,8 +184,8 @@ def test_saved_log_resumes_to_the_same_results(numpy_source, start_batch, tmp_pa
 
     _, straight = runner().search(start_batch.model_copy(deep=True), 6, verbose=False)
     _, first = runner().search(start_batch.model_copy(deep=True), 3, verbose=False)
-    first.save(tmp_path / "log.json")
-    loaded = SearchLog.load(tmp_path / "log.json")
+    first.save(tmp_path / "log")
+    loaded = SearchLog.load(tmp_path / "log")
     assert loaded.counters == first.counters
     assert len(loaded.query_tree) == len(first.query_tree)
     _, resumed = runner().search(None, 3, log=loaded, verbose=False)

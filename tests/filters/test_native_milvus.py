@@ -10,6 +10,7 @@ from milvus_lite.search.filter.tokens import TokenKind, tokenize
 
 from emb_opt.errors import FilterError, UnsupportedFilterError
 from emb_opt.filters import FALSE, TRUE, Comparison, parse
+from emb_opt.filters._native import compared_fields, sampled_kinds
 from emb_opt.filters.to_milvus import MilvusField, MilvusSchema, milvus_filter, quote, to_milvus
 from emb_opt.testing.suite import random_filters
 
@@ -150,6 +151,44 @@ def test_lite_refuses_what_python_comparisons_get_wrong():
     mixed = MilvusSchema(kinds={"m": "mixed"})
     with pytest.raises(UnsupportedFilterError, match="several kinds"):
         expr({"m": True}, mixed, "lite")
+
+
+def test_compared_fields():
+    flt = parse({"$or": [{"a": 1}, {"$not": {"b": {"$lt": 2}}}], "c": {"$in": ["x"]}})
+    assert compared_fields(flt) == {"a", "b", "c"}
+    assert compared_fields(TRUE) == set()
+
+
+ROWS = [
+    {"n": 1, "flag": True, "tag": "a", "both": 1},
+    {"n": 2.5, "flag": None, "both": True},  # null and missing keys say nothing
+    {"n": 3, "flag": False, "tag": "b", "other": [1]},
+]
+KEYS = ("n", "flag", "tag", "both", "other", "unseen")
+
+
+def test_sampled_kinds_of_every_row_settle_single_kinds_only():
+    assert sampled_kinds({}, ROWS, KEYS, exhaustive=True) == {
+        "n": "number",
+        "flag": "bool",
+        "tag": "str",
+        "both": "mixed",  # bool is not a number
+        "other": "mixed",  # lists are no kind a filter compares
+    }
+
+
+def test_a_partial_sample_only_proves_mixed():
+    assert sampled_kinds({}, ROWS, KEYS, exhaustive=False) == {"both": "mixed", "other": "mixed"}
+
+
+def test_declared_kinds_are_checked_against_the_sample():
+    declared = {"n": "number", "unseen": "str", "both": "mixed"}
+    assert sampled_kinds(declared, ROWS, KEYS, exhaustive=False) == declared | {"other": "mixed"}
+    assert sampled_kinds({"tag": "str"}, ROWS, ["tag"], exhaustive=True) == {"tag": "str"}
+    with pytest.raises(ValueError, match=r"'flag' holds number values, but .* hold bool values"):
+        sampled_kinds({"flag": "number"}, ROWS, KEYS, exhaustive=False)
+    with pytest.raises(ValueError, match=r"'both' holds bool .* values of several kinds"):
+        sampled_kinds({"both": "bool"}, ROWS, KEYS, exhaustive=False)
 
 
 @given(random_filters())

@@ -49,8 +49,8 @@ def fingerprint(log: SearchLog) -> tuple:
 def test_resumed_search_equals_the_uninterrupted_one(source, tmp_path, name, split):
     straight = run(source, name, 10)
     first = run(source, name, split)
-    first.save(tmp_path / "log.json")
-    resumed = run(source, name, 10 - split, log=SearchLog.load(tmp_path / "log.json"))
+    first.save(tmp_path / "log")
+    resumed = run(source, name, 10 - split, log=SearchLog.load(tmp_path / "log"))
     assert fingerprint(resumed) == fingerprint(straight)
 
 

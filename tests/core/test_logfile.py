@@ -1,0 +1,172 @@
+"""The log on disk: what it holds, that it grows with information only, and that it refuses
+to resume from lines that are missing, out of order or corrupt."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from emb_opt import Runner, SearchLog
+from emb_opt.logfile import CHECKPOINTS, LogError, LogWriter, _with_checksum, open_log
+from emb_opt.objectives import TargetScore
+from emb_opt.update import RLUpdate, TopKDiscreteUpdate
+
+
+def search(source, batch, iterations, log=None, update=None):
+    runner = Runner(source, None, TargetScore(), None, update or RLUpdate(lrs=[0.1, 0.4]))
+    return runner.search(batch, iterations, log=log, verbose=False)[1]
+
+
+def checkpointed(source, batch, tmp_path, iterations=5, update=None):
+    """A search checkpointed after every iteration, as `emb-opt run` does."""
+    writer = None
+
+    def checkpoint(log):
+        writer.append(log)
+
+    log = SearchLog(pending=batch)
+    writer = LogWriter.create(tmp_path / "log", log)
+    runner = Runner(source, None, TargetScore(), None, update or RLUpdate(lrs=[0.1, 0.4]))
+    runner.search(None, iterations, log=log, verbose=False, on_iteration=checkpoint)
+    return log, tmp_path / "log"
+
+
+def lines(directory):
+    return (directory / CHECKPOINTS).read_text().splitlines(keepends=True)
+
+
+def test_a_saved_log_loads_as_it_was(numpy_source, start_batch, tmp_path):
+    log = search(numpy_source, start_batch, 4)
+    log.save(tmp_path / "log")
+    loaded = SearchLog.load(tmp_path / "log")
+    assert loaded.counters == log.counters and loaded.history == log.history
+    assert loaded.compile_results()[0]["id"] == log.compile_results()[0]["id"]
+    assert [r["score"] for r in loaded.compile_results()] == [
+        r["score"] for r in log.compile_results()
+    ]
+    assert set(loaded.score_cache) == set(log.score_cache)
+    assert list(loaded.query_tree.nodes) == list(log.query_tree.nodes)
+    for before, after in zip(log.batches, loaded.batches):
+        for q, r in zip(before.queries, after.queries):
+            assert np.array_equal(q.embedding, r.embedding) and q.internal == r.internal
+            assert [(i.id, i.score, i.internal.removal_reason) for i in q.query_results] == [
+                (i.id, i.score, i.internal.removal_reason) for i in r.query_results
+            ]
+    pending = zip(log.pending.queries, loaded.pending.queries)
+    assert all(np.array_equal(a.embedding, b.embedding) for a, b in pending)
+
+
+def test_save_replaces_a_log_only_when_the_new_one_is_complete(numpy_source, start_batch, tmp_path):
+    search(numpy_source, start_batch, 2).save(tmp_path / "log")
+    log = search(numpy_source, start_batch, 3)
+    log.save(tmp_path / "log")
+    assert SearchLog.load(tmp_path / "log").counters.iterations == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["log"]
+
+
+def test_each_embedding_is_stored_once_in_binary(numpy_source, start_batch, tmp_path):
+    """Items (float32 in the database) in vectors.f32, the strategy's queries in vectors.f64."""
+    log, directory = checkpointed(numpy_source, start_batch, tmp_path)
+    singles = np.fromfile(directory / "vectors.f32", dtype="<f4").reshape(-1, 16)
+    doubles = np.fromfile(directory / "vectors.f64", dtype="<f8").reshape(-1, 16)
+    assert len(singles) >= log.unique_items and len(doubles) >= len(log.query_tree) - 4
+    vectors = np.concatenate([singles.astype(np.float64), doubles])
+    embeddings = [i.embedding for i in [*log.items.values(), *log.candidates.values()]]
+    embeddings += [n.embedding for n in log.query_tree.nodes.values()]
+    embeddings += [q.embedding for q in log.pending.queries]
+    distinct = {np.asarray(e, dtype=np.float64).tobytes() for e in embeddings}
+    assert len(vectors) == len(distinct)
+    assert {row.tobytes() for row in vectors} == distinct
+    assert "[0." not in (directory / CHECKPOINTS).read_text()  # no float lists in the lines
+
+
+def test_an_iteration_that_finds_nothing_new_appends_only_references(
+    numpy_source, start_batch, tmp_path
+):
+    _, directory = checkpointed(
+        numpy_source, start_batch, tmp_path, iterations=12, update=TopKDiscreteUpdate(4)
+    )
+    rows, calls, idle = None, None, []
+    for text in lines(directory):
+        line = json.loads(text)
+        if line["counters"]["score_calls"] == calls:
+            idle.append((len(text), line["vectors"] != rows, line["items"]))
+        rows, calls = line["vectors"], line["counters"]["score_calls"]
+    assert idle, "the top-k search should settle and stop finding new items"
+    assert all(size < 3000 and not new_rows and not items for size, new_rows, items in idle)
+
+
+def test_a_torn_last_line_is_dropped_and_writing_goes_on(numpy_source, start_batch, tmp_path):
+    log, directory = checkpointed(numpy_source, start_batch, tmp_path)
+    text = lines(directory)
+    (directory / CHECKPOINTS).write_text("".join(text[:-1]) + text[-1][: len(text[-1]) // 2])
+    for name in ("vectors.f32", "vectors.f64"):
+        with open(directory / name, "ab") as handle:
+            handle.write(b"\0" * 100)  # vector rows written before a line that never came
+    loaded, writer = open_log(directory)
+    assert loaded.counters.iterations == log.counters.iterations - 1
+    assert (directory / "vectors.f32").stat().st_size % (16 * 4) == 0
+    assert (directory / "vectors.f64").stat().st_size % (16 * 8) == 0
+    runner = Runner(numpy_source, None, TargetScore(), None, RLUpdate(lrs=[0.1, 0.4]))
+    runner.search(None, 2, log=loaded, verbose=False, on_iteration=writer.append)
+    again = SearchLog.load(directory)
+    assert again.counters.iterations == log.counters.iterations + 1
+    assert [r["id"] for r in again.compile_results()] == [r["id"] for r in loaded.compile_results()]
+
+
+def rewrite(directory, change):
+    text = lines(directory)
+    (directory / CHECKPOINTS).write_text("".join(change(text)))
+
+
+def signed(line, old, new):
+    """`line` with `old` replaced by `new` and a checksum that matches again."""
+    body = json.loads(line)
+    body.pop("checksum")
+    text = json.dumps(body, separators=(",", ":")).replace(old, new)
+    return _with_checksum(text) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t[:2] + t[3:], "line 3 holds checkpoint 3, expected 2: a checkpoint before"),
+        (lambda t: [t[0], t[2], t[1], *t[3:]], "line 2 holds checkpoint 2, expected 1"),
+        (lambda t: [*t[:3], t[3].replace('"iteration":3', '"iteration":4'), *t[3:]],
+         "line 4 is corrupt"),
+        (lambda t: [*t[:2], signed(t[1], '"iteration":1', '"iteration":7'), *t[2:]],
+         "line 3 holds checkpoint 1, expected 2: it repeats the checkpoint before it with"),
+        (lambda t: [*t[:2], signed(t[2], '"sequence":2', '"sequence":9'), *t[3:]],
+         "line 3 holds checkpoint 9, expected 2"),
+        (lambda t: [t[0], t[1][:40] + "\n", *t[2:]], "line 2 is corrupt"),
+    ],
+    ids=["gap", "reordered", "edited", "disagreeing-duplicate", "renumbered", "torn-in-middle"],
+)  # fmt: skip
+def test_a_log_whose_lines_do_not_follow_is_refused(
+    numpy_source, start_batch, tmp_path, change, message
+):
+    _, directory = checkpointed(numpy_source, start_batch, tmp_path)
+    rewrite(directory, change)
+    with pytest.raises(LogError, match=message):
+        SearchLog.load(directory)
+
+
+def test_the_same_line_twice_is_one_checkpoint(numpy_source, start_batch, tmp_path):
+    log, directory = checkpointed(numpy_source, start_batch, tmp_path)
+    rewrite(directory, lambda t: [*t[:3], t[2], *t[3:]])
+    assert SearchLog.load(directory).counters == log.counters
+
+
+def test_a_missing_or_corrupt_strategy_state_is_refused(tmp_path, numpy_source, start_batch):
+    from emb_opt.update import EvolutionUpdate
+
+    _, directory = checkpointed(numpy_source, start_batch, tmp_path, update=EvolutionUpdate())
+    state = directory / f"state-{json.loads(lines(directory)[-1])['strategy']['slot']}.json"
+    state.write_text(state.read_text().replace("1", "2", 1))
+    with pytest.raises(LogError, match=r"strategy state .* is corrupt"):
+        SearchLog.load(directory)
+    state.unlink()
+    with pytest.raises(LogError, match=r"strategy state .* is missing"):
+        SearchLog.load(directory)
