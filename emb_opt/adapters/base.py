@@ -104,7 +104,7 @@ class VectorDataSource(ABC):
         if not queries:
             return []
         check_query_embeddings(queries, self.dimension, type(self).__name__)
-        if self.filter == FALSE:
+        if self._empty:
             return [DataSourceResponse(valid=True, query_results=[]) for _ in queries]
         matrix = np.stack([query.embedding for query in queries]).astype(np.float32, copy=False)
         hits = self._search(matrix)
@@ -160,6 +160,13 @@ class VectorDataSource(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def slice_hits(hits: QueryHits, start: int, end: int) -> QueryHits:
+    """Rows `start` to `end` of the hits."""
+    return QueryHits(
+        *(None if part is None else part[start:end] for part in hits)  # type: ignore[arg-type]
+    )
 
 
 def hits_to_items(hits: QueryHits) -> list[Item]:

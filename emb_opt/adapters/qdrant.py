@@ -3,11 +3,14 @@
 Works with any `QdrantClient`: a server (REST or gRPC) or local mode (`":memory:"` or
 `path=`, qdrant-client's Python emulation). The filter compiles to a native
 `models.Filter` (`emb_opt.filters.to_qdrant`), so it runs inside the search.
+`QdrantPoints` is what this adapter shares with the Qdrant Edge one (`qdrant_edge.py`).
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,7 +19,7 @@ from ..errors import missing_dependency
 from ..filters import FALSE
 from ..filters.to_qdrant import to_qdrant
 from .backend import Backend
-from .base import QueryHits
+from .base import QueryHits, slice_hits
 from .remote import (
     LoaderCalls,
     RemoteDataSource,
@@ -51,7 +54,52 @@ def qdrant_address(client: Any) -> str:
     return f"local mode ({getattr(inner, 'location', None) or ':memory:'})"
 
 
-class QdrantDataSource(RemoteDataSource):
+class QdrantPoints(RemoteDataSource):
+    """What the qdrant-client and Qdrant Edge adapters share: points (id, score, vector,
+    payload) turned into hits, and scans and samples paged through `scroll`."""
+
+    vector_name: str | None = None
+
+    def _vector(self, point: Any) -> Any:
+        return point.vector[self.vector_name] if self.vector_name else point.vector
+
+    def _points_to_hits(self, points: Sequence[Any], scored: bool = True) -> QueryHits:
+        raw = np.array([p.score for p in points] if scored else [], dtype=np.float64)
+        return self._hits(
+            [p.id for p in points],
+            SCORES.to_distance(self.metric, raw) if scored else np.zeros(len(points)),
+            [self._vector(p) for p in points],
+            [p.payload for p in points],
+        )
+
+    def _results_to_hits(self, results: Sequence[Sequence[Any]]) -> list[QueryHits]:
+        """The hits of each query's points, converted in one pass over all of them."""
+        hits = self._points_to_hits([point for points in results for point in points])
+        bounds = np.cumsum([0, *map(len, results)]).tolist()
+        return [slice_hits(hits, start, end) for start, end in pairwise(bounds)]
+
+    @abstractmethod
+    def _scroll_page(self, limit: int, offset: Any, with_data: bool) -> tuple[list[Any], Any]:
+        """One page of at most `limit` matching points from `offset`, and the next offset."""
+
+    def _scroll(self, limit: int, with_data: bool) -> Iterator[list[Any]]:
+        """Pages of at most `limit` matching points (ids only unless `with_data`)."""
+        offset = None
+        while True:
+            points, offset = self._scroll_page(limit, offset, with_data)
+            yield points
+            if offset is None:
+                return
+
+    def _matching_ids(self) -> list[Any]:
+        return [p.id for points in self._scroll(SCROLL_PAGE, False) for p in points]
+
+    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
+        for points in self._scroll(batch_size, True):
+            yield self._points_to_hits(points, scored=False)
+
+
+class QdrantDataSource(QdrantPoints):
     """Search `collection_name` with the `k` nearest points per query, filtered natively.
 
     `item_key` names the payload field holding the item itself (the rest of the payload
@@ -144,44 +192,19 @@ class QdrantDataSource(RemoteDataSource):
             )
 
         responses = self._call("query_batch_points", query)
-        return [self._points_to_hits(response.points) for response in responses]
+        return self._results_to_hits([response.points for response in responses])
 
-    def _vector(self, point: Any) -> Any:
-        return point.vector[self.vector_name] if self.vector_name else point.vector
-
-    def _points_to_hits(self, points: Sequence[Any], scored: bool = True) -> QueryHits:
-        raw = np.array([p.score for p in points] if scored else [], dtype=np.float64)
-        return self._hits(
-            [p.id for p in points],
-            SCORES.to_distance(self.metric, raw) if scored else np.zeros(len(points)),
-            [self._vector(p) for p in points],
-            [p.payload for p in points],
+    def _scroll_page(self, limit: int, offset: Any, with_data: bool) -> tuple[list[Any], Any]:
+        return self._call(
+            "scroll",
+            self.client.scroll,
+            self.collection_name,
+            scroll_filter=self.native_filter,
+            limit=limit,
+            offset=offset,
+            with_payload=with_data,
+            with_vectors=self._with_vector if with_data else False,
         )
-
-    def _scroll(self, limit: int, with_data: bool) -> Iterator[list[Any]]:
-        """Pages of at most `limit` matching points (ids only unless `with_data`)."""
-        offset = None
-        while True:
-            points, offset = self._call(
-                "scroll",
-                self.client.scroll,
-                self.collection_name,
-                scroll_filter=self.native_filter,
-                limit=limit,
-                offset=offset,
-                with_payload=with_data,
-                with_vectors=self._with_vector if with_data else False,
-            )
-            yield points
-            if offset is None:
-                return
-
-    def _matching_ids(self) -> list[Any]:
-        return [p.id for points in self._scroll(SCROLL_PAGE, False) for p in points]
-
-    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
-        for points in self._scroll(batch_size, True):
-            yield self._points_to_hits(points, scored=False)
 
     def _count(self) -> int:
         result = self._call(

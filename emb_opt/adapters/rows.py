@@ -16,7 +16,7 @@ import numpy as np
 
 from ..filters import Columns, Filter, mask
 from ..schemas import Item
-from .base import QueryHits, VectorDataSource, hits_to_items
+from .base import QueryHits, VectorDataSource, hits_to_items, slice_hits
 
 Rows = np.ndarray | slice  # row numbers, or a contiguous run of rows (`slice(start, stop)`)
 
@@ -105,7 +105,7 @@ class RowDataSource(VectorDataSource):
         valid = rows >= 0
         fetched = self._fetch(rows[valid], distances[valid])
         bounds = np.concatenate([[0], np.cumsum(valid.sum(axis=1))]).tolist()
-        return [_slice(fetched, start, end) for start, end in pairwise(bounds)]
+        return [slice_hits(fetched, start, end) for start, end in pairwise(bounds)]
 
     def fetch(self, ids: Sequence[Any]) -> list[Item]:
         """The items with these ids, in that order (an unknown id is a ValueError)."""
@@ -145,9 +145,3 @@ class RowDataSource(VectorDataSource):
     def _count(self) -> int:
         allowed = self._allowed()
         return self.rows.n if allowed is None else int(np.count_nonzero(allowed))
-
-
-def _slice(hits: QueryHits, start: int, end: int) -> QueryHits:
-    return QueryHits(
-        *(None if part is None else part[start:end] for part in hits)  # type: ignore[arg-type]
-    )

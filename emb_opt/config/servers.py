@@ -22,12 +22,14 @@ def connect_server(
     load_options: Mapping[str, Any] | None = None,
     defaults: Mapping[str, Any] | None = None,
     close_client: bool = True,
+    adapter: Callable[..., Any] | None = None,
 ) -> Any:
     """`backend`'s adapter over `source.collection`, filled from `source.data` if missing.
 
     `address` names the server in errors; `load_options` go to `load_collection`,
     `defaults` to the adapter (under `source.options`). With `close_client`, closing the
-    adapter also closes the client opened here.
+    adapter also closes the client opened here. `adapter(client, collection, **options)`
+    builds the source when the adapter class does not take a client and a name.
     """
 
     open_client, collections, load = (
@@ -43,8 +45,8 @@ def connect_server(
 
     client, exists = _reach(backend.name, address, first_calls)
     _fill_if_missing(source, exists, load, client, **(load_options or {}))
-    adapter = _adapter(backend.adapter, client, source, **(defaults or {}))
-    return _owning(adapter, client) if close_client else adapter
+    made = _adapter(adapter or backend.adapter, client, source, **(defaults or {}))
+    return _owning(made, client) if close_client else made
 
 
 def _reach(backend: str, address: str, connect: Callable[[], Any]) -> Any:

@@ -1,8 +1,9 @@
-"""Rewrites shared by the native compilers (`to_qdrant`, `to_chroma`, `to_milvus`).
+"""Rewrites shared by the native compilers (`to_qdrant`, `to_chroma`, `to_milvus`, `to_lance`).
 
 All of them keep the reference semantics; they only move the filter into a shape a
 backend can spell: infinite bounds become finite ones, cross-kind comparisons on fields
-of a known kind fold to constants, numeric lists split into their int and float parts.
+of a known kind fold to constants, numeric lists split into their int and float parts,
+numbers compared with an integer field become integers.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 from emb_opt.filters.ir import (
     BOOL,
     FALSE,
+    LIST_OPS,
     NEGATIVE_OPS,
     NUMBER,
+    RANGE_OPS,
     STR,
     TRUE,
     And,
@@ -164,6 +167,34 @@ def split_numbers(values: tuple[Any, ...]) -> tuple[list[int], list[float]]:
     ints = [v for v in values if isinstance(v, int)]
     floats = [float(v) for v in values if not isinstance(v, int)]
     return ints, floats
+
+
+def on_int_field(comparison: Comparison, low: int, high: int) -> Filter:
+    """The same comparison on an integer field holding `low`..`high`, with integer values
+    only (stores will not compare an int field with 2.5): `n >= 7.5` is `n >= 8`, `n == 7.5`
+    matches nothing, bounds beyond the type's range are clipped."""
+    if comparison.kind != NUMBER:
+        return comparison
+    field, op = comparison.field, comparison.op
+    if op in RANGE_OPS:
+        value = comparison.value
+        if isinstance(value, float) and not value.is_integer():
+            value = math.floor(value) if op in ("lte", "gt") else math.ceil(value)
+        value = int(value)
+        if value > high:
+            return Comparison(field, "gt" if op in ("gt", "gte") else "lte", high)
+        if value < low:
+            return Comparison(field, "gte" if op in ("gt", "gte") else "lt", low)
+        return Comparison(field, op, value)
+    whole = [
+        v
+        for v in comparison.values
+        if isinstance(v, int) or (isinstance(v, float) and v.is_integer())
+    ]
+    ints = tuple(sorted({int(v) for v in whole if low <= v <= high}))
+    if not ints:
+        return TRUE if op in NEGATIVE_OPS else FALSE
+    return Comparison(field, op, ints if op in LIST_OPS else ints[0])
 
 
 def prepare(flt: Filter, kinds: Mapping[str, str] | None = None) -> Filter:

@@ -20,16 +20,20 @@ Semantics, per dialect:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from emb_opt.errors import FilterError, UnsupportedFilterError
-from emb_opt.filters._native import map_comparisons, prepare, split_numbers, value_kind
+from emb_opt.filters._native import (
+    map_comparisons,
+    on_int_field,
+    prepare,
+    split_numbers,
+    value_kind,
+)
 from emb_opt.filters.ir import (
     FALSE,
-    LIST_OPS,
     NEGATIVE_OPS,
     NUMBER,
     RANGE_OPS,
@@ -163,38 +167,9 @@ def _for_schema(flt: Filter, schema: MilvusSchema) -> Filter:
                 f"field {comparison.field!r} is a {info.type_name} field; "
                 "filters compare scalar fields (numbers, bools, strings)"
             )
-        return _on_int_field(comparison) if info.kind == "int" else comparison
+        return on_int_field(comparison, *INT64) if info.kind == "int" else comparison
 
     return map_comparisons(flt, adapt)
-
-
-def _on_int_field(comparison: Comparison) -> Filter:
-    """The same comparison with integer values only (Milvus will not cast 2.5 to an int)."""
-    if comparison.kind != NUMBER:
-        return comparison
-    field_name, op = comparison.field, comparison.op
-    if op in RANGE_OPS:
-        value = comparison.value
-        if isinstance(value, float) and not value.is_integer():
-            value = math.floor(value) if op in ("lte", "gt") else math.ceil(value)
-        value = int(value)
-        if value > INT64[1]:
-            return Comparison(field_name, "gt" if op in ("gt", "gte") else "lte", INT64[1])
-        if value < INT64[0]:
-            return Comparison(field_name, "gte" if op in ("gt", "gte") else "lt", INT64[0])
-        return Comparison(field_name, op, value)
-    ints = tuple(
-        sorted({int(v) for v in comparison.values if float(v).is_integer() and _in_int64(float(v))})
-    )
-    if not ints:
-        return TRUE if op in NEGATIVE_OPS else FALSE
-    if op in LIST_OPS:
-        return Comparison(field_name, op, ints)
-    return Comparison(field_name, op, ints[0])
-
-
-def _in_int64(value: int | float) -> bool:
-    return INT64[0] <= value <= INT64[1]
 
 
 def _lite_safe(comparison: Comparison) -> bool:

@@ -17,7 +17,11 @@ from emb_opt.config.schema import SourceConfig
 
 REPO = Path(__file__).resolve().parents[2]
 SERVERS = ("qdrant", "chroma", "milvus", "pgvector")
-CLIENTS = ("faiss", "datasets", "pyarrow", "qdrant_client", "chromadb", "pymilvus", "psycopg")
+EMBEDDED = ("lancedb", "qdrant-edge")  # collections in a directory, opened like servers
+CLIENTS = (
+    *("faiss", "datasets", "pyarrow", "qdrant_client", "chromadb", "pymilvus", "psycopg"),
+    *("lancedb", "qdrant_edge"),
+)
 
 
 def pyproject() -> dict:
@@ -33,7 +37,7 @@ def requirement_names(requirements: list[str]) -> set[str]:
 
 def test_the_registry_lists_every_adapter_module_by_its_descriptor():
     builtin = builtin_backends()
-    assert set(builtin) == {"numpy", "faiss", "hf", *SERVERS}
+    assert set(builtin) == {"numpy", "faiss", "hf", *SERVERS, *EMBEDDED}
     registry = backends()
     for name, backend in builtin.items():
         assert registry[name] is backend
@@ -54,7 +58,7 @@ def test_descriptor_extra_installs_its_packages(name):
     assert requirement_names(list(backend.packages)) <= required
 
 
-@pytest.mark.parametrize("name", SERVERS)
+@pytest.mark.parametrize("name", SERVERS + EMBEDDED)
 def test_server_descriptors_say_how_to_open_fill_list_and_drop(name):
     backend = builtin_backends()[name]
     fields = ("open_client", "collections", "drop_collection", "load_collection")
@@ -78,14 +82,17 @@ def test_listing_descriptors_imports_no_client_library():
     assert out.stdout.strip() == "[]"
 
 
-def test_server_collections_are_listed_and_dropped_through_the_descriptor(tmp_path):
-    """The calls the test engines use to clean servers, on Qdrant's local mode."""
+@pytest.mark.parametrize("name", ["qdrant", *EMBEDDED])
+def test_server_collections_are_listed_and_dropped_through_the_descriptor(tmp_path, name):
+    """The calls the test engines use to clean servers, on Qdrant's local mode and on the
+    embedded engines."""
     import numpy as np
 
-    backend: Backend = builtin_backends()["qdrant"]
-    client = backend.open_client(SourceConfig(backend="qdrant", path=str(tmp_path / "q")))
+    backend: Backend = builtin_backends()[name]
+    client = backend.open_client(SourceConfig(backend=name, path=str(tmp_path / "db")))
     backend.load_collection(client, "kept", np.eye(3, dtype=np.float32))
     backend.load_collection(client, "dropped", np.eye(3, dtype=np.float32))
     backend.drop_collection(client, "dropped")
     assert backend.collections(client) == ["kept"]
-    client.close()
+    if hasattr(client, "close"):
+        client.close()

@@ -14,7 +14,10 @@ import yaml
 from emb_opt.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-BACKENDS = ["numpy", "faiss", "hf", "qdrant", "chroma", "milvus", "pgvector"]
+BACKENDS = [
+    *("numpy", "faiss", "hf", "qdrant", "chroma", "milvus", "pgvector"),
+    *("lancedb", "qdrant_edge"),
+]
 
 
 def test_examples_differ_only_in_their_source_block():
@@ -38,9 +41,11 @@ def test_every_example_runs_and_finds_the_same_items(engine_urls, tmp_path, monk
     for name, value in engine_urls.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("EMB_OPT_QDRANT_URL", raising=False)  # Qdrant: in-process local mode
+    monkeypatch.setenv("EMB_OPT_LANCEDB_PATH", str(tmp_path / "lancedb"))  # embedded engines
+    monkeypatch.setenv("EMB_OPT_QDRANT_EDGE_PATH", str(tmp_path / "qdrant-edge"))
     found = {}
     for backend in BACKENDS:
-        output = tmp_path / backend
+        output = tmp_path / "runs" / backend
         assert (
             main(["run", str(EXAMPLES / f"{backend}.yaml"), "--output", str(output), "--quiet"])
             == 0

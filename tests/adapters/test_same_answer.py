@@ -1,10 +1,11 @@
 """Same search, same answer: the seed tutorial finds the same items with the same scores on
-NumPy, FAISS, HF Datasets, Qdrant, Chroma, Milvus and pgvector (exact search everywhere).
+NumPy, FAISS, HF Datasets, Qdrant, Chroma, Milvus, pgvector, LanceDB and Qdrant Edge (exact
+search everywhere).
 
 The tutorial data (10,000 x 64, fixed seed) is stored as float32 in every backend; FAISS is
 a flat index, Qdrant local mode is brute force, Chroma's HNSW gets ef_search > n, Milvus
-uses FLAT, the pgvector table has no index. The climb is RLUpdate(lrs=[0.25]) from the same
-five start points.
+uses FLAT, the pgvector and LanceDB tables have no vector index and Qdrant Edge's segments
+stay unindexed (plain). The climb is RLUpdate(lrs=[0.25]) from the same five start points.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import string
 from typing import Any
 
+import lancedb
 import numpy as np
 import psycopg
 import pytest
@@ -22,6 +24,8 @@ from emb_opt.adapters.chroma import ChromaDataSource
 from emb_opt.adapters.chroma import load_collection as load_chroma
 from emb_opt.adapters.faiss import FaissDataSource, import_faiss
 from emb_opt.adapters.huggingface import HuggingFaceDataSource
+from emb_opt.adapters.lancedb import LanceDataSource
+from emb_opt.adapters.lancedb import load_collection as load_lance
 from emb_opt.adapters.milvus import MilvusDataSource
 from emb_opt.adapters.milvus import load_collection as load_milvus
 from emb_opt.adapters.numpy import NumpyDataSource
@@ -29,6 +33,7 @@ from emb_opt.adapters.pgvector import PgvectorDataSource
 from emb_opt.adapters.pgvector import load_collection as load_pgvector
 from emb_opt.adapters.qdrant import QdrantDataSource
 from emb_opt.adapters.qdrant import load_collection as load_qdrant
+from emb_opt.adapters.qdrant_edge import QdrantEdgeDataSource, create_shard
 from emb_opt.runner import Runner
 from emb_opt.schemas import FilterResponse, Item, ScoreResponse
 from emb_opt.update import RLUpdate
@@ -141,18 +146,30 @@ def pgvector_source(t: Tutorial, request: Any) -> Any:
     return PgvectorDataSource(client, "tutorial", k=K, item_key="item")
 
 
+def lancedb_source(t: Tutorial, request: Any) -> Any:
+    db = lancedb.connect(request.getfixturevalue("tmp_path") / "lancedb")
+    load_lance(db, "tutorial", t.vectors, t.metadata, t.ids, t.items)
+    return LanceDataSource(db, "tutorial", k=K, item_key="item")
+
+
+def qdrant_edge_source(t: Tutorial, request: Any) -> Any:
+    path = request.getfixturevalue("tmp_path") / "shard"
+    create_shard(path, t.vectors, t.metadata, t.ids, t.items).close()
+    source = QdrantEdgeDataSource(path, k=K, item_key="item")
+    request.addfinalizer(source.close)
+    return source
+
+
 @pytest.mark.parametrize(
     "make",
     [
-        faiss_source,
-        hf_source,
-        qdrant_source,
-        chroma_source,
-        milvus_source,
-        milvus_lite_source,
-        pgvector_source,
+        *(faiss_source, hf_source, qdrant_source, chroma_source, milvus_source),
+        *(milvus_lite_source, pgvector_source, lancedb_source, qdrant_edge_source),
     ],
-    ids=["faiss", "hf", "qdrant", "chroma", "milvus", "milvus-lite", "pgvector"],
+    ids=[
+        *("faiss", "hf", "qdrant", "chroma", "milvus", "milvus-lite", "pgvector"),
+        *("lancedb", "qdrant-edge"),
+    ],
 )
 def test_same_items_and_scores_as_numpy(make, tutorial, reference, request):
     results = run(make(tutorial, request), tutorial)

@@ -1,0 +1,285 @@
+"""LanceDataSource: kNN in a LanceDB table, one multi-vector search per iteration.
+
+Works with an embedded connection (`lancedb.connect(DIR)`). All queries go in one
+`table.search([q1, q2, ...])` call, whose rows carry their `query_index`. The filter
+compiles to a SQL `where` (`emb_opt.filters.to_lance`) applied before the kNN
+(`prefilter=True`), answered by the table's scalar indexes when it has them. Without a
+vector index the search is exact; with one (IVF), Lance searches more partitions than
+`nprobes` while the filter leaves fewer than k rows, so a selective filter still fills k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import ConfigError, missing_dependency
+from ..filters import FALSE
+from ..filters.to_lance import lance_columns, lance_filter, sql_literal, to_lance
+from .backend import Backend
+from .base import QueryHits, check_metric, slice_hits
+from .remote import (
+    LoaderCalls,
+    RemoteDataSource,
+    ScoreConvention,
+    in_order,
+    load_rows,
+    loader_metric,
+)
+from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from ..config.schema import SourceConfig
+
+METRICS = {"l2": "l2", "cosine": "cosine", "dot": "ip"}  # LanceDB distance -> library metric
+SCORES = ScoreConvention(l2_squared=True, similarity=False)  # squared l2, 1 - cos, 1 - dot
+METRIC_KEY = b"emb_opt.metric"  # schema metadata: the metric `load_collection` was given
+ID, VECTOR = "id", "vector"  # the columns `load_collection` writes
+
+
+def import_lancedb() -> Any:
+    try:
+        import lancedb
+    except ImportError:
+        raise missing_dependency("lancedb", "lancedb") from None
+    return lancedb
+
+
+def table_names(client: Any) -> list[str]:
+    """Every table of a connection (LanceDB lists them a page at a time)."""
+    names: list[str] = []
+    page = client.list_tables()
+    names += page.tables
+    while page.page_token:
+        page = client.list_tables(page_token=page.page_token)
+        names += page.tables
+    return names
+
+
+class LanceDataSource(RemoteDataSource):
+    """Search table `collection_name` of a LanceDB connection, filtered inside the kNN.
+
+    `id_column` holds the ids and `vector_column` the vectors (default: the only
+    fixed-size float list column); `item_key` names the column holding the item itself;
+    the other columns become `Item.data` (a null column value stays None). `metric` is
+    "l2", "cosine" or "ip" (default: what `load_collection` recorded, else "l2").
+    `nprobes`, `refine_factor` and `ef` tune a vector index's search. Distances:
+    euclidean, 1 - cosine or minus the dot product. `close()` leaves the connection open.
+    """
+
+    backend = "LanceDB"
+
+    def __init__(
+        self,
+        client: Any,
+        collection_name: str,
+        k: int = 10,
+        filter: Any = None,
+        item_key: str | None = None,
+        distance_cutoff: float | None = None,
+        *,
+        id_column: str = ID,
+        vector_column: str | None = None,
+        metric: str | None = None,
+        nprobes: int | None = None,
+        refine_factor: int | None = None,
+        ef: int | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(client, collection_name, k, filter, item_key, distance_cutoff, retry)
+        self.table = self._open_table()
+        schema = self.table.schema
+        self.vector_column, self._dimension = _vector_column(schema, vector_column)
+        if id_column not in schema.names:
+            raise ValueError(
+                f"LanceDB table {collection_name!r} has no id column {id_column!r}; "
+                f"columns: {schema.names} (pass id_column=)"
+            )
+        self.id_column = id_column
+        recorded = (schema.metadata or {}).get(METRIC_KEY, b"l2").decode()
+        self.metric = check_metric(metric or recorded)
+        self.tuning = {"nprobes": nprobes, "refine_factor": refine_factor, "ef": ef}
+        self.columns = lance_columns(schema, skip=(id_column, self.vector_column))
+        self.matches_nothing = lance_filter(self.filter, self.columns) == FALSE
+        self.where = None if self.matches_nothing else to_lance(self.filter, self.columns)
+        self._select = [id_column, self.vector_column, *self.columns]
+
+    @property
+    def address(self) -> str:
+        return str(getattr(self.client, "uri", "a LanceDB connection"))
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def _open_table(self) -> Any:
+        if self.collection_name not in table_names(self.client):
+            raise ValueError(
+                f"LanceDB at {self.address} has no table {self.collection_name!r}; "
+                f"tables: {table_names(self.client)}"
+            )
+        return self.client.open_table(self.collection_name)
+
+    def _search(self, queries: np.ndarray) -> list[QueryHits]:
+        query = (
+            self.table.search(list(queries), vector_column_name=self.vector_column)
+            .distance_type(loader_metric(self.metric, METRICS, "LanceDB"))
+            .select([*self._select, "_distance"])
+            .limit(self.k)
+        )
+        for name, value in self.tuning.items():
+            if value is not None:
+                query = getattr(query, name)(value)
+        if self.where is not None:  # more partitions while the filter leaves too few rows
+            query = query.where(self.where, prefilter=True).maximum_nprobes(0)
+        rows = self._call("search", query.to_arrow)
+        which = (  # a search for one vector has no query_index
+            rows["query_index"].to_numpy() if len(queries) > 1 else np.zeros(rows.num_rows, int)
+        )
+        order = np.lexsort((rows["_distance"].to_numpy(), which))
+        rows, which = rows.take(order), which[order]
+        distances = SCORES.to_distance(self.metric, rows["_distance"].to_numpy())
+        hits = self._rows_to_hits(rows, distances)
+        counts = np.bincount(which, minlength=len(queries))
+        bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
+        return [slice_hits(hits, start, end) for start, end in pairwise(bounds)]
+
+    def _rows_to_hits(self, rows: Any, distances: np.ndarray | None = None) -> QueryHits:
+        vectors = rows[self.vector_column].combine_chunks().flatten().to_numpy()
+        payloads = rows.select(list(self.columns)).to_pylist()
+        return self._hits(
+            rows[self.id_column].to_pylist(),
+            distances if distances is not None else np.zeros(rows.num_rows),
+            vectors.reshape(-1, self._dimension),
+            payloads,
+        )
+
+    def _rows(self, where: str | None, columns: list[str]) -> Any:
+        """A plain (not kNN) query of the rows `where` selects."""
+        query = self.table.search().select(columns).limit(None)
+        return query.where(where) if where is not None else query
+
+    def _matching_ids(self) -> list[Any]:
+        rows = self._call("query", self._rows(self.where, [self.id_column]).to_arrow)
+        return list(rows[self.id_column].to_pylist())
+
+    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
+        import pyarrow as pa
+
+        reader = self._call("query", self._rows(self.where, self._select).to_batches, batch_size)
+        for batch in reader:
+            if batch.num_rows:
+                yield self._rows_to_hits(pa.Table.from_batches([batch]))
+
+    def _count(self) -> int:
+        return int(self._call("count_rows", self.table.count_rows, self.where))
+
+    def _fetch(self, ids: list[Any]) -> QueryHits:
+        where = f"`{self.id_column}` IN ({', '.join(map(sql_literal, ids))})"
+        rows = self._call("query", self._rows(where, self._select).to_arrow)
+        position = {item_id: row for row, item_id in enumerate(rows[self.id_column].to_pylist())}
+        return self._rows_to_hits(rows.take(in_order(ids, position)))
+
+
+def _vector_column(schema: Any, name: str | None) -> tuple[str, int]:
+    """(name, dimension) of the vector column: `name`, or the only fixed-size float list."""
+    import pyarrow as pa
+
+    vectors = {
+        field.name: field.type.list_size
+        for field in schema
+        if pa.types.is_fixed_size_list(field.type) and pa.types.is_floating(field.type.value_type)
+    }
+    if name is None and len(vectors) == 1:
+        name = next(iter(vectors))
+    if name is None or name not in vectors:
+        raise ValueError(
+            f"vector_column must be one of the table's vector columns {sorted(vectors)}, "
+            f"got {name!r}"
+        )
+    return name, int(vectors[name])
+
+
+def load_collection(
+    client: Any,
+    collection_name: str,
+    embeddings: Any,
+    metadata: Sequence[Mapping[str, Any] | None] | None = None,
+    ids: Sequence[Any] | None = None,
+    items: Sequence[Any] | None = None,
+    *,
+    item_key: str = "item",
+    metric: str = "l2",
+    scalar_indexes: bool = True,
+    recreate: bool = False,
+    retry: RetryPolicy | None = None,
+) -> None:
+    """Create table `collection_name`: columns `id`, `vector` (float32), one per metadata
+    key (and `item_key` when items are given), typed by Arrow from the values.
+
+    A key that is null in every row gets no column (a missing field filters the same way);
+    a key holding values of several kinds (bool and int, str and number) is a ValueError.
+    `scalar_indexes` indexes every metadata column (bitmap for bools, B-tree otherwise).
+    The metric is recorded in the schema for `LanceDataSource`. `recreate=True` drops an
+    existing table of that name first.
+    """
+    import_lancedb()
+    import pyarrow as pa
+    from lancedb.index import Bitmap, BTree
+
+    check_metric(metric)
+    rows = load_rows(embeddings, metadata, ids, items, item_key, reserved=(ID, VECTOR))
+    flat = pa.array(rows.embeddings.ravel(), pa.float32())
+    columns = {
+        ID: pa.array(rows.ids),
+        VECTOR: pa.FixedSizeListArray.from_arrays(flat, rows.embeddings.shape[1]),
+    }
+    for key in dict.fromkeys(key for payload in rows.payloads for key in payload):
+        values = [payload.get(key) for payload in rows.payloads]
+        try:
+            column = pa.array(values)
+        except (pa.ArrowException, TypeError, OverflowError) as error:
+            raise ValueError(f"field {key!r}: a LanceDB column holds one type ({error})") from None
+        if not pa.types.is_null(column.type):
+            columns[key] = column
+    table = pa.table(columns).replace_schema_metadata({METRIC_KEY: metric.encode()})
+    call = LoaderCalls("LanceDB", str(getattr(client, "uri", "")), collection_name, retry)
+    call.make_room(
+        lambda: collection_name in table_names(client),
+        lambda: client.drop_table(collection_name),
+        recreate,
+    )
+    created = call(client.create_table, collection_name, data=table)
+    indexed = [name for name in table.column_names if name not in (ID, VECTOR, item_key)]
+    for name in indexed if scalar_indexes else ():
+        config = Bitmap() if pa.types.is_boolean(table.schema.field(name).type) else BTree()
+        call(created.create_index, name, config=config)
+
+
+def open_client(source: SourceConfig) -> Any:
+    """The LanceDB database at `source.url` (a URI) or `source.path` (a directory)."""
+    return import_lancedb().connect(source.url or source.path, api_key=source.api_key or None)
+
+
+def connect(source: SourceConfig) -> LanceDataSource:
+    from ..config.servers import connect_server
+
+    if not (source.url or source.path):
+        raise ConfigError("source.path: the lancedb backend needs path, a database directory")
+    return connect_server(BACKEND, source, str(source.url or source.path))
+
+
+BACKEND = Backend(
+    name="lancedb",
+    extra="lancedb",
+    packages=("lancedb",),
+    adapter=LanceDataSource,
+    connect=connect,
+    open_client=open_client,
+    collections=table_names,
+    drop_collection=lambda client, name: client.drop_table(name),
+    load_collection=load_collection,
+)
