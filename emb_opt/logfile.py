@@ -1,9 +1,11 @@
 """A search log on disk: a directory that grows with what the search learned.
 
     checkpoints.jsonl    one JSON line per checkpoint: what the log gained since the last one
-    vectors.f32          every distinct embedding (item or query) that is exactly float32, once
-    vectors.f64          every other distinct embedding, once (little-endian rows)
-    state-a.json, -b.json  the strategy's state at the last checkpoint (and at an earlier one)
+    vectors.f32          every distinct embedding that is exactly float32 (as a database's
+                         items are) and every past query's, rounded to float32, once
+    vectors.f64          every other distinct item embedding, once (little-endian rows)
+    state-a.json, -b.json  what the last checkpoint resumes from: the pending queries (exact)
+                         and the strategy's state (the other slot: an earlier checkpoint's)
 
 Lines refer to items by number and to embeddings by row, so an iteration that finds nothing
 new appends only its queries and references. Each line carries its sequence number, the
@@ -29,6 +31,7 @@ import numpy as np
 from .errors import EmbOptError
 from .log import BatchRecord, Counters, SearchLog
 from .schemas import Batch, FilterResponse, Item, ItemInternal, Query, QueryInternal, ScoreResponse
+from .update.state import decode, encode
 
 FORMAT = 2
 CHECKPOINTS = "checkpoints.jsonl"
@@ -94,8 +97,8 @@ class LogWriter:
         done = self._written
         line = _Line(log, done).body()
         self._wrote(*done.vectors.write(self.directory))
-        state = self._write_state(log.strategy_state)
-        text = json.dumps({**line, "strategy": state}, separators=(",", ":"))
+        state = self._write_state(log)
+        text = json.dumps({**line, "state": state}, separators=(",", ":"))
         with open(self.directory / CHECKPOINTS, "a") as handle:
             handle.write(_with_checksum(text) + "\n")
         self._wrote(self.directory / CHECKPOINTS)
@@ -127,12 +130,14 @@ class LogWriter:
             self._unsynced.pop(path, None)
             self._unsynced[path] = None  # in writing order: the lines file comes last
 
-    def _write_state(self, state: dict[str, Any] | None) -> dict[str, str] | None:
-        """Write `state` to the slot file the last line does not name (so that one stays
-        whole), unless the last line's state is the same; return {"slot", "digest"}."""
-        if state is None:
-            return None
-        text = json.dumps(state, separators=(",", ":"))
+    def _write_state(self, log: SearchLog) -> dict[str, str]:
+        """Write what a resumed search starts from and the next line replaces, the pending
+        queries (exact) and the strategy's state, to the slot file the last line does not name
+        (so that one stays whole), unless it is what the last line named; return {"slot",
+        "digest"}."""
+        pending = None if log.pending is None else [_pending(q) for q in log.pending.queries]
+        document = {"strategy": log.strategy_state, "pending": pending}
+        text = json.dumps(document, separators=(",", ":"))
         digest = hashlib.sha256(text.encode()).hexdigest()[:20]
         last = self._written.state
         if last is not None and last["digest"] == digest:
@@ -167,7 +172,6 @@ class _Line:
             }
             for batch in log.batches[done.batches :]
         ]  # fmt: skip
-        pending = log.pending
         return {
             "format": FORMAT,
             "sequence": done.sequence + 1,
@@ -179,7 +183,6 @@ class _Line:
             "batches": batches,
             "history": log.history[done.history :],
             "counters": asdict(log.counters),
-            "pending": None if pending is None else [self._query(q) for q in pending.queries],
             "dimension": done.vectors.dimension,
             "vectors": dict(done.vectors.counts),
         }
@@ -205,24 +208,37 @@ class _Line:
         }
         return {name: value for name, value in record.items() if value is not None}
 
-    def _query(
-        self, query: Query, hits: np.ndarray | None = None, reasons: np.ndarray | None = None
-    ) -> dict[str, Any]:
-        internal = query.internal
+    def _query(self, query: Query, hits: np.ndarray, reasons: np.ndarray | None) -> dict[str, Any]:
+        """A past query: its place in the tree, its embedding (as float32), its results."""
         record = {
-            "id": internal.id,
-            "parent": internal.parent_id,
-            "trajectory": internal.collection_id,
-            "iteration": internal.iteration,
-            "removed": internal.removal_reason if internal.removed else None,
-            **self.done.vectors.reference(query.embedding),
-            "item": query.item,
-            "data": query.data,
-            "extra": query.model_extra or None,
-            "hits": None if hits is None else hits.tolist(),
-            "reasons": None if reasons is None else reasons.tolist(),
+            **_query_fields(query),
+            **self.done.vectors.reference(query.embedding, exact=False),
         }
-        return {name: value for name, value in record.items() if value is not None}
+        record["hits"] = hits.tolist()
+        if reasons is not None:
+            record["reasons"] = reasons.tolist()
+        return record
+
+
+def _query_fields(query: Query) -> dict[str, Any]:
+    """The fields of a query record but its embedding and results (those not None)."""
+    internal = query.internal
+    record = {
+        "id": internal.id,
+        "parent": internal.parent_id,
+        "trajectory": internal.collection_id,
+        "iteration": internal.iteration,
+        "removed": internal.removal_reason if internal.removed else None,
+        "item": query.item,
+        "data": query.data,
+        "extra": query.model_extra or None,
+    }
+    return {name: value for name, value in record.items() if value is not None}
+
+
+def _pending(query: Query) -> dict[str, Any]:
+    """A query to resume from: its fields and its exact embedding."""
+    return {**_query_fields(query), "embedding": encode(np.asarray(query.embedding))}
 
 
 class _Vectors:
@@ -236,9 +252,12 @@ class _Vectors:
         self.queued: dict[str, list[np.ndarray]] = {name: [] for name in VECTOR_FILES}
         self.read: dict[str, np.ndarray] = {}
 
-    def reference(self, embedding: np.ndarray) -> dict[str, int]:
-        """{"vector32" | "vector": row} of `embedding`, queued for writing when new."""
+    def reference(self, embedding: np.ndarray, exact: bool = True) -> dict[str, int]:
+        """{"vector32" | "vector": row} of `embedding` (rounded to float32 unless `exact`),
+        queued for writing when new."""
         vector = np.asarray(embedding, dtype=np.float64)
+        if not exact:
+            vector = vector.astype(np.float32).astype(np.float64)
         if self.dimension is None:
             self.dimension = len(vector)
         elif vector.shape != (self.dimension,):
@@ -422,9 +441,7 @@ class _Reader:
             log.batches.append(BatchRecord(nodes, batch["acquired"], log))
         log.history += line["history"]
         log.counters = Counters(**line["counters"])
-        pending = line["pending"]
-        log.pending = None if pending is None else Batch(queries=[self._query(q) for q in pending])
-        state = line["strategy"]
+        state = line["state"]
         done.sequence, done.journal, done.batches = (
             self.sequence,
             len(log.journal),
@@ -458,35 +475,44 @@ class _Reader:
             raise ValueError(f"item {key} is number {log.number(key)} here, {record['n']} there")
 
     def _query(self, record: dict[str, Any]) -> Query:
-        query = Query(
-            embedding=self.done.vectors.vector(self.directory, record),
-            item=record.get("item"),
-            data=record.get("data"),
-            **record.get("extra", {}),
-        )
-        query.internal = QueryInternal(
-            id=record.get("id"),
-            parent_id=record.get("parent"),
-            collection_id=record.get("trajectory"),
-            iteration=record.get("iteration"),
-            removed="removed" in record,
-            removal_reason=record.get("removed"),
-        )
-        return query
+        return _query(record, self.done.vectors.vector(self.directory, record))
 
     def load_state(self) -> None:
-        """Give the log the strategy state its last checkpoint names."""
+        """Give the log the pending queries and the strategy state its last line names."""
         state = self.done.state
-        if state is None:
-            return
+        assert state is not None
         path = self.directory / f"state-{state['slot']}.json"
         try:
             text = path.read_text()
         except FileNotFoundError:
-            raise LogError(f"the strategy state {path} of the last checkpoint is missing") from None
+            raise LogError(f"the state {path} of the last checkpoint is missing") from None
         if hashlib.sha256(text.encode()).hexdigest()[:20] != state["digest"]:
-            raise LogError(f"the strategy state {path} is corrupt (its checksum does not match)")
-        self.log.strategy_state = json.loads(text)
+            raise LogError(f"the state {path} is corrupt (it does not match its checksum)")
+        document = json.loads(text)
+        pending = document["pending"]
+        self.log.pending = None if pending is None else Batch(queries=[_query(q) for q in pending])
+        self.log.strategy_state = document["strategy"]
+
+
+def _query(record: dict[str, Any], embedding: np.ndarray | None = None) -> Query:
+    """The query a record describes (a pending one carries its exact embedding)."""
+    if embedding is None:
+        embedding = decode(record["embedding"])
+    query = Query(
+        embedding=embedding,
+        item=record.get("item"),
+        data=record.get("data"),
+        **record.get("extra", {}),
+    )
+    query.internal = QueryInternal(
+        id=record.get("id"),
+        parent_id=record.get("parent"),
+        collection_id=record.get("trajectory"),
+        iteration=record.get("iteration"),
+        removed="removed" in record,
+        removal_reason=record.get("removed"),
+    )
+    return query
 
 
 def _with_checksum(text: str) -> str:

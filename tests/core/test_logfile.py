@@ -48,13 +48,14 @@ def test_a_saved_log_loads_as_it_was(numpy_source, start_batch, tmp_path):
     ]
     assert set(loaded.score_cache) == set(log.score_cache)
     assert list(loaded.query_tree.nodes) == list(log.query_tree.nodes)
-    for before, after in zip(log.batches, loaded.batches):
+    for before, after in zip(log.batches, loaded.batches):  # past queries: kept as float32
         for q, r in zip(before.queries, after.queries):
-            assert np.array_equal(q.embedding, r.embedding) and q.internal == r.internal
+            assert np.array_equal(q.embedding.astype(np.float32), r.embedding)
+            assert q.internal == r.internal
             assert [(i.id, i.score, i.internal.removal_reason) for i in q.query_results] == [
                 (i.id, i.score, i.internal.removal_reason) for i in r.query_results
             ]
-    pending = zip(log.pending.queries, loaded.pending.queries)
+    pending = zip(log.pending.queries, loaded.pending.queries)  # what a resume starts from: exact
     assert all(np.array_equal(a.embedding, b.embedding) for a, b in pending)
 
 
@@ -67,16 +68,13 @@ def test_save_replaces_a_log_only_when_the_new_one_is_complete(numpy_source, sta
 
 
 def test_each_embedding_is_stored_once_in_binary(numpy_source, start_batch, tmp_path):
-    """Items (float32 in the database) in vectors.f32, the strategy's queries in vectors.f64."""
+    """Items (float32 in the database) and past queries (rounded) in vectors.f32."""
     log, directory = checkpointed(numpy_source, start_batch, tmp_path)
-    singles = np.fromfile(directory / "vectors.f32", dtype="<f4").reshape(-1, 16)
-    doubles = np.fromfile(directory / "vectors.f64", dtype="<f8").reshape(-1, 16)
-    assert len(singles) >= log.unique_items and len(doubles) >= len(log.query_tree) - 4
-    vectors = np.concatenate([singles.astype(np.float64), doubles])
+    vectors = np.fromfile(directory / "vectors.f32", dtype="<f4").reshape(-1, 16)
+    assert not (directory / "vectors.f64").exists()
     embeddings = [i.embedding for i in [*log.items.values(), *log.candidates.values()]]
-    embeddings += [n.embedding for n in log.query_tree.nodes.values()]
-    embeddings += [q.embedding for q in log.pending.queries]
-    distinct = {np.asarray(e, dtype=np.float64).tobytes() for e in embeddings}
+    embeddings += [n.embedding.astype(np.float32) for n in log.query_tree.nodes.values()]
+    distinct = {np.asarray(e, dtype=np.float32).tobytes() for e in embeddings}
     assert len(vectors) == len(distinct)
     assert {row.tobytes() for row in vectors} == distinct
     assert "[0." not in (directory / CHECKPOINTS).read_text()  # no float lists in the lines
@@ -102,13 +100,12 @@ def test_a_torn_last_line_is_dropped_and_writing_goes_on(numpy_source, start_bat
     log, directory = checkpointed(numpy_source, start_batch, tmp_path)
     text = lines(directory)
     (directory / CHECKPOINTS).write_text("".join(text[:-1]) + text[-1][: len(text[-1]) // 2])
-    for name in ("vectors.f32", "vectors.f64"):
+    for name in ("vectors.f32",):
         with open(directory / name, "ab") as handle:
             handle.write(b"\0" * 100)  # vector rows written before a line that never came
     loaded, writer = open_log(directory)
     assert loaded.counters.iterations == log.counters.iterations - 1
     assert (directory / "vectors.f32").stat().st_size % (16 * 4) == 0
-    assert (directory / "vectors.f64").stat().st_size % (16 * 8) == 0
     runner = Runner(numpy_source, None, TargetScore(), None, RLUpdate(lrs=[0.1, 0.4]))
     runner.search(None, 2, log=loaded, verbose=False, on_iteration=writer.append)
     again = SearchLog.load(directory)
@@ -159,14 +156,14 @@ def test_the_same_line_twice_is_one_checkpoint(numpy_source, start_batch, tmp_pa
     assert SearchLog.load(directory).counters == log.counters
 
 
-def test_a_missing_or_corrupt_strategy_state_is_refused(tmp_path, numpy_source, start_batch):
+def test_a_missing_or_corrupt_state_file_is_refused(tmp_path, numpy_source, start_batch):
     from emb_opt.update import EvolutionUpdate
 
     _, directory = checkpointed(numpy_source, start_batch, tmp_path, update=EvolutionUpdate())
-    state = directory / f"state-{json.loads(lines(directory)[-1])['strategy']['slot']}.json"
+    state = directory / f"state-{json.loads(lines(directory)[-1])['state']['slot']}.json"
     state.write_text(state.read_text().replace("1", "2", 1))
-    with pytest.raises(LogError, match=r"strategy state .* is corrupt"):
+    with pytest.raises(LogError, match=r"the state .* is corrupt"):
         SearchLog.load(directory)
     state.unlink()
-    with pytest.raises(LogError, match=r"strategy state .* is missing"):
+    with pytest.raises(LogError, match=r"the state .* is missing"):
         SearchLog.load(directory)

@@ -36,12 +36,13 @@ def run(source, name, iterations, log=None, seed=3):
 
 def fingerprint(log: SearchLog) -> tuple:
     results = [(r["id"], r["score"], r["iteration"]) for r in log.compile_results()]
-    queries = [
-        np.asarray(q.embedding, dtype=np.float64).tobytes()
+    queries = [  # a saved log keeps past queries as float32, the pending ones exactly
+        np.asarray(q.embedding, dtype=np.float32).tobytes()
         for batch in log.batches
         for q in batch.queries
     ]
-    return results, queries, log.counters
+    pending = [q.embedding.tobytes() for q in log.pending.queries] if log.pending else []
+    return results, queries, pending, log.counters
 
 
 @pytest.mark.parametrize("name", list(CASES))
