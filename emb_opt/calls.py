@@ -2,22 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from .errors import PluginError
-from .schemas import Query
+from .schemas import Query, ScoreResponse
 
 M = TypeVar("M", bound=BaseModel)
+_RAISED_BY = "emb_opt_raised_by"
 
 
 def plugin_name(fn: Any) -> str:
     """A readable name for a plugin: a function's qualified name or an object's class."""
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
     return name if isinstance(name, str) else type(fn).__name__
+
+
+@contextmanager
+def blamed(role: str, fn: Any) -> Iterator[None]:
+    """Mark a `BaseException` that is no `Exception` (`SystemExit`, `KeyboardInterrupt`, a
+    plugin's own) raised inside with the plugin it came through, for `raised_by`; it goes on
+    as it is. (An `Exception` becomes a `PluginError` naming the plugin elsewhere.)"""
+    try:
+        yield
+    except Exception:
+        raise
+    except BaseException as error:
+        if raised_by(error) is None:
+            setattr(error, _RAISED_BY, f"{role} {plugin_name(fn)!r}")
+        raise
+
+
+def raised_by(error: BaseException) -> str | None:
+    """The plugin a `BaseException` came through (e.g. "score function 'f'"), if `blamed` saw it."""
+    return getattr(error, _RAISED_BY, None)
 
 
 def coerce_responses(
@@ -47,6 +70,16 @@ def _coerce(where: str, index: int, output: Any, model: type[M]) -> M:
         raise PluginError(
             f"{where} response {index} is not a valid {model.__name__}: {problems}"
         ) from None
+
+
+def non_finite(response: ScoreResponse, fn: Any) -> ScoreResponse | None:
+    """When `response` is valid with a NaN or infinite score, the invalid response that
+    replaces it, its reason naming the value; None when the score is fine."""
+    score = response.score
+    if not response.valid or score is None or math.isfinite(score):
+        return None
+    reason = f"score function {plugin_name(fn)!r} returned {score!r}"
+    return ScoreResponse(valid=False, data={**(response.data or {}), "error": reason})
 
 
 def check_query_embeddings(queries: Sequence[Query], dimension: int | None, origin: str) -> None:

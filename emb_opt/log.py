@@ -187,6 +187,7 @@ class Counters:
     queries: int = 0
     returned_items: int = 0
     trajectories: int = 0
+    non_finite_scores: int = 0  # scores that were NaN or infinite (their items are invalid)
 
 
 @dataclass

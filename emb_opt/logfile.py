@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from .errors import EmbOptError
 from .log import BatchRecord, Counters, SearchLog
@@ -385,7 +386,12 @@ def _parse(raw: bytes, path: Path, number: int) -> dict[str, Any]:
             f"{path}: line {number} is corrupt (it does not match its checksum); the log cannot "
             "be read past it"
         )
-    line = json.loads(body)
+    try:
+        line = json.loads(body)
+    except ValueError:
+        raise LogError(
+            f"{path}: line {number} is not JSON, though it matches its checksum"
+        ) from None
     if not isinstance(line, dict) or line.get("format") != FORMAT:
         raise LogError(f"{path}: line {number} is not a format {FORMAT} checkpoint")
     return line
@@ -416,7 +422,9 @@ class _Reader:
         self.sequence = sequence
         try:
             self._apply(line)
-        except (KeyError, TypeError, ValueError, IndexError) as error:
+        except (LogError, ValidationError, KeyError) as error:
+            raise _invalid(where, error) from error
+        except (TypeError, ValueError, IndexError, AttributeError) as error:
             raise LogError(f"{where} does not fit the lines before it: {error}") from error
 
     def _apply(self, line: dict[str, Any]) -> None:
@@ -429,7 +437,7 @@ class _Reader:
             self._item(record)
         for kind in ("filter", "score"):
             for key, value in line[kind].items():
-                log.remember(kind, key, _RESPONSES[kind].model_validate(value))
+                log.remember(kind, key, _response(kind, key, value))
         for reason in line["reasons"]:
             log.reason_code(reason)
         for batch in line["batches"]:
@@ -515,6 +523,32 @@ def _query(record: dict[str, Any], embedding: np.ndarray | None = None) -> Query
     return query
 
 
+def _response(kind: str, key: str, value: Any) -> FilterResponse | ScoreResponse:
+    """A cached answer of a line; its problems located in the line (`score.<key>.valid`)."""
+    try:
+        return _RESPONSES[kind].model_validate(value)
+    except ValidationError as error:
+        raise LogError(f"{kind}.{key}: {_problems(error)}") from None
+
+
+def _invalid(where: str, error: Exception) -> LogError:
+    """The one-line LogError for a line whose content is not what a checkpoint holds."""
+    if isinstance(error, ValidationError):
+        reason = _problems(error)
+    elif isinstance(error, KeyError):
+        reason = f"{error} is missing"
+    else:
+        reason = str(error)
+    return LogError(f"{where} is not a valid checkpoint: {reason}")
+
+
+def _problems(error: ValidationError) -> str:
+    """A pydantic error in one line: where and what, for every problem."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in error.errors()
+    )
+
+
 def _with_checksum(text: str) -> str:
     digest = hashlib.sha256(text.encode()).hexdigest()
     return f'{text[:-1]}{_CHECKSUM}{digest}"}}'
@@ -533,14 +567,21 @@ def _load_version_1(path: Path) -> SearchLog:
             raise LogError(f"{path}: line {number} is not valid JSON") from None
         if not isinstance(delta, dict) or delta.get("version") != 1:
             raise LogError(f"{path}: line {number} is not a version 1 log line")
-        for kind in ("filter", "score"):
-            for key, value in delta[f"{kind}_cache"].items():
-                log.remember(kind, key, _RESPONSES[kind].model_validate(value))
-        for batch in delta["batches"]:
-            log.add_batch(Batch.model_validate(batch))
-        log.history += delta["history"]
-        log.counters = Counters(**delta["counters"])
-        pending = delta["pending"]
-        log.pending = Batch.model_validate(pending) if pending is not None else None
-        log.strategy_state = delta.get("strategy")
+        try:
+            _apply_version_1(log, delta)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise _invalid(f"{path}: line {number}", error) from error
     return log
+
+
+def _apply_version_1(log: SearchLog, delta: dict[str, Any]) -> None:
+    for kind in ("filter", "score"):
+        for key, value in delta[f"{kind}_cache"].items():
+            log.remember(kind, key, _response(kind, key, value))
+    for batch in delta["batches"]:
+        log.add_batch(Batch.model_validate(batch))
+    log.history += delta["history"]
+    log.counters = Counters(**delta["counters"])
+    pending = delta["pending"]
+    log.pending = Batch.model_validate(pending) if pending is not None else None
+    log.strategy_state = delta.get("strategy")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .calls import check_query_embeddings, coerce_responses, plugin_name
+from .calls import blamed, check_query_embeddings, coerce_responses, non_finite, plugin_name
 from .errors import PluginError, SearchAborted
 from .executors import Executor, SerialExecutor
 from .log import NOT_CHOSEN, UNSCORED, SearchLog, item_key
@@ -187,7 +187,10 @@ class Runner:
         if len(responses) != len(step.todo):
             raise ValueError(f"{len(step.todo)} items to score, got {len(responses)} responses")
         for (key, _), response in zip(step.todo, responses):
-            log.remember("score", key, response)
+            invalid = non_finite(response, self.score_function)
+            if invalid is not None:
+                log.count("non_finite_scores")
+            log.remember("score", key, invalid or response)
         log.count("score_calls", len(step.todo))
         _apply_cached(_SCORE, step.items, log)
         queries = step.batch.valid_queries()
@@ -215,7 +218,8 @@ class Runner:
         for key, item in keyed:
             if key not in scored:
                 fresh.setdefault(key, item)
-        chosen = self.acquisition.acquire(list(fresh.values()), budget)
+        with blamed("acquisition", self.acquisition):
+            chosen = self.acquisition.acquire(list(fresh.values()), budget)
         keys = _check_chosen(chosen, scored, budget, self.acquisition)
         keep = []
         for key, item in keyed:
@@ -232,7 +236,8 @@ class Runner:
 
     def _query(self, queries: list[Query], log: SearchLog) -> None:
         iteration = log.counters.iterations
-        outputs = self.data_source(queries)
+        with blamed("data source", self.data_source):
+            outputs = self.data_source(queries)
         log.count("data_source_calls")
         responses = coerce_responses(
             "data source", self.data_source, queries, outputs, DataSourceResponse
@@ -257,7 +262,9 @@ class Runner:
 
     def _call(self, step: _Step, fn: Any, pending: list[tuple[str, Item]]) -> list[Any]:
         responses: list[Any] = []
-        for batch, outcome in self.executor.run(fn, [item for _, item in pending]):
+        with blamed(step.role, fn):
+            outcomes = self.executor.run(fn, [item for _, item in pending])
+        for batch, outcome in outcomes:
             if not isinstance(outcome, BaseException):
                 responses += coerce_responses(step.role, fn, batch, outcome, step.model)
                 continue
@@ -269,7 +276,8 @@ class Runner:
 
     def _prune(self, queries: list[Query]) -> None:
         assert self.prune_function is not None
-        outputs = self.prune_function(queries)
+        with blamed("prune function", self.prune_function):
+            outputs = self.prune_function(queries)
         for query, response in zip(
             queries,
             coerce_responses(
@@ -284,7 +292,8 @@ class Runner:
         queries = batch.valid_queries()
         if not queries:
             return Batch(queries=[])
-        outputs = self.update_function(queries)
+        with blamed("update function", self.update_function):
+            outputs = self.update_function(queries)
         if not isinstance(outputs, (list, tuple)):
             raise PluginError(
                 f"update function {plugin_name(self.update_function)!r} must return a list, "

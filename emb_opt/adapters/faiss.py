@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -159,16 +160,15 @@ class FaissDataSource(RowDataSource):
 
 def connect(source: SourceConfig) -> FaissDataSource:
     """A FAISS index over `source.data` (`options.index`: an index_factory string, "Flat")."""
-    from ..config.backends import load_corpus
+    from ..config.backends import adapter_options, load_corpus
 
     faiss = import_faiss()
+    given = ("k", "items", "metadata", "embeddings", "filter")
+    options = adapter_options(FaissDataSource, source.options, given, extra=["index"])
+    description = options.pop("index", "Flat")
     corpus = load_corpus(source)
-    options = dict(source.options)
-    index = faiss.index_factory(corpus.embeddings.shape[1], options.pop("index", "Flat"))
-    index.train(corpus.embeddings)
-    index.add(corpus.embeddings)
     return FaissDataSource(
-        index,
+        build_index(faiss, corpus.embeddings, description),
         k=source.k,
         items=corpus.items,
         metadata=corpus.metadata,
@@ -176,6 +176,36 @@ def connect(source: SourceConfig) -> FaissDataSource:
         filter=source.filter,
         **options,
     )
+
+
+def build_index(faiss: Any, embeddings: np.ndarray, description: Any) -> Any:
+    """`index_factory(description)` trained on and filled with `embeddings`; what FAISS
+    refuses is a ConfigError naming `source.options.index`."""
+    from ..errors import ConfigError
+
+    if not isinstance(description, str):
+        raise ConfigError(
+            "source.options.index: expected an index_factory string such as 'Flat', "
+            f"'HNSW32' or 'IVF256,Flat', got {description!r}"
+        )
+    try:
+        index = faiss.index_factory(embeddings.shape[1], description)
+        index.train(embeddings)
+        index.add(embeddings)
+    except RuntimeError as error:
+        rows, dimension = embeddings.shape
+        raise ConfigError(
+            f"source.options.index: FAISS cannot build {description!r} over {rows} vectors of "
+            f"{dimension} dimensions: {_faiss_reason(error)}"
+        ) from error
+    return index
+
+
+def _faiss_reason(error: RuntimeError) -> str:
+    """The message of a FAISS C++ exception without the function, file and assertion."""
+    text = " ".join(str(error).split())
+    found = re.search(r" at \S+:\d+: (?:Error: '.*?' failed: )?(.*)", text)
+    return found.group(1) if found else text
 
 
 BACKEND = Backend(

@@ -121,12 +121,14 @@ def _quiet_progress_bars(datasets: Any) -> Iterator[None]:
 
 def connect(source: SourceConfig) -> HuggingFaceDataSource:
     """A dataset of `source.data` (columns id, item, metadata keys) with a FAISS index."""
-    from ..config.backends import load_corpus
+    from ..config.backends import adapter_options, load_corpus
 
     try:
         import datasets
     except ImportError:
         raise missing_dependency("datasets", "datasets") from None
+    given = ("index_name", "k", "item_key", "id_key", "filter")
+    options = adapter_options(HuggingFaceDataSource, source.options, given)
     corpus = load_corpus(source)
     columns: dict[str, Any] = {"id": list(range(len(corpus.items))), "item": corpus.items}
     for key in sorted({k for row in corpus.metadata for k in row}):
@@ -142,7 +144,7 @@ def connect(source: SourceConfig) -> HuggingFaceDataSource:
         item_key="item",
         id_key="id",
         filter=source.filter,
-        **source.options,
+        **options,
     )
 
 

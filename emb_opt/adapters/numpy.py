@@ -91,8 +91,10 @@ class NumpyDataSource(RowDataSource):
 
 def connect(source: SourceConfig) -> NumpyDataSource:
     """The adapter over `source.data`, held in memory."""
-    from ..config.backends import load_corpus
+    from ..config.backends import adapter_options, load_corpus
 
+    given = ("k", "items", "metadata", "filter")
+    options = adapter_options(NumpyDataSource, source.options, given)
     corpus = load_corpus(source)
     return NumpyDataSource(
         corpus.embeddings,
@@ -100,7 +102,7 @@ def connect(source: SourceConfig) -> NumpyDataSource:
         items=corpus.items,
         metadata=corpus.metadata,
         filter=source.filter,
-        **source.options,
+        **options,
     )
 
 

@@ -34,6 +34,7 @@ def summary(path: Path, top: int = 10) -> str:
         ("score calls", counters.get("score_calls", "-")),
         ("database calls", counters.get("data_source_calls", "-")),
         ("unique items", counters.get("unique_items", "-")),
+        ("NaN/inf scores", counters.get("non_finite_scores", "-")),
         ("best score", _number(manifest.get("best_score"), 6)),
         ("search seconds", _number(manifest.get("search_seconds"))),
     ]

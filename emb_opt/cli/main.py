@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import traceback
 from pathlib import Path
 
 from ..errors import EmbOptError, SearchAborted
+from .interrupts import describe, exit_code, sigterm_raises
 
 USER_ERRORS = (EmbOptError, ValueError, ImportError, OSError)
 
@@ -93,20 +95,24 @@ def dispatch(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; a failure is one line on stderr (`--debug`: and its traceback)."""
     args = parser().parse_args(argv)
     try:
-        dispatch(args)
-    except KeyboardInterrupt:
-        print("emb-opt: interrupted; continue with --resume", file=sys.stderr)
-        return 130
+        with sigterm_raises():
+            dispatch(args)
     except SearchAborted as error:
-        if args.debug:
-            traceback.print_exc()
-        print(f"emb-opt: {error}; continue with --resume", file=sys.stderr)
-        return 1
+        return _failed(args, f"{error}; continue with --resume", 1)
     except USER_ERRORS as error:
-        if args.debug:
-            traceback.print_exc()
-        print(f"emb-opt: error: {error}", file=sys.stderr)
-        return 2
+        return _failed(args, f"error: {error}", 2)
+    except Exception:
+        raise  # a bug: its traceback
+    except BaseException as error:  # Ctrl-C, SIGTERM, a plugin's SystemExit or other
+        return _failed(args, f"{describe(error)}; continue with --resume", exit_code(error))
     return 0
+
+
+def _failed(args: argparse.Namespace, message: str, code: int) -> int:
+    if args.debug:
+        traceback.print_exc()
+    print("emb-opt: " + re.sub(r"\s*\n\s*", " ", message.strip()), file=sys.stderr)
+    return code

@@ -68,6 +68,7 @@ def run_figures(log: SearchLog) -> dict[str, Any]:
             "data_source_calls": log.counters.data_source_calls,
             "unique_items": log.unique_items,
             "returned_items": log.counters.returned_items,
+            "non_finite_scores": log.counters.non_finite_scores,
         },
         "best_score": None if best is None else best.score,
         "search_seconds": sum(h["seconds"] for h in log.history),

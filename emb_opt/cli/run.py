@@ -9,6 +9,7 @@ from typing import Any
 from ..config import Run, RunConfig, build_run
 from ..errors import ConfigError, SearchAborted
 from ..log import SearchLog
+from .interrupts import describe
 from .outputs import run_figures, write_results
 from .plots import write_plots
 from .progress import Progress
@@ -18,7 +19,11 @@ from .rundir import RunDirectory
 def execute(
     config: RunConfig, raw: dict[str, Any], output: Path, resume: bool = False, quiet: bool = False
 ) -> SearchLog:
-    """Run (or continue) the search of `config` in `output`; write results, plots, manifest."""
+    """Run (or continue) the search of `config` in `output`; write results, plots, manifest.
+
+    Whatever stops it early, the manifest's status says what (e.g. "interrupted:
+    KeyboardInterrupt"), the finished iterations are checkpointed and on disk, and
+    `--resume` continues it."""
     if config.score.external:
         raise ConfigError(
             "score.external: this config's scores come from outside; hand out items with "
@@ -29,47 +34,56 @@ def execute(
         pending = None if resume else run.start_batch()
         directory = RunDirectory(output)
         directory.claim(raw, resume)
-        log = directory.resume_log() if resume else SearchLog(pending=pending)
-        directory.start_checkpoints(log)  # even a kill during the first iteration is resumable
-        progress = Progress(config.stop.iterations, quiet)
-        timings = {"checkpoints": 0.0, "outputs": 0.0}
-
-        def after_iteration(current: SearchLog) -> None:
-            began = time.perf_counter()
-            directory.checkpoint(current)
-            timings["checkpoints"] += time.perf_counter() - began
-            progress.update(current)
-
-        remaining = max(0, config.stop.iterations - log.counters.iterations)
-        if log.pending is not None and log.pending.valid_queries() and remaining:
-            try:
-                _, log = run.runner.search(
-                    None,
-                    remaining,
-                    log=log,
-                    verbose=False,
-                    stop=run.stop,
-                    on_iteration=after_iteration,
-                )
-            except SearchAborted as error:
-                directory.checkpoint(error.log)
-                directory.write_manifest({"status": f"failed: {error}", **run_figures(error.log)})
-                raise
-            finally:
-                directory.sync()
-                progress.finish()
-        began = time.perf_counter()
-        write_results(log, directory.path)
-        write_plots(log, directory.path)
-        timings["outputs"] = time.perf_counter() - began
-        stopped = _stop_reason(run, log)
-        directory.write_manifest(
-            {"status": "finished", "stopped": stopped, "timings": timings, **run_figures(log)}
-        )
-        progress.say(f"stopped after {log.counters.iterations} iterations: {stopped}")
-        return log
+        log = None
+        try:
+            log = directory.resume_log() if resume else SearchLog(pending=pending)
+            directory.start_checkpoints(log)  # even a kill during the first iteration is resumable
+            return _search(run, directory, log, quiet)
+        except SearchAborted as error:
+            directory.checkpoint(error.log)
+            directory.write_manifest({"status": f"failed: {error}", **run_figures(error.log)})
+            raise
+        except BaseException as error:
+            figures = {} if log is None else directory.keep_finished(log)
+            directory.write_manifest({"status": describe(error), **figures})
+            raise
+        finally:
+            directory.sync()
     finally:
         run.close()
+
+
+def _search(run: Run, directory: RunDirectory, log: SearchLog, quiet: bool) -> SearchLog:
+    """The iterations the log still lacks, checkpointed one by one; then the outputs."""
+    config = run.config
+    progress = Progress(config.stop.iterations, quiet)
+    timings = {"checkpoints": 0.0, "outputs": 0.0}
+
+    def after_iteration(current: SearchLog) -> None:
+        began = time.perf_counter()
+        directory.checkpoint(current)
+        timings["checkpoints"] += time.perf_counter() - began
+        progress.update(current)
+
+    remaining = max(0, config.stop.iterations - log.counters.iterations)
+    stopped = run.stop.reason(log)  # a run interrupted after its stop rule ended it: no more
+    if log.pending is not None and log.pending.valid_queries() and remaining and not stopped:
+        try:
+            _, log = run.runner.search(
+                None, remaining, log=log, verbose=False, stop=run.stop, on_iteration=after_iteration
+            )
+        finally:
+            progress.finish()
+    began = time.perf_counter()
+    write_results(log, directory.path)
+    write_plots(log, directory.path)
+    timings["outputs"] = time.perf_counter() - began
+    stopped = _stop_reason(run, log)
+    directory.write_manifest(
+        {"status": "finished", "stopped": stopped, "timings": timings, **run_figures(log)}
+    )
+    progress.say(f"stopped after {log.counters.iterations} iterations: {stopped}")
+    return log
 
 
 def _stop_reason(run: Run, log: SearchLog) -> str:

@@ -15,8 +15,10 @@ from ..config import fingerprint, redacted
 from ..errors import ConfigError
 from ..log import SearchLog
 from ..logfile import CHECKPOINTS, LogWriter, load_log, open_log
+from .manifest import MANIFEST, read_manifest
+from .outputs import run_figures
 
-MANIFEST, LOG, VERSION_1_LOG = "manifest.json", "log", "log.json"
+LOG, VERSION_1_LOG = "log", "log.json"
 CORE_PACKAGES = ("emb-opt", "numpy", "pydantic")
 EXECUTOR_PACKAGES = ("ray", "httpx")
 
@@ -40,6 +42,9 @@ class RunDirectory:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._writer: LogWriter | None = None
+        self._checkpointed = 0  # iterations finished at the last checkpoint (history entries)
+        self._figures: dict[str, Any] = {}  # the manifest's figures at the last checkpoint
+        self._appending = False
 
     @property
     def log_path(self) -> Path:
@@ -49,10 +54,8 @@ class RunDirectory:
         return (self.log_path / CHECKPOINTS).exists() or (self.path / VERSION_1_LOG).exists()
 
     def manifest(self) -> dict[str, Any] | None:
-        try:
-            return json.loads((self.path / MANIFEST).read_text())
-        except FileNotFoundError:
-            return None
+        """The run's manifest (None: there is none); a ConfigError if it is not a manifest."""
+        return read_manifest(self.path)
 
     def claim(self, raw_config: dict[str, Any], resume: bool) -> None:
         """Make sure this directory is ours for this config; start the manifest."""
@@ -115,11 +118,29 @@ class RunDirectory:
         if self._writer is None:
             self._writer = LogWriter.create(self.log_path, log)
             (self.path / VERSION_1_LOG).unlink(missing_ok=True)
+        self._checked(log)
 
     def checkpoint(self, log: SearchLog) -> None:
         """Append what the last iteration added: cheap, whatever the size of the log."""
         assert self._writer is not None, "start_checkpoints first"
+        self._appending = True
         self._writer.append(log)
+        self._appending = False
+        self._checked(log)
+
+    def _checked(self, log: SearchLog) -> None:
+        self._checkpointed, self._figures = len(log.history), run_figures(log)
+
+    def keep_finished(self, log: SearchLog) -> dict[str, Any]:
+        """After an interrupt: checkpoint an iteration `log` finished since the last checkpoint
+        (an iteration ends by recording its history entry, so one half done is never
+        written, nor anything after a checkpoint that was cut short), flush to disk, and
+        return the manifest's figures of the log on disk."""
+        finished = len(log.history) > self._checkpointed
+        if finished and self._writer is not None and not self._appending:
+            self.checkpoint(log)
+        self.sync()
+        return self._figures
 
     @property
     def sequence(self) -> int:

@@ -2,12 +2,16 @@
 
 In-process backends (numpy, faiss, hf) hold it; server backends load it into the collection
 when it is missing, so every example config runs over the same demo data. How each backend
-connects is its descriptor's `connect` (`emb_opt.adapters.<backend>.BACKEND`).
+connects is its descriptor's `connect` (`emb_opt.adapters.<backend>.BACKEND`). Data that
+cannot serve as a collection is refused here, naming its key, before anything is built.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..synthetic import Corpus, random_corpus
 from .schema import FileData, SourceConfig
+
+ROW_OVERHEAD = 300  # bytes a row takes besides its vector: its item, metadata dict, index entry
 
 
 def load_corpus(source: SourceConfig) -> Corpus:
@@ -27,17 +33,12 @@ def load_corpus(source: SourceConfig) -> Corpus:
             "dim: ...} or {kind: files, embeddings: x.npy, metadata: x.jsonl}"
         )
     if not isinstance(data, FileData):
+        check_fits(data.n, data.dim, f"source.data.n: {data.n} rows of {data.dim} dimensions")
         return random_corpus(data.n, data.dim, data.seed)
-    try:
-        embeddings = np.load(data.embeddings).astype(np.float32)
-    except OSError as error:
-        raise ConfigError(
-            f"source.data.embeddings: cannot read {data.embeddings!r} ({error})"
-        ) from None
+    embeddings = _read_embeddings(data.embeddings)
     metadata: list[dict[str, Any]] = [{} for _ in range(len(embeddings))]
     if data.metadata is not None:
-        lines = Path(data.metadata).read_text().splitlines()
-        metadata = [json.loads(line) for line in lines if line.strip()]
+        metadata = _read_metadata(data.metadata)
         if len(metadata) != len(embeddings):
             raise ConfigError(
                 f"source.data.metadata: {len(metadata)} rows for {len(embeddings)} embeddings"
@@ -46,3 +47,104 @@ def load_corpus(source: SourceConfig) -> Corpus:
         [row.get(data.items_key) for row in metadata] if data.items_key else [None] * len(metadata)
     )
     return Corpus(embeddings, items, metadata)
+
+
+def check_fits(rows: int, dimension: int, what: str) -> None:
+    """Refuse, before allocating, a collection that cannot fit in this machine's memory."""
+    need, have = rows * (8 * dimension + ROW_OVERHEAD), physical_memory()
+    if have is not None and need > have:
+        raise ConfigError(
+            f"{what} need about {_size(need)} of memory; this machine has {_size(have)}"
+        )
+
+
+def physical_memory() -> int | None:
+    """Bytes of RAM (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def _read_embeddings(path: str) -> np.ndarray:
+    """A non-empty 2-D matrix of finite numbers from an .npy file, as float32."""
+    where = f"source.data.embeddings: {path!r}"
+    try:
+        array = np.load(path, mmap_mode="r")  # the shape first: nothing read yet
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{where}: cannot read it ({error})") from None
+    if not isinstance(array, np.ndarray):
+        raise ConfigError(f"{where} is an .npz archive; expected one array in an .npy file")
+    if array.ndim != 2 or 0 in array.shape:
+        raise ConfigError(
+            f"{where} holds an array of shape {array.shape}; expected a 2-D array with a row "
+            "per item (n, dimension)"
+        )
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ConfigError(f"{where} holds {array.dtype} values; expected numbers")
+    rows, dimension = array.shape
+    check_fits(rows, dimension, f"{where}: {rows} rows of {dimension} dimensions")
+    embeddings = np.asarray(array, dtype=np.float32)
+    finite = np.isfinite(embeddings).all(axis=1)
+    if not finite.all():
+        raise ConfigError(f"{where}: row {int(np.argmin(finite))} holds a NaN or infinite value")
+    return embeddings
+
+
+def _read_metadata(path: str) -> list[dict[str, Any]]:
+    """One JSON object per non-empty line of a .jsonl file."""
+    where = f"source.data.metadata: {path!r}"
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{where}: cannot read it ({error})") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as error:
+            raise ConfigError(f"{where}: line {number} is not valid JSON ({error})") from None
+        if not isinstance(row, dict):
+            raise ConfigError(
+                f"{where}: line {number} is a {type(row).__name__}; expected a JSON object "
+                '(the metadata of one item, e.g. {"price": 3.5})'
+            )
+        rows.append(row)
+    return rows
+
+
+def adapter_options(
+    adapter: type, options: Mapping[str, Any], given: Iterable[str], extra: Iterable[str] = ()
+) -> dict[str, Any]:
+    """`source.options`, once each is known to be a keyword `adapter` takes with a default
+    (besides those in `given`, which the backend passes itself) or one of the backend's own
+    `extra` ones."""
+    passed = set(given)
+    taken = sorted(
+        {*extra}
+        | {
+            name
+            for name, parameter in inspect.signature(adapter).parameters.items()
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+            and parameter.default is not parameter.empty
+            and name not in passed
+        }
+    )
+    for name in options:
+        if name not in taken:
+            hint = f"; set source.{name} instead" if name in SourceConfig.model_fields else ""
+            raise ConfigError(
+                f"source.options.{name}: {adapter.__name__} takes no option {name!r}{hint}; "
+                f"it takes {', '.join(taken) or 'none'}"
+            )
+    return dict(options)

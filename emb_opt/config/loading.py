@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from ..errors import ConfigError
 from .schema import RunConfig
 
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(\}|:-)")
 SECRET_KEYS = ("api_key", "apikey", "password", "token", "secret")
 
 
@@ -37,23 +37,50 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def substitute(value: Any, where: str = "") -> Any:
-    """Replace `${VAR}` and `${VAR:-default}` in every string; a missing variable is an error."""
+    """Replace `${VAR}` and `${VAR:-default}` in every string (a default may hold variables
+    itself, read only when used); a missing variable is an error."""
     if isinstance(value, dict):
         return {k: substitute(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [substitute(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
+    return _expand(value, where)
 
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
+
+def _expand(text: str, where: str) -> str:
+    """`text` with its variables replaced; text that only looks like one stays as it is."""
+    parts, done = [], 0
+    for match in _VARIABLE.finditer(text):
+        if match.start() < done:
+            continue  # inside a default already expanded
+        name = match.group(1)
+        if match.group(2) == "}":  # ${VAR}
+            end, default = match.end(), None
+        else:  # ${VAR:-default}: the default runs to the brace that closes it
+            end = _closing_brace(text, match.end(), where)
+            default = text[match.end() : end - 1]
         if name in os.environ:
-            return os.environ[name]
-        if default is not None:
-            return default
-        raise ConfigError(f"{where}: environment variable {name} is not set (used as ${{{name}}})")
+            found = os.environ[name]
+        elif default is not None:
+            found = _expand(default, where)
+        else:
+            raise ConfigError(
+                f"{where}: environment variable {name} is not set (used as ${{{name}}})"
+            )
+        parts += [text[done : match.start()], found]
+        done = end
+    return "".join([*parts, text[done:]])
 
-    return _VARIABLE.sub(replace, value)
+
+def _closing_brace(text: str, start: int, where: str) -> int:
+    """The index after the `}` that closes a `${` whose default begins at `start`."""
+    depth = 1
+    for index in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[index], 0)
+        if depth == 0:
+            return index + 1
+    raise ConfigError(f"{where}: {text!r} opens a '${{' that no '}}' closes")
 
 
 def redacted(value: Any) -> Any:

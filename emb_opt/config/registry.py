@@ -52,10 +52,19 @@ def import_object(path: str, where: str) -> Any:
         raise ConfigError(
             f"{where}: {path!r} is not an import path; expected 'package.module:name'"
         )
+    if module_name.startswith("."):
+        raise ConfigError(
+            f"{where}: {path!r} is a relative import path; expected an absolute one, "
+            "'package.module:name'"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise ConfigError(f"{where}: cannot import module {module_name!r} ({error})") from None
+    except (Exception, SystemExit) as error:  # the module's own code failed as it ran
+        raise ConfigError(
+            f"{where}: importing module {module_name!r} raised {type(error).__name__}: {error}"
+        ) from error
     try:
         return getattr(module, attribute)
     except AttributeError:

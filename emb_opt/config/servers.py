@@ -8,11 +8,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError
-from .backends import load_corpus
+from .backends import adapter_options, load_corpus
 from .schema import SourceConfig
 
 if TYPE_CHECKING:
     from ..adapters.backend import Backend
+
+GIVEN = ("k", "filter", "item_key")  # what the adapter is given besides a client and a name
 
 
 def connect_server(
@@ -27,9 +29,10 @@ def connect_server(
     """`backend`'s adapter over `source.collection`, filled from `source.data` if missing.
 
     `address` names the server in errors; `load_options` go to `load_collection`,
-    `defaults` to the adapter (under `source.options`). With `close_client`, closing the
-    adapter also closes the client opened here. `adapter(client, collection, **options)`
-    builds the source when the adapter class does not take a client and a name.
+    `defaults` to the adapter (under `source.options`, which must be keywords it takes).
+    With `close_client`, closing the adapter also closes the client opened here.
+    `adapter(client, collection, **options)` builds the source when the adapter class does
+    not take a client and a name.
     """
 
     open_client, collections, load = (
@@ -38,6 +41,7 @@ def connect_server(
         backend.load_collection,
     )
     assert open_client is not None and collections is not None and load is not None, backend.name
+    options = {**(defaults or {}), **adapter_options(backend.adapter, source.options, GIVEN)}
 
     def first_calls() -> tuple[Any, bool]:
         client = open_client(source)
@@ -45,7 +49,7 @@ def connect_server(
 
     client, exists = _reach(backend.name, address, first_calls)
     _fill_if_missing(source, exists, load, client, **(load_options or {}))
-    made = _adapter(adapter or backend.adapter, client, source, **(defaults or {}))
+    made = _adapter(adapter or backend.adapter, client, source, options)
     return _owning(made, client) if close_client else made
 
 
@@ -79,15 +83,18 @@ def _fill_if_missing(
     )
 
 
-def _adapter(cls: Callable[..., Any], client: Any, source: SourceConfig, **defaults: Any) -> Any:
-    """The adapter over the configured collection (`source.options` override `defaults`)."""
+def _adapter(
+    cls: Callable[..., Any], client: Any, source: SourceConfig, options: Mapping[str, Any]
+) -> Any:
+    """The adapter over the configured collection, with `options` (the checked
+    `source.options` over the backend's defaults)."""
     return cls(
         client,
         source.collection,
         k=source.k,
         filter=source.filter,
         item_key=source.item_key,
-        **{**defaults, **source.options},
+        **options,
     )
 
 

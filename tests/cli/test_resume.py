@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from runs import finish, results, start_run
 
 from emb_opt.cli.main import main
 from emb_opt.log import SearchLog
 from emb_opt.update import STRATEGIES
-
-HERE = Path(__file__).parent
 
 # Every registered strategy, as a config's `strategy.update` block (plus a nested `restarts`).
 UPDATE_BLOCKS = {
@@ -34,37 +30,6 @@ UPDATE_BLOCKS = {
 
 def test_every_registered_strategy_has_a_resume_case():
     assert set(STRATEGIES) <= set(UPDATE_BLOCKS)
-
-
-def start_run(config: Path, output: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "emb_opt",
-            "run",
-            str(config),
-            "--output",
-            str(output),
-            "--quiet",
-            *extra,
-        ],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
-    """Wait for the run; its exit code and stderr (the pipe closed)."""
-    _, stderr = process.communicate(timeout=timeout)
-    return process.returncode, stderr
-
-
-def results(output: Path) -> list[tuple]:
-    rows = [json.loads(line) for line in (output / "results.jsonl").read_text().splitlines()]
-    return [(r["id"], r["score"], r["iteration"]) for r in rows]
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from emb_opt import PluginError, Runner, SearchAborted, SearchLog
+from emb_opt.calls import raised_by
 from emb_opt.log import UNSCORED
 from emb_opt.objectives import TargetScore
 from emb_opt.prune import TopKPrune
@@ -153,6 +154,37 @@ def test_invalidate_mode_marks_the_failed_items_and_goes_on(numpy_source, start_
     assert log.counters.iterations == 4
     failed = [r for r in log.compile_results(skip_removed=False) if r["removed"]]
     assert failed and all("assay machine jammed" in r["removal_reason"] for r in failed)
+
+
+def nan_or_target(items):
+    """The demo objective, NaN for every third item."""
+    responses = TargetScore()(items)
+    for index, response in enumerate(responses):
+        if index % 3 == 0:
+            response.score = float("nan")
+    return responses
+
+
+def test_a_nan_score_makes_its_item_invalid_and_is_counted(numpy_source, start_batch):
+    runner = Runner(numpy_source, None, nan_or_target, None, RLUpdate(lrs=[0.2]))
+    _, log = runner.search(start_batch, 3, verbose=False)
+    invalid = [i for i in log.items.values() if i.internal.removed]
+    assert invalid and log.counters.non_finite_scores == len(invalid)
+    assert {i.internal.removal_reason for i in invalid} == {
+        "score function 'nan_or_target' returned nan"
+    }
+    assert all(i.score is None for i in invalid) and np.isfinite(log.best().score)
+
+
+def exiting(items):
+    raise SystemExit(3)
+
+
+def test_a_base_exception_goes_on_as_it_is_marked_with_its_plugin(numpy_source, start_batch):
+    runner = Runner(numpy_source, None, exiting, None, RLUpdate(lrs=[0.2]))
+    with pytest.raises(SystemExit) as caught:  # not turned into an Exception
+        runner.search(start_batch, 3, verbose=False)
+    assert caught.value.code == 3 and raised_by(caught.value) == "score function 'exiting'"
 
 
 def test_search_stops_when_no_query_survives(numpy_source, start_batch):

@@ -1,0 +1,45 @@
+"""Running `emb-opt run` in a subprocess, and reading what a run wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def start_run(config: Path, output: Path, *extra: str) -> subprocess.Popen:
+    """`emb-opt run CONFIG --output OUTPUT --quiet ...` in a subprocess that can import the
+    score functions beside this file; stderr is piped."""
+    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emb_opt",
+            "run",
+            str(config),
+            "--output",
+            str(output),
+            "--quiet",
+            *extra,
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
+    """Wait for the run; its exit code and stderr (the pipe closed)."""
+    _, stderr = process.communicate(timeout=timeout)
+    return process.returncode, stderr
+
+
+def results(output: Path) -> list[tuple]:
+    """(id, score, iteration) of every line of the run's results.jsonl."""
+    rows = [json.loads(line) for line in (output / "results.jsonl").read_text().splitlines()]
+    return [(r["id"], r["score"], r["iteration"]) for r in rows]
