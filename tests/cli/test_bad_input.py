@@ -20,12 +20,12 @@ from typing import Any
 import bad_plugins
 import numpy as np
 import pytest
+from run_processes import finish, results, start_run
 
 from emb_opt.cli.main import main
 from emb_opt.config.loading import substitute
 from emb_opt.log import SearchLog
 from emb_opt.logfile import CHECKPOINTS, _with_checksum
-from runs import finish, results, start_run
 
 VERSION_1 = Path(__file__).parent / "data" / "version1"
 

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+from run_processes import finish, results, start_run
 
 from emb_opt.cli.main import main
 from emb_opt.log import SearchLog
 from emb_opt.update import STRATEGIES
-from runs import finish, results, start_run
 
 # Every registered strategy, as a config's `strategy.update` block (plus a nested `restarts`).
 UPDATE_BLOCKS = {
