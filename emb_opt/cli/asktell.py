@@ -22,6 +22,7 @@ from ..asktell import Asked, AskTell
 from ..atomic import write_atomically
 from ..config import Run, RunConfig, build_run, load_config, validate
 from ..errors import ConfigError
+from ..log import SearchLog
 from .outputs import result_rows, run_figures, write_results
 from .plots import write_plots
 from .rundir import RunDirectory
@@ -62,8 +63,6 @@ class Session:
         if started:
             log = directory.resume_log()
         else:
-            from ..log import SearchLog
-
             log = SearchLog(pending=run.start_batch())
             write_atomically(directory.path / CONFIG, yaml.safe_dump(raw, sort_keys=False))
             directory.write_manifest({"base": str(target.absolute().parent)})
