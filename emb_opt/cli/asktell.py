@@ -134,9 +134,14 @@ def ask(target: Path, n: int | None = None, format: str = "csv") -> str:
         return f"the search has stopped: {session.search.stopped}"
 
 
-def tell(run: Path, scores: Path, partial: bool = False) -> str:
-    """Apply a scores file (id,score[,valid,reason]); say what is left."""
+def tell(run: Path, scores: Path | None, partial: bool = False, proceed: bool = False) -> str:
+    """Apply a scores file (id,score[,valid,reason]); with `proceed`, then give up the items
+    still waiting (invalid: no score was told) and finish the iteration. Say what is left."""
+    if scores is None and not proceed:
+        raise ConfigError("tell needs a scores file (or --proceed to go on without the rest)")
     with Session(run) as session:
+        if scores is None:
+            return _proceed(session)
         rows = _read_scores(scores)
         search = session.search
         waiting = {asked.id for asked in search.waiting()}
@@ -158,10 +163,21 @@ def tell(run: Path, scores: Path, partial: bool = False) -> str:
             raise ConfigError(f"{scores}: no row holds a score to tell")
         ids, values, reasons = zip(*good)
         left = search.tell(list(ids), list(values), list(reasons))
+        skipped = f"; skipped {'; '.join(problems)}" if problems else ""
+        if left and proceed:
+            return f"told {len(good)} score(s){skipped}; " + _proceed(session)
         session.save()
         told = f"told {len(good)} score(s); {left} item(s) still waiting"
-        skipped = f"; skipped {'; '.join(problems)}" if problems else ""
         return told + skipped if left else f"told {len(good)} score(s); iteration done" + skipped
+
+
+def _proceed(session: Session) -> str:
+    waiting = len(session.search.waiting())
+    if session.search.step is None:
+        raise ConfigError(f"{session.directory.path}: nothing is waiting for scores; ask first")
+    session.search.proceed()
+    session.save()
+    return f"gave up {waiting} item(s) without a score; iteration done"
 
 
 def status(run: Path) -> str:

@@ -54,8 +54,11 @@ def parser() -> argparse.ArgumentParser:
         "tell", help="give the scores of asked items: id,score[,valid,reason]"
     )
     tell.add_argument("directory", type=Path, help="the run directory")
-    tell.add_argument("scores", type=Path, help="a .csv, .parquet or .jsonl file")
+    tell.add_argument("scores", type=Path, nargs="?", help="a .csv, .parquet or .jsonl file")
     tell.add_argument("--partial", action="store_true", help="apply the good rows, list the rest")
+    tell.add_argument(
+        "--proceed", action="store_true", help="then give up the items still waiting and go on"
+    )
 
     status = commands.add_parser("status", help="what an ask/tell run is waiting for")
     status.add_argument("directory", type=Path)
@@ -83,7 +86,7 @@ def dispatch(args: argparse.Namespace) -> None:
         if args.command == "ask":
             print(asktell.ask(args.target, args.n, args.format))
         elif args.command == "tell":
-            print(asktell.tell(args.directory, args.scores, args.partial))
+            print(asktell.tell(args.directory, args.scores, args.partial, args.proceed))
         else:
             print(asktell.status(args.directory))
     else:

@@ -209,3 +209,23 @@ def test_a_tell_killed_at_any_moment_leaves_the_run_before_or_after(tmp_path, ca
     capsys.readouterr()
     assert main(["status", str(run)]) == 0
     assert "iteration    1" in capsys.readouterr().out
+
+
+def test_proceed_goes_on_without_the_items_still_waiting(tmp_path, capsys):
+    config = write(tmp_path, "lab", external=True)
+    run = tmp_path / "lab"
+    first = Path(ask(config, capsys, "--n", "5"))
+    assert main(["tell", str(run), str(fill(first)), "--proceed"]) == 0
+    assert "told 5 score(s); gave up 7 item(s) without a score; iteration done" in (
+        capsys.readouterr().out
+    )
+    assert main(["tell", str(run), "--proceed"]) == 2
+    assert "nothing is waiting" in capsys.readouterr().err
+    from emb_opt import SearchLog
+
+    log = SearchLog.load(run / "log")
+    reasons = [item.internal.removal_reason for item in log.items.values()]
+    assert log.counters.iterations == 1 and reasons.count("no score was told") == 7
+    second = Path(ask(run, capsys))
+    asked = {row.split(",")[0] for row in second.read_text().splitlines()[1:]}
+    assert asked and not asked & {str(item.id) for item in log.items.values()}  # asked once
