@@ -204,12 +204,18 @@ class AskTell:
         self.log.pending = batch
 
 
+def score_problem(score: Any) -> str | None:
+    """What is wrong with a told score (None: it is a finite number)."""
+    if isinstance(score, bool) or not isinstance(score, (int, float, np.number)):
+        return "must be a number"
+    return None if math.isfinite(float(score)) else "must be finite"
+
+
 def _response(id: str, score: Any, reason: str | None) -> ScoreResponse:
     """The answer for one told item; a ValueError naming it when the score is no number."""
     if reason is not None or score is None:
         return ScoreResponse(valid=False, data={"error": reason or "no score"})
-    if isinstance(score, bool) or not isinstance(score, (int, float, np.number)):
-        raise ValueError(f"id {id!r}: the score must be a number, got {score!r}; nothing was told")
-    if not math.isfinite(float(score)):
-        raise ValueError(f"id {id!r}: the score must be finite, got {score!r}; nothing was told")
+    problem = score_problem(score)
+    if problem is not None:
+        raise ValueError(f"id {id!r}: the score {problem}, got {score!r}; nothing was told")
     return ScoreResponse(valid=True, score=float(score))

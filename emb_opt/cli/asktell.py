@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..asktell import Asked, AskTell
+from ..asktell import Asked, AskTell, score_problem
 from ..atomic import write_atomically
 from ..config import Run, RunConfig, build_run, load_config, validate
 from ..errors import ConfigError
@@ -276,6 +275,6 @@ def _answer(
         score = float(raw)
     except (TypeError, ValueError):
         return nothing, f"id {id!r} has score {raw!r}, which is not a number"
-    if not math.isfinite(score):
+    if score_problem(score) is not None:
         return nothing, f"id {id!r} has score {raw!r}; scores must be finite"
     return (id, score, None), None
