@@ -343,6 +343,13 @@ def load_log(path: str | os.PathLike) -> SearchLog:
     return _read(path)[0].log
 
 
+def read_checkpoint(directory: str | os.PathLike) -> tuple[SearchLog, int]:
+    """The log in `directory` and the sequence number of its last checkpoint; the files are
+    not changed."""
+    reader = _read(Path(directory))[0]
+    return reader.log, reader.sequence
+
+
 def open_log(directory: str | os.PathLike) -> tuple[SearchLog, LogWriter]:
     """Read the log in `directory` and return it with a writer that appends to it, after
     cutting off a torn last line and any vector rows no line refers to."""

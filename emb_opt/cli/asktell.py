@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +23,54 @@ from ..atomic import write_atomically
 from ..config import Run, RunConfig, build_run, load_config, validate
 from ..errors import ConfigError
 from ..log import SearchLog
+from .lock import ASK_TELL_WAIT, holding
 from .outputs import result_rows, run_figures, write_results
 from .plots import write_plots
 from .rundir import RunDirectory
 
 CONFIG, OPEN = "config.yaml", Path("ask") / "open.json"
+ASK = "emb-opt ask"
 FORMATS = ("csv", "parquet", "jsonl")
 
 
 class Session:
-    """One command's view of an ask/tell run: the built run, its log and the open iteration."""
+    """One command's view of an ask/tell run: the built run, its log and the open iteration.
 
-    def __init__(self, target: Path) -> None:
-        if target.is_dir():
-            self.directory = RunDirectory(target)
-            raw = _read_config(target)
-            manifest = self.directory.manifest() or {}
-            config = validate(raw, str(target / CONFIG), Path(manifest.get("base", target)))
-        else:
+    With a `command` ("emb-opt tell", ...) it holds the run directory's lock until `close`
+    and may change the run; without, it only reads (what `status` does)."""
+
+    def __init__(self, target: Path, command: str | None = None) -> None:
+        self._resources = ExitStack()
+        try:
+            self._start(target, command)
+        except BaseException:
+            self._resources.close()
+            raise
+
+    def _start(self, target: Path, command: str | None) -> None:
+        from_config = target.is_file()
+        if from_config:  # `ask CONFIG`: start its run, or go on with a changed stop block
+            if command != ASK:
+                raise ConfigError(
+                    f"{target} is a file; give the run directory (the config's output.dir), "
+                    "which `emb-opt ask CONFIG` made"
+                )
             config, raw = load_config(target)
             self.directory = RunDirectory(Path(config.output.dir))
+            self.directory.refuse_foreign()
+            self._lock(command)
+        else:
+            if not (target / CONFIG).is_file():
+                problem = "no such directory" if not target.exists() else f"{CONFIG} is missing"
+                raise ConfigError(
+                    f"{target} holds no ask/tell run ({problem}); start one with "
+                    "`emb-opt ask CONFIG`"
+                )
+            self.directory = RunDirectory(target)
+            self._lock(command)
+            raw = yaml.safe_load((target / CONFIG).read_text())
+            manifest = self.directory.manifest() or {}
+            config = validate(raw, str(target / CONFIG), Path(manifest.get("base", target)))
         if not config.score.external:
             raise ConfigError(
                 f"{target}: score.external is not true; a config with a score function runs "
@@ -49,31 +78,40 @@ class Session:
             )
         self.config: RunConfig = config
         self.run: Run = build_run(config)
-        try:
-            self._open(raw, target)
-        except BaseException:
-            self.run.close()
-            raise
+        self._resources.callback(self.run.close)
+        if command is None:
+            log, sequence = self.directory.read_checkpoint()
+            self._start_search(log, sequence)
+        else:
+            self._open(raw, target if from_config else None)
 
-    def _open(self, raw: dict[str, Any], target: Path) -> None:
+    def _lock(self, command: str | None) -> None:
+        if command is not None:
+            self._resources.enter_context(holding(self.directory.path, command, ASK_TELL_WAIT))
+
+    def _open(self, raw: dict[str, Any], config_file: Path | None) -> None:
+        """Claim the run directory for `raw` (from `config_file`, if given: then it becomes
+        the run's config.yaml) and read the run, ready to change it."""
         directory, run = self.directory, self.run
         started = directory.has_log()
-        directory.claim(raw, resume=started)
-        if started:
-            log = directory.resume_log()
-        else:
-            log = SearchLog(pending=run.start_batch())
+        directory.claim(raw, resume=started, status=None if started else "running")
+        log = directory.resume_log() if started else SearchLog(pending=run.start_batch())
+        if config_file is not None:
             write_atomically(directory.path / CONFIG, yaml.safe_dump(raw, sort_keys=False))
-            directory.write_manifest({"base": str(target.absolute().parent)})
+            directory.write_manifest({"base": str(config_file.absolute().parent)})
         directory.start_checkpoints(log)
+        self._start_search(log, directory.sequence)
+
+    def _start_search(self, log: SearchLog, sequence: int) -> None:
+        """The search of `log`, with the open iteration saved at checkpoint `sequence`."""
         self.search = AskTell(
-            run.runner, log=log, stop=run.stop, iterations=self.config.stop.iterations
+            self.run.runner, log=log, stop=self.run.stop, iterations=self.config.stop.iterations
         )
         self.handed: dict[str, str] = {}
-        opened = directory.path / OPEN
+        opened = self.directory.path / OPEN
         if opened.exists():
             saved = json.loads(opened.read_text())
-            if saved["sequence"] == directory.sequence:  # else superseded or never checkpointed
+            if saved["sequence"] == sequence:  # else superseded or never checkpointed
                 self.search.restore(saved["state"])
                 self.handed = saved["handed"]
 
@@ -101,7 +139,7 @@ class Session:
         )
 
     def close(self) -> None:
-        self.run.close()
+        self._resources.close()
 
     def __enter__(self) -> Session:
         return self
@@ -116,7 +154,7 @@ def ask(target: Path, n: int | None = None, format: str = "csv") -> str:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
     if n is not None and n < 1:
         raise ConfigError(f"--n must be a positive number of items, got {n}")
-    with Session(target) as session:
+    with Session(target, ASK) as session:
         waiting = session.search.ask()
         fresh = [asked for asked in waiting if asked.id not in session.handed][:n]
         if fresh:
@@ -133,14 +171,21 @@ def ask(target: Path, n: int | None = None, format: str = "csv") -> str:
         return f"the search has stopped: {session.search.stopped}"
 
 
-def tell(run: Path, scores: Path | None, partial: bool = False, proceed: bool = False) -> str:
+def tell(
+    run: Path,
+    scores: Path | None,
+    partial: bool = False,
+    proceed: bool = False,
+    yes: bool = False,
+) -> str:
     """Apply a scores file (id,score[,valid,reason]); with `proceed`, then give up the items
-    still waiting (invalid: no score was told) and finish the iteration. Say what is left."""
+    still waiting (invalid: no score was told) and finish the iteration (`yes`: even when
+    that ends the search or gives up the whole iteration). Say what is left."""
     if scores is None and not proceed:
         raise ConfigError("tell needs a scores file (or --proceed to go on without the rest)")
-    with Session(run) as session:
+    with Session(run, "emb-opt tell") as session:
         if scores is None:
-            return _proceed(session)
+            return _proceed(session, yes)
         rows = _read_scores(scores)
         search = session.search
         waiting = {asked.id for asked in search.waiting()}
@@ -164,23 +209,32 @@ def tell(run: Path, scores: Path | None, partial: bool = False, proceed: bool = 
         left = search.tell(list(ids), list(values), list(reasons))
         skipped = f"; skipped {'; '.join(problems)}" if problems else ""
         if left and proceed:
-            return f"told {len(good)} score(s){skipped}; " + _proceed(session)
+            return f"told {len(good)} score(s){skipped}; " + _proceed(session, yes)
         session.save()
         told = f"told {len(good)} score(s); {left} item(s) still waiting"
         return told + skipped if left else f"told {len(good)} score(s); iteration done" + skipped
 
 
-def _proceed(session: Session) -> str:
-    waiting = len(session.search.waiting())
-    if session.search.step is None:
+def _proceed(session: Session, yes: bool) -> str:
+    search = session.search
+    if search.step is None:
         raise ConfigError(f"{session.directory.path}: nothing is waiting for scores; ask first")
-    session.search.proceed()
+    waiting, told = len(search.waiting()), len(search.told)
+    iteration = search.log.counters.iterations
+    search.proceed()
+    ends = search.stopped
+    if not yes and (ends or not told):
+        whole = f"give up all {waiting} item(s) of iteration {iteration}, none scored"
+        what = [*([] if told else [whole]), *([f"end the search ({ends})"] if ends else [])]
+        raise ConfigError(
+            f"--proceed would {' and '.join(what)}; nothing was changed; add --yes to do it"
+        )
     session.save()
     return f"gave up {waiting} item(s) without a score; iteration done"
 
 
 def status(run: Path) -> str:
-    """What the run is waiting for."""
+    """What the run is waiting for (read only: it takes no lock and changes nothing)."""
     with Session(run) as session:
         search, log = session.search, session.search.log
         best = log.best()
@@ -199,13 +253,6 @@ def status(run: Path) -> str:
         ]
         width = max(len(name) for name, _ in facts)
         return "\n".join(f"{name:<{width}}  {value}" for name, value in facts)
-
-
-def _read_config(run: Path) -> dict[str, Any]:
-    path = run / CONFIG
-    if not path.exists():
-        raise ConfigError(f"{run} holds no ask/tell run ({CONFIG} is missing); ask with a config")
-    return yaml.safe_load(path.read_text())
 
 
 def _write_asked(path: Path, asked: list[Asked]) -> None:

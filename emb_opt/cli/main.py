@@ -59,6 +59,11 @@ def parser() -> argparse.ArgumentParser:
     tell.add_argument(
         "--proceed", action="store_true", help="then give up the items still waiting and go on"
     )
+    tell.add_argument(
+        "--yes",
+        action="store_true",
+        help="--proceed even when that ends the search or gives up a whole iteration",
+    )
 
     status = commands.add_parser("status", help="what an ask/tell run is waiting for")
     status.add_argument("directory", type=Path)
@@ -86,7 +91,7 @@ def dispatch(args: argparse.Namespace) -> None:
         if args.command == "ask":
             print(asktell.ask(args.target, args.n, args.format))
         elif args.command == "tell":
-            print(asktell.tell(args.directory, args.scores, args.partial, args.proceed))
+            print(asktell.tell(args.directory, args.scores, args.partial, args.proceed, args.yes))
         else:
             print(asktell.status(args.directory))
     else:

@@ -9,7 +9,9 @@ from typing import Any
 from ..config import Run, RunConfig, build_run
 from ..errors import ConfigError, SearchAborted
 from ..log import SearchLog
+from ..schemas import Batch
 from .interrupts import describe
+from .lock import RUN_WAIT, holding
 from .outputs import run_figures, write_results
 from .plots import write_plots
 from .progress import Progress
@@ -33,24 +35,34 @@ def execute(
     try:
         pending = None if resume else run.start_batch()
         directory = RunDirectory(output)
-        directory.claim(raw, resume)
-        log = None
-        try:
-            log = directory.resume_log() if resume else SearchLog(pending=pending)
-            directory.start_checkpoints(log)  # even a kill during the first iteration is resumable
-            return _search(run, directory, log, quiet)
-        except SearchAborted as error:
-            directory.checkpoint(error.log)
-            directory.write_manifest({"status": f"failed: {error}", **run_figures(error.log)})
-            raise
-        except BaseException as error:
-            figures = {} if log is None else directory.keep_finished(log)
-            directory.write_manifest({"status": describe(error), **figures})
-            raise
-        finally:
-            directory.sync()
+        directory.refuse_foreign()  # before the lock file goes in
+        command = "emb-opt run --resume" if resume else "emb-opt run"
+        with holding(directory.path, command, RUN_WAIT):
+            directory.claim(raw, resume)
+            return _run(run, directory, pending, resume, quiet)
     finally:
         run.close()
+
+
+def _run(
+    run: Run, directory: RunDirectory, pending: Batch | None, resume: bool, quiet: bool
+) -> SearchLog:
+    """Search in the claimed `directory`; whatever stops it, the manifest says what."""
+    log = None
+    try:
+        log = directory.resume_log() if resume else SearchLog(pending=pending)
+        directory.start_checkpoints(log)  # even a kill during the first iteration is resumable
+        return _search(run, directory, log, quiet)
+    except SearchAborted as error:
+        directory.checkpoint(error.log)
+        directory.write_manifest({"status": f"failed: {error}", **run_figures(error.log)})
+        raise
+    except BaseException as error:
+        figures = {} if log is None else directory.keep_finished(log)
+        directory.write_manifest({"status": describe(error), **figures})
+        raise
+    finally:
+        directory.sync()
 
 
 def _search(run: Run, directory: RunDirectory, log: SearchLog, quiet: bool) -> SearchLog:

@@ -11,10 +11,11 @@ from typing import Any
 
 from ..adapters.backend import builtin_backends
 from ..atomic import write_atomically
-from ..config import fingerprint, redacted
+from ..config import EXTENDABLE, changed_keys, fingerprint, redacted
 from ..errors import ConfigError
 from ..log import SearchLog
-from ..logfile import CHECKPOINTS, LogWriter, load_log, open_log
+from ..logfile import CHECKPOINTS, LogWriter, load_log, open_log, read_checkpoint
+from .lock import LOCK_FILES
 from .manifest import MANIFEST, read_manifest
 from .outputs import run_figures
 
@@ -45,6 +46,7 @@ class RunDirectory:
         self._checkpointed = 0  # iterations finished at the last checkpoint (history entries)
         self._figures: dict[str, Any] = {}  # the manifest's figures at the last checkpoint
         self._appending = False
+        self._stop_change: dict[str, Any] | None = None
 
     @property
     def log_path(self) -> Path:
@@ -57,41 +59,65 @@ class RunDirectory:
         """The run's manifest (None: there is none); a ConfigError if it is not a manifest."""
         return read_manifest(self.path)
 
-    def claim(self, raw_config: dict[str, Any], resume: bool) -> None:
-        """Make sure this directory is ours for this config; start the manifest."""
+    def claim(
+        self, raw_config: dict[str, Any], resume: bool, status: str | None = "running"
+    ) -> None:
+        """Make sure this directory is ours for this config (its `stop` block may have
+        changed: that is kept for `start_checkpoints` to record); start the manifest (with
+        `status`; None keeps the one it has). Call it holding the directory's lock."""
         manifest = self.manifest()
-        mark = fingerprint(raw_config)
         if manifest is None:
             if resume:
                 raise ConfigError(f"--resume: {self.path} holds no run to resume")
-            if self.path.exists() and any(self.path.iterdir()):
+            self.refuse_foreign()
+        else:
+            self._same_run(manifest, raw_config, resume)
+            if not resume:
                 raise ConfigError(
-                    f"output directory {self.path} is not empty and holds no emb_opt run; "
-                    "choose another --output"
+                    f"{self.path} already holds this run ({manifest.get('status')}); "
+                    "pass --resume to continue it, or choose another --output"
                 )
-        elif manifest.get("fingerprint") != mark:
+            before, after = manifest["config"].get("stop"), redacted(raw_config).get("stop")
+            if before != after:
+                self._stop_change = {"stop_before": before, "stop_after": after}
+        self.path.mkdir(parents=True, exist_ok=True)
+        fields = {
+            "fingerprint": fingerprint(raw_config, extendable=True),
+            "config": redacted(raw_config),
+            "started": manifest["started"] if manifest else time.time(),
+            "versions": package_versions(),
+        }
+        self.write_manifest(fields if status is None else {**fields, "status": status})
+
+    def refuse_foreign(self) -> None:
+        """A ConfigError when this directory holds files, but no emb_opt run."""
+        if not self.path.exists() or self.manifest() is not None:
+            return
+        if any(p.name not in LOCK_FILES for p in self.path.iterdir()):
+            raise ConfigError(
+                f"output directory {self.path} is not empty and holds no emb_opt run; "
+                "choose another --output"
+            )
+
+    def _same_run(self, manifest: dict[str, Any], raw_config: dict[str, Any], resume: bool) -> None:
+        """A ConfigError naming the changed keys unless `raw_config` is the manifest's config
+        but for the blocks a run may change (a manifest written before those could change
+        holds the hash of the whole config)."""
+        marks = {fingerprint(raw_config, extendable=True), fingerprint(raw_config)}
+        if manifest.get("fingerprint") in marks:
+            return
+        changed = [
+            key
+            for key in changed_keys(manifest["config"], redacted(raw_config))
+            if key.split(".")[0] not in EXTENDABLE
+        ]
+        if changed:  # else only secret values or the stop block changed
             what = "--resume with a changed config" if resume else "another run"
             raise ConfigError(
-                f"{what}: {self.path} holds the run of a different config "
-                f"(fingerprint {manifest.get('fingerprint')}, this one {mark}); "
-                "restore the config, or choose another --output"
+                f"{what}: {self.path} holds the run of a config that differs in "
+                f"{', '.join(changed)} (only the {'/'.join(EXTENDABLE)} block may change); "
+                "restore those keys, or choose another --output"
             )
-        elif not resume:
-            raise ConfigError(
-                f"{self.path} already holds this run ({manifest.get('status')}); "
-                "pass --resume to continue it, or choose another --output"
-            )
-        self.path.mkdir(parents=True, exist_ok=True)
-        started = manifest["started"] if manifest else time.time()
-        self.write_manifest(
-            {
-                "fingerprint": mark,
-                "config": redacted(raw_config),
-                "status": "running",
-                "started": started,
-                "versions": package_versions(),
-            }
-        )
 
     def write_manifest(self, fields: dict[str, Any]) -> None:
         document = {**(self.manifest() or {}), **fields, "updated": time.time()}
@@ -102,6 +128,10 @@ class RunDirectory:
         if (self.log_path / CHECKPOINTS).exists():
             return load_log(self.log_path)
         return load_log(self.path / VERSION_1_LOG)
+
+    def read_checkpoint(self) -> tuple[SearchLog, int]:
+        """The run's log and the sequence number of its last checkpoint (read only)."""
+        return read_checkpoint(self.log_path)
 
     def resume_log(self) -> SearchLog:
         """The run's log, ready for more checkpoints (a version 1 `log.json` is rewritten as
@@ -119,6 +149,11 @@ class RunDirectory:
             self._writer = LogWriter.create(self.log_path, log)
             (self.path / VERSION_1_LOG).unlink(missing_ok=True)
         self._checked(log)
+        if self._stop_change is not None:
+            change = {"at_iteration": log.counters.iterations, **self._stop_change}
+            changes = (self.manifest() or {}).get("stop_changes", [])
+            self.write_manifest({"stop_changes": [*changes, change]})
+            self._stop_change = None
 
     def checkpoint(self, log: SearchLog) -> None:
         """Append what the last iteration added: cheap, whatever the size of the log."""

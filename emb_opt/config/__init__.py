@@ -1,15 +1,17 @@
 """Config-driven runs: one YAML file names backend, objective, strategy, start, stop, output."""
 
 from .build import Run, build_run, build_strategy
-from .loading import fingerprint, load_config, redacted, validate
+from .loading import EXTENDABLE, changed_keys, fingerprint, load_config, redacted, validate
 from .schema import RunConfig, StrategyConfig
 
 __all__ = [
+    "EXTENDABLE",
     "Run",
     "RunConfig",
     "StrategyConfig",
     "build_run",
     "build_strategy",
+    "changed_keys",
     "fingerprint",
     "load_config",
     "redacted",

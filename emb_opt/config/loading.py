@@ -95,9 +95,25 @@ def redacted(value: Any) -> Any:
     return value
 
 
-def fingerprint(raw: dict[str, Any]) -> str:
-    """A hash of the config as written, to tell runs apart (variables are hashed unexpanded)."""
-    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+EXTENDABLE = ("stop",)  # blocks a run may change between its commands (more budget, say)
+
+
+def fingerprint(raw: dict[str, Any], extendable: bool = False) -> str:
+    """A hash of the config as written, to tell runs apart (variables are hashed unexpanded);
+    with `extendable`, of all but the blocks a run may change (`EXTENDABLE`)."""
+    kept = {k: v for k, v in raw.items() if not (extendable and k in EXTENDABLE)}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def changed_keys(before: Any, after: Any, prefix: str = "") -> list[str]:
+    """The dotted paths (`source.k`, `strategy.update.batch`) where two configs differ."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        return [
+            path
+            for key in dict.fromkeys([*before, *after])
+            for path in changed_keys(before.get(key), after.get(key), f"{prefix}{key}.")
+        ]
+    return [] if before == after else [prefix.rstrip(".") or "(the whole config)"]
 
 
 def validate(

@@ -112,9 +112,11 @@ def test_output_directory_rules(write_config, tmp_path, capsys):
     assert run_cli("run", str(first), "--quiet") == 0
     assert run_cli("run", str(first), "--quiet") == 2
     assert "already holds this run" in capsys.readouterr().err
-    other = write_config("other.yaml", stop={"iterations": 7})
+    other = write_config("other.yaml", source={"k": 6}, strategy={"prune": None})
     assert run_cli("run", str(other), "--quiet") == 2
-    assert "holds the run of a different config" in capsys.readouterr().err
+    assert "holds the run of a config that differs in source.k, strategy.prune" in (
+        capsys.readouterr().err
+    )
     assert run_cli("run", str(other), "--resume", "--quiet") == 2
     assert "--resume with a changed config" in capsys.readouterr().err
     (tmp_path / "junk").mkdir()
