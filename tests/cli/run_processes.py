@@ -11,31 +11,32 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 
-def start_run(config: Path, output: Path, *extra: str) -> subprocess.Popen:
-    """`emb-opt run CONFIG --output OUTPUT --quiet ...` in a subprocess that can import the
-    score functions beside this file; stderr is piped."""
+def start_command(*args: str) -> subprocess.Popen:
+    """`emb-opt ARGS...` in a subprocess that can import the score functions beside this
+    file; stdout and stderr are piped."""
     env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "emb_opt",
-            "run",
-            str(config),
-            "--output",
-            str(output),
-            "--quiet",
-            *extra,
-        ],
+        [sys.executable, "-m", "emb_opt", *args],
         env=env,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
+def start_run(config: Path, output: Path, *extra: str) -> subprocess.Popen:
+    """`emb-opt run CONFIG --output OUTPUT --quiet ...` in a subprocess (`start_command`)."""
+    return start_command("run", str(config), "--output", str(output), "--quiet", *extra)
+
+
 def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
-    """Wait for the run; its exit code and stderr (the pipe closed)."""
-    _, stderr = process.communicate(timeout=timeout)
+    """Wait for the command (killed if it outlasts `timeout`); its exit code and stderr."""
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except BaseException:
+        process.kill()
+        process.communicate()
+        raise
     return process.returncode, stderr
 
 
