@@ -36,11 +36,15 @@ FORMATS = ("csv", "parquet", "jsonl")
 class Session:
     """One command's view of an ask/tell run: the built run, its log and the open iteration.
 
-    With a `command` ("emb-opt tell", ...) it holds the run directory's lock until `close`
-    and may change the run; without, it only reads (what `status` does)."""
+    With a `command` ("emb-opt tell", ...) it holds the run directory's lock (waiting `wait`
+    seconds at most for it) until `close` and may change the run; without, it only reads
+    (what `status` does)."""
 
-    def __init__(self, target: Path, command: str | None = None) -> None:
+    def __init__(
+        self, target: Path, command: str | None = None, wait: float = ASK_TELL_WAIT
+    ) -> None:
         self._resources = ExitStack()
+        self._wait = wait
         try:
             self._start(target, command)
         except BaseException:
@@ -87,7 +91,7 @@ class Session:
 
     def _lock(self, command: str | None) -> None:
         if command is not None:
-            self._resources.enter_context(holding(self.directory.path, command, ASK_TELL_WAIT))
+            self._resources.enter_context(holding(self.directory.path, command, self._wait))
 
     def _open(self, raw: dict[str, Any], config_file: Path | None) -> None:
         """Claim the run directory for `raw` (from `config_file`, if given: then it becomes
@@ -148,13 +152,15 @@ class Session:
         self.close()
 
 
-def ask(target: Path, n: int | None = None, format: str = "csv") -> str:
+def ask(
+    target: Path, n: int | None = None, format: str = "csv", wait: float = ASK_TELL_WAIT
+) -> str:
     """Hand out up to `n` items waiting for scores in a new file; say where it is."""
     if format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
     if n is not None and n < 1:
         raise ConfigError(f"--n must be a positive number of items, got {n}")
-    with Session(target, ASK) as session:
+    with Session(target, ASK, wait) as session:
         waiting = session.search.ask()
         fresh = [asked for asked in waiting if asked.id not in session.handed][:n]
         if fresh:
@@ -177,13 +183,14 @@ def tell(
     partial: bool = False,
     proceed: bool = False,
     yes: bool = False,
+    wait: float = ASK_TELL_WAIT,
 ) -> str:
     """Apply a scores file (id,score[,valid,reason]); with `proceed`, then give up the items
     still waiting (invalid: no score was told) and finish the iteration (`yes`: even when
     that ends the search or gives up the whole iteration). Say what is left."""
     if scores is None and not proceed:
         raise ConfigError("tell needs a scores file (or --proceed to go on without the rest)")
-    with Session(run, "emb-opt tell") as session:
+    with Session(run, "emb-opt tell", wait) as session:
         if scores is None:
             return _proceed(session, yes)
         rows = _read_scores(scores)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import EmbOptError, SearchAborted
 from .interrupts import describe, exit_code, sigterm_raises
+from .lock import ASK_TELL_WAIT, RUN_WAIT
 
 USER_ERRORS = (EmbOptError, ValueError, ImportError, OSError)
 
@@ -29,6 +30,7 @@ def parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue the run in the output directory"
     )
     run.add_argument("--quiet", action="store_true", help="no progress display")
+    _wait_option(run, RUN_WAIT)
 
     demo = commands.add_parser(
         "demo", help="the embedded demo: FAISS over generated data, no server"
@@ -49,6 +51,7 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("target", type=Path, help="the config (YAML) or its run directory")
     ask.add_argument("--n", type=int, help="at most this many items (default: all waiting)")
     ask.add_argument("--format", default="csv", help="csv (default), parquet or jsonl")
+    _wait_option(ask, ASK_TELL_WAIT)
 
     tell = commands.add_parser(
         "tell", help="give the scores of asked items: id,score[,valid,reason]"
@@ -64,10 +67,21 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="--proceed even when that ends the search or gives up a whole iteration",
     )
+    _wait_option(tell, ASK_TELL_WAIT)
 
     status = commands.add_parser("status", help="what an ask/tell run is waiting for")
     status.add_argument("directory", type=Path)
     return top
+
+
+def _wait_option(command: argparse.ArgumentParser, default: float) -> None:
+    command.add_argument(
+        "--wait",
+        type=float,
+        default=default,
+        metavar="SECONDS",
+        help=f"wait this long for another command writing the run directory (default {default:g})",
+    )
 
 
 def dispatch(args: argparse.Namespace) -> None:
@@ -76,7 +90,8 @@ def dispatch(args: argparse.Namespace) -> None:
         from .run import execute
 
         config, raw = load_config(args.config)
-        execute(config, raw, args.output or Path(config.output.dir), args.resume, args.quiet)
+        output = args.output or Path(config.output.dir)
+        execute(config, raw, output, args.resume, args.quiet, args.wait)
     elif args.command == "demo":
         from .demo import run_demo
 
@@ -89,7 +104,7 @@ def dispatch(args: argparse.Namespace) -> None:
         from . import asktell
 
         if args.command == "ask":
-            print(asktell.ask(args.target, args.n, args.format))
+            print(asktell.ask(args.target, args.n, args.format, args.wait))
         elif args.command == "tell":
             print(asktell.tell(args.directory, args.scores, args.partial, args.proceed, args.yes))
         else:

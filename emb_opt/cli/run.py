@@ -19,9 +19,15 @@ from .rundir import RunDirectory
 
 
 def execute(
-    config: RunConfig, raw: dict[str, Any], output: Path, resume: bool = False, quiet: bool = False
+    config: RunConfig,
+    raw: dict[str, Any],
+    output: Path,
+    resume: bool = False,
+    quiet: bool = False,
+    wait: float = RUN_WAIT,
 ) -> SearchLog:
     """Run (or continue) the search of `config` in `output`; write results, plots, manifest.
+    Another command writing `output` is waited for `wait` seconds at most.
 
     Whatever stops it early, the manifest's status says what (e.g. "interrupted:
     KeyboardInterrupt"), the finished iterations are checkpointed and on disk, and
@@ -37,7 +43,7 @@ def execute(
         directory = RunDirectory(output)
         directory.refuse_foreign()  # before the lock file goes in
         command = "emb-opt run --resume" if resume else "emb-opt run"
-        with holding(directory.path, command, RUN_WAIT):
+        with holding(directory.path, command, wait):
             directory.claim(raw, resume)
             return _run(run, directory, pending, resume, quiet)
     finally:

@@ -15,7 +15,6 @@ import yaml
 from asktell_runs import fill, write
 from run_processes import finish, results, start_command, start_run
 
-from emb_opt.cli import asktell
 from emb_opt.cli.lock import HOLDER, holding
 from emb_opt.cli.main import main
 from emb_opt.config import fingerprint
@@ -63,7 +62,8 @@ def test_tellers_of_one_iteration_at_the_same_moment_lose_no_score(tmp_path, cap
         assert len(plates) >= 2
         for plate in plates:
             scores.update(told(plate))
-        outcomes = run_all(*(("tell", str(run), str(plate)) for plate in plates))
+        tells = [("tell", str(run), str(plate), "--wait", "600") for plate in plates]
+        outcomes = run_all(*tells)  # a busy machine may take long: no test of time
         assert [code for code, _, _ in outcomes] == [0] * len(plates), outcomes
         assert sum("iteration done" in out for _, out, _ in outcomes) == 1
         assert main(["status", str(run)]) == 0
@@ -80,7 +80,7 @@ def test_two_asks_at_the_same_moment_hand_out_two_plates(tmp_path, capsys):
     run = tmp_path / "lab"
     assert main(["tell", str(run), str(fill(Path(ask(config, capsys))))]) == 0
     capsys.readouterr()
-    outcomes = run_all(*[("ask", str(run), "--n", "6")] * 2)
+    outcomes = run_all(*[("ask", str(run), "--n", "6", "--wait", "600")] * 2)
     assert [code for code, _, _ in outcomes] == [0, 0], outcomes
     plates = [Path(out.strip()) for _, out, _ in outcomes]
     assert plates[0] != plates[1]
@@ -122,16 +122,13 @@ def test_a_second_run_of_a_running_directory_is_refused_and_a_killed_ones_lock_t
     assert results(out) == results(straight)
 
 
-def test_a_command_waits_for_the_lock_a_bounded_time_then_names_the_holder(
-    tmp_path, capsys, monkeypatch
-):
+def test_a_command_waits_for_the_lock_a_bounded_time_then_names_the_holder(tmp_path, capsys):
     config = write(tmp_path, "lab", external=True)
     run = tmp_path / "lab"
     filled = fill(Path(ask(config, capsys)))
     before = (run / "log" / CHECKPOINTS).read_bytes()
-    monkeypatch.setattr(asktell, "ASK_TELL_WAIT", 0.3)
     with holding(run, "emb-opt ask", 0):
-        assert main(["tell", str(run), str(filled)]) == 2
+        assert main(["tell", str(run), str(filled), "--wait", "0.3"]) == 2
         err = capsys.readouterr().err
         assert len(err.splitlines()) == 1 and f"is in use by pid {os.getpid()}" in err
         assert "(emb-opt ask, since " in err and "after waiting 0.3 s" in err
