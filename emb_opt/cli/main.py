@@ -106,7 +106,10 @@ def dispatch(args: argparse.Namespace) -> None:
         if args.command == "ask":
             print(asktell.ask(args.target, args.n, args.format, args.wait))
         elif args.command == "tell":
-            print(asktell.tell(args.directory, args.scores, args.partial, args.proceed, args.yes))
+            told = asktell.tell(
+                args.directory, args.scores, args.partial, args.proceed, args.yes, args.wait
+            )
+            print(told)
         else:
             print(asktell.status(args.directory))
     else:
