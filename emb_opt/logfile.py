@@ -4,8 +4,9 @@
     vectors.f32          every distinct embedding that is exactly float32 (as a database's
                          items are) and every past query's, rounded to float32, once
     vectors.f64          every other distinct item embedding, once (little-endian rows)
-    state-a.json, -b.json  what the last checkpoint resumes from: the pending queries (exact)
-                         and the strategy's state (the other slot: an earlier checkpoint's)
+    state-a.json, -b.json  what the last checkpoint resumes from: the pending queries (exact),
+                         the strategy's state and the caller's annex, if any (the other
+                         slot: an earlier checkpoint's)
 
 Lines refer to items by number and to embeddings by row, so an iteration that finds nothing
 new appends only its queries and references. Each line carries its sequence number, the
@@ -62,6 +63,7 @@ class _Written:
     reasons: int = 0
     vectors: _Vectors = field(default_factory=lambda: _Vectors())
     state: dict[str, str] | None = None  # the slot and digest of the last line's state
+    annex: dict[str, Any] | None = None  # what the caller kept with the last line's state
 
 
 class LogWriter:
@@ -92,13 +94,15 @@ class LogWriter:
         writer.sync()
         return writer
 
-    def append(self, log: SearchLog) -> None:
-        """Write what `log` gained since the last checkpoint: vectors, then the state, then
-        the line, so that whatever a crash cuts short, the lines before it read back."""
+    def append(self, log: SearchLog, annex: dict[str, Any] | None = None) -> None:
+        """Write what `log` gained since the last checkpoint: vectors, then the state (with
+        `annex`, JSON the caller wants committed with this checkpoint, e.g. an open ask/tell
+        iteration), then the line, so that whatever a crash cuts short, the lines before it
+        read back, and the line is the one moment the checkpoint and its annex take effect."""
         done = self._written
         line = _Line(log, done).body()
         self._wrote(*done.vectors.write(self.directory))
-        state = self._write_state(log)
+        state = self._write_state(log, annex)
         text = json.dumps({**line, "state": state}, separators=(",", ":"))
         with open(self.directory / CHECKPOINTS, "a") as handle:
             handle.write(_with_checksum(text) + "\n")
@@ -106,7 +110,7 @@ class LogWriter:
         done.sequence += 1
         done.journal, done.batches = len(log.journal), len(log.batches)
         done.history, done.reasons = len(log.history), len(log.reasons)
-        done.state = state
+        done.state, done.annex = state, annex
         if time.monotonic() - self._synced_at >= self.sync_every:
             self.sync()
 
@@ -114,6 +118,11 @@ class LogWriter:
     def sequence(self) -> int:
         """The sequence number of the last line written."""
         return self._written.sequence
+
+    @property
+    def annex(self) -> dict[str, Any] | None:
+        """The annex of the last line written (or read)."""
+        return self._written.annex
 
     def sync(self) -> None:
         """Flush every file written since the last sync to disk, the lines last."""
@@ -131,13 +140,15 @@ class LogWriter:
             self._unsynced.pop(path, None)
             self._unsynced[path] = None  # in writing order: the lines file comes last
 
-    def _write_state(self, log: SearchLog) -> dict[str, str]:
+    def _write_state(self, log: SearchLog, annex: dict[str, Any] | None) -> dict[str, str]:
         """Write what a resumed search starts from and the next line replaces, the pending
-        queries (exact) and the strategy's state, to the slot file the last line does not name
-        (so that one stays whole), unless it is what the last line named; return {"slot",
-        "digest"}."""
+        queries (exact), the strategy's state and `annex`, to the slot file the last line does
+        not name (so that one stays whole), unless it is what the last line named; return
+        {"slot", "digest"}."""
         pending = None if log.pending is None else [_pending(q) for q in log.pending.queries]
         document = {"strategy": log.strategy_state, "pending": pending}
+        if annex is not None:
+            document["annex"] = annex
         text = json.dumps(document, separators=(",", ":"))
         digest = hashlib.sha256(text.encode()).hexdigest()[:20]
         last = self._written.state
@@ -314,8 +325,11 @@ class _Vectors:
     def cut(self, directory: Path) -> None:
         """Drop rows past those the lines refer to (written before a line that never came)."""
         for name, (file, dtype) in VECTOR_FILES.items():
-            with open(directory / file, "ab") as handle:
-                handle.truncate(self.counts[name] * dtype.itemsize * (self.dimension or 0))
+            size = self.counts[name] * dtype.itemsize * (self.dimension or 0)
+            path = directory / file
+            if path.exists() and path.stat().st_size > size:
+                with open(path, "r+b") as handle:
+                    handle.truncate(size)
 
 
 def save_log(log: SearchLog, path: str | os.PathLike) -> None:
@@ -343,11 +357,11 @@ def load_log(path: str | os.PathLike) -> SearchLog:
     return _read(path)[0].log
 
 
-def read_checkpoint(directory: str | os.PathLike) -> tuple[SearchLog, int]:
-    """The log in `directory` and the sequence number of its last checkpoint; the files are
-    not changed."""
+def read_checkpoint(directory: str | os.PathLike) -> tuple[SearchLog, int, dict[str, Any] | None]:
+    """The log in `directory`, the sequence number of its last checkpoint and that one's
+    annex; the files are not changed."""
     reader = _read(Path(directory))[0]
-    return reader.log, reader.sequence
+    return reader.log, reader.sequence, reader.done.annex
 
 
 def open_log(directory: str | os.PathLike) -> tuple[SearchLog, LogWriter]:
@@ -507,6 +521,7 @@ class _Reader:
         pending = document["pending"]
         self.log.pending = None if pending is None else Batch(queries=[_query(q) for q in pending])
         self.log.strategy_state = document["strategy"]
+        self.done.annex = document.get("annex")
 
 
 def _query(record: dict[str, Any], embedding: np.ndarray | None = None) -> Query:

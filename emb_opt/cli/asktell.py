@@ -1,11 +1,11 @@
 """`emb-opt ask`, `tell` and `status`: a search scored from outside, one round at a time.
 
 The run directory is the only state, so rounds may be days, processes and machines apart:
-the config as written (`config.yaml`), the log, and `ask/open.json`, the open iteration (the
-items asked, the files they went out in, the scores told so far). `open.json` names the
-checkpoint it belongs to; one that a later checkpoint superseded, or whose checkpoint never
-got written (a crash between the two), is ignored, so a command that dies leaves the run as it
-was before or after it, never between.
+the config as written (`config.yaml`) and the log. The open iteration (the items asked, the
+files they went out in, the scores told so far) is the annex of the log's last checkpoint, so
+the one line a command appends is its commit point: a command that dies leaves the run as it
+was before or after it, never between. (Runs of earlier versions kept it in `ask/open.json`,
+which names the checkpoint it belongs to; it is read until the next command saves.)
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .outputs import result_rows, run_figures, write_results
 from .plots import write_plots
 from .rundir import RunDirectory
 
-CONFIG, OPEN = "config.yaml", Path("ask") / "open.json"
+CONFIG, OPEN, ANNEX = "config.yaml", Path("ask") / "open.json", "open_iteration"
 ASK = "emb-opt ask"
 FORMATS = ("csv", "parquet", "jsonl")
 
@@ -84,8 +84,7 @@ class Session:
         self.run: Run = build_run(config)
         self._resources.callback(self.run.close)
         if command is None:
-            log, sequence = self.directory.read_checkpoint()
-            self._start_search(log, sequence)
+            self._start_search(*self.directory.read_checkpoint())
         else:
             self._open(raw, target if from_config else None)
 
@@ -104,32 +103,30 @@ class Session:
             write_atomically(directory.path / CONFIG, yaml.safe_dump(raw, sort_keys=False))
             directory.write_manifest({"base": str(config_file.absolute().parent)})
         directory.start_checkpoints(log)
-        self._start_search(log, directory.sequence)
+        self._start_search(log, directory.sequence, directory.annex)
 
-    def _start_search(self, log: SearchLog, sequence: int) -> None:
-        """The search of `log`, with the open iteration saved at checkpoint `sequence`."""
+    def _start_search(self, log: SearchLog, sequence: int, annex: dict[str, Any] | None) -> None:
+        """The search of `log`, with the open iteration its last checkpoint (number
+        `sequence`, with `annex`) holds."""
         self.search = AskTell(
             self.run.runner, log=log, stop=self.run.stop, iterations=self.config.stop.iterations
         )
+        if annex is None:  # a line an earlier emb_opt wrote
+            opened = _open_of_an_earlier_version(self.directory.path / OPEN, sequence)
+        else:
+            opened = annex.get(ANNEX)
         self.handed: dict[str, str] = {}
-        opened = self.directory.path / OPEN
-        if opened.exists():
-            saved = json.loads(opened.read_text())
-            if saved["sequence"] == sequence:  # else superseded or never checkpointed
-                self.search.restore(saved["state"])
-                self.handed = saved["handed"]
+        if opened is not None:
+            self.search.restore(opened["state"])
+            self.handed = opened["handed"]
 
     def save(self) -> None:
-        """Keep what this command did: the open iteration (if any), then a checkpoint."""
-        opened, state = self.directory.path / OPEN, self.search.state()
-        if state is not None:
-            opened.parent.mkdir(exist_ok=True)
-            document = {"sequence": self.directory.sequence + 1, "state": state}
-            write_atomically(opened, json.dumps({**document, "handed": self.handed}))
-        self.directory.checkpoint(self.search.log)
+        """Keep what this command did: one checkpoint, with the open iteration (if any)."""
+        state = self.search.state()
+        opened = None if state is None else {"state": state, "handed": self.handed}
+        self.directory.checkpoint(self.search.log, {ANNEX: opened})
         self.directory.sync()
-        if state is None:
-            opened.unlink(missing_ok=True)
+        (self.directory.path / OPEN).unlink(missing_ok=True)  # superseded by the annex
         self._write_outputs()
 
     def _write_outputs(self) -> None:
@@ -164,9 +161,7 @@ def ask(
         waiting = session.search.ask()
         fresh = [asked for asked in waiting if asked.id not in session.handed][:n]
         if fresh:
-            iteration = session.search.log.counters.iterations
-            count = len(set(session.handed.values()))
-            path = session.directory.path / "ask" / f"iteration-{iteration}-{count}.{format}"
+            path = _new_plate(session, format)
             _write_asked(path, fresh)
             session.handed.update(dict.fromkeys((a.id for a in fresh), path.name))
         session.save()
@@ -175,6 +170,18 @@ def ask(
         if waiting:
             return f"all {len(waiting)} waiting items are out already (emb-opt status)"
         return f"the search has stopped: {session.search.stopped}"
+
+
+def _new_plate(session: Session, format: str) -> Path:
+    """A plate file name of the open iteration no file has (one an ask wrote before it was
+    killed, say), so a plate that may be out is never overwritten."""
+    iteration = session.search.log.counters.iterations
+    count = len(set(session.handed.values()))
+    while True:
+        path = session.directory.path / "ask" / f"iteration-{iteration}-{count}.{format}"
+        if not any(path.parent.glob(f"iteration-{iteration}-{count}.*")):
+            return path
+        count += 1
 
 
 def tell(
@@ -287,6 +294,15 @@ def _write_asked(path: Path, asked: list[Asked]) -> None:
         import pyarrow.parquet as pq
 
         pq.write_table(pa.Table.from_pylist(rows), path)
+
+
+def _open_of_an_earlier_version(path: Path, sequence: int) -> dict[str, Any] | None:
+    """The open iteration `ask/open.json` holds, if it belongs to checkpoint `sequence`
+    (a run an earlier emb_opt wrote; else it was superseded or never checkpointed)."""
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    return saved if saved["sequence"] == sequence else None
 
 
 def _read_scores(path: Path) -> list[dict[str, Any]]:

@@ -129,8 +129,9 @@ class RunDirectory:
             return load_log(self.log_path)
         return load_log(self.path / VERSION_1_LOG)
 
-    def read_checkpoint(self) -> tuple[SearchLog, int]:
-        """The run's log and the sequence number of its last checkpoint (read only)."""
+    def read_checkpoint(self) -> tuple[SearchLog, int, dict[str, Any] | None]:
+        """The run's log, the sequence number of its last checkpoint and that one's annex
+        (read only)."""
         return read_checkpoint(self.log_path)
 
     def resume_log(self) -> SearchLog:
@@ -155,11 +156,12 @@ class RunDirectory:
             self.write_manifest({"stop_changes": [*changes, change]})
             self._stop_change = None
 
-    def checkpoint(self, log: SearchLog) -> None:
-        """Append what the last iteration added: cheap, whatever the size of the log."""
+    def checkpoint(self, log: SearchLog, annex: dict[str, Any] | None = None) -> None:
+        """Append what the last iteration added (and `annex`, committed with it, see
+        `LogWriter.append`): cheap, whatever the size of the log."""
         assert self._writer is not None, "start_checkpoints first"
         self._appending = True
-        self._writer.append(log)
+        self._writer.append(log, annex)
         self._appending = False
         self._checked(log)
 
@@ -181,6 +183,11 @@ class RunDirectory:
     def sequence(self) -> int:
         """The sequence number of the last checkpoint written (-1: none)."""
         return -1 if self._writer is None else self._writer.sequence
+
+    @property
+    def annex(self) -> dict[str, Any] | None:
+        """The annex of the last checkpoint written or read."""
+        return None if self._writer is None else self._writer.annex
 
     def sync(self) -> None:
         """Flush the checkpoints to disk (they are, at the latest, a second after writing)."""
