@@ -11,12 +11,12 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 
-def start_command(*args: str) -> subprocess.Popen:
-    """`emb-opt ARGS...` in a subprocess that can import the score functions beside this
-    file; stdout and stderr are piped."""
+def start_command(*args: str, module: str = "emb_opt") -> subprocess.Popen:
+    """`emb-opt ARGS...` (or `python -m MODULE ARGS...`) in a subprocess that can import the
+    modules beside this file; stdout and stderr are piped."""
     env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.Popen(
-        [sys.executable, "-m", "emb_opt", *args],
+        [sys.executable, "-m", module, *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
