@@ -61,7 +61,7 @@ class Session:
                 )
             config, raw = load_config(target)
             self.directory = RunDirectory(Path(config.output.dir))
-            self.directory.refuse_foreign()
+            self.directory.refuse_unfit(resume=False)
             self._lock(command)
         else:
             if not (target / CONFIG).is_file():

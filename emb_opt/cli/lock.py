@@ -51,7 +51,7 @@ def holding(directory: Path, command: str, wait: float) -> Iterator[None]:
         write_atomically(note, json.dumps(_me(command)))
         yield
     finally:
-        note.unlink(missing_ok=True)  # before the lock goes: a note never outlives its holder
+        note.unlink(missing_ok=True)  # while still holding the lock
         lock.release()
 
 

@@ -41,7 +41,7 @@ def execute(
     try:
         pending = None if resume else run.start_batch()
         directory = RunDirectory(output)
-        directory.refuse_foreign()  # before the lock file goes in
+        directory.refuse_unfit(resume)  # before the lock (and maybe the directory) is made
         command = "emb-opt run --resume" if resume else "emb-opt run"
         with holding(directory.path, command, wait):
             directory.claim(raw, resume)

@@ -67,9 +67,7 @@ class RunDirectory:
         `status`; None keeps the one it has). Call it holding the directory's lock."""
         manifest = self.manifest()
         if manifest is None:
-            if resume:
-                raise ConfigError(f"--resume: {self.path} holds no run to resume")
-            self.refuse_foreign()
+            self.refuse_unfit(resume)
         else:
             self._same_run(manifest, raw_config, resume)
             if not resume:
@@ -89,11 +87,14 @@ class RunDirectory:
         }
         self.write_manifest(fields if status is None else {**fields, "status": status})
 
-    def refuse_foreign(self) -> None:
-        """A ConfigError when this directory holds files, but no emb_opt run."""
-        if not self.path.exists() or self.manifest() is not None:
+    def refuse_unfit(self, resume: bool) -> None:
+        """A ConfigError when this directory holds no emb_opt run but files, or nothing to
+        `resume` (checked before taking its lock, which creates it, and again holding it)."""
+        if self.manifest() is not None:
             return
-        if any(p.name not in LOCK_FILES for p in self.path.iterdir()):
+        if resume:
+            raise ConfigError(f"--resume: {self.path} holds no run to resume")
+        if self.path.exists() and any(p.name not in LOCK_FILES for p in self.path.iterdir()):
             raise ConfigError(
                 f"output directory {self.path} is not empty and holds no emb_opt run; "
                 "choose another --output"

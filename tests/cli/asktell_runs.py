@@ -16,6 +16,7 @@ CORPUS = random_corpus(3000, 16, seed=0)  # what `data: {kind: synthetic, ...}` 
 
 
 def write(tmp_path: Path, name: str, **score) -> Path:
+    """A config `NAME.yaml` in `tmp_path` (its run: `tmp_path/NAME`) with this `score` block."""
     config = {
         "source": {
             "backend": "faiss",

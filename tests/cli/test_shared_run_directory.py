@@ -166,6 +166,18 @@ def test_status_and_tell_want_a_run_directory_and_create_nothing(tmp_path, capsy
     assert not any(empty.iterdir())
 
 
+def test_a_refused_run_leaves_no_lock_behind(write_config, tmp_path, capsys):
+    missing, foreign = tmp_path / "missing", tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    config = write_config()
+    assert main(["run", str(config), "--output", str(missing), "--resume", "--quiet"]) == 2
+    assert "holds no run to resume" in capsys.readouterr().err
+    assert main(["run", str(config), "--output", str(foreign), "--quiet"]) == 2
+    assert "not empty and holds no emb_opt run" in capsys.readouterr().err
+    assert not missing.exists() and [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+
 def test_proceed_that_gives_up_a_whole_iteration_needs_yes(tmp_path, capsys):
     config = write(tmp_path, "lab", external=True)
     run = tmp_path / "lab"
