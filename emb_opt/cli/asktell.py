@@ -62,7 +62,6 @@ class Session:
             config, raw = load_config(target)
             self.directory = RunDirectory(Path(config.output.dir))
             self.directory.refuse_unfit(resume=False)
-            self._lock(command)
         else:
             if not (target / CONFIG).is_file():
                 problem = "no such directory" if not target.exists() else f"{CONFIG} is missing"
@@ -83,6 +82,8 @@ class Session:
         self.config: RunConfig = config
         self.run: Run = build_run(config)
         self._resources.callback(self.run.close)
+        if from_config:  # only now: a config whose source cannot open leaves no directory
+            self._lock(command)
         if command is None:
             self._start_search(*self.directory.read_checkpoint())
         else:

@@ -166,7 +166,7 @@ def test_status_and_tell_want_a_run_directory_and_create_nothing(tmp_path, capsy
     assert not any(empty.iterdir())
 
 
-def test_a_refused_run_leaves_no_lock_behind(write_config, tmp_path, capsys):
+def test_a_refused_run_or_ask_leaves_no_lock_behind(write_config, tmp_path, capsys):
     missing, foreign = tmp_path / "missing", tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
@@ -176,6 +176,11 @@ def test_a_refused_run_leaves_no_lock_behind(write_config, tmp_path, capsys):
     assert main(["run", str(config), "--output", str(foreign), "--quiet"]) == 2
     assert "not empty and holds no emb_opt run" in capsys.readouterr().err
     assert not missing.exists() and [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    unopenable = write(tmp_path, "lab", external=True)
+    unopenable.write_text(unopenable.read_text().replace("kind: synthetic", "kind: files"))
+    assert main(["ask", str(unopenable)]) == 2
+    assert len(capsys.readouterr().err.splitlines()) == 1
+    assert not (tmp_path / "lab").exists()
 
 
 def test_proceed_that_gives_up_a_whole_iteration_needs_yes(tmp_path, capsys):
