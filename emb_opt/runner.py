@@ -11,6 +11,7 @@ from .calls import blamed, check_query_embeddings, coerce_responses, non_finite,
 from .errors import PluginError, SearchAborted
 from .executors import Executor, SerialExecutor
 from .log import NOT_CHOSEN, UNSCORED, SearchLog, item_key
+from .masking import mask_secrets
 from .schemas import (
     Batch,
     DataSourceFunction,
@@ -268,7 +269,9 @@ class Runner:
             if not isinstance(outcome, BaseException):
                 responses += coerce_responses(step.role, fn, batch, outcome, step.model)
                 continue
-            failure = f"{step.role} {plugin_name(fn)!r} raised {type(outcome).__name__}: {outcome}"
+            failure = mask_secrets(  # it goes into the log and the manifest
+                f"{step.role} {plugin_name(fn)!r} raised {type(outcome).__name__}: {outcome}"
+            )
             if self.on_error == "raise":
                 raise PluginError(failure) from outcome
             responses += [step.model(valid=False, data={"error": failure})] * len(batch)

@@ -22,6 +22,7 @@ from ..atomic import write_atomically
 from ..config import Run, RunConfig, build_run, load_config, validate
 from ..errors import ConfigError
 from ..log import SearchLog
+from ..masking import literal_secrets
 from .outputs import result_rows, run_figures, write_results
 from .plots import write_plots
 from .rundir import RunDirectory
@@ -58,6 +59,8 @@ class Session:
     def _open(self, raw: dict[str, Any], target: Path) -> None:
         directory, run = self.directory, self.run
         started = directory.has_log()
+        if not started:
+            _refuse_literal_secrets(raw, target)
         directory.claim(raw, resume=started)
         if started:
             log = directory.resume_log()
@@ -199,6 +202,17 @@ def status(run: Path) -> str:
         ]
         width = max(len(name) for name, _ in facts)
         return "\n".join(f"{name:<{width}}  {value}" for name, value in facts)
+
+
+def _refuse_literal_secrets(raw: dict[str, Any], target: Path) -> None:
+    """The run directory keeps the config as written (`config.yaml`): secrets must come from
+    the environment, as `${VAR}`, so that they are not written there."""
+    found = literal_secrets(raw)
+    if found:
+        raise ConfigError(
+            f"{target}: {found[0]} holds a secret written out; an ask/tell run stores its "
+            "config, so give it as an environment variable reference, e.g. ${MY_TOKEN}"
+        )
 
 
 def _read_config(run: Path) -> dict[str, Any]:

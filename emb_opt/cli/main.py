@@ -9,6 +9,7 @@ import traceback
 from pathlib import Path
 
 from ..errors import EmbOptError, SearchAborted
+from ..masking import mask_secrets
 from .interrupts import describe, exit_code, sigterm_raises
 
 USER_ERRORS = (EmbOptError, ValueError, ImportError, OSError)
@@ -117,5 +118,6 @@ def main(argv: list[str] | None = None) -> int:
 def _failed(args: argparse.Namespace, message: str, code: int) -> int:
     if args.debug:
         traceback.print_exc()
-    print("emb-opt: " + re.sub(r"\s*\n\s*", " ", message.strip()), file=sys.stderr)
+    line = re.sub(r"\s*\n\s*", " ", mask_secrets(message).strip())
+    print("emb-opt: " + line, file=sys.stderr)
     return code

@@ -11,10 +11,11 @@ from typing import Any
 
 from ..adapters.backend import builtin_backends
 from ..atomic import write_atomically
-from ..config import fingerprint, redacted
+from ..config import fingerprint
 from ..errors import ConfigError
 from ..log import SearchLog
 from ..logfile import CHECKPOINTS, LogWriter, load_log, open_log
+from ..masking import mask_secrets
 from .manifest import MANIFEST, read_manifest
 from .outputs import run_figures
 
@@ -86,7 +87,7 @@ class RunDirectory:
         self.write_manifest(
             {
                 "fingerprint": mark,
-                "config": redacted(raw_config),
+                "config": raw_config,
                 "status": "running",
                 "started": started,
                 "versions": package_versions(),
@@ -95,6 +96,7 @@ class RunDirectory:
 
     def write_manifest(self, fields: dict[str, Any]) -> None:
         document = {**(self.manifest() or {}), **fields, "updated": time.time()}
+        document = mask_secrets(document)  # the config, and errors naming a URL or DSN
         write_atomically(self.path / MANIFEST, json.dumps(document, indent=2, default=str))
 
     def read_log(self) -> SearchLog:

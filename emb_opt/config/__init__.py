@@ -1,7 +1,7 @@
 """Config-driven runs: one YAML file names backend, objective, strategy, start, stop, output."""
 
 from .build import Run, build_run, build_strategy
-from .loading import fingerprint, load_config, redacted, validate
+from .loading import fingerprint, load_config, validate
 from .schema import RunConfig, StrategyConfig
 
 __all__ = [
@@ -12,6 +12,5 @@ __all__ = [
     "build_strategy",
     "fingerprint",
     "load_config",
-    "redacted",
     "validate",
 ]

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from ..errors import ConfigError
 from ..executors import Executor, ProcessExecutor, SerialExecutor, ThreadExecutor
+from ..masking import mask_secrets
 from ..runner import Runner
 from ..schemas import Batch
 from ..stopping import StopRule
@@ -60,6 +61,11 @@ def build_executor(config: ExecutorConfig) -> Executor:
         options["max_workers"] = options.pop("concurrency")
     if config.batch_size is not None:
         options["batch_size"] = config.batch_size
+    if config.kind == "serial" and options.get("timeout") is not None:
+        raise ConfigError(
+            "executor.timeout: a serial executor runs each call in the search's own thread and "
+            "cannot stop it; use kind: thread or process to give calls a deadline"
+        )
     classes: dict[str, type | str] = {
         "serial": SerialExecutor,
         "thread": ThreadExecutor,
@@ -73,7 +79,7 @@ def build_executor(config: ExecutorConfig) -> Executor:
         return cls(**options)
     except TypeError as error:
         raise ConfigError(
-            f"executor: {config.kind} executor does not take {options}: {error}"
+            f"executor: {config.kind} executor does not take {mask_secrets(options)}: {error}"
         ) from None
 
 

@@ -12,10 +12,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import ConfigError
+from ..masking import mask_secrets
 from .schema import RunConfig
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(\}|:-)")
-SECRET_KEYS = ("api_key", "apikey", "password", "token", "secret")
 
 
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
@@ -83,21 +83,11 @@ def _closing_brace(text: str, start: int, where: str) -> int:
     raise ConfigError(f"{where}: {text!r} opens a '${{' that no '}}' closes")
 
 
-def redacted(value: Any) -> Any:
-    """The config with secret-looking keys replaced, safe to print or write."""
-    if isinstance(value, dict):
-        return {
-            k: "***" if any(s in str(k).lower() for s in SECRET_KEYS) else redacted(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redacted(v) for v in value]
-    return value
-
-
 def fingerprint(raw: dict[str, Any]) -> str:
-    """A hash of the config as written, to tell runs apart (variables are hashed unexpanded)."""
-    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """A hash of the config as written, to tell runs apart (variables are hashed unexpanded,
+    secrets masked: the hash gives away no password, and a rotated token is the same run)."""
+    document = json.dumps(mask_secrets(raw), sort_keys=True, default=str)
+    return hashlib.sha256(document.encode()).hexdigest()[:16]
 
 
 def validate(
