@@ -13,6 +13,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .errors import (
     BackendError,
+    CallTimedOut,
     ConfigError,
     EmbOptError,
     FilterError,
@@ -31,6 +32,7 @@ __version__ = "2.0.0.dev0"
 __all__ = [
     "BackendError",
     "Batch",
+    "CallTimedOut",
     "ConfigError",
     "EmbOptError",
     "FilterError",

@@ -33,6 +33,10 @@ class BackendError(EmbOptError, ConnectionError):
     """A database could not be reached, or kept failing after retries."""
 
 
+class CallTimedOut(BackendError, TimeoutError):
+    """A filter or score function call ran past its executor's `timeout`; its batch failed."""
+
+
 class ConfigError(EmbOptError, ValueError):
     """A run configuration is invalid; the message names the key and what is allowed."""
 
