@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import re
 import threading
 import time
@@ -236,3 +237,59 @@ def test_the_service_lists_its_functions_and_rejects_malformed_requests(server):
     assert answer.status_code == 400 and "malformed request" in answer.json()["error"]
     answer = httpx.post(server.url, json={"function": "TargetScore", "items": [{"id": 1}]})
     assert answer.status_code == 400 and "embedding" in answer.json()["error"]
+
+
+class Trickle(http.server.BaseHTTPRequestHandler):
+    """Answers every POST with headers, then one byte of its body every half second."""
+
+    stop = threading.Event()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(10**6))
+        self.end_headers()
+        try:
+            while not self.stop.wait(0.5):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+        except OSError:  # the client gave up
+            pass
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def trickling_url():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    Trickle.stop.clear()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/score"
+    finally:
+        Trickle.stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_service_that_trickles_its_answer_fails_at_the_whole_request_deadline(
+    trickling_url, items
+):
+    """httpx's timeouts are per read: a byte every 0.5 s never trips `timeout=2` there."""
+    outcomes: list = []
+    executor = quick(trickling_url, timeout=2, retries=1)
+    call = threading.Thread(
+        target=lambda: outcomes.extend(executor.run(TargetScore(), items[:3])), daemon=True
+    )
+    call.start()
+    call.join(60)  # on main it went on for 10**6 half seconds
+    assert not call.is_alive(), "the request had no deadline"
+    executor.close()
+    [(_, error)] = outcomes
+    assert isinstance(error, BackendError)
+    assert "2 attempt(s)" in str(error) and "timed out after 2 s" in str(error)
