@@ -76,11 +76,18 @@ def build_executor(config: ExecutorConfig) -> Executor:
     target = classes[config.kind]
     cls: Any = import_object(target, "executor.kind") if isinstance(target, str) else target
     try:
-        return cls(**options)
+        executor = cls(**options)
     except TypeError as error:
         raise ConfigError(
             f"executor: {config.kind} executor does not take {mask_secrets(options)}: {error}"
         ) from None
+    if config.kind == "ray":
+        try:
+            executor.start()  # a cluster too small for the request is a config error, now
+        except BaseException:
+            executor.close()
+            raise
+    return executor
 
 
 def _told_scores(items: list) -> list:

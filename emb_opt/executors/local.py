@@ -106,6 +106,7 @@ def _start_thread(fn: BatchFunction, batch: list[Any], index: int, finished: Any
     `finished`."""
 
     def call() -> None:
+        outcome: Any
         try:
             outcome = fn(batch)
         except BaseException as error:  # as a ThreadPoolExecutor would: the runner decides

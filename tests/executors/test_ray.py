@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from emb_opt import BackendError, Runner, SearchAborted
+from emb_opt import BackendError, CallTimedOut, ConfigError, Runner, SearchAborted
 from emb_opt.executors import RayExecutor, SerialExecutor
 from emb_opt.objectives import TargetScore
 from emb_opt.schemas import ScoreResponse
@@ -202,11 +203,40 @@ def test_bad_options_are_rejected(options):
         RayExecutor(**options)
 
 
-def test_actors_that_cannot_fit_in_the_cluster_are_reported():
-    executor = RayExecutor(num_actors=1, num_cpus=0, num_gpus=1)
-    with pytest.warns(RuntimeWarning, match="gpus=1 need more than the cluster's 0"):
-        executor.start()
-    executor.close()
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"num_cpus": 0, "num_gpus": 1}, "num_gpus=1 needs more than the cluster's 0 GPUs"),
+        ({"num_cpus": 64}, "num_cpus=64 needs more than the cluster's 2 CPUs"),
+        ({"num_actors": 3, "num_cpus": 1}, "3 actors x num_cpus=1 needs more than the cluster's 2"),
+        ({"num_cpus": 64, "mode": "tasks"}, "num_cpus=64 needs more than the cluster's 2 CPUs"),
+    ],
+)
+def test_a_request_the_cluster_cannot_fit_is_an_error_at_once(items, options, message):
+    """On main, such actors (or tasks) waited for resources forever."""
+    with (
+        RayExecutor(num_actors=1, **options)
+        if "num_actors" not in options
+        else RayExecutor(**options) as executor,
+        pytest.raises(ConfigError, match=re.escape(message)),
+    ):
+        executor.run(TargetScore(), items[:4])
+
+
+def hang_on_item_three(items):
+    if any(item.id == 3 for item in items):
+        time.sleep(3600)
+    return TargetScore()(items)
+
+
+@pytest.mark.parametrize("mode", ["actors", "tasks"])
+def test_a_stuck_batch_fails_at_its_deadline_and_the_rest_go_on(items, mode):
+    with RayExecutor(num_actors=1, num_cpus=0.5, batch_size=4, mode=mode, timeout=8) as executor:
+        outcomes = executor.run(hang_on_item_three, items[:12])
+        error = outcomes[0][1]
+        assert isinstance(error, CallTimedOut) and "timed out after 8 s" in str(error)
+        assert flat(outcomes[1:]) == serial_scores(items[4:12])
+        assert flat(executor.run(TargetScore(), items[:4])) == serial_scores(items[:4])
 
 
 CLUSTER_CLIENT = """
