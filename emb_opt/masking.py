@@ -11,9 +11,9 @@ What counts as a secret:
   wherever they appear in a string;
 - in text, a quoted `'name': 'value'` pair named like a secret (a dict's repr).
 
-A value that takes its secret from the environment, `${VAR}`, is kept as written (the
-reference, never the value); a `${VAR:-default}` is masked like a literal, as its default
-may be one.
+A value that takes its secret from the environment, `${VAR}` (or `${VAR:-}`,
+`${VAR:-${OTHER}}`), is kept as written: the reference, never the value. A reference with a
+written default, `${VAR:-default}`, is masked like a literal, as its default may be one.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ SECRET_WORDS = frozenset(
 )
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _SECRET_ENDINGS = ("password", "secret", "token", "apikey")  # accesstoken
-_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-)?\}")  # ${VAR}, ${VAR:-}
 _URL_PASSWORD = re.compile(
     r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s'\"]*:)(?P<value>[^@/\s'\"]+)@"
 )
@@ -91,7 +91,12 @@ def _secret(value: Any, where: str, found: list[str]) -> Any:
 
 
 def _from_environment(value: str) -> bool:
-    return bool(_REFERENCE.search(value)) and "${" not in _REFERENCE.sub("", value)
+    """Does `value` take its secret from the environment: `${VAR}` references, whose
+    defaults (if any) are empty or references themselves (`${A:-${B}}`)?"""
+    rest, last = value, None
+    while rest != last:  # innermost references first
+        last, rest = rest, _REFERENCE.sub("", rest)
+    return "${" in value and "${" not in rest
 
 
 def _mask_text(text: str) -> str:

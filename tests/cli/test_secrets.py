@@ -55,12 +55,14 @@ def test_mask_secrets_in_a_config_keeps_environment_references():
     config = {
         "executor": {"headers": {"X-Trace": "abc", "Authorization": "Bearer ${TOKEN}"}},
         "source": {"api_key": "k", "k": 5, "filter": {"author": "me"}, "accessToken": "t"},
-        "score": {"max_tokens": "10", "password": "${PW:-fallback}"},
+        "score": {"max_tokens": "10", "password": "${PW:-fallback}", "token": "${A:-${B:-}}"},
+        "start": {"api_key": "${QDRANT_API_KEY:-}"},
     }
     assert mask_secrets(config) == {
         "executor": {"headers": {"X-Trace": "***", "Authorization": "Bearer ${TOKEN}"}},
         "source": {"api_key": "***", "k": 5, "filter": {"author": "me"}, "accessToken": "***"},
-        "score": {"max_tokens": "10", "password": "***"},
+        "score": {"max_tokens": "10", "password": "***", "token": "${A:-${B:-}}"},
+        "start": {"api_key": "${QDRANT_API_KEY:-}"},
     }
     assert literal_secrets(config) == [
         "executor.headers.X-Trace",
