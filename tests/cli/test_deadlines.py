@@ -15,8 +15,16 @@ from emb_opt.log import SearchLog
 
 
 @pytest.mark.slow
-def test_one_ctrl_c_ends_a_run_stuck_in_a_thread_call_and_it_resumes(
-    write_config, tmp_path, monkeypatch
+@pytest.mark.parametrize(
+    ("signal_number", "exit_code", "status"),
+    [
+        (signal.SIGINT, 130, "interrupted: KeyboardInterrupt"),
+        (signal.SIGTERM, 143, "interrupted: SIGTERM"),
+    ],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_one_signal_ends_a_run_stuck_in_a_thread_call_and_it_resumes(
+    write_config, tmp_path, monkeypatch, signal_number, exit_code, status
 ):
     config = write_config(
         score={"function": "slow_objective:hang_after_first_call"},
@@ -31,16 +39,15 @@ def test_one_ctrl_c_ends_a_run_stuck_in_a_thread_call_and_it_resumes(
         while not stuck.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert stuck.exists(), "the score function never got stuck"
-        process.send_signal(signal.SIGINT)  # once
+        process.send_signal(signal_number)  # once
         code, err = finish(process, 30)  # on main, the stuck thread was joined: it never ended
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
-    assert code == 130, err
-    assert "interrupted: KeyboardInterrupt; continue with --resume" in err
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "interrupted: KeyboardInterrupt"
+    assert code == exit_code, err
+    assert f"{status}; continue with --resume" in err
+    assert json.loads((out / "manifest.json").read_text())["status"] == status
     assert SearchLog.load(out / "log").pending is not None
 
     monkeypatch.delenv("EMB_OPT_TEST_HANG")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -213,14 +212,24 @@ def test_bad_options_are_rejected(options):
     ],
 )
 def test_a_request_the_cluster_cannot_fit_is_an_error_at_once(items, options, message):
-    """On main, such actors (or tasks) waited for resources forever."""
-    with (
-        RayExecutor(num_actors=1, **options)
-        if "num_actors" not in options
-        else RayExecutor(**options) as executor,
-        pytest.raises(ConfigError, match=re.escape(message)),
-    ):
-        executor.run(TargetScore(), items[:4])
+    """Such actors (or tasks) used to wait for resources forever: the run happens on a daemon
+    thread so that the test fails, rather than hangs, if they still do."""
+    executor = RayExecutor(**{"num_actors": 1, **options})
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            executor.run(TargetScore(), items[:4])
+        except BaseException as error:
+            failures.append(error)
+
+    call = threading.Thread(target=run, daemon=True)
+    call.start()
+    call.join(120)
+    assert not call.is_alive(), "the executor waited for resources the cluster lacks"
+    executor.close()
+    [error] = failures
+    assert isinstance(error, ConfigError) and message in str(error)
 
 
 def hang_on_item_three(items):
