@@ -137,11 +137,9 @@ class RayExecutor:
         for name, each in (("CPU", self.num_cpus), ("GPU", self.num_gpus)):
             have = total.get(name, 0)
             if each and workers * each > have:
-                asked = (
-                    f"{workers} actors x num_{name.lower()}s={each}"
-                    if workers > 1
-                    else (f"num_{name.lower()}s={each}")
-                )
+                asked = f"num_{name.lower()}s={each}"
+                if workers > 1:
+                    asked = f"{workers} actors x {asked}"
                 raise ConfigError(
                     f"RayExecutor: {asked} needs more than the cluster's {have:g} {name}s in "
                     f"all; ask for less, or add nodes to the cluster first"
