@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _failed(args: argparse.Namespace, message: str, code: int) -> int:
     if args.debug:
-        traceback.print_exc()
+        print(mask_secrets(traceback.format_exc()), end="", file=sys.stderr)
     line = re.sub(r"\s*\n\s*", " ", mask_secrets(message).strip())
     print("emb-opt: " + line, file=sys.stderr)
     return code

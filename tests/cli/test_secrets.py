@@ -98,7 +98,7 @@ def test_no_secret_of_a_config_reaches_a_file_or_the_terminal(
             executor={"kind": "http", "url": wrong, "headers": headers},
             output={"dir": str(tmp_path / "bad")},
         )
-        assert main(["run", str(bad)]) == 1
+        assert main(["--debug", "run", str(bad)]) == 1  # the traceback too
     out, err = capsys.readouterr()
     assert "rejected the request: HTTP 404" in err and "token=***" in err
     assert leaks(tmp_path / "good", out, err) == []
