@@ -358,18 +358,22 @@ class SearchLog:
         items.sort(key=lambda i: self.direction.sort_key(i.score))
         return [_result_row(item) for item in items]
 
-    def add_known(self, item: Item, response: ScoreResponse) -> None:
-        """Keep an item scored before the search (`response` is its score, or why it has
-        none): it counts as scored, is never scored again, and `source` says "known"."""
+    def add_known(self, item: Item, score: float | None, reason: str | None = None) -> None:
+        """Keep an item scored before the search (`score` None: invalid, for `reason`): it
+        counts as scored, is never scored again, spends no score calls, and its results row
+        says `source: "known"` (iteration -1)."""
         key = item_key(item)
         if key in self.score_cache:
             raise ValueError(f"id {item.id!r} is scored already in this search")
+        valid = score is not None and reason is None
+        why = None if valid else {"error": reason or "no score"}
+        response = ScoreResponse(valid=valid, score=score if valid else None, data=why)
         known = Item.trusted(item.id, item.item, item.embedding, item.data, None)
         known.internal.iteration = KNOWN_ITERATION
-        if response.valid and response.score is not None:
-            known.score = response.score
+        if valid:
+            known.score = score
         else:
-            known.remove((response.data or {}).get("error", "invalid score"))
+            known.remove(reason or "no score")
         self.remember("score", key, response)
         self.add_item(known, key)
         self.count("known_scores")

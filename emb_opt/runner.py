@@ -128,7 +128,7 @@ class Runner:
         )
         self.start(batch, log)
         for item, score in known:
-            log.add_known(item, ScoreResponse(valid=score is not None, score=score))
+            log.add_known(item, score)
         stop = stop or StopRule()
         for _ in range(iterations):
             if not batch.valid_queries():
