@@ -195,7 +195,7 @@ def status(run: Path) -> str:
             ("run", str(session.directory.path)),
             ("iteration", log.counters.iterations),
             ("score calls", log.counters.score_calls),
-            ("known scores", log.counters.known_scores),
+            ("known items", log.counters.known_scores),
             ("direction", log.direction.name),
             ("best score", "-" if best is None else best.score),
             ("stopped", search.stopped or "-"),
