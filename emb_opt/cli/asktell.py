@@ -144,11 +144,6 @@ def tell(run: Path, scores: Path | None, partial: bool = False, proceed: bool = 
             return _proceed(session)
         rows = read_rows(scores)
         search = session.search
-        if search.step is None and search.stopped is None:
-            raise ConfigError(
-                f"{scores}: nothing is waiting for scores (ask first); scores you had before "
-                f"the search go in a new run's config: start: {{scores: {scores}}}"
-            )
         waiting = {asked.id for asked in search.waiting()}
         good, problems = [], []
         seen: set[str] = set()
@@ -159,9 +154,12 @@ def tell(run: Path, scores: Path | None, partial: bool = False, proceed: bool = 
             else:
                 good.append(answer)
         if problems and not partial:
+            hint = ""
+            if any(row_id(row) not in waiting for row in rows):
+                hint = f" (scores you had before the search: start: {{scores: {scores}}})"
             raise ConfigError(
                 f"{scores}: {problems_text(problems)}; nothing was told (--partial applies the "
-                "good rows)"
+                f"good rows){hint}"
             )
         if not good:
             raise ConfigError(f"{scores}: no row holds a score to tell")

@@ -30,9 +30,7 @@ class Recorded:
 
     def __call__(self, items):
         self.ids += [item.id for item in items]
-        return [
-            ScoreResponse(valid=True, score=self.sign * r.score) for r in self.inner(items)
-        ]
+        return [ScoreResponse(valid=True, score=self.sign * r.score) for r in self.inner(items)]
 
 
 def search(source, name, direction, sign, stop=None, iterations=10):
