@@ -3,6 +3,8 @@ f makes, shows scores in their own units (best = lowest), and stops on a target 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from strategy_cases import FACTORIES
 
@@ -88,3 +90,13 @@ def test_the_direction_survives_a_saved_log_and_resume(source, tmp_path):
     wrong = Runner(source, None, Recorded(-1.0), None, FACTORIES["surrogate"](source, 3))
     with pytest.raises(ValueError, match="searched to minimize"):
         wrong.search(None, 1, log=loaded, verbose=False)
+
+
+def test_a_log_written_before_directions_existed_loads_as_maximize():
+    old = SearchLog.load(
+        Path(__file__).parents[1] / "cli" / "data" / "version1" / "out" / "log.json"
+    )
+    assert old.direction.name == "maximize"
+    scores = [row["score"] for row in old.compile_results()]
+    assert scores and scores == sorted(scores, reverse=True)
+    assert old.best().score == scores[0]
