@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from strategy_cases import FACTORIES
 
+from emb_opt.asktell import AskTell
 from emb_opt.log import SearchLog
 from emb_opt.objectives import TargetScore
 from emb_opt.prune import TopKPrune
 from emb_opt.runner import Runner
-from emb_opt.schemas import ScoreResponse
+from emb_opt.schemas import Item, ScoreResponse
 from emb_opt.stopping import StopRule
 from emb_opt.update import TopKContinuousUpdate, TopKDiscreteUpdate
 from emb_opt.utils import build_batch_from_items
@@ -100,3 +101,18 @@ def test_a_log_written_before_directions_existed_loads_as_maximize():
     scores = [row["score"] for row in old.compile_results()]
     assert scores and scores == sorted(scores, reverse=True)
     assert old.best().score == scores[0]
+
+
+def test_ask_tell_minimizes_through_its_runner(source):
+    ids_max, log_max = search(source, "guided_neighbourhood", "maximize", 1.0, iterations=4)
+    factory, _ = CASES["guided_neighbourhood"]
+    runner = Runner(source, None, Recorded(-1.0), None, factory(source, 3), direction="minimize")
+    session = AskTell(runner, build_batch_from_items(source.sample(4, seed=101)), iterations=4)
+    told = Recorded(-1.0)
+    while asked := session.ask():
+        items = [Item(id=int(a.id), embedding=a.embedding) for a in asked]
+        session.tell([a.id for a in asked], [r.score for r in told(items)])
+    assert told.ids == ids_max
+    assert [r["id"] for r in session.log.compile_results()] == [
+        r["id"] for r in log_max.compile_results()
+    ]
