@@ -177,8 +177,8 @@ class Runner:
             return
         if log.items or log.counters.iterations:
             raise ValueError(
-                f"the log was searched to {log.direction.name}, this runner is set to "
-                f"{self.direction.name}; give the runner direction={log.direction.name!r}"
+                f"the log holds scores of a search to {log.direction.name}, this runner is set "
+                f"to {self.direction.name}; give the runner direction={log.direction.name!r}"
             )
         log.direction = self.direction
 

@@ -89,7 +89,7 @@ def test_the_direction_survives_a_saved_log_and_resume(source, tmp_path):
     assert loaded.best().score == log.best().score
     assert [r["id"] for r in loaded.compile_results()] == [r["id"] for r in log.compile_results()]
     wrong = Runner(source, None, Recorded(-1.0), None, FACTORIES["surrogate"](source, 3))
-    with pytest.raises(ValueError, match="searched to minimize"):
+    with pytest.raises(ValueError, match="search to minimize"):
         wrong.search(None, 1, log=loaded, verbose=False)
 
 
