@@ -45,7 +45,6 @@ class Direction:
 
 
 MAXIMIZE = Direction("maximize")
-MINIMIZE = Direction("minimize")
 
 
 def as_direction(value: Direction | str) -> Direction:

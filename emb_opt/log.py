@@ -34,12 +34,11 @@ def item_key(item: Item) -> str:
 
 class QueryNode:
     """One query in the tree: the query (without its results), its parent and children,
-    references to the items it retrieved, and the scores of its valid results (`max_score`
-    is the highest, `best_score` the best in the log's direction)."""
+    references to the items it retrieved, and the scores of its valid results."""
 
     __slots__ = (
-        "_log", "_query", "best_score", "children", "hit_reasons", "hits", "max_score", "parent",
-        "score_count", "score_sum",
+        "_log", "_query", "children", "hit_reasons", "hits", "max_score", "parent", "score_count",
+        "score_sum",
     )  # fmt: skip
 
     def __init__(
@@ -56,7 +55,6 @@ class QueryNode:
         self.score_sum = sum(scores)
         self.score_count = len(scores)
         self.max_score = max(scores, default=None)
-        self.best_score = min(scores, default=None) if log.direction.sign < 0 else self.max_score
 
     @property
     def mean_score(self) -> float | None:
@@ -339,7 +337,7 @@ class SearchLog:
 
     @property
     def unique_items(self) -> int:
-        """Items scored (or rejected by the filter) during the search."""
+        """Items scored (or rejected by the filter) during the search, and those known before it."""
         return len(self.items)
 
     def _beats(self, item: Item) -> bool:
