@@ -43,7 +43,9 @@ class AskTell:
     """A search that asks for scores instead of calling a score function.
 
     `runner`'s score function is not called. `iterations` caps the iterations of the whole
-    log (None: only `stop` ends the search); `stop` is a `StopRule`, as for `search`.
+    log (None: only `stop` ends the search); `stop` is a `StopRule`, as for `search`;
+    `known` (item, score) pairs scored before the search, as for `search`. The search goes
+    in the runner's `direction`.
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class AskTell:
         *,
         stop: StopRule | None = None,
         iterations: int | None = None,
+        known: Sequence[tuple[Item, float | None]] = (),
     ) -> None:
         self.runner = runner
         self.log = log if log is not None else SearchLog()
@@ -61,6 +64,8 @@ class AskTell:
         if batch is None:
             raise ValueError("ask/tell needs a batch of start queries (or a log with pending ones)")
         runner.start(batch, self.log)
+        for item, score in known:
+            self.log.add_known(item, score)
         self.log.pending = batch
         self.stop = stop or StopRule()
         self.iterations = iterations

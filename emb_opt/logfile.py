@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from .direction import as_direction
 from .errors import EmbOptError
 from .log import BatchRecord, Counters, SearchLog
 from .schemas import Batch, FilterResponse, Item, ItemInternal, Query, QueryInternal, ScoreResponse
@@ -176,6 +177,7 @@ class _Line:
         return {
             "format": FORMAT,
             "sequence": done.sequence + 1,
+            "direction": log.direction.name,
             "iteration": log.counters.iterations,
             "items": items,
             "filter": caches["filter"],
@@ -429,6 +431,7 @@ class _Reader:
 
     def _apply(self, line: dict[str, Any]) -> None:
         log, done = self.log, self.done
+        log.direction = as_direction(line.get("direction", "maximize"))  # older logs maximize
         try:
             done.vectors.follow(self.directory, line["dimension"], line["vectors"])
         except IndexError:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .calls import blamed, check_query_embeddings, coerce_responses, non_finite, plugin_name
+from .direction import Direction, as_direction
 from .errors import PluginError, SearchAborted
 from .executors import Executor, SerialExecutor
 from .log import NOT_CHOSEN, UNSCORED, SearchLog, item_key
@@ -59,6 +60,10 @@ class Runner:
 
     `acquisition` (by default the update function, when it is an `Acquirer`) chooses which of
     the retrieved, not yet scored items are scored; the others are kept as candidates.
+
+    `direction="minimize"` searches for the lowest scores (docking scores, IC50s). Scores
+    stay in their units in the log and results; the prune and update functions see each
+    result's score oriented (negated when minimizing), so every strategy maximizes.
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class Runner:
         on_error: Literal["raise", "invalidate"] = "raise",
         seed: int = 0,
         acquisition: Acquirer | None = None,
+        direction: Direction | str = "maximize",
     ) -> None:
         if not callable(score_function) or not callable(update_function):
             raise TypeError(
@@ -90,6 +96,7 @@ class Runner:
         self.on_error = on_error
         self.seed = seed
         self.acquisition = acquisition or _acquirer_in(update_function)
+        self.direction = as_direction(direction)
         self._bound_log: SearchLog | None = None
 
     def search(
@@ -101,10 +108,13 @@ class Runner:
         *,
         stop: StopRule | None = None,
         on_iteration: Callable[[SearchLog], Any] | None = None,
+        known: Sequence[tuple[Item, float | None]] = (),
     ) -> tuple[Batch, SearchLog]:
         """Run up to `iterations` iterations; return the next batch of queries and the log.
 
         Passing a log continues it (`batch=None` takes the queries the log left pending).
+        `known` are (item, score) pairs scored before the search (score None: invalid): they
+        count as scored, feed the strategy, are never scored again and spend no score calls.
         """
         if not isinstance(iterations, int) or iterations < 0:
             raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
@@ -118,6 +128,8 @@ class Runner:
             batch.queries, getattr(self.data_source, "dimension", None), "start batch"
         )
         self.start(batch, log)
+        for item, score in known:
+            log.add_known(item, score)
         stop = stop or StopRule()
         for _ in range(iterations):
             if not batch.valid_queries():
@@ -155,8 +167,21 @@ class Runner:
         check_query_embeddings(
             batch.queries, getattr(self.data_source, "dimension", None), "start batch"
         )
+        self.orient(log)
         self._start_trajectories(batch.queries, log)
         self._bind_strategy(log)
+
+    def orient(self, log: SearchLog) -> None:
+        """Give a new log the runner's direction; a log that has scores keeps its own, and a
+        runner going the other way is a ValueError."""
+        if log.direction == self.direction:
+            return
+        if log.items or log.counters.iterations:
+            raise ValueError(
+                f"the log holds scores of a search to {log.direction.name}, this runner is set "
+                f"to {self.direction.name}; give the runner direction={log.direction.name!r}"
+            )
+        log.direction = self.direction
 
     def begin(self, batch: Batch, log: SearchLog, score_budget: int | None) -> Step:
         """The first half of an iteration: retrieve, filter, choose what to score.
@@ -196,7 +221,7 @@ class Runner:
         _apply_cached(_SCORE, step.items, log)
         queries = step.batch.valid_queries()
         if self.prune_function is not None:
-            self._prune([q for q in queries if not q.internal.removed])
+            self._prune([q for q in queries if not q.internal.removed], log)
         log.add_batch(step.batch)
         batch = self._update(step.batch, log)
         log.pending = batch
@@ -277,10 +302,10 @@ class Runner:
             responses += [step.model(valid=False, data={"error": failure})] * len(batch)
         return responses
 
-    def _prune(self, queries: list[Query]) -> None:
+    def _prune(self, queries: list[Query], log: SearchLog) -> None:
         assert self.prune_function is not None
         with blamed("prune function", self.prune_function):
-            outputs = self.prune_function(queries)
+            outputs = self.prune_function(_oriented(queries, log.direction))
         for query, response in zip(
             queries,
             coerce_responses(
@@ -296,7 +321,7 @@ class Runner:
         if not queries:
             return Batch(queries=[])
         with blamed("update function", self.update_function):
-            outputs = self.update_function(queries)
+            outputs = self.update_function(_oriented(queries, log.direction))
         if not isinstance(outputs, (list, tuple)):
             raise PluginError(
                 f"update function {plugin_name(self.update_function)!r} must return a list, "
@@ -420,6 +445,25 @@ def _copy(item: Item, iteration: int) -> Item:
     copy.internal.query_id = item.internal.query_id
     copy.internal.iteration = iteration
     return copy
+
+
+def _oriented(queries: list[Query], direction: Direction) -> list[Query]:
+    """`queries` as the prune and update functions see them: each result's score oriented
+    so that higher is better (the queries themselves when maximizing; copies otherwise)."""
+    if direction.sign > 0:
+        return queries
+    return [
+        query.model_copy(
+            update={
+                "query_results": [
+                    item if item.score is None
+                    else item.model_copy(update={"score": direction.orient(item.score)})
+                    for item in query.query_results
+                ]
+            }
+        )
+        for query in queries
+    ]  # fmt: skip
 
 
 def _nearest_first(queries: list[Query]) -> list[Item]:

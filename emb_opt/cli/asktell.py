@@ -17,12 +17,12 @@ from typing import Any
 
 import yaml
 
-from ..asktell import Asked, AskTell, score_problem
+from ..asktell import Asked, AskTell
 from ..atomic import write_atomically
 from ..config import Run, RunConfig, build_run, load_config, validate
 from ..errors import ConfigError
-from ..log import SearchLog
 from ..masking import literal_secrets
+from ..scorefile import Answer, first_row_number, parse_row, problems_text, read_rows, row_id
 from .outputs import result_rows, run_figures, write_results
 from .plots import write_plots
 from .rundir import RunDirectory
@@ -61,11 +61,12 @@ class Session:
         started = directory.has_log()
         if not started:
             _refuse_literal_secrets(raw, target)
+        fresh = None if started else run.start_log()  # reads start.scores: no directory yet
         directory.claim(raw, resume=started)
-        if started:
+        if fresh is None:
             log = directory.resume_log()
         else:
-            log = SearchLog(pending=run.start_batch())
+            log = fresh
             write_atomically(directory.path / CONFIG, yaml.safe_dump(raw, sort_keys=False))
             directory.write_manifest({"base": str(target.absolute().parent)})
         directory.start_checkpoints(log)
@@ -144,22 +145,24 @@ def tell(run: Path, scores: Path | None, partial: bool = False, proceed: bool = 
     with Session(run) as session:
         if scores is None:
             return _proceed(session)
-        rows = _read_scores(scores)
+        rows = read_rows(scores)
         search = session.search
         waiting = {asked.id for asked in search.waiting()}
         good, problems = [], []
         seen: set[str] = set()
-        for number, row in enumerate(rows, 2 if scores.suffix == ".csv" else 1):
+        for number, row in enumerate(rows, first_row_number(scores)):
             answer, problem = _answer(row, waiting, seen)
             if problem:
                 problems.append(f"row {number}: {problem}")
             else:
                 good.append(answer)
         if problems and not partial:
+            hint = ""
+            if any(row_id(row) not in waiting for row in rows):
+                hint = f" (scores you had before the search: start: {{scores: {scores}}})"
             raise ConfigError(
-                f"{scores}: {'; '.join(problems[:5])}"
-                + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-                + "; nothing was told (--partial applies the good rows)"
+                f"{scores}: {problems_text(problems)}; nothing was told (--partial applies the "
+                f"good rows){hint}"
             )
         if not good:
             raise ConfigError(f"{scores}: no row holds a score to tell")
@@ -193,6 +196,8 @@ def status(run: Path) -> str:
             ("run", str(session.directory.path)),
             ("iteration", log.counters.iterations),
             ("score calls", log.counters.score_calls),
+            ("known items", log.counters.known_scores),
+            ("direction", log.direction.name),
             ("best score", "-" if best is None else best.score),
             ("stopped", search.stopped or "-"),
             ("waiting", len(waiting)),
@@ -249,46 +254,9 @@ def _write_asked(path: Path, asked: list[Asked]) -> None:
         pq.write_table(pa.Table.from_pylist(rows), path)
 
 
-def _read_scores(path: Path) -> list[dict[str, Any]]:
-    try:
-        if path.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_table(path).to_pylist()
-        text = path.read_text()
-    except OSError as error:
-        raise ConfigError(f"cannot read the scores file {path}: {error.strerror}") from None
-    if path.suffix == ".jsonl":
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    rows = list(csv.DictReader(text.splitlines()))
-    if rows and not {"id", "score"} <= set(rows[0]):
-        raise ConfigError(f"{path}: expected the columns id,score[,valid,reason]")
-    return rows
-
-
-def _answer(
-    row: dict[str, Any], waiting: set[str], seen: set[str]
-) -> tuple[tuple[str, float | None, str | None], str | None]:
+def _answer(row: dict[str, Any], waiting: set[str], seen: set[str]) -> tuple[Answer, str | None]:
     """(id, score, reason) of one row, or the problem with it."""
-    id = str(row.get("id", "")).strip()
-    nothing = (id, None, None)
+    id = row_id(row)
     if id not in waiting:
-        return nothing, f"id {id!r} is not waiting for a score"
-    if id in seen:
-        return nothing, f"id {id!r} appears twice"
-    seen.add(id)
-    reason = str(row.get("reason") or "").strip() or None
-    if str(row.get("valid", "")).strip().lower() in ("false", "0", "no"):
-        return (id, None, reason or "marked invalid"), None
-    if reason is not None:
-        return (id, None, reason), None
-    raw = row.get("score")
-    if raw is None or str(raw).strip() == "":
-        return nothing, f"id {id!r} has no score (give a reason, or valid=false, if none)"
-    try:
-        score = float(raw)
-    except (TypeError, ValueError):
-        return nothing, f"id {id!r} has score {raw!r}, which is not a number"
-    if score_problem(score) is not None:
-        return nothing, f"id {id!r} has score {raw!r}; scores must be finite"
-    return (id, score, None), None
+        return (id, None, None), f"id {id!r} is not waiting for a score"
+    return parse_row(row, seen)

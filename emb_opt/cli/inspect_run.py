@@ -35,6 +35,8 @@ def summary(path: Path, top: int = 10) -> str:
         ("database calls", counters.get("data_source_calls", "-")),
         ("unique items", counters.get("unique_items", "-")),
         ("NaN/inf scores", counters.get("non_finite_scores", "-")),
+        ("direction", manifest.get("direction", "maximize")),
+        ("known scores", counters.get("known_scores", 0)),
         ("best score", _number(manifest.get("best_score"), 6)),
         ("search seconds", _number(manifest.get("search_seconds"))),
     ]

@@ -26,6 +26,7 @@ class Manifest(BaseModel):
     versions: dict[str, str] = {}
     stopped: str | None = None
     counters: dict[str, int] = {}
+    direction: str = "maximize"
     best_score: float | None = None
     search_seconds: float | None = None
     timings: dict[str, float] = {}

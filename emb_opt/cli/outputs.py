@@ -10,9 +10,10 @@ from ..log import SearchLog
 
 
 def result_rows(log: SearchLog) -> list[dict[str, Any]]:
-    """Valid unique items, best first: id, item, score, metadata, the iteration it was found
-    in, the query that found it, that query's trajectory (the query tree has the rest), and
-    the embedding."""
+    """Valid unique items, best first (lowest first when the run minimizes): id, item, score,
+    metadata, the iteration it was found in, the query that found it, that query's
+    trajectory (the query tree has the rest), its source ("search", or "known": scored
+    before the run, iteration -1), and the embedding."""
     rows = []
     for result in log.compile_results():
         node = log.query_tree.nodes.get(result["query_id"] or "")
@@ -25,6 +26,7 @@ def result_rows(log: SearchLog) -> list[dict[str, Any]]:
                 "iteration": result["iteration"],
                 "query_id": result["query_id"],
                 "trajectory": None if node is None else node.trajectory,
+                "source": result["source"],
                 "embedding": result["embedding"],
             }
         )
@@ -50,6 +52,7 @@ def write_results(log: SearchLog, directory: Path) -> list[dict[str, Any]]:
             "iteration": [r["iteration"] for r in rows],
             "query_id": [r["query_id"] for r in rows],
             "trajectory": [r["trajectory"] for r in rows],
+            "source": [r["source"] for r in rows],
             "embedding": [r["embedding"].tolist() for r in rows],
         }
     )
@@ -69,7 +72,9 @@ def run_figures(log: SearchLog) -> dict[str, Any]:
             "unique_items": log.unique_items,
             "returned_items": log.counters.returned_items,
             "non_finite_scores": log.counters.non_finite_scores,
+            "known_scores": log.counters.known_scores,
         },
+        "direction": log.direction.name,
         "best_score": None if best is None else best.score,
         "search_seconds": sum(h["seconds"] for h in log.history),
     }

@@ -46,7 +46,12 @@ def write_plots(log: SearchLog, directory: Path) -> list[Path]:
         calls, best = zip(*points)
         axes.step(calls, best, where="post", color="tab:green")
         axes.plot(calls, best, "o", color="tab:green", markersize=3)
-    axes.set(xlabel="score calls", ylabel="best score so far", title="Best score vs score calls")
+    lowest = " (lowest)" if log.direction.name == "minimize" else ""
+    axes.set(
+        xlabel="score calls",
+        ylabel=f"best score so far{lowest}",
+        title="Best score vs score calls",
+    )
     paths.append(_save(figure, directory / "best_vs_score_calls.png"))
     return paths
 

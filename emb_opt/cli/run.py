@@ -31,12 +31,12 @@ def execute(
         )
     run = build_run(config)  # opens the source: a config that cannot leaves no directory
     try:
-        pending = None if resume else run.start_batch()
+        fresh = None if resume else run.start_log()  # reads start.scores: no directory yet
         directory = RunDirectory(output)
         directory.claim(raw, resume)
         log = None
         try:
-            log = directory.resume_log() if resume else SearchLog(pending=pending)
+            log = fresh if fresh is not None else directory.resume_log()
             directory.start_checkpoints(log)  # even a kill during the first iteration is resumable
             return _search(run, directory, log, quiet)
         except SearchAborted as error:

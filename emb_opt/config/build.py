@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,13 +11,17 @@ from pydantic import ValidationError
 
 from ..errors import ConfigError
 from ..executors import Executor, ProcessExecutor, SerialExecutor, ThreadExecutor
+from ..log import SearchLog
 from ..masking import mask_secrets
 from ..runner import Runner
-from ..schemas import Batch
+from ..schemas import Batch, Item
 from ..stopping import StopRule
 from ..utils import build_batch_from_embeddings, build_batch_from_items
+from ..warmstart import fetch_known, read_known
 from .registry import OBJECTIVES, PRUNES, backend_builder, import_object, resolve
 from .schema import ExecutorConfig, PluginConfig, RunConfig, StrategyConfig
+
+KNOWN_STARTS = 10  # start queries taken from the best known items when `start.scores` is alone
 
 
 @dataclass
@@ -28,8 +33,28 @@ class Run:
     runner: Runner
     stop: StopRule
 
-    def start_batch(self) -> Batch:
+    def start_log(self) -> SearchLog:
+        """A new log in the run's direction, holding the scores known before the run
+        (`start.scores`), with the start queries pending."""
+        log = SearchLog()
+        self.runner.orient(log)
+        scores = self.config.start.scores
+        if scores is not None:
+            answers = read_known(Path(scores))
+            for item, score, reason in fetch_known(self.source, answers, f"start.scores {scores}"):
+                log.add_known(item, score, reason)
+        log.pending = self.start_batch(log)
+        return log
+
+    def start_batch(self, log: SearchLog | None = None) -> Batch:
+        """The start queries; with `start.scores` alone, the best `KNOWN_STARTS` items
+        of `log`."""
         start = self.config.start
+        if start.random is None and start.ids is None and start.file is None:
+            best = (log or SearchLog()).compile_results()[:KNOWN_STARTS]
+            if not best:
+                raise ConfigError("start.scores: no known item has a valid score to start from")
+            return build_batch_from_items([_start_item(row) for row in best])
         if start.random is not None:
             items = _call(self.source, "sample", "start.random", start.random, seed=start.seed)
             if not items:
@@ -46,6 +71,11 @@ class Run:
     def close(self) -> None:
         self.runner.executor.close()
         self.source.close()
+
+
+def _start_item(row: dict[str, Any]) -> Item:
+    """A known item (a row of `compile_results`) as a start item."""
+    return Item.trusted(row["id"], row["item"], row["embedding"], row["data"], None)
 
 
 def _call(source: Any, method: str, where: str, *args: Any, **kwargs: Any) -> Any:
@@ -113,9 +143,17 @@ def build_run(config: RunConfig) -> Run:
         source.close()
         raise
     runner = Runner(
-        source, filter_function, score, prune, update, executor=executor, seed=config.seed
+        source,
+        filter_function,
+        score,
+        prune,
+        update,
+        executor=executor,
+        seed=config.seed,
+        direction=config.score.direction,
     )
     stop = StopRule(
+        count_known=config.start.count_budget,
         max_score_calls=config.stop.max_score_calls,
         target_score=config.stop.target_score,
         patience=config.stop.patience,

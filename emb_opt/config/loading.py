@@ -131,7 +131,9 @@ def relative_to(config: RunConfig, base: Path) -> RunConfig:
     return config.model_copy(
         update={
             "source": source.model_copy(update={"path": resolve(source.path), "data": data}),
-            "start": config.start.model_copy(update={"file": resolve(config.start.file)}),
+            "start": config.start.model_copy(
+                update={"file": resolve(config.start.file), "scores": resolve(config.start.scores)}
+            ),
             "output": config.output.model_copy(update={"dir": resolve(config.output.dir)}),
         }
     )
