@@ -17,6 +17,7 @@ from .errors import (
     EmbOptError,
     FilterError,
     PluginError,
+    PluginResponseError,
     SearchAborted,
     UnsupportedFilterError,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "FilterError",
     "Item",
     "PluginError",
+    "PluginResponseError",
     "Query",
     "Runner",
     "SearchAborted",
