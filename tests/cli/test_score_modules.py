@@ -150,6 +150,9 @@ def test_a_wrong_shape_is_one_line_without_resume_advice(write_config, tmp_path,
     out = tmp_path / "out"
     assert manifest(out)["status"].startswith("failed: search stopped: score function 'score'")
     assert SearchLog.load(out / "log").counters.iterations == 2  # what finished is kept
+    project(tmp_path, write_config, "scores")  # the function fixed, the run continues
+    assert cli(capsys, "run", str(config), "--resume", "--quiet") == (0, "")
+    assert manifest(out)["status"] == "finished"
 
 
 def test_a_failing_score_function_still_advises_resume(write_config, tmp_path, capsys):
