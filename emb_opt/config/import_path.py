@@ -9,10 +9,31 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-_CONFIG_FOLDERS: list[Path] = []  # the folders of the configs being run, innermost last
+
+@dataclass(frozen=True)
+class _OnPath:
+    """One `config_folder_on_path`: the folders it put on the path, the modules before it."""
+
+    config_folder: Path
+    folders: tuple[Path, ...]
+    before: frozenset[str]
+
+    def imported(self) -> list[str]:
+        """The modules first imported from `folders` since (packages with their submodules;
+        not new submodules of a package imported before, such as emb_opt's own)."""
+        new = set(sys.modules) - self.before
+        tops = {name for name in new if "." not in name and _home(sys.modules[name]) in self}
+        return [name for name in new if name.partition(".")[0] in tops]
+
+    def __contains__(self, folder: Path | None) -> bool:
+        return folder in self.folders
+
+
+_ACTIVE: list[_OnPath] = []  # innermost last
 
 
 @contextmanager
@@ -21,26 +42,30 @@ def config_folder_on_path(folder: str | os.PathLike) -> Iterator[None]:
     for the duration. Modules first imported from them meanwhile are forgotten afterwards, so
     another config's `myscore.py` is its own."""
     config_folder = Path(folder).resolve()
-    folders = list(dict.fromkeys([config_folder, Path.cwd().resolve()]))
+    folders = tuple(dict.fromkeys([config_folder, Path.cwd().resolve()]))
+    scope = _OnPath(config_folder, folders, frozenset(sys.modules))
     entries = [str(path) for path in folders]
-    before = set(sys.modules)
     sys.path[:0] = entries
-    _CONFIG_FOLDERS.append(config_folder)
+    _ACTIVE.append(scope)
     importlib.invalidate_caches()  # the files may be newer than the import system's listings
     try:
         yield
     finally:
-        _CONFIG_FOLDERS.pop()
+        _ACTIVE.remove(scope)
         for entry in entries:
             sys.path.remove(entry)
-        for name in set(sys.modules) - before:
-            top = sys.modules.get(name.partition(".")[0])
-            if top is not None and _home(top) in folders:
-                del sys.modules[name]
+        for name in scope.imported():
+            del sys.modules[name]
 
 
-def _home(module: ModuleType) -> Path | None:
-    """The import path entry a top-level module was found in (None: not from a file)."""
+def modules_beside_config() -> list[ModuleType]:
+    """The modules imported from the folders of the configs being run: they are not installed,
+    so an executor that ships plugins to other processes must send their code with them."""
+    return [sys.modules[name] for scope in _ACTIVE for name in scope.imported()]
+
+
+def _home(module: ModuleType | None) -> Path | None:
+    """The folder a top-level module was imported from (None: not from a file)."""
     file = getattr(module, "__file__", None)
     if not isinstance(file, str):
         return None
@@ -51,13 +76,13 @@ def _home(module: ModuleType) -> Path | None:
 def not_found(missing: str) -> str:
     """Where module `missing` was looked for and how to make it importable."""
     file = missing.replace(".", "/") + ".py"
-    if not _CONFIG_FOLDERS:
+    if not _ACTIVE:
         return (
             f"no module {missing!r} on the import path; install it, or add the folder of "
             f"{file} to PYTHONPATH"
         )
     return (
-        f"no module {missing!r} in the config's folder ({_CONFIG_FOLDERS[-1]}), the working "
-        f"directory ({Path.cwd()}) or the installed packages; put {file} beside the config, "
-        "or install it, or add its folder to PYTHONPATH"
+        f"no module {missing!r} in the config's folder ({_ACTIVE[-1].config_folder}), the "
+        f"working directory ({Path.cwd()}) or the installed packages; put {file} beside the "
+        "config, or install it, or add its folder to PYTHONPATH"
     )

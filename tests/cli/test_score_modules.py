@@ -4,7 +4,9 @@ and one line (never "--resume") for a shape that is not."""
 from __future__ import annotations
 
 import csv
+import importlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,9 @@ import pytest
 from run_processes import finish, results, start_run
 from test_bad_input import cli, manifest, one_line
 
+import emb_opt
 from emb_opt.cli.main import main
+from emb_opt.config import config_folder_on_path
 from emb_opt.log import SearchLog
 
 ACCEPTED = 'expected a number, None, a dict like {"score": 1.0} or a ScoreResponse'
@@ -95,6 +99,17 @@ def test_each_config_imports_its_own_module_of_the_same_name(write_config, tmp_p
         assert cli(capsys, "run", str(config), "--quiet") == (0, "")
         outputs.append({row[1] for row in results(tmp_path / f"out-{name}")})
     assert outputs == [{1.0}, {2.0}]
+
+
+def test_a_run_forgets_only_the_modules_it_imported_from_its_folders(tmp_path, monkeypatch):
+    monkeypatch.chdir(Path(emb_opt.__file__).parents[1])  # where emb_opt's own source is
+    monkeypatch.delitem(sys.modules, "emb_opt.cli.demo", raising=False)
+    (tmp_path / "own_helpers.py").write_text("VALUE = 1\n")
+    with config_folder_on_path(tmp_path):
+        importlib.import_module("emb_opt.cli.demo")  # first imported during the run
+        importlib.import_module("own_helpers")
+    assert "emb_opt.cli.demo" in sys.modules and "own_helpers" not in sys.modules
+    assert str(tmp_path) not in sys.path
 
 
 ACCEPTED_SHAPES = {
