@@ -54,6 +54,7 @@ def straight(write_config, tmp_path: Path, capsys) -> list[tuple]:
     return results(tmp_path / "straight")
 
 
+@pytest.mark.slow  # a subprocess run
 def test_a_score_module_beside_the_config_runs_from_another_directory(
     write_config, tmp_path, capsys
 ):
