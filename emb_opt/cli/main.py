@@ -104,19 +104,19 @@ def dispatch(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command; a failure is one line on stderr (`--debug`: and its traceback)."""
     args = parser().parse_args(argv)
+    resume = "; continue with --resume" if args.command == "run" else ""  # only `run` resumes
     try:
         with sigterm_raises():
             dispatch(args)
     except SearchAborted as error:
-        if isinstance(error.__cause__, PluginResponseError):  # it would answer the same again
-            return _failed(args, f"{error}", 1)
-        return _failed(args, f"{error}; continue with --resume", 1)
+        same_again = isinstance(error.__cause__, PluginResponseError)  # a wrong answer's shape
+        return _failed(args, f"{error}{'' if same_again else resume}", 1)
     except USER_ERRORS as error:
         return _failed(args, f"error: {error}", 2)
     except Exception:
         raise  # a bug: its traceback
     except BaseException as error:  # Ctrl-C, SIGTERM, a plugin's SystemExit or other
-        return _failed(args, f"{describe(error)}; continue with --resume", exit_code(error))
+        return _failed(args, f"{describe(error)}{resume}", exit_code(error))
     return 0
 
 

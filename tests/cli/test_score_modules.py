@@ -218,3 +218,17 @@ def test_ask_and_tell_import_a_filter_beside_the_config(
             writer.writeheader()
             writer.writerows(rows)
         assert command(capsys, "tell", str(run), str(asked)).endswith("iteration done")
+
+
+def test_a_failing_plugin_in_ask_is_one_line_without_resume_advice(write_config, tmp_path, capsys):
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "badfilter.py").write_text("def keep(items):\n    return 1 / 0\n")
+    config = write_config(
+        "project/run.yaml",
+        score={"function": None, "external": True, "filter_function": "badfilter:keep"},
+        strategy={"update": {"name": "guided"}, "prune": None},
+    )
+    code, err = cli(capsys, "ask", str(config))
+    assert code == 1
+    one_line(err, "filter function 'keep' raised ZeroDivisionError")
+    assert "--resume" not in err  # `emb-opt ask` has no --resume
