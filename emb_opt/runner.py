@@ -286,7 +286,7 @@ class Runner:
                 continue
             failure = f"{step.role} {plugin_name(fn)!r} raised {type(outcome).__name__}: {outcome}"
             if self.on_error == "raise" and isinstance(outcome, PluginResponseError):
-                raise outcome  # a remote function's answer of the wrong shape
+                raise outcome  # an answer of the wrong shape (a remote function's, say)
             if self.on_error == "raise":
                 raise PluginError(failure) from outcome
             responses += [step.model(valid=False, data={"error": failure})] * len(batch)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -67,6 +68,18 @@ def test_a_score_module_beside_the_config_runs_from_another_directory(
     got, expected = results(output), straight(write_config, tmp_path, capsys)
     assert [row[0] for row in got] == [row[0] for row in expected]
     assert [row[1] for row in got] == pytest.approx([row[1] for row in expected])
+
+
+@pytest.mark.slow  # starts worker processes
+def test_worker_processes_import_the_module_beside_the_config(write_config, tmp_path, capsys):
+    answer = "[{'score': s, 'pid': __import__('os').getpid()} for s in scores]"
+    executor = {"kind": "process", "concurrency": 2, "batch_size": 4, "start_method": "spawn"}
+    config = project(tmp_path, write_config, answer, executor=executor)
+    assert cli(capsys, "run", str(config), "--quiet") == (0, "")
+    rows = [
+        json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    ]
+    assert rows and os.getpid() not in {row["metadata"]["pid"] for row in rows}
 
 
 def test_a_module_that_is_nowhere_says_where_it_looked(write_config, tmp_path, monkeypatch, capsys):
