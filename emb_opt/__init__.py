@@ -18,6 +18,7 @@ from .errors import (
     EmbOptError,
     FilterError,
     PluginError,
+    PluginResponseError,
     SearchAborted,
     UnsupportedFilterError,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "FilterError",
     "Item",
     "PluginError",
+    "PluginResponseError",
     "Query",
     "Runner",
     "SearchAborted",

@@ -21,6 +21,10 @@ class PluginError(EmbOptError, RuntimeError):
     """A plugin (data source, filter, score, prune, update) misbehaved or failed."""
 
 
+class PluginResponseError(PluginError, TypeError):
+    """A plugin returned something of the wrong shape: running it again returns it again."""
+
+
 class SearchAborted(PluginError):
     """A search stopped early; `log` holds every finished iteration."""
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from .calls import blamed, check_query_embeddings, coerce_responses, non_finite, plugin_name
 from .direction import Direction, as_direction
-from .errors import PluginError, SearchAborted
+from .errors import PluginError, PluginResponseError, SearchAborted
 from .executors import Executor, SerialExecutor
 from .log import NOT_CHOSEN, UNSCORED, SearchLog, item_key
 from .masking import mask_secrets
@@ -31,6 +31,7 @@ from .schemas import (
 )
 from .stopping import StopRule
 from .update.base import Acquirer, SearchContext, Strategy
+from .update.guided import GuidedUpdate
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ _SCORE = _Step("score", ScoreResponse)
 class Runner:
     """Holds the five plugins of a search and runs it.
 
+    Only the data source is required: `Runner(source, score_function=score)` searches with no
+    filter or prune function and the model-guided strategy (`GuidedUpdate()`); the original
+    positional form `Runner(data, filter, score, prune, update)` works as well. A runner
+    without a score function serves `emb_opt.asktell.AskTell`, whose scores come from outside.
+
     `on_error="raise"` stops the search when the filter or score function raises, with the
     log of finished iterations kept; `"invalidate"` marks that batch's items invalid, with
     the exception text as the removal reason, and goes on. A `Strategy` update function is
@@ -69,10 +75,10 @@ class Runner:
     def __init__(
         self,
         data_source: DataSourceFunction,
-        filter_function: FilterFunction | None,
-        score_function: ScoreFunction,
-        prune_function: PruneFunction | None,
-        update_function: UpdateFunction,
+        filter_function: FilterFunction | None = None,
+        score_function: ScoreFunction | None = None,
+        prune_function: PruneFunction | None = None,
+        update_function: UpdateFunction | None = None,
         *,
         executor: Executor | None = None,
         on_error: Literal["raise", "invalidate"] = "raise",
@@ -80,11 +86,16 @@ class Runner:
         acquisition: Acquirer | None = None,
         direction: Direction | str = "maximize",
     ) -> None:
-        if not callable(score_function) or not callable(update_function):
-            raise TypeError(
-                "Runner needs a callable score function and update function, got "
-                f"{type(score_function).__name__} and {type(update_function).__name__}"
-            )
+        update_function = update_function if update_function is not None else GuidedUpdate()
+        for role, plugin in [
+            ("data source", data_source),
+            ("filter function", filter_function),
+            ("score function", score_function),
+            ("prune function", prune_function),
+            ("update function", update_function),
+        ]:
+            if plugin is not None and not callable(plugin):
+                raise TypeError(f"the {role} must be callable, got {type(plugin).__name__}")
         if on_error not in ("raise", "invalidate"):
             raise ValueError(f"on_error must be 'raise' or 'invalidate', got {on_error!r}")
         self.data_source = data_source
@@ -118,6 +129,11 @@ class Runner:
         """
         if not isinstance(iterations, int) or iterations < 0:
             raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
+        if self.score_function is None:
+            raise ValueError(
+                "this Runner has no score function: pass score_function=..., or use "
+                "emb_opt.asktell.AskTell to take scores from outside"
+            )
         log = log if log is not None else SearchLog()
         batch = batch if batch is not None else log.pending
         if batch is None:
@@ -297,6 +313,8 @@ class Runner:
             failure = mask_secrets(  # it goes into the log and the manifest
                 f"{step.role} {plugin_name(fn)!r} raised {type(outcome).__name__}: {outcome}"
             )
+            if self.on_error == "raise" and isinstance(outcome, PluginResponseError):
+                raise outcome  # an answer of the wrong shape (a remote function's, say)
             if self.on_error == "raise":
                 raise PluginError(failure) from outcome
             responses += [step.model(valid=False, data={"error": failure})] * len(batch)
@@ -323,7 +341,7 @@ class Runner:
         with blamed("update function", self.update_function):
             outputs = self.update_function(_oriented(queries, log.direction))
         if not isinstance(outputs, (list, tuple)):
-            raise PluginError(
+            raise PluginResponseError(
                 f"update function {plugin_name(self.update_function)!r} must return a list, "
                 f"got {type(outputs).__name__}"
             )

@@ -38,8 +38,7 @@ class Session:
         if target.is_dir():
             self.directory = RunDirectory(target)
             raw = _read_config(target)
-            manifest = self.directory.manifest() or {}
-            config = validate(raw, str(target / CONFIG), Path(manifest.get("base", target)))
+            config = validate(raw, str(target / CONFIG), config_folder(target))
         else:
             config, raw = load_config(target)
             self.directory = RunDirectory(Path(config.output.dir))
@@ -112,6 +111,14 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def config_folder(target: Path) -> Path:
+    """The folder of the config of `target` (a config file or its run directory): relative
+    paths and plugin modules are found from there."""
+    if target.is_dir():
+        return Path((RunDirectory(target).manifest() or {}).get("base", target))
+    return target.absolute().parent
 
 
 def ask(target: Path, n: int | None = None, format: str = "csv") -> str:

@@ -8,7 +8,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from ..errors import EmbOptError, SearchAborted
+from ..errors import EmbOptError, PluginResponseError, SearchAborted
 from ..masking import mask_secrets
 from .interrupts import describe, exit_code, sigterm_raises
 
@@ -68,11 +68,12 @@ def parser() -> argparse.ArgumentParser:
 
 def dispatch(args: argparse.Namespace) -> None:
     if args.command == "run":
-        from ..config import load_config
+        from ..config import config_folder_on_path, load_config
         from .run import execute
 
         config, raw = load_config(args.config)
-        execute(config, raw, args.output or Path(config.output.dir), args.resume, args.quiet)
+        with config_folder_on_path(args.config.absolute().parent):
+            execute(config, raw, args.output or Path(config.output.dir), args.resume, args.quiet)
     elif args.command == "demo":
         from .demo import run_demo
 
@@ -82,14 +83,17 @@ def dispatch(args: argparse.Namespace) -> None:
 
         print(summary(args.directory, args.top))
     elif args.command in ("ask", "tell", "status"):
+        from ..config import config_folder_on_path
         from . import asktell
 
-        if args.command == "ask":
-            print(asktell.ask(args.target, args.n, args.format))
-        elif args.command == "tell":
-            print(asktell.tell(args.directory, args.scores, args.partial, args.proceed))
-        else:
-            print(asktell.status(args.directory))
+        target = args.target if args.command == "ask" else args.directory
+        with config_folder_on_path(asktell.config_folder(target)):
+            if args.command == "ask":
+                print(asktell.ask(target, args.n, args.format))
+            elif args.command == "tell":
+                print(asktell.tell(target, args.scores, args.partial, args.proceed))
+            else:
+                print(asktell.status(target))
     else:
         from .plots import write_plots
         from .rundir import RunDirectory
@@ -101,17 +105,19 @@ def dispatch(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command; a failure is one line on stderr (`--debug`: and its traceback)."""
     args = parser().parse_args(argv)
+    resume = "; continue with --resume" if args.command == "run" else ""  # only `run` resumes
     try:
         with sigterm_raises():
             dispatch(args)
     except SearchAborted as error:
-        return _failed(args, f"{error}; continue with --resume", 1)
+        same_again = isinstance(error.__cause__, PluginResponseError)  # a wrong answer's shape
+        return _failed(args, f"{error}{'' if same_again else resume}", 1)
     except USER_ERRORS as error:
         return _failed(args, f"error: {error}", 2)
     except Exception:
         raise  # a bug: its traceback
     except BaseException as error:  # Ctrl-C, SIGTERM, a plugin's SystemExit or other
-        return _failed(args, f"{describe(error)}; continue with --resume", exit_code(error))
+        return _failed(args, f"{describe(error)}{resume}", exit_code(error))
     return 0
 
 

@@ -1,6 +1,7 @@
 """Config-driven runs: one YAML file names backend, objective, strategy, start, stop, output."""
 
 from .build import Run, build_run, build_strategy
+from .import_path import config_folder_on_path
 from .loading import fingerprint, load_config, validate
 from .schema import RunConfig, StrategyConfig
 
@@ -10,6 +11,7 @@ __all__ = [
     "StrategyConfig",
     "build_run",
     "build_strategy",
+    "config_folder_on_path",
     "fingerprint",
     "load_config",
     "validate",

@@ -120,11 +120,6 @@ def build_executor(config: ExecutorConfig) -> Executor:
     return executor
 
 
-def _told_scores(items: list) -> list:
-    """The score function of a `score.external` run: its scores come from `emb-opt tell`."""
-    raise ConfigError("score.external: this run's scores come from `emb-opt tell`, not a function")
-
-
 def _plugin(config: PluginConfig | None, registry: dict[str, str], where: str) -> Any:
     if config is None:
         return None
@@ -132,10 +127,11 @@ def _plugin(config: PluginConfig | None, registry: dict[str, str], where: str) -
 
 
 def build_run(config: RunConfig) -> Run:
-    """Connect to the backend and build every plugin the config names."""
+    """Connect to the backend and build every plugin the config names (a `score.external`
+    run's runner has no score function: its scores come from `emb-opt tell`)."""
     source = backend_builder(config.source.backend)(config.source)
     try:
-        score = _plugin(config.score.function, OBJECTIVES, "score.function") or _told_scores
+        score = _plugin(config.score.function, OBJECTIVES, "score.function")
         filter_function = _plugin(config.score.filter_function, {}, "score.filter_function")
         update, prune = build_strategy(config.strategy)
         executor = build_executor(config.executor)

@@ -161,7 +161,7 @@ class HTTPExecutor:
             timeout=httpx.Timeout(self.timeout), limits=limits, headers=self.headers
         )
 
-    async def _post(self, function: str, batch: list[Any]) -> list[dict[str, Any]]:
+    async def _post(self, function: str, batch: list[Any]) -> list[Any]:
         """One batch's responses; retries transient failures, then raises BackendError."""
         import httpx
 

@@ -149,8 +149,12 @@ class RayExecutor:
         """Put `fn` in the object store once; return its token and reference."""
         import ray
 
+        from ..config.import_path import modules_beside_config
+
         shipped = self._shipped.get(id(fn))  # holding `fn` keeps its id from being reused
         if shipped is None:
+            for module in modules_beside_config():  # Ray's workers cannot import them
+                ray.cloudpickle.register_pickle_by_value(module)
             shipped = self._shipped[id(fn)] = (fn, next(self._tokens), ray.put(fn))
         return shipped[1], shipped[2]
 

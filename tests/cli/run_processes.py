@@ -11,9 +11,9 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 
-def start_run(config: Path, output: Path, *extra: str) -> subprocess.Popen:
-    """`emb-opt run CONFIG --output OUTPUT --quiet ...` in a subprocess that can import the
-    score functions beside this file; stderr is piped."""
+def start_run(config: Path, output: Path, *extra: str, cwd: Path | None = None) -> subprocess.Popen:
+    """`emb-opt run CONFIG --output OUTPUT --quiet ...` in a subprocess (in `cwd`, if given)
+    that can import the score functions beside this file; stderr is piped."""
     env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.Popen(
         [
@@ -28,14 +28,21 @@ def start_run(config: Path, output: Path, *extra: str) -> subprocess.Popen:
             *extra,
         ],
         env=env,
+        cwd=cwd,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
 def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
-    """Wait for the run; its exit code and stderr (the pipe closed)."""
-    _, stderr = process.communicate(timeout=timeout)
+    """Wait for the run; its exit code and stderr (the pipe closed). A run still going after
+    `timeout` seconds is killed."""
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
     return process.returncode, stderr
 
 

@@ -8,9 +8,10 @@ import re
 import threading
 import time
 
+import numpy as np
 import pytest
 
-from emb_opt import BackendError, PluginError, Runner, SearchAborted
+from emb_opt import BackendError, PluginError, PluginResponseError, Runner, SearchAborted
 from emb_opt.executors import HTTPExecutor, RemoteFunction, SerialExecutor
 from emb_opt.objectives import TargetScore
 from emb_opt.schemas import FilterResponse, ScoreResponse
@@ -48,6 +49,23 @@ def not_a_list(items):
     return {"score": 1.0}
 
 
+def plain_scores(items):
+    """The tutorial objective as numpy floats, None for low `rand` and a dict for high."""
+    scores = [response.score for response in TargetScore()(items)]
+    return [
+        None
+        if item.data["rand"] < 0.3
+        else {"score": s}
+        if item.data["rand"] > 0.7
+        else np.float32(s)
+        for item, s in zip(items, scores)
+    ]
+
+
+def text_scores(items):
+    return [str(response.score) for response in TargetScore()(items)]
+
+
 @pytest.fixture
 def server(service_module):
     functions = {
@@ -56,6 +74,8 @@ def server(service_module):
         "rand_below_09": rand_below_09,
         "one_short": one_short,
         "not_a_list": not_a_list,
+        "plain_scores": plain_scores,
+        "text_scores": text_scores,
     }
     with service_module.ScoringServer(functions) as running:
         yield running
@@ -187,11 +207,11 @@ def test_the_service_base_url_works(server, items):
     assert [len(responses) for _, responses in outcomes] == [10, 10, 10, 10]
 
 
-def search(numpy_source, start_batch, executor, filter_function=None, **kwargs):
+def search(numpy_source, start_batch, executor, filter_function=None, score=None, **kwargs):
     runner = Runner(
         numpy_source,
         filter_function,
-        TargetScore(),
+        score or TargetScore(),
         None,
         TopKDiscreteUpdate(4),
         executor=executor,
@@ -212,6 +232,29 @@ def test_remote_search_matches_local_search(server, numpy_source, start_batch):
     assert remote.counters.score_calls == local.counters.score_calls > 10
     assert id_scores(remote) == id_scores(local)
     assert remote.counters.filter_calls > remote.counters.score_calls  # the filter removed some
+
+
+def test_a_service_answers_the_shapes_a_local_score_function_may_return(
+    server, numpy_source, start_batch
+):
+    with quick(server.url, batch_size=5) as executor:
+        remote = search(numpy_source, start_batch, executor, score=RemoteFunction("plain_scores"))
+    local = search(numpy_source, start_batch, SerialExecutor(), score=plain_scores)
+    assert id_scores(remote) == pytest.approx(id_scores(local)) and len(id_scores(local)) > 5
+    reasons = {item.internal.removal_reason for item in remote.items.values()}
+    assert "score function returned None" in reasons
+
+
+def test_a_service_answering_text_scores_is_one_line_naming_the_response(
+    server, numpy_source, start_batch
+):
+    with quick(server.url) as executor, pytest.raises(SearchAborted) as caught:
+        search(numpy_source, start_batch, executor, score=RemoteFunction("text_scores"))
+    assert isinstance(caught.value.__cause__, PluginResponseError)
+    assert re.search(
+        r"score function 'text_scores' response 0 is '[-.\de]+' \(str\); expected a number, None",
+        str(caught.value),
+    )
 
 
 def test_a_service_that_keeps_failing_aborts_the_search_with_the_log(

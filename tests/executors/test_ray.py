@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from emb_opt import BackendError, CallTimedOut, ConfigError, Runner, SearchAborted
+from emb_opt.config import config_folder_on_path
+from emb_opt.config.registry import import_object
 from emb_opt.executors import RayExecutor, SerialExecutor
 from emb_opt.objectives import TargetScore
 from emb_opt.schemas import ScoreResponse
@@ -105,6 +107,18 @@ def test_tasks_match_serial_in_input_order(items):
         assert executor.actors == []
     assert [len(batch) for batch, _ in outcomes] == [9, 9, 9, 9, 4]
     assert flat(outcomes) == serial_scores(items)
+
+
+def test_a_score_module_beside_the_config_reaches_the_workers(pool, items, tmp_path):
+    (tmp_path / "beside_config_scores.py").write_text(
+        "from emb_opt.objectives import TargetScore\n\n\n"
+        "def score(items):\n"
+        "    return [response.score for response in TargetScore()(items)]\n"
+    )
+    with config_folder_on_path(tmp_path):
+        score = import_object("beside_config_scores:score", "score.function")
+        outcomes = pool.run(score, items)
+    assert [s for _, out in outcomes for s in out] == pytest.approx(serial_scores(items))
 
 
 def test_actors_load_the_model_once_and_keep_it_across_runs(pool, items):
