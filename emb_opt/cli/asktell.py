@@ -11,7 +11,11 @@ was before or after it, never between.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ from ..atomic import write_atomically
 from ..config import Run, RunConfig, build_run, load_config, validate
 from ..errors import ConfigError
 from ..log import SearchLog
+from . import tables
 from .outputs import result_rows, run_figures, write_results
 from .plots import write_plots
 from .rundir import RunDirectory
@@ -209,54 +214,87 @@ def _read_config(run: Path) -> dict[str, Any]:
 
 
 def _write_asked(path: Path, asked: list[Asked]) -> None:
-    """The items to score, with empty `score` and `reason` columns for whoever scores them."""
-    rows = [
-        {
-            "id": a.id,
-            "item": "" if a.item is None else str(a.item),
-            "metadata": json.dumps(a.metadata or {}, default=str),
-            "score": "",
-            "reason": "",
-        }
-        for a in asked
-    ]
+    """The items to score, with empty `score` and `reason` columns for whoever scores them.
+
+    CSV: one `metadata` column of JSON text; JSON lines: `metadata` as an object; Parquet: one
+    typed column per metadata key (`metadata.KEY`, see `tables`). Any text round-trips; an id
+    or item that UTF-8 cannot hold (a lone surrogate) is refused for CSV and Parquet."""
+    if path.suffix != ".jsonl":
+        for a in asked:
+            if any(tables.has_lone_surrogate(str(v)) for v in (a.id, a.item) if v is not None):
+                raise ConfigError(
+                    f"id {tables.escape_surrogates(a.id)!r}: its id or item holds a lone "
+                    f"surrogate, which {path.suffix[1:]} (UTF-8) cannot hold; ask with "
+                    "--format jsonl"
+                )
     path.parent.mkdir(exist_ok=True)
-    if path.suffix == ".csv":
-        with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    elif path.suffix == ".jsonl":
-        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    if path.suffix == ".jsonl":
+        blank = {"score": None, "reason": None}
+        rows = [{"id": a.id, "item": a.item, "metadata": a.metadata or {}, **blank} for a in asked]
+        write_atomically(path, "".join(json.dumps(row, default=str) + "\n" for row in rows))
+    elif path.suffix == ".csv":
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer)
+        writer.writerow(["id", "item", "metadata", "score", "reason"])
+        for a in asked:
+            item = "" if a.item is None else str(a.item)
+            writer.writerow([a.id, item, tables.to_json(a.metadata or {}), "", ""])
+        write_atomically(path, buffer.getvalue())
     else:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        pq.write_table(pa.Table.from_pylist(rows), path)
+        none = [None] * len(asked)
+        columns = [
+            ("id", tables.id_array([_as_given(a.id) for a in asked])),
+            ("item", tables.value_array([a.item for a in asked])),
+            ("score", pa.array(none, pa.float64())),
+            ("reason", pa.array(none, pa.string())),
+        ]
+        tables.write_parquet(tables.table(columns, [a.metadata for a in asked]), path)
+
+
+def _as_given(id: str) -> int | str:
+    """An asked id as the database gave it: an integer where its text is one."""
+    return int(id) if id.lstrip("-").isdigit() and str(int(id)) == id else id
 
 
 def _read_scores(path: Path) -> list[dict[str, Any]]:
+    """The rows of a scores file: CSV (no field size limit), JSON lines or Parquet."""
     try:
         if path.suffix == ".parquet":
             import pyarrow.parquet as pq
 
             return pq.read_table(path).to_pylist()
-        text = path.read_text()
+        if path.suffix == ".jsonl":
+            lines = path.read_text(encoding="utf-8").split("\n")
+            return [json.loads(line) for line in lines if line.strip()]
+        with open(path, newline="", encoding="utf-8") as handle, _no_field_limit():
+            rows = list(csv.DictReader(handle))
     except OSError as error:
         raise ConfigError(f"cannot read the scores file {path}: {error.strerror}") from None
-    if path.suffix == ".jsonl":
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    rows = list(csv.DictReader(text.splitlines()))
+    except (UnicodeDecodeError, csv.Error, ValueError) as error:
+        raise ConfigError(f"{path}: cannot read it as {path.suffix[1:]}: {error}") from None
     if rows and not {"id", "score"} <= set(rows[0]):
         raise ConfigError(f"{path}: expected the columns id,score[,valid,reason]")
     return rows
+
+
+@contextmanager
+def _no_field_limit() -> Iterator[None]:
+    """Within, the csv module reads fields of any size (its default stops at 128 KiB)."""
+    previous = csv.field_size_limit(sys.maxsize)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
 
 def _answer(
     row: dict[str, Any], waiting: set[str], seen: set[str]
 ) -> tuple[tuple[str, float | None, str | None], str | None]:
     """(id, score, reason) of one row, or the problem with it."""
-    id = str(row.get("id", "")).strip()
+    given = str(row.get("id", ""))
+    id = given if given in waiting else given.strip()  # spaces an editor added, unless part of it
     nothing = (id, None, None)
     if id not in waiting:
         return nothing, f"id {id!r} is not waiting for a score"

@@ -68,10 +68,13 @@ def parser() -> argparse.ArgumentParser:
 def dispatch(args: argparse.Namespace) -> None:
     if args.command == "run":
         from ..config import load_config
+        from .outputs import finished_report, result_rows
         from .run import execute
 
         config, raw = load_config(args.config)
-        execute(config, raw, args.output or Path(config.output.dir), args.resume, args.quiet)
+        output = args.output or Path(config.output.dir)
+        log = execute(config, raw, output, args.resume, args.quiet)
+        print(finished_report(result_rows(log), output))
     elif args.command == "demo":
         from .demo import run_demo
 
