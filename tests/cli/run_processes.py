@@ -11,9 +11,11 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 
-def start_run(config: Path, output: Path, *extra: str) -> subprocess.Popen:
+def start_run(
+    config: Path, output: Path, *extra: str, stdout: int | None = None
+) -> subprocess.Popen:
     """`emb-opt run CONFIG --output OUTPUT --quiet ...` in a subprocess that can import the
-    score functions beside this file; stderr is piped."""
+    score functions beside this file; stderr is piped (stdout too with `stdout=PIPE`)."""
     env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.Popen(
         [
@@ -28,6 +30,7 @@ def start_run(config: Path, output: Path, *extra: str) -> subprocess.Popen:
             *extra,
         ],
         env=env,
+        stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
     )
