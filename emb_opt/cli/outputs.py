@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from ..log import SearchLog
 from . import tables
 
 RESULTS = ("results.jsonl", "results.parquet")
+MANIFEST_INTERVAL = 1.0  # seconds between a running run's manifest updates, at least
 SHOWN_METADATA = 2  # metadata fields in the printed table
 WIDEST = 24  # characters of an item or metadata value in the printed table
 
@@ -72,22 +74,33 @@ def results_table(rows: list[dict[str, Any]]) -> Any:
     return tables.table(columns, [r["metadata"] for r in rows])
 
 
-class LiveResults:
-    """Rewrites the results of a run as it goes: after a checkpoint, unless the last rewrite
-    was less than `interval` seconds ago or took more than a tenth of the time since."""
+class LiveOutputs:
+    """Keeps a running run's manifest figures and results current, at a bounded cost: after a
+    checkpoint, the manifest when a second has passed since it was last written, the results
+    when `interval` seconds have passed and ten times as long as their last rewrite took (so
+    rewriting them takes at most about a tenth of the run's time)."""
 
-    def __init__(self, directory: Path, interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        write_manifest: Callable[[dict[str, Any]], None],
+        interval: float = 2.0,
+    ) -> None:
         self.directory = directory
+        self.write_manifest = write_manifest
         self.interval = interval
-        self._last = float("-inf")  # when the last rewrite began
-        self._took = 0.0  # how long it took
+        self._manifest_at = self._results_at = float("-inf")  # when each was last written
+        self._took = 0.0  # how long the last results rewrite took
 
     def update(self, log: SearchLog) -> None:
-        since = time.perf_counter() - self._last
-        if since >= max(self.interval, 10 * self._took):
-            self._last = time.perf_counter()
+        now = time.perf_counter()
+        if now - self._manifest_at >= MANIFEST_INTERVAL:
+            self._manifest_at = now
+            self.write_manifest(run_figures(log))
+        if now - self._results_at >= max(self.interval, 10 * self._took):
+            self._results_at = now
             write_results(log, self.directory)
-            self._took = time.perf_counter() - self._last
+            self._took = time.perf_counter() - now
 
 
 def run_figures(log: SearchLog) -> dict[str, Any]:

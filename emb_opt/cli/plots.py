@@ -1,54 +1,171 @@
-"""PNG plots of a run: score trajectories of the query tree, best score vs score calls.
+"""PNG plots of a run, for a reader who wants to know how the search went at a glance:
 
-Both take time in proportion to the queries and iterations of the run: the trajectories are
-drawn as the tree's edges, each once, and the best score comes from the run's history.
+- `best_and_top_k.png`: the best score and the mean of the best 10 and 100 against score calls;
+- `scores_per_round.png`: the scores of the items each round scored (a box per round);
+- `top_k_per_round.png`: how many of the current top k each round found (a bar per round).
+
+"Best" follows the search's own ranking (`log.best()`), so a search that minimises reads the
+same way. Each plot takes time in proportion to the items and rounds of the run; with more
+than `MAX_BOXES` rounds, consecutive rounds share a box or bar.
 """
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..log import SearchLog
 
+PLOTS = ("best_and_top_k.png", "scores_per_round.png", "top_k_per_round.png")
+TOP_KS = (10, 100)  # the top-k means drawn against score calls
+MAX_BOXES = 40  # boxes or bars per plot; more rounds are grouped
+
 
 def write_plots(log: SearchLog, directory: Path) -> list[Path]:
-    """Write trajectories.png and best_vs_score_calls.png; return their paths."""
+    """Write the three plots of `log` into `directory`; return their paths."""
     import matplotlib
 
     matplotlib.use("Agg")
+    rounds = scores_by_round(log)
+    sign = _sign(log, rounds)
+    return [
+        _best_and_top_k(rounds, round_calls(log, rounds), sign, directory / PLOTS[0]),
+        _scores_per_round(rounds, directory / PLOTS[1]),
+        _top_k_per_round(rounds, sign, directory / PLOTS[2]),
+    ]
+
+
+def scores_by_round(log: SearchLog) -> list[list[float]]:
+    """The scores of the valid items each round (iteration) scored, round 0 first."""
+    rounds: list[list[float]] = [[] for _ in range(log.counters.iterations)]
+    for item in log.items.values():
+        if item.internal.removed or item.score is None:
+            continue
+        number = item.internal.iteration or 0
+        rounds.extend([] for _ in range(number + 1 - len(rounds)))
+        rounds[number].append(item.score)
+    return rounds
+
+
+def round_calls(log: SearchLog, rounds: Sequence[Sequence[float]]) -> list[int]:
+    """Score calls spent by the end of each round (counting scored items where the log keeps
+    no history for a round)."""
+    calls, spent = [], 0
+    for number, scores in enumerate(rounds):
+        spent = (
+            log.history[number]["score_calls"] if number < len(log.history) else spent + len(scores)
+        )
+        calls.append(spent)
+    return calls
+
+
+def _sign(log: SearchLog, rounds: Sequence[Sequence[float]]) -> float:
+    """1 where higher scores rank first, -1 where lower ones do (as `log.best()` says)."""
+    best = log.best()
+    if best is None or best.score is None:
+        return 1.0
+    lowest = min(min(scores) for scores in rounds if scores)
+    return -1.0 if best.score == lowest and any(max(s) > lowest for s in rounds if s) else 1.0
+
+
+def _best_and_top_k(rounds: list[list[float]], calls: list[int], sign: float, path: Path) -> Path:
     import matplotlib.pyplot as plt
-    from matplotlib.collections import LineCollection
 
-    paths = []
     figure, axes = plt.subplots(figsize=(7, 4))
-    segments = [
-        [
-            (start.iteration or 0, start.mean_score or 0.0),
-            (end.iteration or 0, end.mean_score or 0.0),
-        ]
-        for start, end in log.query_tree.edges()
-    ]
-    axes.add_collection(LineCollection(segments, colors="tab:blue", alpha=0.4))
-    axes.autoscale()
+    best: list[tuple[int, float]] = []
+    means: dict[int, list[tuple[int, float]]] = {k: [] for k in TOP_KS}
+    heaps: dict[int, list[float]] = {k: [] for k in TOP_KS}  # the k best, as sign * score
+    for spent, scores in zip(calls, rounds):
+        for score in scores:
+            for k, heap in heaps.items():
+                (heapq.heappush if len(heap) < k else heapq.heappushpop)(heap, sign * score)
+        for k, heap in heaps.items():
+            if len(heap) == k:
+                means[k].append((spent, sign * sum(heap) / k))
+        if heaps[TOP_KS[0]]:
+            best.append((spent, sign * max(heaps[TOP_KS[0]])))
+    for k, color in zip(TOP_KS, ("tab:blue", "tab:purple")):
+        if means[k]:
+            axes.plot(*zip(*means[k]), color=color, label=f"mean of the best {k}")
+    if best:
+        axes.step(*zip(*best), where="post", color="tab:green", linewidth=2, label="best score")
+        axes.legend(loc="best")
     axes.set(
-        xlabel="iteration",
-        ylabel="mean score of the query's results",
-        title="Score trajectories of the query tree",
+        xlabel="score calls",
+        ylabel="score",
+        title="Best score so far, and the mean of the best 10 and 100",
     )
-    paths.append(_save(figure, directory / "trajectories.png"))
+    axes.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def _groups(count: int) -> list[range]:
+    """Consecutive rounds, at most MAX_BOXES groups of them."""
+    width = -(-count // MAX_BOXES) if count else 1
+    return [range(start, min(start + width, count)) for start in range(0, count, width)]
+
+
+def _label(group: range) -> str:
+    return str(group.start + 1) if len(group) == 1 else f"{group.start + 1}-{group.stop}"
+
+
+def _round_axis(axes: Any, groups: list[range]) -> None:
+    """Ticks that name rounds (1 is the first), at most a dozen of them."""
+    step = max(1, len(groups) // 12)
+    axes.set_xticks(range(0, len(groups), step), [_label(g) for g in groups[::step]])
+    grouped = any(len(g) > 1 for g in groups)
+    axes.set_xlabel("round (iteration)" + (f", {len(groups[0])} per box" if grouped else ""))
+
+
+def _scores_per_round(rounds: list[list[float]], path: Path) -> Path:
+    import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7, 4))
-    points = [
-        (h["score_calls"], h["best_score"]) for h in log.history if h["best_score"] is not None
-    ]
-    if points:
-        calls, best = zip(*points)
-        axes.step(calls, best, where="post", color="tab:green")
-        axes.plot(calls, best, "o", color="tab:green", markersize=3)
-    axes.set(xlabel="score calls", ylabel="best score so far", title="Best score vs score calls")
-    paths.append(_save(figure, directory / "best_vs_score_calls.png"))
-    return paths
+    groups = _groups(len(rounds))
+    boxes = [[s for number in group for s in rounds[number]] for group in groups]
+    filled = [position for position, scores in enumerate(boxes) if scores]
+    if filled:
+        axes.boxplot(
+            [boxes[p] for p in filled],
+            positions=filled,
+            whis=(5, 95),
+            showfliers=False,
+            widths=0.6,
+            patch_artist=True,
+            boxprops={"facecolor": "tab:blue", "alpha": 0.35},
+            medianprops={"color": "tab:blue"},
+        )
+        tops = [max(boxes[p]) for p in filled]
+        axes.plot(filled, tops, "v", color="tab:green", markersize=4, label="round's highest")
+        axes.legend(loc="best")
+    _round_axis(axes, groups)
+    axes.set(
+        ylabel="score", title="Scores of the items each round scored (box: 25-75%, whiskers: 5-95%)"
+    )
+    axes.grid(alpha=0.3, axis="y")
+    return _save(figure, path)
+
+
+def _top_k_per_round(rounds: list[list[float]], sign: float, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4))
+    valid = sum(len(scores) for scores in rounds)
+    k = min(TOP_KS[-1], max(TOP_KS[0], valid // 5))
+    ranked = heapq.nlargest(
+        k, ((sign * s, number) for number, scores in enumerate(rounds) for s in scores)
+    )
+    found = [0] * len(rounds)
+    for _, number in ranked:
+        found[number] += 1
+    groups = _groups(len(rounds))
+    axes.bar(range(len(groups)), [sum(found[n] for n in g) for g in groups], color="tab:orange")
+    _round_axis(axes, groups)
+    axes.set(ylabel=f"items of the top {k}", title=f"Which rounds found the current top {k}")
+    axes.grid(alpha=0.3, axis="y")
+    return _save(figure, path)
 
 
 def _save(figure: Any, path: Path) -> Path:

@@ -10,7 +10,7 @@ from ..config import Run, RunConfig, build_run
 from ..errors import ConfigError, SearchAborted
 from ..log import SearchLog
 from .interrupts import describe
-from .outputs import LiveResults, run_figures, write_results
+from .outputs import LiveOutputs, run_figures, write_results
 from .plots import write_plots
 from .progress import Progress
 from .rundir import RunDirectory
@@ -59,14 +59,13 @@ def _search(run: Run, directory: RunDirectory, log: SearchLog, quiet: bool) -> S
     config = run.config
     progress = Progress(config.stop.iterations, quiet)
     timings = {"checkpoints": 0.0, "outputs": 0.0}
-    live = LiveResults(directory.path)
+    live = LiveOutputs(directory.path, directory.write_manifest)
 
     def after_iteration(current: SearchLog) -> None:
         began = time.perf_counter()
         directory.checkpoint(current)
         timings["checkpoints"] += time.perf_counter() - began
         began = time.perf_counter()
-        directory.write_manifest(run_figures(current))
         live.update(current)
         timings["outputs"] += time.perf_counter() - began
         progress.update(current)

@@ -15,6 +15,7 @@ import pytest
 from run_processes import finish, start_run
 
 from emb_opt.cli.main import main
+from emb_opt.cli.plots import PLOTS
 from emb_opt.log import SearchLog
 
 
@@ -41,8 +42,8 @@ def test_run_writes_every_output_and_inspect_summarises(write_config, tmp_path, 
     table = pq.read_table(out / "results.parquet")
     assert table.num_rows == len(rows)
     assert len(table.column("embedding")[0]) == 16
-    assert (out / "trajectories.png").stat().st_size > 0
-    assert (out / "best_vs_score_calls.png").stat().st_size > 0
+    for plot in PLOTS:
+        assert (out / plot).stat().st_size > 0
 
     assert run_cli("inspect", str(out), "--top", "3") == 0
     text = capsys.readouterr().out
