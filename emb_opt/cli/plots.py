@@ -107,16 +107,20 @@ def _groups(count: int) -> list[range]:
     return [range(start, min(start + width, count)) for start in range(0, count, width)]
 
 
-def _label(group: range) -> str:
-    return str(group.start + 1) if len(group) == 1 else f"{group.start + 1}-{group.stop}"
+def _centres(groups: list[range]) -> list[float]:
+    """Where each group's box or bar stands on an axis of round numbers (1 is the first)."""
+    return [group.start + 1 + (len(group) - 1) / 2 for group in groups]
 
 
-def _round_axis(axes: Any, groups: list[range]) -> None:
-    """Ticks that name rounds (1 is the first), at most a dozen of them."""
-    step = max(1, len(groups) // 12)
-    axes.set_xticks(range(0, len(groups), step), [_label(g) for g in groups[::step]])
-    grouped = any(len(g) > 1 for g in groups)
-    axes.set_xlabel("round (iteration)" + (f", {len(groups[0])} per box" if grouped else ""))
+def _round_axis(axes: Any, groups: list[range], what: str) -> None:
+    """An axis of round numbers that says how many rounds share a box or bar."""
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=True))
+    axes.set_xlim(0.5, (groups[-1].stop if groups else 1) + 0.5)
+    width = len(groups[0]) if groups else 1
+    grouped = f", {width} rounds per {what}" if width > 1 else ""
+    axes.set_xlabel(f"round (iteration){grouped}")
 
 
 def _scores_per_round(rounds: list[list[float]], path: Path) -> Path:
@@ -125,22 +129,31 @@ def _scores_per_round(rounds: list[list[float]], path: Path) -> Path:
     figure, axes = plt.subplots(figsize=(7, 4))
     groups = _groups(len(rounds))
     boxes = [[s for number in group for s in rounds[number]] for group in groups]
-    filled = [position for position, scores in enumerate(boxes) if scores]
+    filled = [n for n, scores in enumerate(boxes) if scores]
+    centres, width = _centres(groups), 0.6 * len(groups[0]) if groups else 0.6
     if filled:
         axes.boxplot(
-            [boxes[p] for p in filled],
-            positions=filled,
+            [boxes[n] for n in filled],
+            positions=[centres[n] for n in filled],
             whis=(5, 95),
             showfliers=False,
-            widths=0.6,
+            widths=width,
+            manage_ticks=False,
             patch_artist=True,
             boxprops={"facecolor": "tab:blue", "alpha": 0.35},
             medianprops={"color": "tab:blue"},
         )
-        tops = [max(boxes[p]) for p in filled]
-        axes.plot(filled, tops, "v", color="tab:green", markersize=4, label="round's highest")
+        tops = [max(boxes[n]) for n in filled]
+        axes.plot(
+            [centres[n] for n in filled],
+            tops,
+            "v",
+            color="tab:green",
+            ms=4,
+            label="round's highest",
+        )
         axes.legend(loc="best")
-    _round_axis(axes, groups)
+    _round_axis(axes, groups, "box")
     axes.set(
         ylabel="score", title="Scores of the items each round scored (box: 25-75%, whiskers: 5-95%)"
     )
@@ -161,8 +174,10 @@ def _top_k_per_round(rounds: list[list[float]], sign: float, path: Path) -> Path
     for _, number in ranked:
         found[number] += 1
     groups = _groups(len(rounds))
-    axes.bar(range(len(groups)), [sum(found[n] for n in g) for g in groups], color="tab:orange")
-    _round_axis(axes, groups)
+    counts = [sum(found[n] for n in group) for group in groups]
+    width = 0.8 * len(groups[0]) if groups else 0.8
+    axes.bar(_centres(groups), counts, width=width, color="tab:orange")
+    _round_axis(axes, groups, "bar")
     axes.set(ylabel=f"items of the top {k}", title=f"Which rounds found the current top {k}")
     axes.grid(alpha=0.3, axis="y")
     return _save(figure, path)
