@@ -108,19 +108,20 @@ def _groups(count: int) -> list[range]:
 
 
 def _centres(groups: list[range]) -> list[float]:
-    """Where each group's box or bar stands on an axis of round numbers (1 is the first)."""
-    return [group.start + 1 + (len(group) - 1) / 2 for group in groups]
+    """Where each group's box or bar stands on an axis of iteration numbers."""
+    return [group.start + (len(group) - 1) / 2 for group in groups]
 
 
 def _round_axis(axes: Any, groups: list[range], what: str) -> None:
-    """An axis of round numbers that says how many rounds share a box or bar."""
+    """An axis of iteration numbers (0 is the first, as in results.jsonl) that says how many
+    share a box or bar."""
     from matplotlib.ticker import MaxNLocator
 
     axes.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=True))
-    axes.set_xlim(0.5, (groups[-1].stop if groups else 1) + 0.5)
+    axes.set_xlim(-0.5, (groups[-1].stop if groups else 1) - 0.5)
     width = len(groups[0]) if groups else 1
-    grouped = f", {width} rounds per {what}" if width > 1 else ""
-    axes.set_xlabel(f"round (iteration){grouped}")
+    grouped = f", {width} per {what}" if width > 1 else ""
+    axes.set_xlabel(f"iteration (round){grouped}")
 
 
 def _scores_per_round(rounds: list[list[float]], path: Path) -> Path:
