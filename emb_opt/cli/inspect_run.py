@@ -1,7 +1,7 @@
 """`emb-opt inspect DIR`: a summary table of a run and its best results.
 
-A running run rewrites its manifest's counters after every checkpoint and its results every
-few seconds, so `inspect` shows where it stands."""
+A running run rewrites its manifest's counters and its results every few seconds (see
+`outputs.LiveOutputs`), so `inspect` shows where it stands."""
 
 from __future__ import annotations
 
