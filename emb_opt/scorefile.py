@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +29,14 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             import pyarrow.parquet as pq
 
             rows = pq.read_table(path).to_pylist()
+        elif path.suffix == ".jsonl":
+            rows = _jsonl(path, path.read_text(encoding="utf-8"))
         else:
-            text = path.read_text()
-            rows = _jsonl(path, text) if path.suffix == ".jsonl" else _csv(text)
+            rows = _csv(path)
     except OSError as error:
         raise ConfigError(f"cannot read the scores file {path}: {error.strerror}") from None
+    except (UnicodeDecodeError, csv.Error, ValueError) as error:
+        raise ConfigError(f"{path}: cannot read it as {path.suffix[1:]}: {error}") from None
     if path.suffix != ".jsonl" and rows and not {"id", "score"} <= set(rows[0]):
         raise ConfigError(
             f"{path}: expected the columns {COLUMNS}, got {','.join(map(str, rows[0]))}"
@@ -43,13 +49,26 @@ def first_row_number(path: Path) -> int:
     return 2 if path.suffix == ".csv" else 1
 
 
-def _csv(text: str) -> list[dict[str, Any]]:
-    return list(csv.DictReader(text.splitlines()))
+def _csv(path: Path) -> list[dict[str, Any]]:
+    """The rows of a CSV file, parsed from the file itself so that any text in a quoted field
+    (line separators, form feeds, fields over 128 KiB) comes back as written."""
+    with open(path, newline="", encoding="utf-8") as handle, _no_field_limit():
+        return list(csv.DictReader(handle))
+
+
+@contextmanager
+def _no_field_limit() -> Iterator[None]:
+    """Within, the csv module reads fields of any size (its default stops at 128 KiB)."""
+    previous = csv.field_size_limit(sys.maxsize)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
 
 def _jsonl(path: Path, text: str) -> list[dict[str, Any]]:
     rows = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):  # not splitlines: U+2028 is text
         if not line.strip():
             continue
         try:
@@ -62,14 +81,19 @@ def _jsonl(path: Path, text: str) -> list[dict[str, Any]]:
     return rows
 
 
-def row_id(row: dict[str, Any]) -> str:
-    """The id of a row, as text."""
-    return str(row.get("id", "")).strip()
+def row_id(row: dict[str, Any], known: set[str] | frozenset[str] = frozenset()) -> str:
+    """The id of a row, as text: as written when `known` holds it, else without the spaces
+    an editor may have added around it."""
+    given = str(row.get("id", ""))
+    return given if given in known else given.strip()
 
 
-def parse_row(row: dict[str, Any], seen: set[str]) -> tuple[Answer, str | None]:
-    """(id, score, reason) of one row, or the problem with it; `seen` collects the ids."""
-    id = row_id(row)
+def parse_row(
+    row: dict[str, Any], seen: set[str], id: str | None = None
+) -> tuple[Answer, str | None]:
+    """(id, score, reason) of one row (its id as `row_id` reads it, unless given), or the
+    problem with it; `seen` collects the ids."""
+    id = row_id(row) if id is None else id
     nothing = (id, None, None)
     if not id:
         return nothing, "the row has no id"

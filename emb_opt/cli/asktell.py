@@ -11,6 +11,7 @@ was before or after it, never between.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from ..config import Run, RunConfig, build_run, load_config, validate
 from ..errors import ConfigError
 from ..masking import literal_secrets
 from ..scorefile import Answer, first_row_number, parse_row, problems_text, read_rows, row_id
+from . import tables
 from .outputs import result_rows, run_figures, write_results
 from .plots import write_plots
 from .rundir import RunDirectory
@@ -235,35 +237,53 @@ def _read_config(run: Path) -> dict[str, Any]:
 
 
 def _write_asked(path: Path, asked: list[Asked]) -> None:
-    """The items to score, with empty `score` and `reason` columns for whoever scores them."""
-    rows = [
-        {
-            "id": a.id,
-            "item": "" if a.item is None else str(a.item),
-            "metadata": json.dumps(a.metadata or {}, default=str),
-            "score": "",
-            "reason": "",
-        }
-        for a in asked
-    ]
+    """The items to score, with empty `score` and `reason` columns for whoever scores them.
+
+    CSV: one `metadata` column of JSON text; JSON lines: `metadata` as an object; Parquet: one
+    typed column per metadata key (`metadata.KEY`, see `tables`). Any text round-trips; an id
+    or item that UTF-8 cannot hold (a lone surrogate) is refused for CSV and Parquet."""
+    if path.suffix != ".jsonl":
+        for a in asked:
+            if any(tables.has_lone_surrogate(str(v)) for v in (a.id, a.item) if v is not None):
+                raise ConfigError(
+                    f"id {tables.escape_surrogates(a.id)!r}: its id or item holds a lone "
+                    f"surrogate, which {path.suffix[1:]} (UTF-8) cannot hold; ask with "
+                    "--format jsonl"
+                )
     path.parent.mkdir(exist_ok=True)
-    if path.suffix == ".csv":
-        with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    elif path.suffix == ".jsonl":
-        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    if path.suffix == ".jsonl":
+        blank = {"score": None, "reason": None}
+        rows = [{"id": a.id, "item": a.item, "metadata": a.metadata or {}, **blank} for a in asked]
+        write_atomically(path, "".join(json.dumps(row, default=str) + "\n" for row in rows))
+    elif path.suffix == ".csv":
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer)
+        writer.writerow(["id", "item", "metadata", "score", "reason"])
+        for a in asked:
+            item = "" if a.item is None else str(a.item)
+            writer.writerow([a.id, item, tables.to_json(a.metadata or {}), "", ""])
+        write_atomically(path, buffer.getvalue())
     else:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        pq.write_table(pa.Table.from_pylist(rows), path)
+        none = [None] * len(asked)
+        columns = [
+            ("id", tables.id_array([_as_given(a.id) for a in asked])),
+            ("item", tables.value_array([a.item for a in asked])),
+            ("score", pa.array(none, pa.float64())),
+            ("reason", pa.array(none, pa.string())),
+        ]
+        tables.write_parquet(tables.table(columns, [a.metadata for a in asked]), path)
+
+
+def _as_given(id: str) -> int | str:
+    """An asked id as the database gave it: an integer where its text is one."""
+    return int(id) if id.lstrip("-").isdigit() and str(int(id)) == id else id
 
 
 def _answer(row: dict[str, Any], waiting: set[str], seen: set[str]) -> tuple[Answer, str | None]:
     """(id, score, reason) of one row, or the problem with it."""
-    id = row_id(row)
+    id = row_id(row, waiting)
     if id not in waiting:
         return (id, None, None), f"id {id!r} is not waiting for a score"
-    return parse_row(row, seen)
+    return parse_row(row, seen, id)

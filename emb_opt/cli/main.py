@@ -69,11 +69,14 @@ def parser() -> argparse.ArgumentParser:
 def dispatch(args: argparse.Namespace) -> None:
     if args.command == "run":
         from ..config import config_folder_on_path, load_config
+        from .outputs import finished_report, result_rows
         from .run import execute
 
         config, raw = load_config(args.config)
+        output = args.output or Path(config.output.dir)
         with config_folder_on_path(args.config.absolute().parent):
-            execute(config, raw, args.output or Path(config.output.dir), args.resume, args.quiet)
+            log = execute(config, raw, output, args.resume, args.quiet)
+        print(finished_report(result_rows(log), output))
     elif args.command == "demo":
         from .demo import run_demo
 

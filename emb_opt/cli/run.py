@@ -10,7 +10,7 @@ from ..config import Run, RunConfig, build_run
 from ..errors import ConfigError, SearchAborted
 from ..log import SearchLog
 from .interrupts import describe
-from .outputs import run_figures, write_results
+from .outputs import LiveOutputs, run_figures, write_results
 from .plots import write_plots
 from .progress import Progress
 from .rundir import RunDirectory
@@ -34,6 +34,7 @@ def execute(
         fresh = None if resume else run.start_log()  # reads start.scores: no directory yet
         directory = RunDirectory(output)
         directory.claim(raw, resume)
+        print(f"run directory: {directory.path.absolute()}", flush=True)
         log = None
         try:
             log = fresh if fresh is not None else directory.resume_log()
@@ -58,11 +59,15 @@ def _search(run: Run, directory: RunDirectory, log: SearchLog, quiet: bool) -> S
     config = run.config
     progress = Progress(config.stop.iterations, quiet)
     timings = {"checkpoints": 0.0, "outputs": 0.0}
+    live = LiveOutputs(directory.path, directory.write_manifest)
 
     def after_iteration(current: SearchLog) -> None:
         began = time.perf_counter()
         directory.checkpoint(current)
         timings["checkpoints"] += time.perf_counter() - began
+        began = time.perf_counter()
+        live.update(current)
+        timings["outputs"] += time.perf_counter() - began
         progress.update(current)
 
     remaining = max(0, config.stop.iterations - log.counters.iterations)
@@ -77,7 +82,7 @@ def _search(run: Run, directory: RunDirectory, log: SearchLog, quiet: bool) -> S
     began = time.perf_counter()
     write_results(log, directory.path)
     write_plots(log, directory.path)
-    timings["outputs"] = time.perf_counter() - began
+    timings["outputs"] += time.perf_counter() - began
     stopped = _stop_reason(run, log)
     directory.write_manifest(
         {"status": "finished", "stopped": stopped, "timings": timings, **run_figures(log)}

@@ -11,9 +11,12 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 
-def start_run(config: Path, output: Path, *extra: str, cwd: Path | None = None) -> subprocess.Popen:
+def start_run(
+    config: Path, output: Path, *extra: str, cwd: Path | None = None, stdout: int | None = None
+) -> subprocess.Popen:
     """`emb-opt run CONFIG --output OUTPUT --quiet ...` in a subprocess (in `cwd`, if given)
-    that can import the score functions beside this file; stderr is piped."""
+    that can import the score functions beside this file; stderr is piped (stdout too with
+    `stdout=PIPE`)."""
     env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.Popen(
         [
@@ -29,6 +32,7 @@ def start_run(config: Path, output: Path, *extra: str, cwd: Path | None = None) 
         ],
         env=env,
         cwd=cwd,
+        stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
     )

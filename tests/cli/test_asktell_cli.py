@@ -99,7 +99,7 @@ def test_ten_rounds_of_ask_and_tell_end_as_the_callable_run(tmp_path, capsys, ca
     assert (
         manifest["counters"] == json.loads((callable_run / "manifest.json").read_text())["counters"]
     )
-    assert (run / "trajectories.png").exists()
+    assert (run / "best_and_top_k.png").exists()
 
 
 def test_plates_of_n_go_out_in_separate_files_and_can_be_told_apart(tmp_path, capsys):
