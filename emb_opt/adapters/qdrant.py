@@ -20,6 +20,7 @@ from ..filters import FALSE
 from ..filters.to_qdrant import to_qdrant
 from .backend import Backend
 from .base import QueryHits, slice_hits
+from .names import QDRANT
 from .remote import (
     LoaderCalls,
     RemoteDataSource,
@@ -315,4 +316,5 @@ BACKEND = Backend(
     collections=lambda client: [c.name for c in client.get_collections().collections],
     drop_collection=lambda client, name: client.delete_collection(name),
     load_collection=load_collection,
+    names=QDRANT,
 )

@@ -71,7 +71,8 @@ def dispatch(args: argparse.Namespace) -> None:
         from .run import execute
 
         config, raw = load_config(args.config)
-        execute(config, raw, args.output or Path(config.output.dir), args.resume, args.quiet)
+        args.run_directory = args.output or Path(config.output.dir)
+        execute(config, raw, args.run_directory, args.resume, args.quiet)
     elif args.command == "demo":
         from .demo import run_demo
 
@@ -104,14 +105,25 @@ def main(argv: list[str] | None = None) -> int:
         with sigterm_raises():
             dispatch(args)
     except SearchAborted as error:
-        return _failed(args, f"{error}; continue with --resume", 1)
+        return _failed(args, f"{error}{_resume_hint(args)}", 1)
     except USER_ERRORS as error:
         return _failed(args, f"error: {error}", 2)
     except Exception:
         raise  # a bug: its traceback
     except BaseException as error:  # Ctrl-C, SIGTERM, a plugin's SystemExit or other
-        return _failed(args, f"{describe(error)}; continue with --resume", exit_code(error))
+        return _failed(args, f"{describe(error)}{_resume_hint(args)}", exit_code(error))
     return 0
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """The advice to resume, only where `--resume` can continue: `emb-opt run` stopped
+    with finished iterations checkpointed in its run directory."""
+    from .rundir import RunDirectory
+
+    directory = getattr(args, "run_directory", None)
+    if directory is None or not RunDirectory(directory).has_log():
+        return ""
+    return "; continue with --resume"
 
 
 def _failed(args: argparse.Namespace, message: str, code: int) -> int:
