@@ -34,7 +34,7 @@ LONG_KEY = "price_of_the_item_in_the_currency_of_the_shop_that_sells_it_today"  
 
 def surrogate_rows() -> dict[str, list[dict[str, Any]]]:
     """Metadata with a lone surrogate in row 7: as a value, a key, and inside a list."""
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "value": {"tag": "\ud800"},
         "key": {"\udc80tag": 1},
         "nested": {"tags": ["ok", "\udfff"]},
