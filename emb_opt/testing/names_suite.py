@@ -119,12 +119,16 @@ class NameConformance:
         self.refuses(source_config, surrogate_rows()[where], "row 7", "lone surrogate")
 
     def test_refused_keys_name_the_key_and_the_backend(self, source_config: dict[str, Any]) -> None:
+        if not self.refused_keys:
+            pytest.skip("this engine stores every metadata key as written")
         backend = self.backend(source_config).names.backend
         for key in self.refused_keys:
             metadata = [{"tag": "fine"} for _ in range(ROWS - 1)] + [{key: 1}]
             self.refuses(source_config, metadata, f"row {ROWS - 1}", repr(key), backend)
 
     def test_refused_texts_name_the_row_and_key(self, source_config: dict[str, Any]) -> None:
+        if not self.refused_texts:
+            pytest.skip("this engine stores every string that has a UTF-8 form")
         for text in self.refused_texts:
             metadata = [{"tag": "fine"} for _ in range(ROWS)]
             metadata[5] = {"tag": text}
@@ -133,6 +137,8 @@ class NameConformance:
     def test_refused_collection_names_fail_before_the_engine_sees_them(
         self, source_config: dict[str, Any]
     ) -> None:
+        if not self.refused_collections:
+            pytest.skip("this engine takes every collection name a config can give")
         names = self.backend(source_config).names
         for collection in self.refused_collections:
             with pytest.raises(ValueError, match=names.backend) as refused:
