@@ -38,7 +38,7 @@ DOCUMENT = "#document"  # item_key meaning "the item is the record's document"
 METRICS = {"l2": "l2", "cosine": "cosine", "ip": "ip"}
 SCORES = ScoreConvention(l2_squared=True, similarity=False)
 # the loader's names while items go to documents: their key is no metadata key
-WITH_DOCUMENTS = replace(CHROMA, keys=replace(CHROMA.keys, pattern=rf"{DOCUMENT}|[^#$].*"))
+WITH_DOCUMENTS = replace(CHROMA, keys=replace(CHROMA.keys, pattern=rf"(?s){DOCUMENT}|[^#$].*"))
 
 
 def import_chroma() -> Any:

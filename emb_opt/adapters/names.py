@@ -197,7 +197,7 @@ MILVUS = NameRules(
 CHROMA = NameRules(
     "Chroma",
     keys=NameRule(
-        r"[^#$].*",
+        r"(?s)[^#$].*",
         "a non-empty key not starting with '#' or '$'",
         reserved_prefixes=("chroma:",),
     ),

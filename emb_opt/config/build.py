@@ -92,7 +92,7 @@ def build_run(config: RunConfig) -> Run:
     """Connect to the backend and build every plugin the config names."""
     source = backend_builder(config.source.backend)(config.source)
     try:
-        check_k_fits(source, config.source.k)
+        check_k_fits(source, config.source.k, filtered=bool(config.source.filter))
         score = _plugin(config.score.function, OBJECTIVES, "score.function") or _told_scores
         filter_function = _plugin(config.score.filter_function, {}, "score.filter_function")
         update, prune = build_strategy(config.strategy)
@@ -112,14 +112,15 @@ def build_run(config: RunConfig) -> Run:
     return Run(config, source, runner, stop)
 
 
-def check_k_fits(source: Any, k: int) -> None:
-    """Refuse a `k` beyond the items the source holds that pass the filter: every query
+def check_k_fits(source: Any, k: int, filtered: bool) -> None:
+    """Refuse a `k` beyond the items the source holds (that pass the filter): every query
     would ask the engine for more results than exist."""
     count = source.count() if hasattr(source, "count") else None
     if count is not None and k > count:
+        which = " that pass source.filter" if filtered else ""
         raise ConfigError(
-            f"source.k: {k} is more than the {count} items of the collection that pass "
-            f"source.filter; set k to at most {count}"
+            f"source.k: {k} is more than the {count} items of the collection{which}; "
+            f"set k to at most {count}"
         )
 
 
