@@ -208,7 +208,13 @@ CHROMA = NameRules(
     ),
 )
 
-QDRANT = NameRules("Qdrant", key_means="payload key")
+QDRANT = NameRules(
+    "Qdrant",
+    collections=NameRule(
+        r'[^<>:"/\\|?*\x00\x1f]+', 'none of < > : " / \\ | ? *, NUL or \\x1f', 255
+    ),
+    key_means="payload key",
+)
 QDRANT_EDGE = NameRules(
     "Qdrant Edge",
     collections=NameRule(

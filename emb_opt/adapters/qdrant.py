@@ -266,7 +266,8 @@ def load_collection(
     `recreate=True` drops an existing collection of that name first.
     """
     models = import_qdrant()
-    rows = load_rows(embeddings, metadata, ids, items, item_key)
+    rows = load_rows(embeddings, metadata, ids, items, item_key, names=QDRANT)
+    QDRANT.check_collection(collection_name)
     distance = loader_metric(metric, METRICS, "Qdrant")
     params = models.VectorParams(size=rows.embeddings.shape[1], distance=distance)
     call = LoaderCalls("Qdrant", qdrant_address(client), collection_name, retry)
