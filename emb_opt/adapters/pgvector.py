@@ -455,6 +455,12 @@ def load_collection(
     if index not in (None, "hnsw", "ivfflat"):
         raise ValueError(f"index must be None, 'hnsw' or 'ivfflat', got {index!r}")
     reserved = (id_column, vector_column, json_column)
+    for argument, column in zip(("id_column", "vector_column", "json_column"), reserved):
+        if not is_column_name(column):
+            raise ValueError(
+                f"{argument} must match [A-Za-z_][A-Za-z0-9_]* in at most "
+                f"{PG_IDENTIFIER_BYTES} bytes (a PostgreSQL column name), got {column!r}"
+            )
     rows = load_rows(embeddings, metadata, ids, items, item_key, reserved=reserved, names=POSTGRES)
     keys = list(dict.fromkeys(key for payload in rows.payloads for key in payload))
     typed: dict[str, str] = {}

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from engines import check_numeric_filters, numeric_corpus, unique
 
-from emb_opt.adapters.pgvector import PgvectorDataSource, load_collection
+from emb_opt.adapters.pgvector import PgvectorDataSource, load_collection, table_exists
 from emb_opt.errors import UnsupportedFilterError
 from emb_opt.filters import matches, parse
 from emb_opt.schemas import Query
@@ -292,3 +292,11 @@ def test_a_filter_key_postgresql_would_truncate_is_refused_when_opened(conn):
     assert PgvectorDataSource(conn, name, k=1, filter={column: 1}).columns == {column: "int8"}
     with pytest.raises(ValueError, match=f"filter key '{LONG_KEY}' is 65 bytes, beyond the limit"):
         PgvectorDataSource(conn, name, k=1, filter={LONG_KEY: {"$lt": 10}})
+
+
+def test_loader_column_names_postgresql_would_truncate_are_refused(conn):
+    corpus = conformance_corpus(5)
+    name = unique("long_columns")
+    with pytest.raises(ValueError, match=r"vector_column must match .* 63 bytes"):
+        load_collection(conn, name, corpus.embeddings, vector_column="v" * 64)
+    assert not table_exists(conn, name)
