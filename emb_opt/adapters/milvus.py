@@ -22,6 +22,7 @@ from ..filters._native import check_kinds, compared_fields, infer_kinds, sampled
 from ..filters.to_milvus import Dialect, MilvusSchema, milvus_filter, to_milvus, type_name
 from .backend import Backend
 from .base import QueryHits
+from .names import MILVUS, MILVUS_NAME
 from .remote import (
     LoaderCalls,
     RemoteDataSource,
@@ -98,6 +99,7 @@ class MilvusDataSource(RemoteDataSource):
     """
 
     backend = "Milvus"
+    max_k = MAX_QUERY_WINDOW  # Milvus's topk limit
 
     def __init__(
         self,
@@ -353,8 +355,19 @@ def load_collection(
     """
     pymilvus = import_milvus()
     rows = load_rows(
-        embeddings, metadata, ids, items, item_key, True, reserved=(id_field, vector_field)
+        embeddings,
+        metadata,
+        ids,
+        items,
+        item_key,
+        True,
+        reserved=(id_field, vector_field),
+        names=MILVUS,
     )
+    MILVUS.check_collection(collection_name)
+    for field in (id_field, vector_field):
+        if problem := MILVUS_NAME.problem(field):
+            raise ValueError(f"Milvus field name {field!r}: {problem}")
     metric_name = loader_metric(metric, METRICS, "Milvus")
     call = LoaderCalls("Milvus", milvus_address(client), collection_name, retry)
     call.make_room(
@@ -415,4 +428,5 @@ BACKEND = Backend(
     collections=lambda client: client.list_collections(),
     drop_collection=lambda client, name: client.drop_collection(name),
     load_collection=load_collection,
+    names=MILVUS,
 )

@@ -73,10 +73,10 @@ def dispatch(args: argparse.Namespace) -> None:
         from .run import execute
 
         config, raw = load_config(args.config)
-        output = args.output or Path(config.output.dir)
+        args.run_directory = args.output or Path(config.output.dir)
         with config_folder_on_path(args.config.absolute().parent):
-            log = execute(config, raw, output, args.resume, args.quiet)
-        print(finished_report(result_rows(log), output))
+            log = execute(config, raw, args.run_directory, args.resume, args.quiet)
+        print(finished_report(result_rows(log), args.run_directory))
     elif args.command == "demo":
         from .demo import run_demo
 
@@ -108,20 +108,30 @@ def dispatch(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command; a failure is one line on stderr (`--debug`: and its traceback)."""
     args = parser().parse_args(argv)
-    resume = "; continue with --resume" if args.command == "run" else ""  # only `run` resumes
     try:
         with sigterm_raises():
             dispatch(args)
     except SearchAborted as error:
         same_again = isinstance(error.__cause__, PluginResponseError)  # a wrong answer's shape
-        return _failed(args, f"{error}{'' if same_again else resume}", 1)
+        return _failed(args, f"{error}{'' if same_again else _resume_hint(args)}", 1)
     except USER_ERRORS as error:
         return _failed(args, f"error: {error}", 2)
     except Exception:
         raise  # a bug: its traceback
     except BaseException as error:  # Ctrl-C, SIGTERM, a plugin's SystemExit or other
-        return _failed(args, f"{describe(error)}{resume}", exit_code(error))
+        return _failed(args, f"{describe(error)}{_resume_hint(args)}", exit_code(error))
     return 0
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """The advice to resume, only where `--resume` can continue: `emb-opt run` stopped
+    with finished iterations checkpointed in its run directory."""
+    from .rundir import RunDirectory
+
+    directory = getattr(args, "run_directory", None)
+    if directory is None or not RunDirectory(directory).has_log():
+        return ""
+    return "; continue with --resume"
 
 
 def _failed(args: argparse.Namespace, message: str, code: int) -> int:

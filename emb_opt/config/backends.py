@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..adapters.names import text_problem
 from ..errors import ConfigError
 from ..synthetic import Corpus, random_corpus
 from .schema import FileData, SourceConfig
@@ -100,7 +101,7 @@ def _read_embeddings(path: str) -> np.ndarray:
 
 
 def _read_metadata(path: str) -> list[dict[str, Any]]:
-    """One JSON object per non-empty line of a .jsonl file."""
+    """One JSON object per non-empty line of a .jsonl file, its text storable as UTF-8."""
     where = f"source.data.metadata: {path!r}"
     try:
         lines = Path(path).read_text().splitlines()
@@ -114,11 +115,16 @@ def _read_metadata(path: str) -> list[dict[str, Any]]:
             row = json.loads(line)
         except ValueError as error:
             raise ConfigError(f"{where}: line {number} is not valid JSON ({error})") from None
+        except RecursionError:
+            raise ConfigError(f"{where}: line {number} is nested too deeply to read") from None
         if not isinstance(row, dict):
             raise ConfigError(
                 f"{where}: line {number} is a {type(row).__name__}; expected a JSON object "
                 '(the metadata of one item, e.g. {"price": 3.5})'
             )
+        for key, value in row.items():
+            if problem := text_problem(key) or text_problem(value):
+                raise ConfigError(f"{where}: line {number}, key {key!r}: it holds {problem}")
         rows.append(row)
     return rows
 

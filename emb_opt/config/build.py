@@ -131,6 +131,7 @@ def build_run(config: RunConfig) -> Run:
     run's runner has no score function: its scores come from `emb-opt tell`)."""
     source = backend_builder(config.source.backend)(config.source)
     try:
+        check_k_fits(source, config.source.k, filtered=bool(config.source.filter))
         score = _plugin(config.score.function, OBJECTIVES, "score.function")
         filter_function = _plugin(config.score.filter_function, {}, "score.filter_function")
         update, prune = build_strategy(config.strategy)
@@ -156,6 +157,18 @@ def build_run(config: RunConfig) -> Run:
         idle=config.stop.idle,
     )
     return Run(config, source, runner, stop)
+
+
+def check_k_fits(source: Any, k: int, filtered: bool) -> None:
+    """Refuse a `k` beyond the items the source holds (that pass the filter): every query
+    would ask the engine for more results than exist."""
+    count = source.count() if hasattr(source, "count") else None
+    if count is not None and k > count:
+        which = " that pass source.filter" if filtered else ""
+        raise ConfigError(
+            f"source.k: {k} is more than the {count} items of the collection{which}; "
+            f"set k to at most {count}"
+        )
 
 
 def build_strategy(config: StrategyConfig) -> tuple[Any, Any]:

@@ -88,6 +88,20 @@ def score_module(name: str, text: str) -> Setup:
 
 
 ROWS = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+
+
+def engine_source(backend: str, data: list[str] | None = None, **source: Any) -> Setup:
+    """A `source` block for an embedded engine in a fresh folder, over the default
+    synthetic data or over ROWS with metadata lines `data`."""
+
+    def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+        blocks = data_files(ROWS, data)(tmp_path, monkeypatch) if data else {"source": {}}
+        engine = {"backend": backend, "path": str(tmp_path / backend), **source}
+        return {"source": {**blocks["source"], **engine}}
+
+    return setup
+
+
 WITH_NAN = ROWS.copy()
 WITH_NAN[7, 2] = np.nan
 
@@ -158,6 +172,22 @@ CONFIG_CASES = {
         blocks(score={"function": ".x:y"}),
         ["score.function", "'.x:y'", "relative"],
     ),
+    "k beyond the collection": (
+        blocks(source={"k": 1_000_000_000}),
+        ["source.k", "1000000000", "items of the collection that pass source.filter"],
+    ),
+    "metadata with a lone surrogate": (
+        data_files(ROWS, ['{"tag": "ok"}'] * 5 + ['{"tag": "\\ud800"}'] * (len(ROWS) - 5)),
+        ["source.data.metadata", "meta.jsonl", "line 6", "key 'tag'", "lone surrogate"],
+    ),
+    "chroma collection name Chroma refuses": (
+        engine_source("chroma", collection="t"),
+        ["source.collection", "Chroma collection name 't'", "3-512 characters"],
+    ),
+    "LanceDB metadata key it reserves": (
+        engine_source("lancedb", data=['{"_distance": 0.5}'] * len(ROWS)),
+        ["source.data", "metadata key '_distance'", "LanceDB column", "reserved"],
+    ),
     "variable default that never closes": (
         blocks(output={"dir": "${EMB_OPT_UNSET_A:-${EMB_OPT_UNSET_B:-x}"}),
         ["output.dir", "'}'"],
@@ -185,6 +215,35 @@ def test_debug_shows_the_traceback(write_config, tmp_path, monkeypatch, capsys, 
     assert code == 2
     last = err.rstrip().splitlines()[-1]
     assert "Traceback" in err and last.startswith("emb-opt: error: ") and names[0] in last
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "source: {backend: faiss, filter: " + "{$not: " * 600 + "{a: 1}" + "}" * 601 + "\n",
+        "source:\n" + "".join("  " * d + "  $not:\n" for d in range(600)) + "  " * 601 + "a: 1\n",
+        '{"source": {"filter": ' + '{"$not": ' * 600 + '{"a": 1}' + "}" * 601 + "}",
+        '{"source": {"filter": ' + '{"$or": [' * 60 + '{"a": 1}' + "]}" * 60 + "}}",
+    ],
+    ids=["YAML flow", "YAML block", "JSON", "JSON 120 levels"],
+)
+def test_a_config_nested_too_deep_is_one_line(tmp_path, capsys, text):
+    config = tmp_path / "deep.yaml"
+    config.write_text(text)
+    code, err = cli(capsys, "run", str(config), "--output", str(tmp_path / "out"), "--quiet")
+    assert code == 2
+    one_line(err, "emb-opt: error: ", "deep.yaml", "nested deeper than 100 levels")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_interrupt_before_the_run_directory_exists_advises_no_resume(
+    write_config, tmp_path, monkeypatch, capsys
+):
+    setup = score_module("interrupting_at_import", "raise KeyboardInterrupt\n")
+    config = write_config(**setup(tmp_path, monkeypatch))
+    code, err = cli(capsys, "run", str(config), "--quiet")
+    assert (code, err) == (130, "emb-opt: interrupted: KeyboardInterrupt\n")
+    assert not (tmp_path / "out").exists()
 
 
 def test_nested_variable_defaults_expand(write_config, tmp_path, monkeypatch, capsys):
