@@ -336,7 +336,7 @@ class _Vectors:
         if len(rows) < count:
             return  # fewer rows than the line names: `vector` says so
         block = rows[self.counts[name] : count]
-        if hashlib.sha256(block).hexdigest() != digest:
+        if hashlib.sha256(block.data).hexdigest() != digest:
             width = rows.itemsize * (self.dimension or 0)
             file = directory / VECTOR_FILES[name][0]
             raise _ChangedBlock(file, self.counts[name] * width, count * width)

@@ -12,6 +12,10 @@ from ..errors import EmbOptError, SearchAborted
 from .interrupts import describe, exit_code, sigterm_raises
 
 USER_ERRORS = (EmbOptError, ValueError, ImportError, OSError)
+ACCEPT = ("--accept-changed-data",)
+ACCEPT_HELP = (
+    "continue although the source data changed since the run started (recorded in the manifest)"
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -29,6 +33,7 @@ def parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue the run in the output directory"
     )
     run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument(*ACCEPT, action="store_true", help=ACCEPT_HELP)
 
     demo = commands.add_parser(
         "demo", help="the embedded demo: FAISS over generated data, no server"
@@ -49,6 +54,7 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("target", type=Path, help="the config (YAML) or its run directory")
     ask.add_argument("--n", type=int, help="at most this many items (default: all waiting)")
     ask.add_argument("--format", default="csv", help="csv (default), parquet or jsonl")
+    ask.add_argument(*ACCEPT, action="store_true", help=ACCEPT_HELP)
 
     tell = commands.add_parser(
         "tell", help="give the scores of asked items: id,score[,valid,reason]"
@@ -59,9 +65,11 @@ def parser() -> argparse.ArgumentParser:
     tell.add_argument(
         "--proceed", action="store_true", help="then give up the items still waiting and go on"
     )
+    tell.add_argument(*ACCEPT, action="store_true", help=ACCEPT_HELP)
 
     status = commands.add_parser("status", help="what an ask/tell run is waiting for")
     status.add_argument("directory", type=Path)
+    status.add_argument(*ACCEPT, action="store_true", help=ACCEPT_HELP)
     return top
 
 
@@ -71,7 +79,8 @@ def dispatch(args: argparse.Namespace) -> None:
         from .run import execute
 
         config, raw = load_config(args.config)
-        execute(config, raw, args.output or Path(config.output.dir), args.resume, args.quiet)
+        output = args.output or Path(config.output.dir)
+        execute(config, raw, output, args.resume, args.quiet, args.accept_changed_data)
     elif args.command == "demo":
         from .demo import run_demo
 
@@ -84,11 +93,19 @@ def dispatch(args: argparse.Namespace) -> None:
         from . import asktell
 
         if args.command == "ask":
-            print(asktell.ask(args.target, args.n, args.format))
+            print(asktell.ask(args.target, args.n, args.format, args.accept_changed_data))
         elif args.command == "tell":
-            print(asktell.tell(args.directory, args.scores, args.partial, args.proceed))
+            print(
+                asktell.tell(
+                    args.directory,
+                    args.scores,
+                    args.partial,
+                    args.proceed,
+                    args.accept_changed_data,
+                )
+            )
         else:
-            print(asktell.status(args.directory))
+            print(asktell.status(args.directory, args.accept_changed_data))
     else:
         from .plots import write_plots
         from .rundir import RunDirectory

@@ -220,6 +220,10 @@ def test_a_log_written_without_block_checksums_still_loads(numpy_source, start_b
     loaded, writer = open_log(directory)
     assert loaded.counters == log.counters
     assert [r["id"] for r in loaded.compile_results()] == [r["id"] for r in log.compile_results()]
+    runner = Runner(numpy_source, None, TargetScore(), None, RLUpdate(lrs=[0.1, 0.4]))
+    runner.search(None, 2, log=loaded, verbose=False, on_iteration=writer.append)
+    assert '"blocks"' in lines(directory)[-1]  # new lines carry them, old ones still load
+    assert SearchLog.load(directory).counters == loaded.counters
 
 
 def strip_blocks(line):
