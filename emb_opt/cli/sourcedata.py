@@ -155,7 +155,7 @@ def source_data_record(
         return record
     if not accept:
         raise ConfigError(
-            f"{what}: the source data changed since the run started: {'; '.join(found)}; "
+            f"{what}: refused, the source data changed: {'; '.join(found)}; "
             f"restore it, or pass {ACCEPT_FLAG} to continue with the data as it is now"
         )
     accepted = {"at": time.time(), "changes": found}

@@ -569,5 +569,5 @@ def test_a_changed_collection_is_refused_naming_it(write_config, tmp_path, monke
     before = run_files(out)
     code, err = cli(capsys, "run", str(config), "--resume", "--quiet")
     assert code == 2
-    one_line(err, "--resume: the source data changed", "collection emb_opt_demo: count ")
+    one_line(err, "--resume: refused, the source data changed: ", "collection emb_opt_demo: count ")
     assert run_files(out) == before
