@@ -18,9 +18,10 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel
 
 from ..adapters.backend import builtin_backends
 from ..config import fingerprint
@@ -31,6 +32,26 @@ ACCEPT_FLAG = "--accept-changed-data"
 WHOLE_FILE_LIMIT = 64 * 2**20
 SAMPLED_BLOCKS, BLOCK_BYTES = 64, 2**20
 FIRST_ITEMS = 32
+
+
+class FileFingerprint(BaseModel):
+    """A `source.data` file as the run found it."""
+
+    size: int
+    mtime: float
+    sha256: str
+    hashed: Literal["whole", "sampled"]
+
+
+class ItemsFingerprint(BaseModel):
+    """The items a source serves as the run found them."""
+
+    count: int
+    dimension: int
+    first: str
+
+
+SourceData = dict[str, FileFingerprint | ItemsFingerprint]  # the manifest's `source_data`
 
 
 def source_fingerprint(config: SourceConfig, source: Any) -> dict[str, dict[str, Any]]:

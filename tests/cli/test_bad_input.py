@@ -427,6 +427,10 @@ DAMAGED_RUNS = {
         write_manifest('{"status": "running"}'),
         ["manifest.json", "fingerprint"],
     ),
+    "manifest with a bad source data fingerprint": (
+        lambda out: write_manifest(json.dumps({**manifest(out), "source_data": {"x": [1]}}))(out),
+        ["manifest.json", "source_data.x"],
+    ),
 }
 
 
