@@ -9,9 +9,11 @@
 
 Lines refer to items by number and to embeddings by row, so an iteration that finds nothing
 new appends only its queries and references. Each line carries its sequence number, the
-iteration and a SHA-256 checksum. Reading drops a torn last line (a crash while writing) and
-refuses, with a `LogError` naming the line, a gap, a reordering, a duplicate that disagrees or
-a corrupt line before the last. Version 1 logs (one `log.json` file) still load.
+iteration, the SHA-256 of the vector bytes it appended (`blocks`) and a SHA-256 checksum of
+itself. Reading drops a torn last line (a crash while writing) and refuses, with a `LogError`
+naming the line, a gap, a reordering, a duplicate that disagrees, a corrupt line before the
+last or vector bytes that differ from those a line appended. Logs whose lines have no `blocks`
+(written before them) and version 1 logs (one `log.json` file) still load.
 """
 
 from __future__ import annotations
@@ -98,9 +100,10 @@ class LogWriter:
         the line, so that whatever a crash cuts short, the lines before it read back."""
         done = self._written
         line = _Line(log, done).body()
-        self._wrote(*done.vectors.write(self.directory))
+        blocks = done.vectors.write(self.directory)
+        self._wrote(*(self.directory / VECTOR_FILES[name][0] for name in blocks))
         state = self._write_state(log)
-        text = json.dumps({**line, "state": state}, separators=(",", ":"))
+        text = json.dumps({**line, "blocks": blocks, "state": state}, separators=(",", ":"))
         with open(self.directory / CHECKPOINTS, "a") as handle:
             handle.write(_with_checksum(text) + "\n")
         self._wrote(self.directory / CHECKPOINTS)
@@ -278,21 +281,27 @@ class _Vectors:
             self.queued[name].append(single if name == "vector32" else vector)
         return found
 
-    def write(self, directory: Path) -> list[Path]:
-        """Append the queued rows to their files; return the files written."""
-        written = []
+    def write(self, directory: Path) -> dict[str, str]:
+        """Append the queued rows to their files; return the SHA-256 of the bytes appended to
+        each file written, by vector kind."""
+        blocks = {}
         for name, rows in self.queued.items():
             if rows:
                 file, dtype = VECTOR_FILES[name]
+                block = np.asarray(rows, dtype=dtype).tobytes()
                 with open(directory / file, "ab") as handle:
-                    handle.write(np.asarray(rows, dtype=dtype).tobytes())
-                written.append(directory / file)
+                    handle.write(block)
+                blocks[name] = hashlib.sha256(block).hexdigest()
                 rows.clear()
-        return written
+        return blocks
 
     def vector(self, directory: Path, record: dict[str, Any]) -> np.ndarray:
         """The embedding a record refers to (a copy)."""
         name = "vector32" if "vector32" in record else "vector"
+        return self._rows(directory, name)[record[name]].copy()
+
+    def _rows(self, directory: Path, name: str) -> np.ndarray:
+        """The whole rows in the file of vector kind `name` (read once)."""
         if name not in self.read:
             file, dtype = VECTOR_FILES[name]
             path, width = directory / file, dtype.itemsize * (self.dimension or 0)
@@ -300,12 +309,22 @@ class _Vectors:
             self.read[name] = np.fromfile(path, dtype, whole * (self.dimension or 0)).reshape(
                 whole, self.dimension or 0
             )
-        return self.read[name][record[name]].copy()
+        return self.read[name]
 
-    def follow(self, directory: Path, dimension: int | None, counts: dict[str, int]) -> None:
-        """Take in the rows a line says the files hold (a reader catching up)."""
+    def follow(
+        self,
+        directory: Path,
+        dimension: int | None,
+        counts: dict[str, int],
+        blocks: dict[str, str] | None,
+    ) -> None:
+        """Take in the rows a line says the files hold (a reader catching up), checking the
+        bytes it appended against their SHA-256 in `blocks` (None: a line written before
+        lines recorded them)."""
         self.dimension = dimension if dimension is not None else self.dimension
         for name, count in counts.items():
+            if blocks is not None and count > self.counts[name]:
+                self._check(directory, name, count, blocks.get(name))
             while self.counts[name] < count:
                 row = self.vector(directory, {name: self.counts[name]})
                 self.rows[hashlib.sha1(row.astype(np.float64).tobytes()).digest()] = {
@@ -313,11 +332,30 @@ class _Vectors:
                 }
                 self.counts[name] += 1
 
+    def _check(self, directory: Path, name: str, count: int, digest: str | None) -> None:
+        """Raise `_ChangedBlock` unless rows up to `count` past those taken in hash to `digest`."""
+        rows = self._rows(directory, name)
+        if len(rows) < count:
+            return  # fewer rows than the line names: `vector` says so
+        block = rows[self.counts[name] : count]
+        if hashlib.sha256(block.data).hexdigest() != digest:
+            width = rows.itemsize * (self.dimension or 0)
+            file = directory / VECTOR_FILES[name][0]
+            raise _ChangedBlock(file, self.counts[name] * width, count * width)
+
     def cut(self, directory: Path) -> None:
         """Drop rows past those the lines refer to (written before a line that never came)."""
         for name, (file, dtype) in VECTOR_FILES.items():
             with open(directory / file, "ab") as handle:
                 handle.truncate(self.counts[name] * dtype.itemsize * (self.dimension or 0))
+
+
+class _ChangedBlock(Exception):
+    """Vector bytes that differ from those a checkpoint line appended."""
+
+    def __init__(self, file: Path, start: int, end: int) -> None:
+        super().__init__(file, start, end)
+        self.file, self.start, self.end = file, start, end
 
 
 def save_log(log: SearchLog, path: str | os.PathLike) -> None:
@@ -424,6 +462,11 @@ class _Reader:
         self.sequence = sequence
         try:
             self._apply(line)
+        except _ChangedBlock as changed:
+            raise LogError(
+                f"{changed.file}: bytes {changed.start}-{changed.end} differ from those {where} "
+                "appended (SHA-256 mismatch); the vectors were changed after they were written"
+            ) from None
         except (LogError, ValidationError, KeyError) as error:
             raise _invalid(where, error) from error
         except (TypeError, ValueError, IndexError, AttributeError) as error:
@@ -433,7 +476,9 @@ class _Reader:
         log, done = self.log, self.done
         log.direction = as_direction(line.get("direction", "maximize"))  # older logs maximize
         try:
-            done.vectors.follow(self.directory, line["dimension"], line["vectors"])
+            done.vectors.follow(
+                self.directory, line["dimension"], line["vectors"], line.get("blocks")
+            )
         except IndexError:
             raise ValueError("it refers to more vectors than the files hold") from None
         for record in line["items"]:

@@ -28,6 +28,7 @@ from . import tables
 from .outputs import result_rows, run_figures, write_results
 from .plots import write_plots
 from .rundir import RunDirectory
+from .sourcedata import source_data_record, source_fingerprint
 
 CONFIG, OPEN = "config.yaml", Path("ask") / "open.json"
 FORMATS = ("csv", "parquet", "jsonl")
@@ -36,7 +37,7 @@ FORMATS = ("csv", "parquet", "jsonl")
 class Session:
     """One command's view of an ask/tell run: the built run, its log and the open iteration."""
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, accept_changed_data: bool = False) -> None:
         if target.is_dir():
             self.directory = RunDirectory(target)
             raw = _read_config(target)
@@ -52,18 +53,23 @@ class Session:
         self.config: RunConfig = config
         self.run: Run = build_run(config)
         try:
-            self._open(raw, target)
+            self._open(raw, target, accept_changed_data)
         except BaseException:
             self.run.close()
             raise
 
-    def _open(self, raw: dict[str, Any], target: Path) -> None:
+    def _open(self, raw: dict[str, Any], target: Path, accept_changed_data: bool) -> None:
         directory, run = self.directory, self.run
         started = directory.has_log()
         if not started:
             _refuse_literal_secrets(raw, target)
         fresh = None if started else run.start_log()  # reads start.scores: no directory yet
+        data = source_fingerprint(self.config.source, run.source)
+        manifest = directory.manifest() if started else None
+        what = str(directory.path)
+        record = source_data_record(manifest, raw, data, what, accept_changed_data)
         directory.claim(raw, resume=started)
+        directory.write_manifest(record)
         if fresh is None:
             log = directory.resume_log()
         else:
@@ -123,13 +129,15 @@ def config_folder(target: Path) -> Path:
     return target.absolute().parent
 
 
-def ask(target: Path, n: int | None = None, format: str = "csv") -> str:
+def ask(
+    target: Path, n: int | None = None, format: str = "csv", accept_changed_data: bool = False
+) -> str:
     """Hand out up to `n` items waiting for scores in a new file; say where it is."""
     if format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
     if n is not None and n < 1:
         raise ConfigError(f"--n must be a positive number of items, got {n}")
-    with Session(target) as session:
+    with Session(target, accept_changed_data) as session:
         waiting = session.search.ask()
         fresh = [asked for asked in waiting if asked.id not in session.handed][:n]
         if fresh:
@@ -146,12 +154,18 @@ def ask(target: Path, n: int | None = None, format: str = "csv") -> str:
         return f"the search has stopped: {session.search.stopped}"
 
 
-def tell(run: Path, scores: Path | None, partial: bool = False, proceed: bool = False) -> str:
+def tell(
+    run: Path,
+    scores: Path | None,
+    partial: bool = False,
+    proceed: bool = False,
+    accept_changed_data: bool = False,
+) -> str:
     """Apply a scores file (id,score[,valid,reason]); with `proceed`, then give up the items
     still waiting (invalid: no score was told) and finish the iteration. Say what is left."""
     if scores is None and not proceed:
         raise ConfigError("tell needs a scores file (or --proceed to go on without the rest)")
-    with Session(run) as session:
+    with Session(run, accept_changed_data) as session:
         if scores is None:
             return _proceed(session)
         rows = read_rows(scores)
@@ -194,9 +208,9 @@ def _proceed(session: Session) -> str:
     return f"gave up {waiting} item(s) without a score; iteration done"
 
 
-def status(run: Path) -> str:
+def status(run: Path, accept_changed_data: bool = False) -> str:
     """What the run is waiting for."""
-    with Session(run) as session:
+    with Session(run, accept_changed_data) as session:
         search, log = session.search, session.search.log
         best = log.best()
         waiting = [asked.id for asked in search.waiting()]

@@ -13,6 +13,10 @@ from ..masking import mask_secrets
 from .interrupts import describe, exit_code, sigterm_raises
 
 USER_ERRORS = (EmbOptError, ValueError, ImportError, OSError)
+ACCEPT = ("--accept-changed-data",)
+ACCEPT_HELP = (
+    "continue although the source data changed since the run started (recorded in the manifest)"
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -30,6 +34,7 @@ def parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue the run in the output directory"
     )
     run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument(*ACCEPT, action="store_true", help=ACCEPT_HELP)
 
     demo = commands.add_parser(
         "demo", help="the embedded demo: FAISS over generated data, no server"
@@ -50,6 +55,7 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("target", type=Path, help="the config (YAML) or its run directory")
     ask.add_argument("--n", type=int, help="at most this many items (default: all waiting)")
     ask.add_argument("--format", default="csv", help="csv (default), parquet or jsonl")
+    ask.add_argument(*ACCEPT, action="store_true", help=ACCEPT_HELP)
 
     tell = commands.add_parser(
         "tell", help="give the scores of asked items: id,score[,valid,reason]"
@@ -60,9 +66,11 @@ def parser() -> argparse.ArgumentParser:
     tell.add_argument(
         "--proceed", action="store_true", help="then give up the items still waiting and go on"
     )
+    tell.add_argument(*ACCEPT, action="store_true", help=ACCEPT_HELP)
 
     status = commands.add_parser("status", help="what an ask/tell run is waiting for")
     status.add_argument("directory", type=Path)
+    status.add_argument(*ACCEPT, action="store_true", help=ACCEPT_HELP)
     return top
 
 
@@ -75,7 +83,9 @@ def dispatch(args: argparse.Namespace) -> None:
         config, raw = load_config(args.config)
         args.run_directory = args.output or Path(config.output.dir)
         with config_folder_on_path(args.config.absolute().parent):
-            log = execute(config, raw, args.run_directory, args.resume, args.quiet)
+            log = execute(
+                config, raw, args.run_directory, args.resume, args.quiet, args.accept_changed_data
+            )
         print(finished_report(result_rows(log), args.run_directory))
     elif args.command == "demo":
         from .demo import run_demo
@@ -90,13 +100,14 @@ def dispatch(args: argparse.Namespace) -> None:
         from . import asktell
 
         target = args.target if args.command == "ask" else args.directory
+        accept = args.accept_changed_data
         with config_folder_on_path(asktell.config_folder(target)):
             if args.command == "ask":
-                print(asktell.ask(target, args.n, args.format))
+                print(asktell.ask(target, args.n, args.format, accept))
             elif args.command == "tell":
-                print(asktell.tell(target, args.scores, args.partial, args.proceed))
+                print(asktell.tell(target, args.scores, args.partial, args.proceed, accept))
             else:
-                print(asktell.status(target))
+                print(asktell.status(target, accept))
     else:
         from .plots import write_plots
         from .rundir import RunDirectory

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ConfigError
+from .sourcedata import SourceData
 
 MANIFEST = "manifest.json"
 
@@ -30,6 +31,7 @@ class Manifest(BaseModel):
     best_score: float | None = None
     search_seconds: float | None = None
     timings: dict[str, float] = {}
+    source_data: SourceData = {}
 
 
 def read_manifest(directory: Path) -> dict[str, Any] | None:

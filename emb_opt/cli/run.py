@@ -14,12 +14,21 @@ from .outputs import LiveOutputs, run_figures, write_results
 from .plots import write_plots
 from .progress import Progress
 from .rundir import RunDirectory
+from .sourcedata import source_data_record, source_fingerprint
 
 
 def execute(
-    config: RunConfig, raw: dict[str, Any], output: Path, resume: bool = False, quiet: bool = False
+    config: RunConfig,
+    raw: dict[str, Any],
+    output: Path,
+    resume: bool = False,
+    quiet: bool = False,
+    accept_changed_data: bool = False,
 ) -> SearchLog:
     """Run (or continue) the search of `config` in `output`; write results, plots, manifest.
+
+    `--resume` refuses source data that changed since the run started, unless
+    `accept_changed_data` (the manifest records it).
 
     Whatever stops it early, the manifest's status says what (e.g. "interrupted:
     KeyboardInterrupt"), the finished iterations are checkpointed and on disk, and
@@ -33,7 +42,11 @@ def execute(
     try:
         fresh = None if resume else run.start_log()  # reads start.scores: no directory yet
         directory = RunDirectory(output)
+        data = source_fingerprint(config.source, run.source)
+        manifest = directory.manifest() if resume else None
+        record = source_data_record(manifest, raw, data, "--resume", accept_changed_data)
         directory.claim(raw, resume)
+        directory.write_manifest(record)
         print(f"run directory: {directory.path.absolute()}", flush=True)
         log = None
         try:
