@@ -38,19 +38,36 @@ def test_every_example_config_is_one_of_the_backends_compared():
     assert sorted(p.stem for p in EXAMPLES.glob("*.yaml")) == sorted(BACKENDS)
 
 
+# Qdrant local mode is qdrant-client's Python emulation: it checks the filter on every point
+# for every query, and this example takes minutes on a busy 2-core machine. It runs with only
+# the collection and the budget made smaller.
+SMALLER = {"qdrant": {"source": {"data": {"n": 1000}}, "stop": {"max_score_calls": 100}}}
+
+
 @pytest.fixture(scope="module")
 def examples_copy() -> Iterator[Path]:
-    """The example configs, copied as they are into a directory of the system temp dir that
-    others may enter: as root, PostgreSQL runs as the `postgres` user and must reach its
-    data directory (pytest's tmp_path is private to root)."""
+    """The example configs, copied as they are (but for SMALLER) into a directory of the
+    system temp dir that others may enter: as root, PostgreSQL runs as the `postgres` user and
+    must reach its data directory (pytest's tmp_path is private to root)."""
     directory = Path(tempfile.mkdtemp(prefix="emb_opt_examples-"))
     try:
         directory.chmod(0o755)
         for config in EXAMPLES.glob("*.yaml"):
             shutil.copy(config, directory / config.name)
+        for name, changes in SMALLER.items():
+            config = merged(yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text()), changes)
+            (directory / f"{name}.yaml").write_text(yaml.safe_dump(config))
         yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def merged(config: dict, changes: dict) -> dict:
+    """`config` with the values in `changes` put in place, nested blocks merged."""
+    return {
+        key: merged(value, changes[key]) if isinstance(value, dict) and key in changes else value
+        for key, value in config.items()
+    } | {key: value for key, value in changes.items() if not isinstance(config.get(key), dict)}
 
 
 def as_written(name: str) -> object:
