@@ -114,6 +114,8 @@ def engine_urls(chroma_server, milvus_server, postgres_server):
     }
 
 
+@pytest.mark.slow
+@pytest.mark.engine  # chroma run, the Milvus 2.3.5 server and PostgreSQL
 def test_every_example_runs_and_finds_the_same_items(engine_urls, tmp_path, monkeypatch):
     for name, value in engine_urls.items():
         monkeypatch.setenv(name, value)
