@@ -44,9 +44,9 @@ def test_every_example_config_is_one_of_the_backends_compared():
 SMALLER = {"qdrant": {"source": {"data": {"n": 1000}}, "stop": {"max_score_calls": 100}}}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def examples_copy() -> Iterator[Path]:
-    """The example configs, copied as they are (but for SMALLER) into a directory of the
+    """The example configs, copied as they are (but for SMALLER) into a fresh directory of the
     system temp dir that others may enter: as root, PostgreSQL runs as the `postgres` user and
     must reach its data directory (pytest's tmp_path is private to root)."""
     directory = Path(tempfile.mkdtemp(prefix="emb_opt_examples-"))
