@@ -22,7 +22,6 @@ from ..errors import missing_dependency
 from ..filters.ir import BOOL, NUMBER, STR, kind_of
 from .backend import Backend
 from .base import QueryHits, check_metric
-from .postgres_embedded import EmbeddedPostgres
 from .remote import LoaderCalls, RemoteDataSource, in_order, load_rows
 from .retry import RetryPolicy
 
@@ -527,6 +526,7 @@ def connect(source: SourceConfig) -> PgvectorDataSource:
     """The server at `source.url`; else, with `source.path`, an embedded PostgreSQL keeping
     its data there, started now and stopped when the source closes; else libpq's defaults."""
     from ..config.servers import close_also, connect_server
+    from .postgres_embedded import EmbeddedPostgres
 
     if source.url or not source.path:
         return connect_server(BACKEND, source, pg_address(source.url or ""))
