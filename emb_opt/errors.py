@@ -48,5 +48,6 @@ class ConfigError(EmbOptError, ValueError):
 def missing_dependency(package: str, extra: str) -> ImportError:
     """An ImportError that says which extra to install."""
     return ImportError(
-        f'{package} is not installed; install it with: pip install "emb-opt[{extra}]"'
+        f"{package} is not installed; install emb_opt's {extra!r} extra "
+        f'(in its checkout: pip install -e ".[{extra}]")'
     )

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -407,8 +408,11 @@ def load_collection(
 
 
 def open_client(source: SourceConfig) -> Any:
-    """A server at `source.url`, or Milvus Lite at `source.path` (default LITE_FILE)."""
+    """A server at `source.url`, or Milvus Lite at `source.path` (default LITE_FILE), whose
+    folder is made if missing."""
     uri = source.url or source.path or LITE_FILE
+    if not source.url:
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
     return import_milvus().MilvusClient(uri=uri, token=source.api_key or "", timeout=10)
 
 

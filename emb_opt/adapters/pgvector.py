@@ -552,9 +552,21 @@ def open_client(source: SourceConfig) -> Any:
 
 
 def connect(source: SourceConfig) -> PgvectorDataSource:
-    from ..config.servers import connect_server
+    """The server at `source.url`; else, with `source.path`, an embedded PostgreSQL keeping
+    its data there, started now and stopped when the source closes; else libpq's defaults."""
+    from ..config.servers import close_also, connect_server
+    from .postgres_embedded import EmbeddedPostgres
 
-    return connect_server(BACKEND, source, pg_address(source.url or ""))
+    if source.url or not source.path:
+        return connect_server(BACKEND, source, pg_address(source.url or ""))
+    server = EmbeddedPostgres(source.path).start()
+    try:
+        at_server = source.model_copy(update={"url": server.url})
+        source_ = connect_server(BACKEND, at_server, f"embedded PostgreSQL in {source.path}")
+    except BaseException:
+        server.stop()
+        raise
+    return close_also(source_, server.stop)
 
 
 BACKEND = Backend(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import re
 import sys
 import traceback
@@ -23,8 +24,10 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="emb-opt",
         description="Find the highest-scoring items in a vector database, scoring only a sliver.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # --version on one line
     )
     top.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    top.add_argument("--version", action="version", version=version(), help="show the version")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the search a config file describes")
@@ -72,6 +75,20 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("directory", type=Path)
     status.add_argument(*ACCEPT, action="store_true", help=ACCEPT_HELP)
     return top
+
+
+def version() -> str:
+    """This installation's version (its package metadata, else `emb_opt.__version__`), where
+    it is installed, and the Python running it."""
+    from .. import __file__ as package_file
+    from .. import __version__
+
+    try:
+        number = importlib.metadata.version("emb-opt")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
+        number = __version__
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"emb-opt {number} from {Path(package_file).parent} (Python {python})"
 
 
 def dispatch(args: argparse.Namespace) -> None:

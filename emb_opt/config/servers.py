@@ -108,12 +108,18 @@ def _adapter(
 def _owning(adapter: Any, client: Any) -> Any:
     """Make `adapter.close()` also close the client the config opened (adapters leave a
     caller's client open)."""
+    return close_also(adapter, lambda: client.close() if hasattr(client, "close") else None)
+
+
+def close_also(adapter: Any, action: Callable[[], Any]) -> Any:
+    """Make `adapter.close()` run `action` after its own close, even if that fails."""
     close_adapter = adapter.close
 
     def close() -> None:
-        close_adapter()
-        if hasattr(client, "close"):
-            client.close()
+        try:
+            close_adapter()
+        finally:
+            action()
 
     adapter.close = close
     return adapter

@@ -1,6 +1,6 @@
 """Test helpers shipped with the package: the adapter conformance suite and its corpus.
 
-Importing this module needs pytest and hypothesis (`pip install "emb-opt[dev]"`).
+Importing this module needs pytest and hypothesis (the `dev` extra: `pip install -e ".[dev]"`).
 """
 
 from .cases import FILTER_CASES, FilterCase, capabilities_needed

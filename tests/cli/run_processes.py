@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 HERE = Path(__file__).parent
 
 
@@ -54,3 +56,10 @@ def results(output: Path) -> list[tuple]:
     """(id, score, iteration) of every line of the run's results.jsonl."""
     rows = [json.loads(line) for line in (output / "results.jsonl").read_text().splitlines()]
     return [(r["id"], r["score"], r["iteration"]) for r in rows]
+
+
+def assert_same_results(got: list[tuple], expected: list[tuple], rel: float = 1e-12) -> None:
+    """The same ids and iterations in the same order, and scores equal to `rel`: a score
+    stored by another machine may differ from this machine's in the last bit."""
+    assert [(i, it) for i, _, it in got] == [(i, it) for i, _, it in expected]
+    assert [s for _, s, _ in got] == pytest.approx([s for _, s, _ in expected], rel=rel, abs=0)

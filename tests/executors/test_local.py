@@ -111,7 +111,7 @@ def test_a_missing_engine_names_the_extra(monkeypatch, module, extra, make):
     import emb_opt.executors as executors
 
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
-    with pytest.raises(ImportError, match=rf'pip install "emb-opt\[{extra}\]"'):
+    with pytest.raises(ImportError, match=rf'pip install -e "\.\[{extra}\]"'):
         make(executors)
 
 
