@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from .atomic import naming
 from .direction import as_direction
 from .errors import EmbOptError
 from .log import BatchRecord, Counters, SearchLog
@@ -101,7 +102,10 @@ class LogWriter:
         self._wrote(*done.vectors.write(self.directory))
         state = self._write_state(log)
         text = json.dumps({**line, "state": state}, separators=(",", ":"))
-        with open(self.directory / CHECKPOINTS, "a") as handle:
+        with (
+            naming(self.directory / CHECKPOINTS),
+            open(self.directory / CHECKPOINTS, "a") as handle,
+        ):
             handle.write(_with_checksum(text) + "\n")
         self._wrote(self.directory / CHECKPOINTS)
         done.sequence += 1
@@ -121,7 +125,8 @@ class LogWriter:
         for path in self._unsynced:
             descriptor = os.open(path, os.O_RDONLY)
             try:
-                os.fsync(descriptor)
+                with naming(path):
+                    os.fsync(descriptor)
             finally:
                 os.close(descriptor)
         self._unsynced.clear()
@@ -146,7 +151,8 @@ class LogWriter:
             return last
         slot = "b" if last is not None and last["slot"] == "a" else "a"
         path = self.directory / f"state-{slot}.json"
-        path.write_text(text)
+        with naming(path):
+            path.write_text(text)
         self._wrote(path)
         return {"slot": slot, "digest": digest}
 
@@ -284,7 +290,7 @@ class _Vectors:
         for name, rows in self.queued.items():
             if rows:
                 file, dtype = VECTOR_FILES[name]
-                with open(directory / file, "ab") as handle:
+                with naming(directory / file), open(directory / file, "ab") as handle:
                     handle.write(np.asarray(rows, dtype=dtype).tobytes())
                 written.append(directory / file)
                 rows.clear()

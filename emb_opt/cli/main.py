@@ -11,6 +11,7 @@ from pathlib import Path
 from ..errors import EmbOptError, PluginResponseError, SearchAborted
 from ..masking import mask_secrets
 from .interrupts import describe, exit_code, sigterm_raises
+from .stdout import CLOSED_EXIT, closed, say
 
 USER_ERRORS = (EmbOptError, ValueError, ImportError, OSError)
 
@@ -76,7 +77,7 @@ def dispatch(args: argparse.Namespace) -> None:
         output = args.output or Path(config.output.dir)
         with config_folder_on_path(args.config.absolute().parent):
             log = execute(config, raw, output, args.resume, args.quiet)
-        print(finished_report(result_rows(log), output))
+        say(finished_report(result_rows(log), output))
     elif args.command == "demo":
         from .demo import run_demo
 
@@ -84,7 +85,7 @@ def dispatch(args: argparse.Namespace) -> None:
     elif args.command == "inspect":
         from .inspect_run import summary
 
-        print(summary(args.directory, args.top))
+        say(summary(args.directory, args.top))
     elif args.command in ("ask", "tell", "status"):
         from ..config import config_folder_on_path
         from . import asktell
@@ -92,17 +93,17 @@ def dispatch(args: argparse.Namespace) -> None:
         target = args.target if args.command == "ask" else args.directory
         with config_folder_on_path(asktell.config_folder(target)):
             if args.command == "ask":
-                print(asktell.ask(target, args.n, args.format))
+                say(asktell.ask(target, args.n, args.format))
             elif args.command == "tell":
-                print(asktell.tell(target, args.scores, args.partial, args.proceed))
+                say(asktell.tell(target, args.scores, args.partial, args.proceed))
             else:
-                print(asktell.status(target))
+                say(asktell.status(target))
     else:
         from .plots import write_plots
         from .rundir import RunDirectory
 
         for path in write_plots(RunDirectory(args.directory).read_log(), args.directory):
-            print(path)
+            say(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         raise  # a bug: its traceback
     except BaseException as error:  # Ctrl-C, SIGTERM, a plugin's SystemExit or other
         return _failed(args, f"{describe(error)}{resume}", exit_code(error))
-    return 0
+    return CLOSED_EXIT if closed() else 0
 
 
 def _failed(args: argparse.Namespace, message: str, code: int) -> int:

@@ -14,6 +14,7 @@ from .outputs import LiveOutputs, run_figures, write_results
 from .plots import write_plots
 from .progress import Progress
 from .rundir import RunDirectory
+from .stdout import say
 
 
 def execute(
@@ -34,7 +35,7 @@ def execute(
         fresh = None if resume else run.start_log()  # reads start.scores: no directory yet
         directory = RunDirectory(output)
         directory.claim(raw, resume)
-        print(f"run directory: {directory.path.absolute()}", flush=True)
+        say(f"run directory: {directory.path.absolute()}")
         log = None
         try:
             log = fresh if fresh is not None else directory.resume_log()

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from run_processes import finish, start_run
 from test_bad_input import cli, one_line
 
 from emb_opt.cli.main import main
@@ -127,3 +134,58 @@ def test_a_refused_tell_of_many_bad_rows_is_one_short_line(write_config, tmp_pat
     code, err = cli(capsys, "tell", str(tmp_path / "out"), str(scores))
     assert code == 2 and len(err) < 1500, err[:3000]
     one_line(err, f"and {len(ids) - 5} more", "problems-", "nothing was told")
+
+
+# --- the machine's limits and a reader that stops reading, in a subprocess ------------------
+
+
+def file_size_limit(limit: int) -> Callable[[], None]:
+    """For preexec_fn: files of at most `limit` bytes; SIGXFSZ ignored, so that a write past
+    the limit fails with "[Errno 27] File too large" instead of killing the process."""
+
+    def limit_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limit_files
+
+
+def test_a_file_too_large_is_one_line_naming_the_file(write_config, tmp_path):
+    config = write_config(stop={"iterations": 40})
+    out = tmp_path / "out"
+    code, err = finish(start_run(config, out, preexec_fn=file_size_limit(30_000)))
+    assert code == 2
+    one_line(err, "emb-opt: error: [Errno 27] File too large: ", str(out))
+    named = Path(err.split("File too large: ")[1].strip().strip("'"))
+    assert named.parent in (out, out / "log") and named.exists()
+    assert cli_status(out) == f"failed: OSError: [Errno 27] File too large: '{named}'"
+    assert finish(start_run(config, out, "--resume")) == (0, "")  # nothing done was lost
+    assert cli_status(out) == "finished"
+
+
+def cli_status(out: Path) -> str:
+    return str(json.loads((out / "manifest.json").read_text())["status"])
+
+
+def closed_stdout(command: list[str]) -> subprocess.Popen:
+    """`emb-opt COMMAND` with its stdout a pipe nobody reads: closed before it writes."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emb_opt", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}"},
+    )
+    assert process.stdout is not None
+    process.stdout.close()
+    return process
+
+
+def test_a_closed_stdout_ends_quietly_and_the_run_completes(write_config, tmp_path, capsys):
+    config = write_config()
+    out = tmp_path / "out"
+    assert finish(closed_stdout(["run", str(config), "--quiet"])) == (141, "")
+    assert cli_status(out) == "finished" and (out / "results.parquet").exists()
+    assert finish(closed_stdout(["inspect", str(out)])) == (141, "")
+    assert main(["inspect", str(out)]) == 0  # an open stdout still gets everything
+    assert capsys.readouterr().out.startswith("run")
