@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -189,3 +190,34 @@ def test_a_closed_stdout_ends_quietly_and_the_run_completes(write_config, tmp_pa
     assert finish(closed_stdout(["inspect", str(out)])) == (141, "")
     assert main(["inspect", str(out)]) == 0  # an open stdout still gets everything
     assert capsys.readouterr().out.startswith("run")
+
+
+MAPPED_AFTER_IMPORTS = (  # bytes a process maps once it imported what a run imports first
+    "import os, faiss, numpy, yaml, pydantic, emb_opt.cli.main, emb_opt.config; "
+    "print(int(open('/proc/self/statm').read().split()[0]) * os.sysconf('SC_PAGE_SIZE'))"
+)
+
+
+def test_embeddings_beyond_the_address_space_limit_are_one_line(
+    tmp_path, write_config, monkeypatch
+):
+    rows, dimension = 36_621, 512  # 150 MB of float64, twice what float32 takes
+    embeddings = tmp_path / "emb.npy"
+    np.save(embeddings, np.random.default_rng(0).standard_normal((rows, dimension)))
+    config = write_config(source={"data": {"kind": "files", "embeddings": str(embeddings)}})
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")  # fewer threads: less memory mapped
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    imported = subprocess.run([sys.executable, "-c", MAPPED_AFTER_IMPORTS], capture_output=True)
+    # room for the file's mapping and half of the float32 copies it needs
+    limit = int(imported.stdout) + embeddings.stat().st_size + rows * dimension * 4
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    try:
+        code, err = finish(start_run(config, tmp_path / "out", preexec_fn=limit_memory))
+    finally:
+        embeddings.unlink()
+    assert code == 2
+    one_line(err, "emb-opt: error: source.data.embeddings", "emb.npy", "36621 rows", "ulimit -v")
+    assert not (tmp_path / "out").exists()
