@@ -103,7 +103,7 @@ def dispatch(args: argparse.Namespace) -> None:
         from .rundir import RunDirectory
 
         for path in write_plots(RunDirectory(args.directory).read_log(), args.directory):
-            say(path)
+            say(str(path))
 
 
 def main(argv: list[str] | None = None) -> int:
