@@ -14,6 +14,7 @@ import reprlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -130,10 +131,13 @@ def shown(value: Any) -> str:
 
 def parse_score(raw: Any) -> tuple[float, str | None]:
     """A score as a file holds it (a number, or text that is a plain decimal or scientific
-    number, spaces around allowed) as a float; or what is wrong with it, to follow the value."""
+    number, spaces around allowed) as a float; or what is wrong with it, to follow the value
+    in a message."""
     if isinstance(raw, str):
         if not NUMBER.fullmatch(raw):
             return math.nan, ", which is not a number"
+        raw = float(raw)
+    if isinstance(raw, Decimal):  # a Parquet decimal column
         raw = float(raw)
     if isinstance(raw, bool):
         return math.nan, ", which is a boolean, not a number"

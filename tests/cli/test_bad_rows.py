@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -98,9 +99,12 @@ def test_a_known_score_that_is_no_real_number_is_one_line(write_config, tmp_path
 
 @pytest.mark.parametrize(
     ("text", "number"),
-    [("0.5", 0.5), (" 1e3 ", 1000.0), ("-.5", -0.5), ("+2.", 2.0), ("7", 7.0), ("1E-2", 0.01)],
+    [
+        *[("0.5", 0.5), (" 1e3 ", 1000.0), ("-.5", -0.5), ("+2.", 2.0), ("1E-2", 0.01)],
+        *[(7, 7.0), (Decimal("2.50"), 2.5), (np.float32(0.5), 0.5)],
+    ],
 )
-def test_plain_decimal_and_scientific_text_is_a_score(text, number):
+def test_numbers_and_plain_decimal_or_scientific_text_are_scores(text, number):
     assert parse_score(text) == (number, None)
 
 
