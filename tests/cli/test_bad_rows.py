@@ -225,3 +225,25 @@ def test_embeddings_beyond_the_address_space_limit_are_one_line(
     assert code == 2
     one_line(err, "emb-opt: error: source.data.embeddings", "emb.npy", "36621 rows", "ulimit -v")
     assert not (tmp_path / "out").exists()
+
+
+WRITES = {  # a run file written past a 1,000-byte limit
+    "text": "from emb_opt.atomic import write_atomically as w; w(PATH, 'x' * 5000)",
+    "parquet": "import pyarrow as pa; from emb_opt.cli.tables import write_parquet as w; "
+    "w(pa.table({'a': list(range(5000))}), PATH)",
+}
+
+
+@pytest.mark.parametrize("kind", WRITES)
+def test_a_write_past_the_file_size_limit_names_the_file(tmp_path, kind):
+    path = tmp_path / "file"
+    program = f"from pathlib import Path; PATH = Path({str(path)!r}); {WRITES[kind]}"
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        preexec_fn=file_size_limit(1000),
+        capture_output=True,
+        text=True,
+    )
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("OSError: [Errno 27]") and last.endswith(f": '{path}'"), last
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
