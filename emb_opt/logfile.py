@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from .atomic import naming
 from .direction import as_direction
 from .errors import EmbOptError
 from .log import BatchRecord, Counters, SearchLog
@@ -104,7 +105,10 @@ class LogWriter:
         self._wrote(*(self.directory / VECTOR_FILES[name][0] for name in blocks))
         state = self._write_state(log)
         text = json.dumps({**line, "blocks": blocks, "state": state}, separators=(",", ":"))
-        with open(self.directory / CHECKPOINTS, "a") as handle:
+        with (
+            naming(self.directory / CHECKPOINTS),
+            open(self.directory / CHECKPOINTS, "a") as handle,
+        ):
             handle.write(_with_checksum(text) + "\n")
         self._wrote(self.directory / CHECKPOINTS)
         done.sequence += 1
@@ -124,7 +128,8 @@ class LogWriter:
         for path in self._unsynced:
             descriptor = os.open(path, os.O_RDONLY)
             try:
-                os.fsync(descriptor)
+                with naming(path):
+                    os.fsync(descriptor)
             finally:
                 os.close(descriptor)
         self._unsynced.clear()
@@ -149,7 +154,8 @@ class LogWriter:
             return last
         slot = "b" if last is not None and last["slot"] == "a" else "a"
         path = self.directory / f"state-{slot}.json"
-        path.write_text(text)
+        with naming(path):
+            path.write_text(text)
         self._wrote(path)
         return {"slot": slot, "digest": digest}
 
@@ -289,7 +295,7 @@ class _Vectors:
             if rows:
                 file, dtype = VECTOR_FILES[name]
                 block = np.asarray(rows, dtype=dtype).tobytes()
-                with open(directory / file, "ab") as handle:
+                with naming(directory / file), open(directory / file, "ab") as handle:
                     handle.write(block)
                 blocks[name] = hashlib.sha256(block).hexdigest()
                 rows.clear()

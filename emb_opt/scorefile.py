@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import re
+import reprlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .asktell import score_problem
+from .calls import as_score
 from .errors import ConfigError
 
 Answer = tuple[str, float | None, str | None]  # id, score (None: invalid), reason
 COLUMNS = "id,score[,valid,reason]"
+SHOWN = 5  # problems a message lists; the rest are counted
+NUMBER = re.compile(
+    r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*|\s*[+-]?(nan|inf|infinity)\s*", re.I | re.ASCII
+)
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -98,7 +106,7 @@ def parse_row(
     if not id:
         return nothing, "the row has no id"
     if id in seen:
-        return nothing, f"id {id!r} appears twice"
+        return nothing, f"id {shown(id)} appears twice"
     seen.add(id)
     reason = str(row.get("reason") or "").strip() or None
     if str(row.get("valid", "")).strip().lower() in ("false", "0", "no"):
@@ -107,17 +115,45 @@ def parse_row(
         return (id, None, reason), None
     raw = row.get("score")
     if raw is None or str(raw).strip() == "":
-        return nothing, f"id {id!r} has no score (give a reason, or valid=false, if none)"
-    try:
-        score = float(raw)
-    except (TypeError, ValueError):
-        return nothing, f"id {id!r} has score {raw!r}, which is not a number"
-    if score_problem(score) is not None:
-        return nothing, f"id {id!r} has score {raw!r}; scores must be finite"
+        return nothing, f"id {shown(id)} has no score (give a reason, or valid=false, if none)"
+    score, problem = parse_score(raw)
+    if problem is not None:
+        return nothing, f"id {shown(id)} has score {shown(raw)}{problem}"
     return (id, score, None), None
 
 
-def problems_text(problems: list[str]) -> str:
-    """The first five problems, and how many more."""
-    more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
-    return "; ".join(problems[:5]) + more
+def shown(value: Any) -> str:
+    """`value` as a message shows it: its repr, the middle of a long one left out."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = short.maxlong = 60
+    return short.repr(value)
+
+
+def parse_score(raw: Any) -> tuple[float, str | None]:
+    """A score as a file holds it (a number, or text that is a plain decimal or scientific
+    number, spaces around allowed) as a float; or what is wrong with it, to follow the value
+    in a message."""
+    if isinstance(raw, str):
+        if not NUMBER.fullmatch(raw):
+            return math.nan, ", which is not a number"
+        raw = float(raw)
+    if isinstance(raw, Decimal):  # a Parquet decimal column
+        raw = float(raw)
+    if isinstance(raw, bool):
+        return math.nan, ", which is a boolean, not a number"
+    number = as_score(raw)
+    if number is None:
+        too_large = isinstance(raw, int)
+        return (
+            math.nan,
+            ", which is too large for a float" if too_large else ", which is not a number",
+        )
+    return number, None if math.isfinite(number) else "; scores must be finite"
+
+
+def problems_text(problems: list[str], listed: Path | None = None) -> str:
+    """The first few problems, how many more, and the file `listed` that holds them all."""
+    if len(problems) <= SHOWN:
+        return "; ".join(problems)
+    where = f" (all of them in {listed})" if listed is not None else ""
+    return "; ".join(problems[:SHOWN]) + f"; and {len(problems) - SHOWN:,} more{where}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,16 @@ from ..atomic import write_atomically
 from ..config import Run, RunConfig, build_run, load_config, validate
 from ..errors import ConfigError
 from ..masking import literal_secrets
-from ..scorefile import Answer, first_row_number, parse_row, problems_text, read_rows, row_id
+from ..scorefile import (
+    SHOWN,
+    Answer,
+    first_row_number,
+    parse_row,
+    problems_text,
+    read_rows,
+    row_id,
+    shown,
+)
 from . import tables
 from .outputs import result_rows, run_figures, write_results
 from .plots import write_plots
@@ -179,24 +189,33 @@ def tell(
                 problems.append(f"row {number}: {problem}")
             else:
                 good.append(answer)
+        listing = problems_text(problems, _list_problems(session, scores, problems))
         if problems and not partial:
             hint = ""
             if any(row_id(row) not in waiting for row in rows):
                 hint = f" (scores you had before the search: start: {{scores: {scores}}})"
             raise ConfigError(
-                f"{scores}: {problems_text(problems)}; nothing was told (--partial applies the "
-                f"good rows){hint}"
+                f"{scores}: {listing}; nothing was told (--partial applies the good rows){hint}"
             )
         if not good:
             raise ConfigError(f"{scores}: no row holds a score to tell")
         ids, values, reasons = zip(*good)
         left = search.tell(list(ids), list(values), list(reasons))
-        skipped = f"; skipped {'; '.join(problems)}" if problems else ""
+        skipped = f"; skipped {listing}" if problems else ""
         if left and proceed:
             return f"told {len(good)} score(s){skipped}; " + _proceed(session)
         session.save()
         told = f"told {len(good)} score(s); {left} item(s) still waiting"
         return told + skipped if left else f"told {len(good)} score(s); iteration done" + skipped
+
+
+def _list_problems(session: Session, scores: Path, problems: list[str]) -> Path | None:
+    """All of `problems` in a file of the run's ask folder, when more than a message lists."""
+    if len(problems) <= SHOWN:
+        return None
+    path = session.directory.path / "ask" / f"problems-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.txt"
+    write_atomically(path, f"{scores}\n" + "".join(problem + "\n" for problem in problems))
+    return path
 
 
 def _proceed(session: Session) -> str:
@@ -299,5 +318,5 @@ def _answer(row: dict[str, Any], waiting: set[str], seen: set[str]) -> tuple[Ans
     """(id, score, reason) of one row, or the problem with it."""
     id = row_id(row, waiting)
     if id not in waiting:
-        return (id, None, None), f"id {id!r} is not waiting for a score"
+        return (id, None, None), f"id {shown(id)} is not waiting for a score"
     return parse_row(row, seen, id)

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import EmbOptError, PluginResponseError, SearchAborted
 from ..masking import mask_secrets
 from .interrupts import describe, exit_code, sigterm_raises
+from .stdout import CLOSED_EXIT, closed, say
 
 USER_ERRORS = (EmbOptError, ValueError, ImportError, OSError)
 ACCEPT = ("--accept-changed-data",)
@@ -103,7 +104,7 @@ def dispatch(args: argparse.Namespace) -> None:
             log = execute(
                 config, raw, args.run_directory, args.resume, args.quiet, args.accept_changed_data
             )
-        print(finished_report(result_rows(log), args.run_directory))
+        say(finished_report(result_rows(log), args.run_directory))
     elif args.command == "demo":
         from .demo import run_demo
 
@@ -111,7 +112,7 @@ def dispatch(args: argparse.Namespace) -> None:
     elif args.command == "inspect":
         from .inspect_run import summary
 
-        print(summary(args.directory, args.top))
+        say(summary(args.directory, args.top))
     elif args.command in ("ask", "tell", "status"):
         from ..config import config_folder_on_path
         from . import asktell
@@ -120,17 +121,17 @@ def dispatch(args: argparse.Namespace) -> None:
         accept = args.accept_changed_data
         with config_folder_on_path(asktell.config_folder(target)):
             if args.command == "ask":
-                print(asktell.ask(target, args.n, args.format, accept))
+                say(asktell.ask(target, args.n, args.format, accept))
             elif args.command == "tell":
-                print(asktell.tell(target, args.scores, args.partial, args.proceed, accept))
+                say(asktell.tell(target, args.scores, args.partial, args.proceed, accept))
             else:
-                print(asktell.status(target, accept))
+                say(asktell.status(target, accept))
     else:
         from .plots import write_plots
         from .rundir import RunDirectory
 
         for path in write_plots(RunDirectory(args.directory).read_log(), args.directory):
-            print(path)
+            say(str(path))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         raise  # a bug: its traceback
     except BaseException as error:  # Ctrl-C, SIGTERM, a plugin's SystemExit or other
         return _failed(args, f"{describe(error)}{_resume_hint(args)}", exit_code(error))
-    return 0
+    return CLOSED_EXIT if closed() else 0
 
 
 def _resume_hint(args: argparse.Namespace) -> str:

@@ -15,6 +15,7 @@ from .plots import write_plots
 from .progress import Progress
 from .rundir import RunDirectory
 from .sourcedata import source_data_record, source_fingerprint
+from .stdout import say
 
 
 def execute(
@@ -47,7 +48,7 @@ def execute(
         record = source_data_record(manifest, raw, data, "--resume", accept_changed_data)
         directory.claim(raw, resume)
         directory.write_manifest(record)
-        print(f"run directory: {directory.path.absolute()}", flush=True)
+        say(f"run directory: {directory.path.absolute()}")
         log = None
         try:
             log = fresh if fresh is not None else directory.resume_log()

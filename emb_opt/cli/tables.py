@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..atomic import naming
+
 METADATA_PREFIX = "metadata."
 JSON_ENCODING = {b"emb_opt.encoding": b"json"}
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -113,11 +115,12 @@ def write_parquet(parquet_table: Any, path: Path) -> None:
     """Write the table to a temporary file beside `path`, then rename it over `path`."""
     import pyarrow.parquet as pq
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        pq.write_table(parquet_table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with naming(path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            pq.write_table(parquet_table, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)  # pyarrow may have removed it
+            raise

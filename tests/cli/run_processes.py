@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,16 @@ HERE = Path(__file__).parent
 
 
 def start_run(
-    config: Path, output: Path, *extra: str, cwd: Path | None = None, stdout: int | None = None
+    config: Path,
+    output: Path,
+    *extra: str,
+    cwd: Path | None = None,
+    stdout: int | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> subprocess.Popen:
-    """`emb-opt run CONFIG --output OUTPUT --quiet ...` in a subprocess (in `cwd`, if given)
-    that can import the score functions beside this file; stderr is piped (stdout too with
-    `stdout=PIPE`)."""
+    """`emb-opt run CONFIG --output OUTPUT --quiet ...` in a subprocess (in `cwd`, if given;
+    calling `preexec_fn` first, e.g. to set a limit) that can import the score functions
+    beside this file; stderr is piped (stdout too with `stdout=PIPE`)."""
     env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.Popen(
         [
@@ -36,6 +42,7 @@ def start_run(
         cwd=cwd,
         stdout=stdout,
         stderr=subprocess.PIPE,
+        preexec_fn=preexec_fn,
         text=True,
     )
 
