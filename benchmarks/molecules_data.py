@@ -14,7 +14,7 @@ seeded permutation, so the first n rows are a random subset of any size. Embeddi
 radius-2 count fingerprints (2048 folded), square-rooted, rows L2-normalised, reduced to 64
 dims by TruncatedSVD. Everything is cached as .npy in `cache_dir()`
 (`$EMB_OPT_BENCH_CACHE`, default `~/.cache/emb_opt_bench/molecules`). Needs RDKit and
-scikit-learn: `pip install "emb-opt[bench]"`.
+scikit-learn: `pip install -e ".[bench]"`.
 """
 
 from __future__ import annotations

@@ -172,7 +172,7 @@ def plot(all_runs: dict[tuple[str, int], tuple[Problem, list[Run]]], path: Path)
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print('matplotlib is not installed (pip install "emb-opt[cli]"): no plot written')
+        print('matplotlib is not installed (pip install -e ".[cli]"): no plot written')
         return
     objectives = list(dict.fromkeys(key[0] for key in all_runs))
     sizes = sorted({key[1] for key in all_runs})

@@ -13,10 +13,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .errors import (
     BackendError,
+    CallTimedOut,
     ConfigError,
     EmbOptError,
     FilterError,
     PluginError,
+    PluginResponseError,
     SearchAborted,
     UnsupportedFilterError,
 )
@@ -31,11 +33,13 @@ __version__ = "2.0.0.dev0"
 __all__ = [
     "BackendError",
     "Batch",
+    "CallTimedOut",
     "ConfigError",
     "EmbOptError",
     "FilterError",
     "Item",
     "PluginError",
+    "PluginResponseError",
     "Query",
     "Runner",
     "SearchAborted",

@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from .calls import as_score
 from .errors import SearchAborted
 from .log import SearchLog, item_key
 from .runner import Runner, Step, _abort_message
-from .schemas import Batch, Item, ItemInternal, QueryInternal, ScoreResponse
+from .schemas import Batch, DataSourceFunction, Item, ItemInternal, QueryInternal, ScoreResponse
 from .stopping import StopRule
 from .update.state import decode, encode
 
@@ -42,25 +43,33 @@ class Asked:
 class AskTell:
     """A search that asks for scores instead of calling a score function.
 
-    `runner`'s score function is not called. `iterations` caps the iterations of the whole
-    log (None: only `stop` ends the search); `stop` is a `StopRule`, as for `search`.
+    `source` is a data source (searched with the guided strategy, `GuidedUpdate()`) or a
+    `Runner` with the filter, strategy and so on to use (`Runner(source, update_function=...)`:
+    its score function, if any, is not called). `iterations` caps the iterations of the whole
+    log (None: only `stop` ends the search); `stop` is a `StopRule`, as for `search`;
+    `known` (item, score) pairs scored before the search, as for `search`. The search goes
+    in the runner's `direction`.
     """
 
     def __init__(
         self,
-        runner: Runner,
+        source: Runner | DataSourceFunction,
         batch: Batch | None = None,
         log: SearchLog | None = None,
         *,
         stop: StopRule | None = None,
         iterations: int | None = None,
+        known: Sequence[tuple[Item, float | None]] = (),
     ) -> None:
+        runner = source if isinstance(source, Runner) else Runner(source)
         self.runner = runner
         self.log = log if log is not None else SearchLog()
         batch = batch if batch is not None else self.log.pending
         if batch is None:
             raise ValueError("ask/tell needs a batch of start queries (or a log with pending ones)")
         runner.start(batch, self.log)
+        for item, score in known:
+            self.log.add_known(item, score)
         self.log.pending = batch
         self.stop = stop or StopRule()
         self.iterations = iterations
@@ -206,9 +215,10 @@ class AskTell:
 
 def score_problem(score: Any) -> str | None:
     """What is wrong with a told score (None: it is a finite number)."""
-    if isinstance(score, bool) or not isinstance(score, (int, float, np.number)):
+    number = as_score(score)
+    if number is None:
         return "must be a number"
-    return None if math.isfinite(float(score)) else "must be finite"
+    return None if math.isfinite(number) else "must be finite"
 
 
 def _response(id: str, score: Any, reason: str | None) -> ScoreResponse:

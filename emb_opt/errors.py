@@ -21,6 +21,10 @@ class PluginError(EmbOptError, RuntimeError):
     """A plugin (data source, filter, score, prune, update) misbehaved or failed."""
 
 
+class PluginResponseError(PluginError, TypeError):
+    """A plugin returned something of the wrong shape: running it again returns it again."""
+
+
 class SearchAborted(PluginError):
     """A search stopped early; `log` holds every finished iteration."""
 
@@ -33,6 +37,10 @@ class BackendError(EmbOptError, ConnectionError):
     """A database could not be reached, or kept failing after retries."""
 
 
+class CallTimedOut(BackendError, TimeoutError):
+    """A filter or score function call ran past its executor's `timeout`; its batch failed."""
+
+
 class ConfigError(EmbOptError, ValueError):
     """A run configuration is invalid; the message names the key and what is allowed."""
 
@@ -40,5 +48,6 @@ class ConfigError(EmbOptError, ValueError):
 def missing_dependency(package: str, extra: str) -> ImportError:
     """An ImportError that says which extra to install."""
     return ImportError(
-        f'{package} is not installed; install it with: pip install "emb-opt[{extra}]"'
+        f"{package} is not installed; install emb_opt's {extra!r} extra "
+        f'(in its checkout: pip install -e ".[{extra}]")'
     )

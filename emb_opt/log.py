@@ -14,11 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from .direction import MAXIMIZE, Direction
 from .schemas import Batch, FilterResponse, Item, Query, ScoreResponse
 
 UNSCORED = "score budget exhausted"  # why an item retrieved after the budget ran out is invalid
 NOT_CHOSEN = "not chosen for scoring"  # retrieved, kept as a candidate, not scored (yet)
 CACHES = ("filter", "score")
+KNOWN_ITERATION = -1  # the iteration of an item scored before the search
+KNOWN = "known"  # the source of items whose scores the user had before the search
+SEARCHED = "search"  # the source of items the search scored
 
 
 def item_key(item: Item) -> str:
@@ -188,11 +192,15 @@ class Counters:
     returned_items: int = 0
     trajectories: int = 0
     non_finite_scores: int = 0  # scores that were NaN or infinite (their items are invalid)
+    known_scores: int = 0  # items scored before the search (`SearchLog.add_known`)
 
 
 @dataclass
 class SearchLog:
     """Everything a search did, enough to inspect it later or resume it.
+
+    `direction` says whether higher or lower scores are better (scores stay in the user's
+    units; `best`, `compile_results` and the stop rule follow it).
 
     `items` are the unique items scored (or rejected by the filter), `candidates` those
     retrieved and not scored (not chosen, or past the budget), both by item key. `journal`
@@ -215,6 +223,7 @@ class SearchLog:
     journal: list[tuple[str, str]] = field(default_factory=list, repr=False)
     reasons: list[str] = field(default_factory=list, repr=False)
     keys: list[str] = field(default_factory=list, repr=False)  # item number -> item key
+    direction: Direction = MAXIMIZE
     _numbers: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     _reason_codes: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
@@ -291,7 +300,7 @@ class SearchLog:
         if known is None or (known.internal.removed and not item.internal.removed):
             valid = not item.internal.removed and item.score is not None
             self._keep("scored" if valid else "item", key, item)
-            if _beats(item, self.best_item):
+            if self._beats(item):
                 self.best_item = item
         return key
 
@@ -328,18 +337,44 @@ class SearchLog:
 
     @property
     def unique_items(self) -> int:
-        """Items scored (or rejected by the filter) during the search."""
+        """Items scored (or rejected by the filter) during the search, and those known before it."""
         return len(self.items)
 
+    def _beats(self, item: Item) -> bool:
+        best = self.best_item
+        if item.internal.removed or item.score is None:
+            return False
+        return best is None or best.score is None or self.direction.better(item.score, best.score)
+
     def best(self) -> Item | None:
-        """The highest-scoring valid item so far."""
+        """The best-scoring valid item so far (the highest, or the lowest when minimizing)."""
         return self.best_item
 
     def compile_results(self, skip_removed: bool = True) -> list[dict[str, Any]]:
-        """Unique items as dicts, best first."""
+        """Unique items as dicts, best first (lowest first when minimizing)."""
         items = [i for i in self.items.values() if not (skip_removed and i.internal.removed)]
-        items.sort(key=lambda i: float("-inf") if i.score is None else i.score, reverse=True)
+        items.sort(key=lambda i: self.direction.sort_key(i.score))
         return [_result_row(item) for item in items]
+
+    def add_known(self, item: Item, score: float | None, reason: str | None = None) -> None:
+        """Keep an item scored before the search (`score` None: invalid, for `reason`): it
+        counts as scored, is never scored again, spends no score calls, and its results row
+        says `source: "known"` (iteration -1)."""
+        key = item_key(item)
+        if key in self.score_cache:
+            raise ValueError(f"id {item.id!r} is scored already in this search")
+        valid = score is not None and reason is None
+        why = None if valid else {"error": reason or "no score"}
+        response = ScoreResponse(valid=valid, score=score if valid else None, data=why)
+        known = Item.trusted(item.id, item.item, item.embedding, item.data, None)
+        known.internal.iteration = KNOWN_ITERATION
+        if valid:
+            known.score = score
+        else:
+            known.remove(reason or "no score")
+        self.remember("score", key, response)
+        self.add_item(known, key)
+        self.count("known_scores")
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the whole log to the directory `path` (replacing a log there)."""
@@ -364,12 +399,6 @@ def _owned(vector: np.ndarray) -> np.ndarray:
     return vector if vector.base is None else vector.copy()
 
 
-def _beats(item: Item, best: Item | None) -> bool:
-    if item.internal.removed or item.score is None:
-        return False
-    return best is None or best.score is None or item.score > best.score
-
-
 def _result_row(item: Item) -> dict[str, Any]:
     return {
         "id": item.id,
@@ -381,4 +410,5 @@ def _result_row(item: Item) -> dict[str, Any]:
         "query_id": item.internal.query_id,
         "removed": item.internal.removed,
         "removal_reason": item.internal.removal_reason,
+        "source": KNOWN if item.internal.iteration == KNOWN_ITERATION else SEARCHED,
     }

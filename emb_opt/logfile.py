@@ -10,9 +10,11 @@
 
 Lines refer to items by number and to embeddings by row, so an iteration that finds nothing
 new appends only its queries and references. Each line carries its sequence number, the
-iteration and a SHA-256 checksum. Reading drops a torn last line (a crash while writing) and
-refuses, with a `LogError` naming the line, a gap, a reordering, a duplicate that disagrees or
-a corrupt line before the last. Version 1 logs (one `log.json` file) still load.
+iteration, the SHA-256 of the vector bytes it appended (`blocks`) and a SHA-256 checksum of
+itself. Reading drops a torn last line (a crash while writing) and refuses, with a `LogError`
+naming the line, a gap, a reordering, a duplicate that disagrees, a corrupt line before the
+last or vector bytes that differ from those a line appended. Logs whose lines have no `blocks`
+(written before them) and version 1 logs (one `log.json` file) still load.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from .atomic import naming
+from .direction import as_direction
 from .errors import EmbOptError
 from .log import BatchRecord, Counters, SearchLog
 from .schemas import Batch, FilterResponse, Item, ItemInternal, Query, QueryInternal, ScoreResponse
@@ -101,10 +105,14 @@ class LogWriter:
         read back, and the line is the one moment the checkpoint and its annex take effect."""
         done = self._written
         line = _Line(log, done).body()
-        self._wrote(*done.vectors.write(self.directory))
+        blocks = done.vectors.write(self.directory)
+        self._wrote(*(self.directory / VECTOR_FILES[name][0] for name in blocks))
         state = self._write_state(log, annex)
-        text = json.dumps({**line, "state": state}, separators=(",", ":"))
-        with open(self.directory / CHECKPOINTS, "a") as handle:
+        text = json.dumps({**line, "blocks": blocks, "state": state}, separators=(",", ":"))
+        with (
+            naming(self.directory / CHECKPOINTS),
+            open(self.directory / CHECKPOINTS, "a") as handle,
+        ):
             handle.write(_with_checksum(text) + "\n")
         self._wrote(self.directory / CHECKPOINTS)
         done.sequence += 1
@@ -129,7 +137,8 @@ class LogWriter:
         for path in self._unsynced:
             descriptor = os.open(path, os.O_RDONLY)
             try:
-                os.fsync(descriptor)
+                with naming(path):
+                    os.fsync(descriptor)
             finally:
                 os.close(descriptor)
         self._unsynced.clear()
@@ -156,7 +165,8 @@ class LogWriter:
             return last
         slot = "b" if last is not None and last["slot"] == "a" else "a"
         path = self.directory / f"state-{slot}.json"
-        path.write_text(text)
+        with naming(path):
+            path.write_text(text)
         self._wrote(path)
         return {"slot": slot, "digest": digest}
 
@@ -187,6 +197,7 @@ class _Line:
         return {
             "format": FORMAT,
             "sequence": done.sequence + 1,
+            "direction": log.direction.name,
             "iteration": log.counters.iterations,
             "items": items,
             "filter": caches["filter"],
@@ -287,21 +298,27 @@ class _Vectors:
             self.queued[name].append(single if name == "vector32" else vector)
         return found
 
-    def write(self, directory: Path) -> list[Path]:
-        """Append the queued rows to their files; return the files written."""
-        written = []
+    def write(self, directory: Path) -> dict[str, str]:
+        """Append the queued rows to their files; return the SHA-256 of the bytes appended to
+        each file written, by vector kind."""
+        blocks = {}
         for name, rows in self.queued.items():
             if rows:
                 file, dtype = VECTOR_FILES[name]
-                with open(directory / file, "ab") as handle:
-                    handle.write(np.asarray(rows, dtype=dtype).tobytes())
-                written.append(directory / file)
+                block = np.asarray(rows, dtype=dtype).tobytes()
+                with naming(directory / file), open(directory / file, "ab") as handle:
+                    handle.write(block)
+                blocks[name] = hashlib.sha256(block).hexdigest()
                 rows.clear()
-        return written
+        return blocks
 
     def vector(self, directory: Path, record: dict[str, Any]) -> np.ndarray:
         """The embedding a record refers to (a copy)."""
         name = "vector32" if "vector32" in record else "vector"
+        return self._rows(directory, name)[record[name]].copy()
+
+    def _rows(self, directory: Path, name: str) -> np.ndarray:
+        """The whole rows in the file of vector kind `name` (read once)."""
         if name not in self.read:
             file, dtype = VECTOR_FILES[name]
             path, width = directory / file, dtype.itemsize * (self.dimension or 0)
@@ -309,18 +326,39 @@ class _Vectors:
             self.read[name] = np.fromfile(path, dtype, whole * (self.dimension or 0)).reshape(
                 whole, self.dimension or 0
             )
-        return self.read[name][record[name]].copy()
+        return self.read[name]
 
-    def follow(self, directory: Path, dimension: int | None, counts: dict[str, int]) -> None:
-        """Take in the rows a line says the files hold (a reader catching up)."""
+    def follow(
+        self,
+        directory: Path,
+        dimension: int | None,
+        counts: dict[str, int],
+        blocks: dict[str, str] | None,
+    ) -> None:
+        """Take in the rows a line says the files hold (a reader catching up), checking the
+        bytes it appended against their SHA-256 in `blocks` (None: a line written before
+        lines recorded them)."""
         self.dimension = dimension if dimension is not None else self.dimension
         for name, count in counts.items():
+            if blocks is not None and count > self.counts[name]:
+                self._check(directory, name, count, blocks.get(name))
             while self.counts[name] < count:
                 row = self.vector(directory, {name: self.counts[name]})
                 self.rows[hashlib.sha1(row.astype(np.float64).tobytes()).digest()] = {
                     name: self.counts[name]
                 }
                 self.counts[name] += 1
+
+    def _check(self, directory: Path, name: str, count: int, digest: str | None) -> None:
+        """Raise `_ChangedBlock` unless rows up to `count` past those taken in hash to `digest`."""
+        rows = self._rows(directory, name)
+        if len(rows) < count:
+            return  # fewer rows than the line names: `vector` says so
+        block = rows[self.counts[name] : count]
+        if hashlib.sha256(block.data).hexdigest() != digest:
+            width = rows.itemsize * (self.dimension or 0)
+            file = directory / VECTOR_FILES[name][0]
+            raise _ChangedBlock(file, self.counts[name] * width, count * width)
 
     def cut(self, directory: Path) -> None:
         """Drop rows past those the lines refer to (written before a line that never came)."""
@@ -330,6 +368,14 @@ class _Vectors:
             if path.exists() and path.stat().st_size > size:
                 with open(path, "r+b") as handle:
                     handle.truncate(size)
+
+
+class _ChangedBlock(Exception):
+    """Vector bytes that differ from those a checkpoint line appended."""
+
+    def __init__(self, file: Path, start: int, end: int) -> None:
+        super().__init__(file, start, end)
+        self.file, self.start, self.end = file, start, end
 
 
 def save_log(log: SearchLog, path: str | os.PathLike) -> None:
@@ -443,6 +489,11 @@ class _Reader:
         self.sequence = sequence
         try:
             self._apply(line)
+        except _ChangedBlock as changed:
+            raise LogError(
+                f"{changed.file}: bytes {changed.start}-{changed.end} differ from those {where} "
+                "appended (SHA-256 mismatch); the vectors were changed after they were written"
+            ) from None
         except (LogError, ValidationError, KeyError) as error:
             raise _invalid(where, error) from error
         except (TypeError, ValueError, IndexError, AttributeError) as error:
@@ -450,8 +501,11 @@ class _Reader:
 
     def _apply(self, line: dict[str, Any]) -> None:
         log, done = self.log, self.done
+        log.direction = as_direction(line.get("direction", "maximize"))  # older logs maximize
         try:
-            done.vectors.follow(self.directory, line["dimension"], line["vectors"])
+            done.vectors.follow(
+                self.directory, line["dimension"], line["vectors"], line.get("blocks")
+            )
         except IndexError:
             raise ValueError("it refers to more vectors than the files hold") from None
         for record in line["items"]:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .calls import blamed, check_query_embeddings, coerce_responses, non_finite, plugin_name
-from .errors import PluginError, SearchAborted
+from .direction import Direction, as_direction
+from .errors import PluginError, PluginResponseError, SearchAborted
 from .executors import Executor, SerialExecutor
 from .log import NOT_CHOSEN, UNSCORED, SearchLog, item_key
+from .masking import mask_secrets
 from .schemas import (
     Batch,
     DataSourceFunction,
@@ -29,6 +31,7 @@ from .schemas import (
 )
 from .stopping import StopRule
 from .update.base import Acquirer, SearchContext, Strategy
+from .update.guided import GuidedUpdate
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,11 @@ _SCORE = _Step("score", ScoreResponse)
 class Runner:
     """Holds the five plugins of a search and runs it.
 
+    Only the data source is required: `Runner(source, score_function=score)` searches with no
+    filter or prune function and the model-guided strategy (`GuidedUpdate()`); the original
+    positional form `Runner(data, filter, score, prune, update)` works as well. A runner
+    without a score function serves `emb_opt.asktell.AskTell`, whose scores come from outside.
+
     `on_error="raise"` stops the search when the filter or score function raises, with the
     log of finished iterations kept; `"invalidate"` marks that batch's items invalid, with
     the exception text as the removal reason, and goes on. A `Strategy` update function is
@@ -58,26 +66,36 @@ class Runner:
 
     `acquisition` (by default the update function, when it is an `Acquirer`) chooses which of
     the retrieved, not yet scored items are scored; the others are kept as candidates.
+
+    `direction="minimize"` searches for the lowest scores (docking scores, IC50s). Scores
+    stay in their units in the log and results; the prune and update functions see each
+    result's score oriented (negated when minimizing), so every strategy maximizes.
     """
 
     def __init__(
         self,
         data_source: DataSourceFunction,
-        filter_function: FilterFunction | None,
-        score_function: ScoreFunction,
-        prune_function: PruneFunction | None,
-        update_function: UpdateFunction,
+        filter_function: FilterFunction | None = None,
+        score_function: ScoreFunction | None = None,
+        prune_function: PruneFunction | None = None,
+        update_function: UpdateFunction | None = None,
         *,
         executor: Executor | None = None,
         on_error: Literal["raise", "invalidate"] = "raise",
         seed: int = 0,
         acquisition: Acquirer | None = None,
+        direction: Direction | str = "maximize",
     ) -> None:
-        if not callable(score_function) or not callable(update_function):
-            raise TypeError(
-                "Runner needs a callable score function and update function, got "
-                f"{type(score_function).__name__} and {type(update_function).__name__}"
-            )
+        update_function = update_function if update_function is not None else GuidedUpdate()
+        for role, plugin in [
+            ("data source", data_source),
+            ("filter function", filter_function),
+            ("score function", score_function),
+            ("prune function", prune_function),
+            ("update function", update_function),
+        ]:
+            if plugin is not None and not callable(plugin):
+                raise TypeError(f"the {role} must be callable, got {type(plugin).__name__}")
         if on_error not in ("raise", "invalidate"):
             raise ValueError(f"on_error must be 'raise' or 'invalidate', got {on_error!r}")
         self.data_source = data_source
@@ -89,6 +107,7 @@ class Runner:
         self.on_error = on_error
         self.seed = seed
         self.acquisition = acquisition or _acquirer_in(update_function)
+        self.direction = as_direction(direction)
         self._bound_log: SearchLog | None = None
 
     def search(
@@ -100,13 +119,21 @@ class Runner:
         *,
         stop: StopRule | None = None,
         on_iteration: Callable[[SearchLog], Any] | None = None,
+        known: Sequence[tuple[Item, float | None]] = (),
     ) -> tuple[Batch, SearchLog]:
         """Run up to `iterations` iterations; return the next batch of queries and the log.
 
         Passing a log continues it (`batch=None` takes the queries the log left pending).
+        `known` are (item, score) pairs scored before the search (score None: invalid): they
+        count as scored, feed the strategy, are never scored again and spend no score calls.
         """
         if not isinstance(iterations, int) or iterations < 0:
             raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
+        if self.score_function is None:
+            raise ValueError(
+                "this Runner has no score function: pass score_function=..., or use "
+                "emb_opt.asktell.AskTell to take scores from outside"
+            )
         log = log if log is not None else SearchLog()
         batch = batch if batch is not None else log.pending
         if batch is None:
@@ -117,6 +144,8 @@ class Runner:
             batch.queries, getattr(self.data_source, "dimension", None), "start batch"
         )
         self.start(batch, log)
+        for item, score in known:
+            log.add_known(item, score)
         stop = stop or StopRule()
         for _ in range(iterations):
             if not batch.valid_queries():
@@ -154,8 +183,21 @@ class Runner:
         check_query_embeddings(
             batch.queries, getattr(self.data_source, "dimension", None), "start batch"
         )
+        self.orient(log)
         self._start_trajectories(batch.queries, log)
         self._bind_strategy(log)
+
+    def orient(self, log: SearchLog) -> None:
+        """Give a new log the runner's direction; a log that has scores keeps its own, and a
+        runner going the other way is a ValueError."""
+        if log.direction == self.direction:
+            return
+        if log.items or log.counters.iterations:
+            raise ValueError(
+                f"the log holds scores of a search to {log.direction.name}, this runner is set "
+                f"to {self.direction.name}; give the runner direction={log.direction.name!r}"
+            )
+        log.direction = self.direction
 
     def begin(self, batch: Batch, log: SearchLog, score_budget: int | None) -> Step:
         """The first half of an iteration: retrieve, filter, choose what to score.
@@ -195,7 +237,7 @@ class Runner:
         _apply_cached(_SCORE, step.items, log)
         queries = step.batch.valid_queries()
         if self.prune_function is not None:
-            self._prune([q for q in queries if not q.internal.removed])
+            self._prune([q for q in queries if not q.internal.removed], log)
         log.add_batch(step.batch)
         batch = self._update(step.batch, log)
         log.pending = batch
@@ -268,16 +310,20 @@ class Runner:
             if not isinstance(outcome, BaseException):
                 responses += coerce_responses(step.role, fn, batch, outcome, step.model)
                 continue
-            failure = f"{step.role} {plugin_name(fn)!r} raised {type(outcome).__name__}: {outcome}"
+            failure = mask_secrets(  # it goes into the log and the manifest
+                f"{step.role} {plugin_name(fn)!r} raised {type(outcome).__name__}: {outcome}"
+            )
+            if self.on_error == "raise" and isinstance(outcome, PluginResponseError):
+                raise outcome  # an answer of the wrong shape (a remote function's, say)
             if self.on_error == "raise":
                 raise PluginError(failure) from outcome
             responses += [step.model(valid=False, data={"error": failure})] * len(batch)
         return responses
 
-    def _prune(self, queries: list[Query]) -> None:
+    def _prune(self, queries: list[Query], log: SearchLog) -> None:
         assert self.prune_function is not None
         with blamed("prune function", self.prune_function):
-            outputs = self.prune_function(queries)
+            outputs = self.prune_function(_oriented(queries, log.direction))
         for query, response in zip(
             queries,
             coerce_responses(
@@ -293,9 +339,9 @@ class Runner:
         if not queries:
             return Batch(queries=[])
         with blamed("update function", self.update_function):
-            outputs = self.update_function(queries)
+            outputs = self.update_function(_oriented(queries, log.direction))
         if not isinstance(outputs, (list, tuple)):
-            raise PluginError(
+            raise PluginResponseError(
                 f"update function {plugin_name(self.update_function)!r} must return a list, "
                 f"got {type(outputs).__name__}"
             )
@@ -417,6 +463,25 @@ def _copy(item: Item, iteration: int) -> Item:
     copy.internal.query_id = item.internal.query_id
     copy.internal.iteration = iteration
     return copy
+
+
+def _oriented(queries: list[Query], direction: Direction) -> list[Query]:
+    """`queries` as the prune and update functions see them: each result's score oriented
+    so that higher is better (the queries themselves when maximizing; copies otherwise)."""
+    if direction.sign > 0:
+        return queries
+    return [
+        query.model_copy(
+            update={
+                "query_results": [
+                    item if item.score is None
+                    else item.model_copy(update={"score": direction.orient(item.score)})
+                    for item in query.query_results
+                ]
+            }
+        )
+        for query in queries
+    ]  # fmt: skip
 
 
 def _nearest_first(queries: list[Query]) -> list[Item]:

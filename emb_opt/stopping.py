@@ -13,8 +13,10 @@ class StopRule:
     """Stop criteria, read from the log alone so a resumed search stops where the original would.
 
     `max_score_calls` is a hard budget over the whole log: an iteration scores at most what is
-    left of it (the nearest results first) and the search stops when it is spent.
-    `target_score` stops once the best score reaches it; `patience` after that many
+    left of it (the nearest results first) and the search stops when it is spent; scores
+    known before the search (`SearchLog.add_known`) spend it only with `count_known`.
+    `target_score` (in the score's units) stops once the best score reaches it (is at or
+    above it, or at or below it when the log minimizes); `patience` after that many
     iterations in a row without a better best score; `idle` after that many iterations in a
     row that scored nothing new (the queries only found items already scored).
     """
@@ -23,6 +25,7 @@ class StopRule:
     target_score: float | None = None
     patience: int | None = None
     idle: int | None = None
+    count_known: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_score_calls", "patience", "idle"):
@@ -37,7 +40,10 @@ class StopRule:
         """Score calls the next iteration may still make (None: unlimited)."""
         if self.max_score_calls is None:
             return None
-        return max(0, self.max_score_calls - log.counters.score_calls)
+        spent = log.counters.score_calls
+        if self.count_known:
+            spent += log.counters.known_scores
+        return max(0, self.max_score_calls - spent)
 
     def reason(self, log: SearchLog) -> str | None:
         """Why the search stops now (None: it goes on)."""
@@ -48,7 +54,7 @@ class StopRule:
             self.target_score is not None
             and best is not None
             and best.score is not None
-            and best.score >= self.target_score
+            and log.direction.reached(best.score, self.target_score)
         ):
             return f"target score {self.target_score} reached"
         if self.patience is not None and stale_iterations(log) >= self.patience:
@@ -62,13 +68,13 @@ class StopRule:
 
 
 def stale_iterations(log: SearchLog) -> int:
-    """How many of the latest iterations did not raise the best score (read from the end, so
+    """How many of the latest iterations did not improve the best score (read from the end, so
     asking costs the length of the stall, not of the search)."""
-    history = log.history
+    history, better = log.history, log.direction.better
     for back in range(len(history)):
-        record = history[-1 - back]
+        best = history[-1 - back]["best_score"]
         earlier = history[-2 - back]["best_score"] if back + 1 < len(history) else None
-        if record["best_score"] is not None and (earlier is None or record["best_score"] > earlier):
+        if best is not None and (earlier is None or better(best, earlier)):
             return back
     return len(history)
 

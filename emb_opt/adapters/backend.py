@@ -10,8 +10,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from .names import NameRules
 
 if TYPE_CHECKING:
     from ..config.schema import SourceConfig
@@ -26,7 +28,8 @@ class Backend:
     a ready adapter for a config `source` block. Server backends also say how to open a
     client for a `source` (`open_client`), list and drop its collections, and create and
     fill a collection (`load_collection`, used when `source.data` is given and the
-    collection is missing).
+    collection is missing). `names` are the engine's rules for metadata keys, collection
+    names and text (`emb_opt.adapters.names`), checked before anything is written.
     """
 
     name: str
@@ -38,6 +41,7 @@ class Backend:
     collections: Callable[[Any], list[str]] | None = None
     drop_collection: Callable[[Any, str], Any] | None = None
     load_collection: Callable[..., None] | None = None
+    names: NameRules = field(default_factory=lambda: NameRules("database"))
 
 
 def builtin_backends() -> dict[str, Backend]:

@@ -83,9 +83,15 @@ class VectorDataSource(ABC):
 
     metric: str = "l2"
     matches_nothing: bool = False  # set when a backend folds the filter to FALSE
+    max_k: int | None = None  # the most results per query the engine answers
 
     def __init__(self, k: int, filter: Any = None, distance_cutoff: float | None = None) -> None:
         self.k = check_k(k)
+        if self.max_k is not None and self.k > self.max_k:
+            raise ValueError(
+                f"k={self.k} is beyond the {type(self).__name__} limit of {self.max_k} "
+                "results per query"
+            )
         self.filter: Filter = parse(filter)
         if distance_cutoff is not None and not np.isfinite(distance_cutoff):
             raise ValueError(f"distance_cutoff must be a finite number, got {distance_cutoff!r}")

@@ -9,6 +9,7 @@ Works with `chromadb.HttpClient` (a Chroma server) and `PersistentClient` /
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -19,6 +20,7 @@ from ..filters import FALSE
 from ..filters.to_chroma import to_chroma
 from .backend import Backend
 from .base import QueryHits
+from .names import CHROMA
 from .remote import (
     LoaderCalls,
     RemoteDataSource,
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 DOCUMENT = "#document"  # item_key meaning "the item is the record's document"
 METRICS = {"l2": "l2", "cosine": "cosine", "ip": "ip"}
 SCORES = ScoreConvention(l2_squared=True, similarity=False)
+# the loader's names while items go to documents: their key is no metadata key
+WITH_DOCUMENTS = replace(CHROMA, keys=replace(CHROMA.keys, pattern=rf"(?s){DOCUMENT}|[^#$].*"))
 
 
 def import_chroma() -> Any:
@@ -244,9 +248,12 @@ def load_collection(
     sets the HNSW search breadth (make it at least the collection size for exact
     results). Upserts go in batches of at most the server's maximum batch size.
     """
-    rows = load_rows(embeddings, metadata, ids, items, item_key, drop_nulls=True)
+    as_documents = items is not None and item_key == DOCUMENT
+    names = WITH_DOCUMENTS if as_documents else CHROMA
+    rows = load_rows(embeddings, metadata, ids, items, item_key, drop_nulls=True, names=names)
+    CHROMA.check_collection(collection_name)
     documents = None
-    if items is not None and item_key == DOCUMENT:
+    if as_documents:
         documents = [payload.pop(DOCUMENT, None) for payload in rows.payloads]
     settings: dict[str, Any] = {"hnsw:space": loader_metric(metric, METRICS, "Chroma")}
     if ef_search is not None:
@@ -313,4 +320,5 @@ BACKEND = Backend(
     collections=lambda client: [getattr(c, "name", c) for c in client.list_collections()],
     drop_collection=lambda client, name: client.delete_collection(name),
     load_collection=load_collection,
+    names=CHROMA,
 )

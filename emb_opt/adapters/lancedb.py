@@ -21,6 +21,7 @@ from ..filters import FALSE
 from ..filters.to_lance import lance_columns, lance_filter, sql_literal, to_lance
 from .backend import Backend
 from .base import QueryHits, check_metric, slice_hits
+from .names import LANCEDB
 from .remote import (
     LoaderCalls,
     RemoteDataSource,
@@ -103,6 +104,12 @@ class LanceDataSource(RemoteDataSource):
         self.metric = check_metric(metric or recorded)
         self.tuning = {"nprobes": nprobes, "refine_factor": refine_factor, "ef": ef}
         self.columns = lance_columns(schema, skip=(id_column, self.vector_column))
+        for name in self.columns:
+            if problem := LANCEDB.keys.problem(name):
+                raise ValueError(
+                    f"LanceDB table {collection_name!r}: column {name!r} cannot be read back "
+                    f"by a search ({problem}); rename it"
+                )
         self.matches_nothing = lance_filter(self.filter, self.columns) == FALSE
         self.where = None if self.matches_nothing else to_lance(self.filter, self.columns)
         self._select = [id_column, self.vector_column, *self.columns]
@@ -221,6 +228,8 @@ def load_collection(
     key (and `item_key` when items are given), typed by Arrow from the values.
 
     A key that is null in every row gets no column (a missing field filters the same way);
+    a key LanceDB reserves (`_distance`, `query_index`, `_rowid`...) or holding '.' or '`'
+    is refused before anything is written;
     a key holding values of several kinds (bool and int, str and number) is a ValueError.
     `scalar_indexes` indexes every metadata column (bitmap for bools, B-tree otherwise).
     The metric is recorded in the schema for `LanceDataSource`. `recreate=True` drops an
@@ -231,7 +240,10 @@ def load_collection(
     from lancedb.index import Bitmap, BTree
 
     check_metric(metric)
-    rows = load_rows(embeddings, metadata, ids, items, item_key, reserved=(ID, VECTOR))
+    rows = load_rows(
+        embeddings, metadata, ids, items, item_key, reserved=(ID, VECTOR), names=LANCEDB
+    )
+    LANCEDB.check_collection(collection_name)
     flat = pa.array(rows.embeddings.ravel(), pa.float32())
     columns = {
         ID: pa.array(rows.ids),
@@ -282,4 +294,5 @@ BACKEND = Backend(
     collections=table_names,
     drop_collection=lambda client, name: client.drop_table(name),
     load_collection=load_collection,
+    names=LANCEDB,
 )

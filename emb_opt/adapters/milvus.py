@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from ..filters._native import check_kinds, compared_fields, infer_kinds, sampled
 from ..filters.to_milvus import Dialect, MilvusSchema, milvus_filter, to_milvus, type_name
 from .backend import Backend
 from .base import QueryHits
+from .names import MILVUS, MILVUS_NAME
 from .remote import (
     LoaderCalls,
     RemoteDataSource,
@@ -98,6 +100,7 @@ class MilvusDataSource(RemoteDataSource):
     """
 
     backend = "Milvus"
+    max_k = MAX_QUERY_WINDOW  # Milvus's topk limit
 
     def __init__(
         self,
@@ -353,8 +356,19 @@ def load_collection(
     """
     pymilvus = import_milvus()
     rows = load_rows(
-        embeddings, metadata, ids, items, item_key, True, reserved=(id_field, vector_field)
+        embeddings,
+        metadata,
+        ids,
+        items,
+        item_key,
+        True,
+        reserved=(id_field, vector_field),
+        names=MILVUS,
     )
+    MILVUS.check_collection(collection_name)
+    for field in (id_field, vector_field):
+        if problem := MILVUS_NAME.problem(field):
+            raise ValueError(f"Milvus field name {field!r}: {problem}")
     metric_name = loader_metric(metric, METRICS, "Milvus")
     call = LoaderCalls("Milvus", milvus_address(client), collection_name, retry)
     call.make_room(
@@ -394,8 +408,11 @@ def load_collection(
 
 
 def open_client(source: SourceConfig) -> Any:
-    """A server at `source.url`, or Milvus Lite at `source.path` (default LITE_FILE)."""
+    """A server at `source.url`, or Milvus Lite at `source.path` (default LITE_FILE), whose
+    folder is made if missing."""
     uri = source.url or source.path or LITE_FILE
+    if not source.url:
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
     return import_milvus().MilvusClient(uri=uri, token=source.api_key or "", timeout=10)
 
 
@@ -415,4 +432,5 @@ BACKEND = Backend(
     collections=lambda client: client.list_collections(),
     drop_collection=lambda client, name: client.drop_collection(name),
     load_collection=load_collection,
+    names=MILVUS,
 )

@@ -22,6 +22,7 @@ from ..errors import missing_dependency
 from ..filters.ir import BOOL, NUMBER, STR, kind_of
 from .backend import Backend
 from .base import QueryHits, check_metric
+from .names import PG_IDENTIFIER_BYTES, POSTGRES
 from .remote import LoaderCalls, RemoteDataSource, in_order, load_rows
 from .retry import RetryPolicy
 
@@ -65,7 +66,13 @@ def table_name(name: str) -> sql.Identifier:
             f"table name must be 'table' or 'schema.table' with parts matching "
             f"[A-Za-z_][A-Za-z0-9_]*, got {name!r}"
         )
+    POSTGRES.check_collection(name)  # no part longer than an identifier
     return sql.Identifier(*parts)
+
+
+def is_column_name(key: str) -> bool:
+    """Whether PostgreSQL keeps `key` as a column name exactly (else it goes to JSONB)."""
+    return bool(_NAME.fullmatch(key)) and len(key.encode()) <= PG_IDENTIFIER_BYTES
 
 
 def pg_address(client: Any) -> str:
@@ -217,8 +224,22 @@ class PgvectorDataSource(RemoteDataSource):
         )
         used = (self.vector_column, self.id_column, self.json_column)
         self.columns = {c.name: c.type for c in found if c.name not in used}
+        self._check_filter_keys()
         self.metric = check_metric(metric) if metric else _index_metric(vector)
         self._dimension = vector.typmod if vector.typmod > 0 else self._stored_dimension()
+
+    def _check_filter_keys(self) -> None:
+        """Refuse a filter key PostgreSQL would read as another (truncated) column name."""
+        from ..filters._native import compared_fields
+
+        for key in sorted(compared_fields(self.filter)):
+            truncated = key.encode()[:PG_IDENTIFIER_BYTES].decode(errors="ignore")
+            if len(key.encode()) > PG_IDENTIFIER_BYTES and truncated in self.columns:
+                raise ValueError(
+                    f"filter key {key!r} is {len(key.encode())} bytes, beyond the limit of "
+                    f"{PG_IDENTIFIER_BYTES} bytes of a PostgreSQL column name: table "
+                    f"{self.collection_name!r} holds it truncated, as column {truncated!r}"
+                )
 
     def _stored_dimension(self) -> int:
         from psycopg import sql
@@ -421,7 +442,9 @@ def load_collection(
     "columns"` a key whose values all have one kind becomes a typed column (int8, float8,
     bool, text) and the others go to the jsonb `json_column`; with "jsonb" every key does.
     `index` ("hnsw" or "ivfflat", with `index_params` such as `{"m": 16}`) is built for
-    `metric` after the copy; the table is analysed.
+    `metric` after the copy; the table is analysed. A key that is no plain name of at most
+    63 bytes (PostgreSQL truncates longer identifiers) goes to the JSONB column as written;
+    text holding NUL, which PostgreSQL cannot store, is refused before anything is written.
     """
     import_psycopg()
     from psycopg import sql
@@ -432,13 +455,19 @@ def load_collection(
     if index not in (None, "hnsw", "ivfflat"):
         raise ValueError(f"index must be None, 'hnsw' or 'ivfflat', got {index!r}")
     reserved = (id_column, vector_column, json_column)
-    rows = load_rows(embeddings, metadata, ids, items, item_key, reserved=reserved)
+    for argument, column in zip(("id_column", "vector_column", "json_column"), reserved):
+        if not is_column_name(column):
+            raise ValueError(
+                f"{argument} must match [A-Za-z_][A-Za-z0-9_]* in at most "
+                f"{PG_IDENTIFIER_BYTES} bytes (a PostgreSQL column name), got {column!r}"
+            )
+    rows = load_rows(embeddings, metadata, ids, items, item_key, reserved=reserved, names=POSTGRES)
     keys = list(dict.fromkeys(key for payload in rows.payloads for key in payload))
     typed: dict[str, str] = {}
     if metadata_storage == "columns":
         for key in keys:
             found = (
-                column_type([p.get(key) for p in rows.payloads]) if _NAME.fullmatch(key) else None
+                column_type([p.get(key) for p in rows.payloads]) if is_column_name(key) else None
             )
             if found:
                 typed[key] = found
@@ -523,9 +552,21 @@ def open_client(source: SourceConfig) -> Any:
 
 
 def connect(source: SourceConfig) -> PgvectorDataSource:
-    from ..config.servers import connect_server
+    """The server at `source.url`; else, with `source.path`, an embedded PostgreSQL keeping
+    its data there, started now and stopped when the source closes; else libpq's defaults."""
+    from ..config.servers import close_also, connect_server
+    from .postgres_embedded import EmbeddedPostgres
 
-    return connect_server(BACKEND, source, pg_address(source.url or ""))
+    if source.url or not source.path:
+        return connect_server(BACKEND, source, pg_address(source.url or ""))
+    server = EmbeddedPostgres(source.path).start()
+    try:
+        at_server = source.model_copy(update={"url": server.url})
+        source_ = connect_server(BACKEND, at_server, f"embedded PostgreSQL in {source.path}")
+    except BaseException:
+        server.stop()
+        raise
+    return close_also(source_, server.stop)
 
 
 BACKEND = Backend(
@@ -538,4 +579,5 @@ BACKEND = Backend(
     collections=list_tables,
     drop_collection=drop_table,
     load_collection=load_collection,
+    names=POSTGRES,
 )

@@ -20,6 +20,7 @@ from ..filters import FALSE
 from ..filters.to_qdrant import to_qdrant
 from .backend import Backend
 from .base import QueryHits, slice_hits
+from .names import QDRANT
 from .remote import (
     LoaderCalls,
     RemoteDataSource,
@@ -265,7 +266,8 @@ def load_collection(
     `recreate=True` drops an existing collection of that name first.
     """
     models = import_qdrant()
-    rows = load_rows(embeddings, metadata, ids, items, item_key)
+    rows = load_rows(embeddings, metadata, ids, items, item_key, names=QDRANT)
+    QDRANT.check_collection(collection_name)
     distance = loader_metric(metric, METRICS, "Qdrant")
     params = models.VectorParams(size=rows.embeddings.shape[1], distance=distance)
     call = LoaderCalls("Qdrant", qdrant_address(client), collection_name, retry)
@@ -315,4 +317,5 @@ BACKEND = Backend(
     collections=lambda client: [c.name for c in client.get_collections().collections],
     drop_collection=lambda client, name: client.delete_collection(name),
     load_collection=load_collection,
+    names=QDRANT,
 )

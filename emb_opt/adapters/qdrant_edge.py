@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from ..filters._native import infer_kinds
 from ..filters.to_qdrant import to_qdrant_edge
 from .backend import Backend
 from .base import QueryHits
+from .names import IDENTIFIER, QDRANT_EDGE
 from .qdrant import METRICS, QdrantPoints, _vector_params
 from .remote import in_order, load_rows, loader_metric
 from .retry import RetryPolicy
@@ -174,7 +176,8 @@ def create_shard(
     """A new shard at `path` holding the vectors, payloads (metadata + item) and ids; open.
 
     Ids default to row numbers (unsigned ints or UUID strings). `payload_indexes` indexes
-    every metadata field of one kind (numbers: float, bools, strings: keyword), which Edge
+    every metadata field of one kind whose name is no nested path (numbers: float, bools,
+    strings: keyword), which Edge
     uses to plan filtered searches. `recreate=True` deletes an existing shard there first.
     """
     edge = import_edge()
@@ -190,7 +193,7 @@ def create_shard(
     try:
         kinds = infer_kinds(metadata or []) if payload_indexes else {}
         for field, kind in kinds.items():
-            if kind in INDEX_TYPES:
+            if kind in INDEX_TYPES and re.fullmatch(IDENTIFIER, field):  # no nested path
                 schema = getattr(edge.PayloadSchemaType, INDEX_TYPES[kind])
                 shard.update(edge.UpdateOperation.create_field_index(field, schema))
         for part in rows.batches(batch_size):
@@ -247,6 +250,7 @@ def load_collection(
     client: ShardDirectory, collection_name: str, embeddings: Any, **options: Any
 ) -> None:
     """`create_shard` for collection `collection_name` of a `ShardDirectory` (kept open)."""
+    QDRANT_EDGE.check_collection(collection_name)  # a folder inside the directory
     if collection_name in client.shards:
         client.shards.pop(collection_name).close()
     client.shards[collection_name] = create_shard(
@@ -282,4 +286,5 @@ BACKEND = Backend(
     collections=lambda client: client.names(),
     drop_collection=lambda client, name: client.drop(name),
     load_collection=load_collection,
+    names=QDRANT_EDGE,
 )

@@ -20,9 +20,11 @@ import numpy as np
 
 from ..schemas import Item
 from .base import QueryHits, VectorDataSource, check_metric, hits_to_items, l2_to_distance
+from .names import NameRules, encodable
 from .retry import RetryPolicy, call_with_retry
 
 T = TypeVar("T")
+ANY_ENGINE = NameRules("database")
 
 
 @dataclass(frozen=True)
@@ -195,13 +197,15 @@ def load_rows(
     item_key: str = "item",
     drop_nulls: bool = False,
     reserved: Sequence[str] = (),
+    names: NameRules = ANY_ENGINE,
 ) -> LoadRows:
     """Check the arrays a loader takes and build one payload per row.
 
     The payload is the row's metadata plus `{item_key: item}` when items are given.
     `drop_nulls` removes None values, for stores that cannot hold null (same filter
     semantics: a null field and a missing one both fail `$eq` and pass `$ne`). Keys in
-    `reserved` (a backend's id and vector fields) are refused.
+    `reserved` (a backend's id and vector fields), and keys and text the engine cannot
+    store as given (its `names`), are refused naming the row and key.
     """
     matrix = np.ascontiguousarray(embeddings, dtype=np.float32)
     if matrix.ndim != 2 or matrix.shape[0] == 0 or matrix.shape[1] == 0:
@@ -215,6 +219,8 @@ def load_rows(
     row_ids = list(ids) if ids is not None else list(range(n))
     if len(set(row_ids)) != n:
         raise ValueError("ids must be unique")
+    if bad := next((i for i in row_ids if isinstance(i, str) and not encodable(i)), None):
+        raise ValueError(f"id {bad!r} holds a lone surrogate, which has no UTF-8 form")
     payloads = []
     for row in range(n):
         payload = dict(metadata[row] or {}) if metadata is not None else {}
@@ -226,6 +232,7 @@ def load_rows(
             payload = {key: value for key, value in payload.items() if value is not None}
         if clash := [key for key in reserved if key in payload]:
             raise ValueError(f"row {row}: metadata key {clash[0]!r} is the collection's field")
+        names.check_row(row, payload)
         payloads.append(payload)
     return LoadRows(matrix, row_ids, payloads)
 

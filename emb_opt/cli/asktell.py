@@ -11,22 +11,37 @@ which names the checkpoint it belongs to; it is read until the next command save
 from __future__ import annotations
 
 import csv
+import io
 import json
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..asktell import Asked, AskTell, score_problem
+from ..asktell import Asked, AskTell
 from ..atomic import write_atomically
 from ..config import Run, RunConfig, build_run, load_config, validate
 from ..errors import ConfigError
 from ..log import SearchLog
+from ..masking import literal_secrets
+from ..scorefile import (
+    SHOWN,
+    Answer,
+    first_row_number,
+    parse_row,
+    problems_text,
+    read_rows,
+    row_id,
+    shown,
+)
+from . import tables
 from .lock import ASK_TELL_WAIT, holding
 from .outputs import result_rows, run_figures, write_results
 from .plots import write_plots
 from .rundir import RunDirectory
+from .sourcedata import source_data_record, source_fingerprint
 
 CONFIG, OPEN, ANNEX = "config.yaml", Path("ask") / "open.json", "open_iteration"
 ASK = "emb-opt ask"
@@ -41,10 +56,15 @@ class Session:
     (what `status` does)."""
 
     def __init__(
-        self, target: Path, command: str | None = None, wait: float = ASK_TELL_WAIT
+        self,
+        target: Path,
+        command: str | None = None,
+        wait: float = ASK_TELL_WAIT,
+        accept_changed_data: bool = False,
     ) -> None:
         self._resources = ExitStack()
         self._wait = wait
+        self._accept_changed_data = accept_changed_data
         try:
             self._start(target, command)
         except BaseException:
@@ -72,8 +92,7 @@ class Session:
             self.directory = RunDirectory(target)
             self._lock(command)
             raw = yaml.safe_load((target / CONFIG).read_text())
-            manifest = self.directory.manifest() or {}
-            config = validate(raw, str(target / CONFIG), Path(manifest.get("base", target)))
+            config = validate(raw, str(target / CONFIG), config_folder(target))
         if not config.score.external:
             raise ConfigError(
                 f"{target}: score.external is not true; a config with a score function runs "
@@ -98,8 +117,17 @@ class Session:
         the run's config.yaml) and read the run, ready to change it."""
         directory, run = self.directory, self.run
         started = directory.has_log()
+        if config_file is not None:
+            _refuse_literal_secrets(raw, config_file)
+        fresh = None if started else run.start_log()  # reads start.scores: no directory yet
+        data = source_fingerprint(self.config.source, run.source)
+        manifest = directory.manifest() if started else None
+        record = source_data_record(
+            manifest, raw, data, str(directory.path), self._accept_changed_data
+        )
         directory.claim(raw, resume=started, status=None if started else "running")
-        log = directory.resume_log() if started else SearchLog(pending=run.start_batch())
+        directory.write_manifest(record)
+        log = directory.resume_log() if fresh is None else fresh
         if config_file is not None:
             write_atomically(directory.path / CONFIG, yaml.safe_dump(raw, sort_keys=False))
             directory.write_manifest({"base": str(config_file.absolute().parent)})
@@ -150,15 +178,27 @@ class Session:
         self.close()
 
 
+def config_folder(target: Path) -> Path:
+    """The folder of the config of `target` (a config file or its run directory): relative
+    paths and plugin modules are found from there."""
+    if target.is_dir():
+        return Path((RunDirectory(target).manifest() or {}).get("base", target))
+    return target.absolute().parent
+
+
 def ask(
-    target: Path, n: int | None = None, format: str = "csv", wait: float = ASK_TELL_WAIT
+    target: Path,
+    n: int | None = None,
+    format: str = "csv",
+    wait: float = ASK_TELL_WAIT,
+    accept_changed_data: bool = False,
 ) -> str:
     """Hand out up to `n` items waiting for scores in a new file; say where it is."""
     if format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
     if n is not None and n < 1:
         raise ConfigError(f"--n must be a positive number of items, got {n}")
-    with Session(target, ASK, wait) as session:
+    with Session(target, ASK, wait, accept_changed_data) as session:
         waiting = session.search.ask()
         fresh = [asked for asked in waiting if asked.id not in session.handed][:n]
         if fresh:
@@ -192,42 +232,54 @@ def tell(
     proceed: bool = False,
     yes: bool = False,
     wait: float = ASK_TELL_WAIT,
+    accept_changed_data: bool = False,
 ) -> str:
     """Apply a scores file (id,score[,valid,reason]); with `proceed`, then give up the items
     still waiting (invalid: no score was told) and finish the iteration (`yes`: even when
     that ends the search or gives up the whole iteration). Say what is left."""
     if scores is None and not proceed:
         raise ConfigError("tell needs a scores file (or --proceed to go on without the rest)")
-    with Session(run, "emb-opt tell", wait) as session:
+    with Session(run, "emb-opt tell", wait, accept_changed_data) as session:
         if scores is None:
             return _proceed(session, yes)
-        rows = _read_scores(scores)
+        rows = read_rows(scores)
         search = session.search
         waiting = {asked.id for asked in search.waiting()}
         good, problems = [], []
         seen: set[str] = set()
-        for number, row in enumerate(rows, 2 if scores.suffix == ".csv" else 1):
+        for number, row in enumerate(rows, first_row_number(scores)):
             answer, problem = _answer(row, waiting, seen)
             if problem:
                 problems.append(f"row {number}: {problem}")
             else:
                 good.append(answer)
+        listing = problems_text(problems, _list_problems(session, scores, problems))
         if problems and not partial:
+            hint = ""
+            if any(row_id(row) not in waiting for row in rows):
+                hint = f" (scores you had before the search: start: {{scores: {scores}}})"
             raise ConfigError(
-                f"{scores}: {'; '.join(problems[:5])}"
-                + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-                + "; nothing was told (--partial applies the good rows)"
+                f"{scores}: {listing}; nothing was told (--partial applies the good rows){hint}"
             )
         if not good:
             raise ConfigError(f"{scores}: no row holds a score to tell")
         ids, values, reasons = zip(*good)
         left = search.tell(list(ids), list(values), list(reasons))
-        skipped = f"; skipped {'; '.join(problems)}" if problems else ""
+        skipped = f"; skipped {listing}" if problems else ""
         if left and proceed:
             return f"told {len(good)} score(s){skipped}; " + _proceed(session, yes)
         session.save()
         told = f"told {len(good)} score(s); {left} item(s) still waiting"
         return told + skipped if left else f"told {len(good)} score(s); iteration done" + skipped
+
+
+def _list_problems(session: Session, scores: Path, problems: list[str]) -> Path | None:
+    """All of `problems` in a file of the run's ask folder, when more than a message lists."""
+    if len(problems) <= SHOWN:
+        return None
+    path = session.directory.path / "ask" / f"problems-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.txt"
+    write_atomically(path, f"{scores}\n" + "".join(problem + "\n" for problem in problems))
+    return path
 
 
 def _proceed(session: Session, yes: bool) -> str:
@@ -259,6 +311,8 @@ def status(run: Path) -> str:
             ("run", str(session.directory.path)),
             ("iteration", log.counters.iterations),
             ("score calls", log.counters.score_calls),
+            ("known items", log.counters.known_scores),
+            ("direction", log.direction.name),
             ("best score", "-" if best is None else best.score),
             ("stopped", search.stopped or "-"),
             ("waiting", len(waiting)),
@@ -270,31 +324,55 @@ def status(run: Path) -> str:
         return "\n".join(f"{name:<{width}}  {value}" for name, value in facts)
 
 
+def _refuse_literal_secrets(raw: dict[str, Any], target: Path) -> None:
+    """The run directory keeps the config as written (`config.yaml`): secrets must come from
+    the environment, as `${VAR}`, so that they are not written there."""
+    found = literal_secrets(raw)
+    if found:
+        raise ConfigError(
+            f"{target}: {found[0]} holds a secret written out; an ask/tell run stores its "
+            "config, so give it as an environment variable reference, e.g. ${MY_TOKEN}"
+        )
+
+
 def _write_asked(path: Path, asked: list[Asked]) -> None:
-    """The items to score, with empty `score` and `reason` columns for whoever scores them."""
-    rows = [
-        {
-            "id": a.id,
-            "item": "" if a.item is None else str(a.item),
-            "metadata": json.dumps(a.metadata or {}, default=str),
-            "score": "",
-            "reason": "",
-        }
-        for a in asked
-    ]
+    """The items to score, with empty `score` and `reason` columns for whoever scores them.
+
+    CSV: one `metadata` column of JSON text; JSON lines: `metadata` as an object; Parquet: one
+    typed column per metadata key (`metadata.KEY`, see `tables`). Any text round-trips; an id
+    or item that UTF-8 cannot hold (a lone surrogate) is refused for CSV and Parquet."""
+    if path.suffix != ".jsonl":
+        for a in asked:
+            if any(tables.has_lone_surrogate(str(v)) for v in (a.id, a.item) if v is not None):
+                raise ConfigError(
+                    f"id {tables.escape_surrogates(a.id)!r}: its id or item holds a lone "
+                    f"surrogate, which {path.suffix[1:]} (UTF-8) cannot hold; ask with "
+                    "--format jsonl"
+                )
     path.parent.mkdir(exist_ok=True)
-    if path.suffix == ".csv":
-        with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    elif path.suffix == ".jsonl":
-        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    if path.suffix == ".jsonl":
+        blank = {"score": None, "reason": None}
+        rows = [{"id": a.id, "item": a.item, "metadata": a.metadata or {}, **blank} for a in asked]
+        write_atomically(path, "".join(json.dumps(row, default=str) + "\n" for row in rows))
+    elif path.suffix == ".csv":
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer)
+        writer.writerow(["id", "item", "metadata", "score", "reason"])
+        for a in asked:
+            item = "" if a.item is None else str(a.item)
+            writer.writerow([a.id, item, tables.to_json(a.metadata or {}), "", ""])
+        write_atomically(path, buffer.getvalue())
     else:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        pq.write_table(pa.Table.from_pylist(rows), path)
+        none = [None] * len(asked)
+        columns = [
+            ("id", tables.id_array([_as_given(a.id) for a in asked])),
+            ("item", tables.value_array([a.item for a in asked])),
+            ("score", pa.array(none, pa.float64())),
+            ("reason", pa.array(none, pa.string())),
+        ]
+        tables.write_parquet(tables.table(columns, [a.metadata for a in asked]), path)
 
 
 def _open_of_an_earlier_version(path: Path, sequence: int) -> dict[str, Any] | None:
@@ -306,46 +384,14 @@ def _open_of_an_earlier_version(path: Path, sequence: int) -> dict[str, Any] | N
     return saved if saved["sequence"] == sequence else None
 
 
-def _read_scores(path: Path) -> list[dict[str, Any]]:
-    try:
-        if path.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_table(path).to_pylist()
-        text = path.read_text()
-    except OSError as error:
-        raise ConfigError(f"cannot read the scores file {path}: {error.strerror}") from None
-    if path.suffix == ".jsonl":
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    rows = list(csv.DictReader(text.splitlines()))
-    if rows and not {"id", "score"} <= set(rows[0]):
-        raise ConfigError(f"{path}: expected the columns id,score[,valid,reason]")
-    return rows
+def _as_given(id: str) -> int | str:
+    """An asked id as the database gave it: an integer where its text is one."""
+    return int(id) if id.lstrip("-").isdigit() and str(int(id)) == id else id
 
 
-def _answer(
-    row: dict[str, Any], waiting: set[str], seen: set[str]
-) -> tuple[tuple[str, float | None, str | None], str | None]:
+def _answer(row: dict[str, Any], waiting: set[str], seen: set[str]) -> tuple[Answer, str | None]:
     """(id, score, reason) of one row, or the problem with it."""
-    id = str(row.get("id", "")).strip()
-    nothing = (id, None, None)
+    id = row_id(row, waiting)
     if id not in waiting:
-        return nothing, f"id {id!r} is not waiting for a score"
-    if id in seen:
-        return nothing, f"id {id!r} appears twice"
-    seen.add(id)
-    reason = str(row.get("reason") or "").strip() or None
-    if str(row.get("valid", "")).strip().lower() in ("false", "0", "no"):
-        return (id, None, reason or "marked invalid"), None
-    if reason is not None:
-        return (id, None, reason), None
-    raw = row.get("score")
-    if raw is None or str(raw).strip() == "":
-        return nothing, f"id {id!r} has no score (give a reason, or valid=false, if none)"
-    try:
-        score = float(raw)
-    except (TypeError, ValueError):
-        return nothing, f"id {id!r} has score {raw!r}, which is not a number"
-    if score_problem(score) is not None:
-        return nothing, f"id {id!r} has score {raw!r}; scores must be finite"
-    return (id, score, None), None
+        return (id, None, None), f"id {shown(id)} is not waiting for a score"
+    return parse_row(row, seen, id)

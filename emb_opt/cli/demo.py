@@ -13,6 +13,7 @@ from ..config.backends import load_corpus
 from ..objectives import target_distance_score
 from .run import execute
 from .rundir import RunDirectory
+from .stdout import say
 
 DEMO_CONFIG: dict[str, Any] = {
     "source": {
@@ -37,7 +38,7 @@ def run_demo(output: Path | None = None, quiet: bool = False) -> dict[str, float
     ]:
         shutil.rmtree(output)  # an earlier demo run: start afresh
     source = config.source
-    print(
+    say(
         f"emb_opt demo: {source.data.n:,} generated {source.data.dim}-d vectors in FAISS "  # type: ignore[union-attr]
         f"(flat), filter {source.filter} pushed into the search, {config.start.random} start "
         f"queries, the {config.strategy.update.name} strategy, a budget of "
@@ -50,14 +51,14 @@ def run_demo(output: Path | None = None, quiet: bool = False) -> dict[str, float
     truth = np.argsort(-np.where(eligible, target_distance_score(corpus.embeddings), -np.inf))
     true_rank = {int(row): rank + 1 for rank, row in enumerate(truth[:10_000])}
     results = log.compile_results()
-    print(f"\n{'rank':>4}  {'id':>7}  {'item':<10}  {'score':>8}  {'true rank':>9}")
+    say(f"\n{'rank':>4}  {'id':>7}  {'item':<10}  {'score':>8}  {'true rank':>9}")
     for rank, row in enumerate(results[:10], 1):
         where = true_rank.get(row["id"], ">10000")
-        print(f"{rank:>4}  {row['id']:>7}  {row['item']:<10}  {row['score']:8.5f}  {where!s:>9}")
+        say(f"{rank:>4}  {row['id']:>7}  {row['item']:<10}  {row['score']:8.5f}  {where!s:>9}")
     found = {row["id"] for row in results}
     figures = {f"recall@{k}": len(found & set(truth[:k].tolist())) / k for k in (1, 10, 50)}
     figures["scored fraction"] = log.counters.score_calls / len(corpus.embeddings)
-    print(
+    say(
         f"\nscored {log.counters.score_calls:,} of {len(corpus.embeddings):,} items "
         f"({100 * figures['scored fraction']:.2f}%): "
         + ", ".join(f"{k} {v:.2f}" for k, v in figures.items() if k.startswith("recall"))

@@ -1,4 +1,7 @@
-"""`emb-opt inspect DIR`: a summary table of a run and its best results."""
+"""`emb-opt inspect DIR`: a summary table of a run and its best results.
+
+A running run rewrites its manifest's counters and its results every few seconds (see
+`outputs.LiveOutputs`), so `inspect` shows where it stands."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import json
 from pathlib import Path
 
 from ..errors import ConfigError
-from .outputs import result_rows
+from .outputs import result_rows, top_table
 from .rundir import RunDirectory
 
 
@@ -18,7 +21,7 @@ def summary(path: Path, top: int = 10) -> str:
         raise ConfigError(f"{path} holds no emb_opt run (no manifest.json)")
     results_file = path / "results.jsonl"
     if results_file.exists():
-        rows = [json.loads(line) for line in results_file.read_text().splitlines() if line]
+        rows = [json.loads(line) for line in results_file.read_text().split("\n") if line]
     elif directory.has_log():
         rows = result_rows(directory.read_log())
     else:
@@ -35,16 +38,15 @@ def summary(path: Path, top: int = 10) -> str:
         ("database calls", counters.get("data_source_calls", "-")),
         ("unique items", counters.get("unique_items", "-")),
         ("NaN/inf scores", counters.get("non_finite_scores", "-")),
+        ("direction", manifest.get("direction", "maximize")),
+        ("known scores", counters.get("known_scores", 0)),
         ("best score", _number(manifest.get("best_score"), 6)),
         ("search seconds", _number(manifest.get("search_seconds"))),
     ]
     width = max(len(name) for name, _ in facts)
     lines = [f"{name:<{width}}  {value}" for name, value in facts]
     if rows:
-        lines += ["", f"{'rank':>4}  {'score':>10}  {'iteration':>9}  id / item"]
-        for rank, row in enumerate(rows[:top], 1):
-            label = f"{row['id']}" + (f"  {row['item']}" if row.get("item") is not None else "")
-            lines.append(f"{rank:>4}  {row['score']:>10.5f}  {row['iteration']:>9}  {label}")
+        lines += ["", top_table(rows, top)]
     return "\n".join(lines)
 
 

@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import re
 import sys
 import traceback
 from pathlib import Path
 
-from ..errors import EmbOptError, SearchAborted
+from ..errors import EmbOptError, PluginResponseError, SearchAborted
+from ..masking import mask_secrets
 from .interrupts import describe, exit_code, sigterm_raises
 from .lock import ASK_TELL_WAIT, RUN_WAIT
+from .stdout import CLOSED_EXIT, closed, say
 
 USER_ERRORS = (EmbOptError, ValueError, ImportError, OSError)
+ACCEPT = ("--accept-changed-data",)
+ACCEPT_HELP = (
+    "continue although the source data changed since the run started (recorded in the manifest)"
+)
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="emb-opt",
         description="Find the highest-scoring items in a vector database, scoring only a sliver.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # --version on one line
     )
     top.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    top.add_argument("--version", action="version", version=version(), help="show the version")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the search a config file describes")
@@ -31,6 +40,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", action="store_true", help="no progress display")
     _wait_option(run, RUN_WAIT)
+    run.add_argument(*ACCEPT, action="store_true", help=ACCEPT_HELP)
 
     demo = commands.add_parser(
         "demo", help="the embedded demo: FAISS over generated data, no server"
@@ -52,6 +62,7 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--n", type=int, help="at most this many items (default: all waiting)")
     ask.add_argument("--format", default="csv", help="csv (default), parquet or jsonl")
     _wait_option(ask, ASK_TELL_WAIT)
+    ask.add_argument(*ACCEPT, action="store_true", help=ACCEPT_HELP)
 
     tell = commands.add_parser(
         "tell", help="give the scores of asked items: id,score[,valid,reason]"
@@ -68,6 +79,7 @@ def parser() -> argparse.ArgumentParser:
         help="--proceed even when that ends the search or gives up a whole iteration",
     )
     _wait_option(tell, ASK_TELL_WAIT)
+    tell.add_argument(*ACCEPT, action="store_true", help=ACCEPT_HELP)
 
     status = commands.add_parser("status", help="what an ask/tell run is waiting for")
     status.add_argument("directory", type=Path)
@@ -84,14 +96,39 @@ def _wait_option(command: argparse.ArgumentParser, default: float) -> None:
     )
 
 
+def version() -> str:
+    """This installation's version (its package metadata, else `emb_opt.__version__`), where
+    it is installed, and the Python running it."""
+    from .. import __file__ as package_file
+    from .. import __version__
+
+    try:
+        number = importlib.metadata.version("emb-opt")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
+        number = __version__
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"emb-opt {number} from {Path(package_file).parent} (Python {python})"
+
+
 def dispatch(args: argparse.Namespace) -> None:
     if args.command == "run":
-        from ..config import load_config
+        from ..config import config_folder_on_path, load_config
+        from .outputs import finished_report, result_rows
         from .run import execute
 
         config, raw = load_config(args.config)
-        output = args.output or Path(config.output.dir)
-        execute(config, raw, output, args.resume, args.quiet, args.wait)
+        args.run_directory = args.output or Path(config.output.dir)
+        with config_folder_on_path(args.config.absolute().parent):
+            log = execute(
+                config,
+                raw,
+                args.run_directory,
+                args.resume,
+                args.quiet,
+                args.wait,
+                args.accept_changed_data,
+            )
+        say(finished_report(result_rows(log), args.run_directory))
     elif args.command == "demo":
         from .demo import run_demo
 
@@ -99,25 +136,36 @@ def dispatch(args: argparse.Namespace) -> None:
     elif args.command == "inspect":
         from .inspect_run import summary
 
-        print(summary(args.directory, args.top))
+        say(summary(args.directory, args.top))
     elif args.command in ("ask", "tell", "status"):
+        from ..config import config_folder_on_path
         from . import asktell
 
-        if args.command == "ask":
-            print(asktell.ask(args.target, args.n, args.format, args.wait))
-        elif args.command == "tell":
-            told = asktell.tell(
-                args.directory, args.scores, args.partial, args.proceed, args.yes, args.wait
-            )
-            print(told)
-        else:
-            print(asktell.status(args.directory))
+        target = args.target if args.command == "ask" else args.directory
+        with config_folder_on_path(asktell.config_folder(target)):
+            if args.command == "ask":
+                accept = args.accept_changed_data
+                say(asktell.ask(target, args.n, args.format, args.wait, accept))
+            elif args.command == "tell":
+                say(
+                    asktell.tell(
+                        target,
+                        args.scores,
+                        args.partial,
+                        args.proceed,
+                        args.yes,
+                        args.wait,
+                        args.accept_changed_data,
+                    )
+                )
+            else:
+                say(asktell.status(target))
     else:
         from .plots import write_plots
         from .rundir import RunDirectory
 
         for path in write_plots(RunDirectory(args.directory).read_log(), args.directory):
-            print(path)
+            say(str(path))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,18 +175,31 @@ def main(argv: list[str] | None = None) -> int:
         with sigterm_raises():
             dispatch(args)
     except SearchAborted as error:
-        return _failed(args, f"{error}; continue with --resume", 1)
+        same_again = isinstance(error.__cause__, PluginResponseError)  # a wrong answer's shape
+        return _failed(args, f"{error}{'' if same_again else _resume_hint(args)}", 1)
     except USER_ERRORS as error:
         return _failed(args, f"error: {error}", 2)
     except Exception:
         raise  # a bug: its traceback
     except BaseException as error:  # Ctrl-C, SIGTERM, a plugin's SystemExit or other
-        return _failed(args, f"{describe(error)}; continue with --resume", exit_code(error))
-    return 0
+        return _failed(args, f"{describe(error)}{_resume_hint(args)}", exit_code(error))
+    return CLOSED_EXIT if closed() else 0
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """The advice to resume, only where `--resume` can continue: `emb-opt run` stopped
+    with finished iterations checkpointed in its run directory."""
+    from .rundir import RunDirectory
+
+    directory = getattr(args, "run_directory", None)
+    if directory is None or not RunDirectory(directory).has_log():
+        return ""
+    return "; continue with --resume"
 
 
 def _failed(args: argparse.Namespace, message: str, code: int) -> int:
     if args.debug:
-        traceback.print_exc()
-    print("emb-opt: " + re.sub(r"\s*\n\s*", " ", message.strip()), file=sys.stderr)
+        print(mask_secrets(traceback.format_exc()), end="", file=sys.stderr)
+    line = re.sub(r"\s*\n\s*", " ", mask_secrets(message).strip())
+    print("emb-opt: " + line, file=sys.stderr)
     return code

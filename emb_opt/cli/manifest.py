@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ConfigError
+from .sourcedata import SourceData
 
 MANIFEST = "manifest.json"
 
@@ -26,9 +27,11 @@ class Manifest(BaseModel):
     versions: dict[str, str] = {}
     stopped: str | None = None
     counters: dict[str, int] = {}
+    direction: str = "maximize"
     best_score: float | None = None
     search_seconds: float | None = None
     timings: dict[str, float] = {}
+    source_data: SourceData = {}
 
 
 def read_manifest(directory: Path) -> dict[str, Any] | None:

@@ -9,13 +9,14 @@ from typing import Any
 from ..config import Run, RunConfig, build_run
 from ..errors import ConfigError, SearchAborted
 from ..log import SearchLog
-from ..schemas import Batch
 from .interrupts import describe
 from .lock import RUN_WAIT, holding
-from .outputs import run_figures, write_results
+from .outputs import LiveOutputs, run_figures, write_results
 from .plots import write_plots
 from .progress import Progress
 from .rundir import RunDirectory
+from .sourcedata import source_data_record, source_fingerprint
+from .stdout import say
 
 
 def execute(
@@ -25,9 +26,13 @@ def execute(
     resume: bool = False,
     quiet: bool = False,
     wait: float = RUN_WAIT,
+    accept_changed_data: bool = False,
 ) -> SearchLog:
     """Run (or continue) the search of `config` in `output`; write results, plots, manifest.
     Another command writing `output` is waited for `wait` seconds at most.
+
+    `--resume` refuses source data that changed since the run started, unless
+    `accept_changed_data` (the manifest records it).
 
     Whatever stops it early, the manifest's status says what (e.g. "interrupted:
     KeyboardInterrupt"), the finished iterations are checkpointed and on disk, and
@@ -39,24 +44,28 @@ def execute(
         )
     run = build_run(config)  # opens the source: a config that cannot leaves no directory
     try:
-        pending = None if resume else run.start_batch()
+        fresh = None if resume else run.start_log()  # reads start.scores: no directory yet
         directory = RunDirectory(output)
         directory.refuse_unfit(resume)  # before the lock (and maybe the directory) is made
+        data = source_fingerprint(config.source, run.source)
         command = "emb-opt run --resume" if resume else "emb-opt run"
         with holding(directory.path, command, wait):
+            manifest = directory.manifest() if resume else None
+            record = source_data_record(manifest, raw, data, "--resume", accept_changed_data)
             directory.claim(raw, resume)
-            return _run(run, directory, pending, resume, quiet)
+            directory.write_manifest(record)
+            say(f"run directory: {directory.path.absolute()}")
+            return _run(run, directory, fresh, quiet)
     finally:
         run.close()
 
 
-def _run(
-    run: Run, directory: RunDirectory, pending: Batch | None, resume: bool, quiet: bool
-) -> SearchLog:
-    """Search in the claimed `directory`; whatever stops it, the manifest says what."""
+def _run(run: Run, directory: RunDirectory, fresh: SearchLog | None, quiet: bool) -> SearchLog:
+    """Search in the claimed `directory` (`fresh`: a new run's log, else the one there);
+    whatever stops it, the manifest says what."""
     log = None
     try:
-        log = directory.resume_log() if resume else SearchLog(pending=pending)
+        log = fresh if fresh is not None else directory.resume_log()
         directory.start_checkpoints(log)  # even a kill during the first iteration is resumable
         return _search(run, directory, log, quiet)
     except SearchAborted as error:
@@ -76,11 +85,15 @@ def _search(run: Run, directory: RunDirectory, log: SearchLog, quiet: bool) -> S
     config = run.config
     progress = Progress(config.stop.iterations, quiet)
     timings = {"checkpoints": 0.0, "outputs": 0.0}
+    live = LiveOutputs(directory.path, directory.write_manifest)
 
     def after_iteration(current: SearchLog) -> None:
         began = time.perf_counter()
         directory.checkpoint(current)
         timings["checkpoints"] += time.perf_counter() - began
+        began = time.perf_counter()
+        live.update(current)
+        timings["outputs"] += time.perf_counter() - began
         progress.update(current)
 
     remaining = max(0, config.stop.iterations - log.counters.iterations)
@@ -95,7 +108,7 @@ def _search(run: Run, directory: RunDirectory, log: SearchLog, quiet: bool) -> S
     began = time.perf_counter()
     write_results(log, directory.path)
     write_plots(log, directory.path)
-    timings["outputs"] = time.perf_counter() - began
+    timings["outputs"] += time.perf_counter() - began
     stopped = _stop_reason(run, log)
     directory.write_manifest(
         {"status": "finished", "stopped": stopped, "timings": timings, **run_figures(log)}

@@ -11,10 +11,11 @@ from typing import Any
 
 from ..adapters.backend import builtin_backends
 from ..atomic import write_atomically
-from ..config import EXTENDABLE, changed_keys, fingerprint, redacted
+from ..config import EXTENDABLE, changed_keys, fingerprint
 from ..errors import ConfigError
 from ..log import SearchLog
 from ..logfile import CHECKPOINTS, LogWriter, load_log, open_log, read_checkpoint
+from ..masking import mask_secrets
 from .lock import LOCK_FILES
 from .manifest import MANIFEST, read_manifest
 from .outputs import run_figures
@@ -75,13 +76,13 @@ class RunDirectory:
                     f"{self.path} already holds this run ({manifest.get('status')}); "
                     "pass --resume to continue it, or choose another --output"
                 )
-            before, after = manifest["config"].get("stop"), redacted(raw_config).get("stop")
+            before, after = manifest["config"].get("stop"), mask_secrets(raw_config).get("stop")
             if before != after:
                 self._stop_change = {"stop_before": before, "stop_after": after}
         self.path.mkdir(parents=True, exist_ok=True)
         fields = {
             "fingerprint": fingerprint(raw_config, extendable=True),
-            "config": redacted(raw_config),
+            "config": mask_secrets(raw_config),
             "started": manifest["started"] if manifest else time.time(),
             "versions": package_versions(),
         }
@@ -109,7 +110,7 @@ class RunDirectory:
             return
         changed = [
             key
-            for key in changed_keys(manifest["config"], redacted(raw_config))
+            for key in changed_keys(manifest["config"], mask_secrets(raw_config))
             if key.split(".")[0] not in EXTENDABLE
         ]
         if changed:  # else only secret values or the stop block changed
@@ -122,6 +123,7 @@ class RunDirectory:
 
     def write_manifest(self, fields: dict[str, Any]) -> None:
         document = {**(self.manifest() or {}), **fields, "updated": time.time()}
+        document = mask_secrets(document)  # the config, and errors naming a URL or DSN
         write_atomically(self.path / MANIFEST, json.dumps(document, indent=2, default=str))
 
     def read_log(self) -> SearchLog:

@@ -1,7 +1,8 @@
 """Config-driven runs: one YAML file names backend, objective, strategy, start, stop, output."""
 
 from .build import Run, build_run, build_strategy
-from .loading import EXTENDABLE, changed_keys, fingerprint, load_config, redacted, validate
+from .import_path import config_folder_on_path
+from .loading import EXTENDABLE, changed_keys, fingerprint, load_config, validate
 from .schema import RunConfig, StrategyConfig
 
 __all__ = [
@@ -12,8 +13,8 @@ __all__ = [
     "build_run",
     "build_strategy",
     "changed_keys",
+    "config_folder_on_path",
     "fingerprint",
     "load_config",
-    "redacted",
     "validate",
 ]

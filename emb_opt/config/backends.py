@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..adapters.names import text_problem
 from ..errors import ConfigError
 from ..synthetic import Corpus, random_corpus
 from .schema import FileData, SourceConfig
@@ -50,12 +51,39 @@ def load_corpus(source: SourceConfig) -> Corpus:
 
 
 def check_fits(rows: int, dimension: int, what: str) -> None:
-    """Refuse, before allocating, a collection that cannot fit in this machine's memory."""
-    need, have = rows * (8 * dimension + ROW_OVERHEAD), physical_memory()
+    """Refuse, before allocating, a collection that cannot fit in this machine's memory or
+    in what this process may still map (`ulimit -v`)."""
+    need, have, room = memory_need(rows, dimension), physical_memory(), address_space_left()
     if have is not None and need > have:
         raise ConfigError(
             f"{what} need about {_size(need)} of memory; this machine has {_size(have)}"
         )
+    if room is not None and need > room:
+        raise ConfigError(
+            f"{what} need about {_size(need)} of memory; this process may take only "
+            f"{_size(max(room, 0))} more (its address-space limit, ulimit -v)"
+        )
+
+
+def memory_need(rows: int, dimension: int) -> int:
+    """Bytes a collection of `rows` vectors takes, roughly: two float32 copies and more."""
+    return rows * (8 * dimension + ROW_OVERHEAD)
+
+
+def address_space_left() -> int | None:
+    """Bytes this process may still map under its address-space limit (None: no limit)."""
+    try:
+        import resource
+    except ImportError:  # not a Unix system: no such limit
+        return None
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if limit == resource.RLIM_INFINITY:
+        return None
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[0])
+    except (OSError, ValueError, IndexError):  # no /proc: the limit as a whole
+        return limit
+    return limit - pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def physical_memory() -> int | None:
@@ -92,15 +120,21 @@ def _read_embeddings(path: str) -> np.ndarray:
         raise ConfigError(f"{where} holds {array.dtype} values; expected numbers")
     rows, dimension = array.shape
     check_fits(rows, dimension, f"{where}: {rows} rows of {dimension} dimensions")
-    embeddings = np.asarray(array, dtype=np.float32)
-    finite = np.isfinite(embeddings).all(axis=1)
+    try:
+        embeddings = np.asarray(array, dtype=np.float32)
+        finite = np.isfinite(embeddings).all(axis=1)
+    except MemoryError:
+        raise ConfigError(
+            f"{where}: {rows} rows of {dimension} dimensions need about "
+            f"{_size(memory_need(rows, dimension))} of memory; not enough is free to load them"
+        ) from None
     if not finite.all():
         raise ConfigError(f"{where}: row {int(np.argmin(finite))} holds a NaN or infinite value")
     return embeddings
 
 
 def _read_metadata(path: str) -> list[dict[str, Any]]:
-    """One JSON object per non-empty line of a .jsonl file."""
+    """One JSON object per non-empty line of a .jsonl file, its text storable as UTF-8."""
     where = f"source.data.metadata: {path!r}"
     try:
         lines = Path(path).read_text().splitlines()
@@ -114,11 +148,16 @@ def _read_metadata(path: str) -> list[dict[str, Any]]:
             row = json.loads(line)
         except ValueError as error:
             raise ConfigError(f"{where}: line {number} is not valid JSON ({error})") from None
+        except RecursionError:
+            raise ConfigError(f"{where}: line {number} is nested too deeply to read") from None
         if not isinstance(row, dict):
             raise ConfigError(
                 f"{where}: line {number} is a {type(row).__name__}; expected a JSON object "
                 '(the metadata of one item, e.g. {"price": 3.5})'
             )
+        for key, value in row.items():
+            if problem := text_problem(key) or text_problem(value):
+                raise ConfigError(f"{where}: line {number}, key {key!r}: it holds {problem}")
         rows.append(row)
     return rows
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,12 +11,17 @@ from pydantic import ValidationError
 
 from ..errors import ConfigError
 from ..executors import Executor, ProcessExecutor, SerialExecutor, ThreadExecutor
+from ..log import SearchLog
+from ..masking import mask_secrets
 from ..runner import Runner
-from ..schemas import Batch
+from ..schemas import Batch, Item
 from ..stopping import StopRule
 from ..utils import build_batch_from_embeddings, build_batch_from_items
+from ..warmstart import fetch_known, read_known
 from .registry import OBJECTIVES, PRUNES, backend_builder, import_object, resolve
 from .schema import ExecutorConfig, PluginConfig, RunConfig, StrategyConfig
+
+KNOWN_STARTS = 10  # start queries taken from the best known items when `start.scores` is alone
 
 
 @dataclass
@@ -27,8 +33,28 @@ class Run:
     runner: Runner
     stop: StopRule
 
-    def start_batch(self) -> Batch:
+    def start_log(self) -> SearchLog:
+        """A new log in the run's direction, holding the scores known before the run
+        (`start.scores`), with the start queries pending."""
+        log = SearchLog()
+        self.runner.orient(log)
+        scores = self.config.start.scores
+        if scores is not None:
+            answers = read_known(Path(scores))
+            for item, score, reason in fetch_known(self.source, answers, f"start.scores {scores}"):
+                log.add_known(item, score, reason)
+        log.pending = self.start_batch(log)
+        return log
+
+    def start_batch(self, log: SearchLog | None = None) -> Batch:
+        """The start queries; with `start.scores` alone, the best `KNOWN_STARTS` items
+        of `log`."""
         start = self.config.start
+        if start.random is None and start.ids is None and start.file is None:
+            best = (log or SearchLog()).compile_results()[:KNOWN_STARTS]
+            if not best:
+                raise ConfigError("start.scores: no known item has a valid score to start from")
+            return build_batch_from_items([_start_item(row) for row in best])
         if start.random is not None:
             items = _call(self.source, "sample", "start.random", start.random, seed=start.seed)
             if not items:
@@ -47,6 +73,11 @@ class Run:
         self.source.close()
 
 
+def _start_item(row: dict[str, Any]) -> Item:
+    """A known item (a row of `compile_results`) as a start item."""
+    return Item.trusted(row["id"], row["item"], row["embedding"], row["data"], None)
+
+
 def _call(source: Any, method: str, where: str, *args: Any, **kwargs: Any) -> Any:
     if not hasattr(source, method):
         raise ConfigError(f"{where}: the {type(source).__name__} backend cannot {method} items")
@@ -60,6 +91,11 @@ def build_executor(config: ExecutorConfig) -> Executor:
         options["max_workers"] = options.pop("concurrency")
     if config.batch_size is not None:
         options["batch_size"] = config.batch_size
+    if config.kind == "serial" and options.get("timeout") is not None:
+        raise ConfigError(
+            "executor.timeout: a serial executor runs each call in the search's own thread and "
+            "cannot stop it; use kind: thread or process to give calls a deadline"
+        )
     classes: dict[str, type | str] = {
         "serial": SerialExecutor,
         "thread": ThreadExecutor,
@@ -70,16 +106,18 @@ def build_executor(config: ExecutorConfig) -> Executor:
     target = classes[config.kind]
     cls: Any = import_object(target, "executor.kind") if isinstance(target, str) else target
     try:
-        return cls(**options)
+        executor = cls(**options)
     except TypeError as error:
         raise ConfigError(
-            f"executor: {config.kind} executor does not take {options}: {error}"
+            f"executor: {config.kind} executor does not take {mask_secrets(options)}: {error}"
         ) from None
-
-
-def _told_scores(items: list) -> list:
-    """The score function of a `score.external` run: its scores come from `emb-opt tell`."""
-    raise ConfigError("score.external: this run's scores come from `emb-opt tell`, not a function")
+    if config.kind == "ray":
+        try:
+            executor.start()  # a cluster too small for the request is a config error, now
+        except BaseException:
+            executor.close()
+            raise
+    return executor
 
 
 def _plugin(config: PluginConfig | None, registry: dict[str, str], where: str) -> Any:
@@ -89,10 +127,12 @@ def _plugin(config: PluginConfig | None, registry: dict[str, str], where: str) -
 
 
 def build_run(config: RunConfig) -> Run:
-    """Connect to the backend and build every plugin the config names."""
+    """Connect to the backend and build every plugin the config names (a `score.external`
+    run's runner has no score function: its scores come from `emb-opt tell`)."""
     source = backend_builder(config.source.backend)(config.source)
     try:
-        score = _plugin(config.score.function, OBJECTIVES, "score.function") or _told_scores
+        check_k_fits(source, config.source.k, filtered=bool(config.source.filter))
+        score = _plugin(config.score.function, OBJECTIVES, "score.function")
         filter_function = _plugin(config.score.filter_function, {}, "score.filter_function")
         update, prune = build_strategy(config.strategy)
         executor = build_executor(config.executor)
@@ -100,15 +140,35 @@ def build_run(config: RunConfig) -> Run:
         source.close()
         raise
     runner = Runner(
-        source, filter_function, score, prune, update, executor=executor, seed=config.seed
+        source,
+        filter_function,
+        score,
+        prune,
+        update,
+        executor=executor,
+        seed=config.seed,
+        direction=config.score.direction,
     )
     stop = StopRule(
+        count_known=config.start.count_budget,
         max_score_calls=config.stop.max_score_calls,
         target_score=config.stop.target_score,
         patience=config.stop.patience,
         idle=config.stop.idle,
     )
     return Run(config, source, runner, stop)
+
+
+def check_k_fits(source: Any, k: int, filtered: bool) -> None:
+    """Refuse a `k` beyond the items the source holds (that pass the filter): every query
+    would ask the engine for more results than exist."""
+    count = source.count() if hasattr(source, "count") else None
+    if count is not None and k > count:
+        which = " that pass source.filter" if filtered else ""
+        raise ConfigError(
+            f"source.k: {k} is more than the {count} items of the collection{which}; "
+            f"set k to at most {count}"
+        )
 
 
 def build_strategy(config: StrategyConfig) -> tuple[Any, Any]:

@@ -11,11 +11,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..adapters.names import text_problem
 from ..errors import ConfigError
+from ..masking import mask_secrets
 from .schema import RunConfig
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(\}|:-)")
-SECRET_KEYS = ("api_key", "apikey", "password", "token", "secret")
+MAX_DEPTH = 100  # levels of nesting a config may have (real ones have fewer than 10)
 
 
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
@@ -29,6 +31,8 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"{path}: no such config file") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+    except RecursionError:  # the parser recurses once per level
+        raise ConfigError(f"{path}: nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(document, dict):
         raise ConfigError(
             f"{path}: expected a mapping at the top level, got {type(document).__name__}"
@@ -83,25 +87,15 @@ def _closing_brace(text: str, start: int, where: str) -> int:
     raise ConfigError(f"{where}: {text!r} opens a '${{' that no '}}' closes")
 
 
-def redacted(value: Any) -> Any:
-    """The config with secret-looking keys replaced, safe to print or write."""
-    if isinstance(value, dict):
-        return {
-            k: "***" if any(s in str(k).lower() for s in SECRET_KEYS) else redacted(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redacted(v) for v in value]
-    return value
-
-
 EXTENDABLE = ("stop",)  # blocks a run may change between its commands (more budget, say)
 
 
 def fingerprint(raw: dict[str, Any], extendable: bool = False) -> str:
-    """A hash of the config as written, to tell runs apart (variables are hashed unexpanded);
+    """A hash of the config as written, to tell runs apart (variables are hashed unexpanded,
+    secrets masked: the hash gives away no password, and a rotated token is the same run);
     with `extendable`, of all but the blocks a run may change (`EXTENDABLE`)."""
-    kept = {k: v for k, v in raw.items() if not (extendable and k in EXTENDABLE)}
+    masked = mask_secrets(raw)
+    kept = {k: v for k, v in masked.items() if not (extendable and k in EXTENDABLE)}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -123,6 +117,7 @@ def validate(
 
     With `base` (a config file's directory), relative paths in the config resolve against it;
     without, they stay relative to the current directory."""
+    check_shape(raw, origin)
     try:
         config = RunConfig.model_validate(substitute(raw))
     except ValidationError as error:
@@ -130,6 +125,29 @@ def validate(
         location = ".".join(str(part) for part in first["loc"]) or "(top level)"
         raise ConfigError(f"{origin}: {location}: {_explain(first)}") from None
     return config if base is None else relative_to(config, Path(base))
+
+
+def check_shape(raw: Any, origin: str = "config") -> None:
+    """Refuse, without recursing, a config nested deeper than MAX_DEPTH levels or holding
+    a string with no UTF-8 form (a lone surrogate from a `"\\ud800"` escape)."""
+    todo: list[tuple[Any, str, int]] = [(raw, "", 0)]
+    while todo:
+        value, where, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            shown = where if len(where) <= 60 else where[:57] + "..."
+            raise ConfigError(f"{origin}: {shown}: nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, str) and text_problem(value):
+            raise ConfigError(f"{origin}: {where or '(top level)'}: {text_problem(value)}")
+        if isinstance(value, dict):
+            for key, child in value.items():
+                path = f"{where}.{key}" if where else str(key)
+                if isinstance(key, str) and text_problem(key):
+                    raise ConfigError(
+                        f"{origin}: {where or '(top level)'}: a key holds {text_problem(key)}"
+                    )
+                todo.append((child, path, depth + 1))
+        elif isinstance(value, list):
+            todo += [(child, f"{where}[{i}]", depth + 1) for i, child in enumerate(value)]
 
 
 def load_config(path: str | os.PathLike) -> tuple[RunConfig, dict[str, Any]]:
@@ -157,7 +175,9 @@ def relative_to(config: RunConfig, base: Path) -> RunConfig:
     return config.model_copy(
         update={
             "source": source.model_copy(update={"path": resolve(source.path), "data": data}),
-            "start": config.start.model_copy(update={"file": resolve(config.start.file)}),
+            "start": config.start.model_copy(
+                update={"file": resolve(config.start.file), "scores": resolve(config.start.scores)}
+            ),
             "output": config.output.model_copy(update={"dir": resolve(config.output.dir)}),
         }
     )

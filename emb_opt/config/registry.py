@@ -18,6 +18,7 @@ from typing import Any
 
 from ..adapters.backend import Backend, builtin_backends
 from ..errors import ConfigError
+from .import_path import not_found
 
 ENTRY_POINT_GROUP = "emb_opt.adapters"
 
@@ -46,7 +47,8 @@ def backend_builder(name: str) -> Callable[..., Any]:
 
 
 def import_object(path: str, where: str) -> Any:
-    """`package.module:name` to the object it names."""
+    """`package.module:name` to the object it names; a module that cannot be found is a
+    ConfigError saying where it was looked for (see `config_folder_on_path`)."""
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:
         raise ConfigError(
@@ -60,6 +62,11 @@ def import_object(path: str, where: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
+        missing = getattr(error, "name", None) if isinstance(error, ModuleNotFoundError) else None
+        if missing and (module_name + ".").startswith(missing + "."):  # not one it imports
+            raise ConfigError(
+                f"{where}: cannot import module {module_name!r}: {not_found(missing)}"
+            ) from None
         raise ConfigError(f"{where}: cannot import module {module_name!r} ({error})") from None
     except (Exception, SystemExit) as error:  # the module's own code failed as it ran
         raise ConfigError(

@@ -72,10 +72,12 @@ class PluginConfig(_Block):
 
 class ScoreConfig(_Block):
     """The objective (a built-in name or an import path), or `external: true` when scores
-    come from outside (`emb-opt ask` / `tell`); and an optional filter function."""
+    come from outside (`emb-opt ask` / `tell`); an optional filter function; and whether
+    higher (`direction: maximize`, the default) or lower scores are better."""
 
     function: PluginConfig | None = None
     external: bool = False
+    direction: Literal["maximize", "minimize"] = "maximize"
     filter_function: PluginConfig | None = None
 
     @model_validator(mode="after")
@@ -97,19 +99,25 @@ class StrategyConfig(_Block):
 
 
 class StartConfig(_Block):
-    """Start queries: random items from the collection, given ids, or an `.npy` file."""
+    """Start queries: random items from the collection, given ids, or an `.npy` file; and
+    `scores`, items scored before the run (a file of id,score rows or a run directory).
+    `scores` alone starts from the best `KNOWN_STARTS` of them; `count_budget` makes them
+    spend `stop.max_score_calls`."""
 
     random: int | None = Field(None, gt=0)
     ids: list[int | str] | None = None
     file: str | None = None
+    scores: str | None = None
+    count_budget: bool = False
     seed: int = 0
 
     @model_validator(mode="after")
     def _exactly_one(self) -> StartConfig:
         given = [name for name in ("random", "ids", "file") if getattr(self, name) is not None]
-        if len(given) != 1:
+        if len(given) > 1 or (not given and self.scores is None):
             raise ValueError(
-                f"give exactly one of random, ids or file; got {', '.join(given) or 'none'}"
+                "give exactly one of random, ids or file (or scores alone); got "
+                f"{', '.join(given) or 'none'}"
             )
         return self
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendError
+from ..errors import BackendError, ConfigError
 from .backends import adapter_options, load_corpus
 from .schema import SourceConfig
 
@@ -41,6 +41,10 @@ def connect_server(
         backend.load_collection,
     )
     assert open_client is not None and collections is not None and load is not None, backend.name
+    try:
+        backend.names.check_collection(source.collection)
+    except ValueError as error:
+        raise ConfigError(f"source.collection: {error}") from None
     options = {**(defaults or {}), **adapter_options(backend.adapter, source.options, GIVEN)}
 
     def first_calls() -> tuple[Any, bool]:
@@ -71,16 +75,19 @@ def _fill_if_missing(
     if exists or source.data is None:
         return
     corpus = load_corpus(source)
-    load(
-        client,
-        source.collection,
-        corpus.embeddings,
-        metadata=corpus.metadata,
-        ids=list(range(len(corpus.embeddings))),
-        items=corpus.items,
-        item_key=source.item_key or "item",
-        **options,
-    )
+    try:
+        load(
+            client,
+            source.collection,
+            corpus.embeddings,
+            metadata=corpus.metadata,
+            ids=list(range(len(corpus.embeddings))),
+            items=corpus.items,
+            item_key=source.item_key or "item",
+            **options,
+        )
+    except ValueError as error:  # data the backend cannot hold, refused before it is written
+        raise ConfigError(f"source.data: {error}") from None
 
 
 def _adapter(
@@ -101,12 +108,18 @@ def _adapter(
 def _owning(adapter: Any, client: Any) -> Any:
     """Make `adapter.close()` also close the client the config opened (adapters leave a
     caller's client open)."""
+    return close_also(adapter, lambda: client.close() if hasattr(client, "close") else None)
+
+
+def close_also(adapter: Any, action: Callable[[], Any]) -> Any:
+    """Make `adapter.close()` run `action` after its own close, even if that fails."""
     close_adapter = adapter.close
 
     def close() -> None:
-        close_adapter()
-        if hasattr(client, "close"):
-            client.close()
+        try:
+            close_adapter()
+        finally:
+            action()
 
     adapter.close = close
     return adapter

@@ -1,8 +1,9 @@
-"""What every executor shares: the protocol, batch splitting and argument checks.
+"""What every executor shares: the protocol, batch splitting, deadlines and argument checks.
 
 An executor takes a plugin and a list of inputs, splits them into batches of `batch_size`,
 runs the plugin on every batch and returns, in input order, each batch with either its
-outputs or the exception it raised (the runner decides what a failure means).
+outputs or the exception it raised (the runner decides what a failure means). A call that
+runs past the executor's `timeout` seconds fails its batch with a `CallTimedOut`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from ..checks import check_number
+from ..errors import CallTimedOut
+
 BatchFunction = Callable[[list[Any]], list[Any]]
 Outcome = tuple[list[Any], Any]  # (the batch, its outputs or the exception it raised)
+DEFAULT_TIMEOUT = 3600.0  # seconds per call: a hung call ends a search in an hour, not never
 
 
 class Executor(Protocol):
@@ -28,3 +33,15 @@ def split(inputs: Sequence[Any], batch_size: int | None) -> list[list[Any]]:
         return []
     size = batch_size or len(inputs)
     return [list(inputs[start : start + size]) for start in range(0, len(inputs), size)]
+
+
+def check_timeout(timeout: Any) -> float | None:
+    """`timeout` is None (no deadline) or a positive number of seconds."""
+    return None if timeout is None else check_number("timeout", timeout, minimum=1e-3)
+
+
+def timed_out(timeout: float, size: int) -> CallTimedOut:
+    """The failure of a batch of `size` inputs whose call ran past `timeout` seconds."""
+    return CallTimedOut(
+        f"timed out after {timeout:g} s on a batch of {size} (the executor's timeout={timeout})"
+    )

@@ -2,7 +2,9 @@
 
 `HTTPExecutor` posts each batch to `url` (to `/score` there when `url` has no path) in the
 format of `emb_opt.executors.wire` (see there, or docs/executors.md) with at most
-`concurrency` requests in flight. Connection errors, timeouts, 5xx and 429 answers are
+`concurrency` requests in flight. Each attempt has a deadline, `timeout` seconds for the
+whole request (connecting, sending, and reading the whole answer, however slowly it comes).
+Connection errors, timeouts, 5xx and 429 answers are
 retried `retries` times with exponential backoff; a batch that still fails becomes a
 `BackendError`, a reply of the wrong shape or length a `PluginError` (the runner then stops
 the search, keeping the log, or invalidates the batch). Retried requests may reach the
@@ -21,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..checks import check_count, check_number, check_positive
 from ..errors import BackendError, PluginError, missing_dependency
+from ..masking import mask_secrets
 from ..schemas import Item
 from .base import BatchFunction, Outcome, split
 from .wire import parse_response, remote_name, request_body
@@ -69,9 +72,10 @@ class HTTPExecutor:
     `url` is the service's endpoint, or its base URL (no path, or "/"), which means `/score`
     there, the route of the reference service `examples/scoring_service.py`.
 
-    `timeout` (seconds) bounds each request phase (connect, write, read); `backoff` is the
-    first retry delay, doubled each retry up to `max_backoff`; `headers` go on every request
-    (e.g. an API key).
+    `timeout` (seconds) bounds each attempt as a whole, from connecting to the last byte of
+    the answer (a retry gets a new `timeout`); `backoff` is the first retry delay, doubled each
+    retry up to `max_backoff`; `headers` go on every request (e.g. an API key; never written
+    to a run's files or error messages, see `emb_opt.masking`).
     """
 
     def __init__(
@@ -157,19 +161,20 @@ class HTTPExecutor:
             timeout=httpx.Timeout(self.timeout), limits=limits, headers=self.headers
         )
 
-    async def _post(self, function: str, batch: list[Any]) -> list[dict[str, Any]]:
+    async def _post(self, function: str, batch: list[Any]) -> list[Any]:
         """One batch's responses; retries transient failures, then raises BackendError."""
         import httpx
 
-        where = f"scoring service {self.url} (function {function!r})"
+        where = f"scoring service {mask_secrets(self.url)} (function {function!r})"
         body = request_body(function, batch)
         last_failure = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 await asyncio.sleep(min(self.backoff * 2 ** (attempt - 1), self.max_backoff))
             try:
-                response = await self._client.post(self.url, json=body)
-            except httpx.TransportError as error:
+                post = self._client.post(self.url, json=body)
+                response = await asyncio.wait_for(post, self.timeout)
+            except (httpx.TransportError, asyncio.TimeoutError) as error:
                 last_failure = _transport_failure(error, self.timeout)
                 continue
             status = response.status_code
@@ -195,12 +200,9 @@ class HTTPExecutor:
 def _transport_failure(error: Exception, timeout: float) -> str:
     import httpx
 
-    text = f"{type(error).__name__}: {error}".rstrip(": ")
-    return (
-        f"{text} (no answer within timeout={timeout} s)"
-        if isinstance(error, httpx.TimeoutException)
-        else text
-    )
+    if isinstance(error, (httpx.TimeoutException, asyncio.TimeoutError)):
+        return f"timed out after {timeout:g} s (no whole answer within timeout={timeout})"
+    return mask_secrets(f"{type(error).__name__}: {error}".rstrip(": "))
 
 
 def _json(response: Any, where: str) -> Any:

@@ -1,19 +1,32 @@
-"""Executors on this machine: in this thread, a thread pool or a process pool."""
+"""Executors on this machine: in this thread, on threads, or in a process pool.
+
+Thread and process executors give every call a deadline, `timeout` seconds from the moment
+it starts (queued batches wait for a free worker first). A thread cannot be stopped: at the
+deadline its batch fails and the search goes on without it; the thread is a daemon, so
+nothing waits for it (not `close`, not Ctrl-C, not the interpreter's exit). A process can:
+the worker running a call past its deadline is killed and replaced (pebble's `ProcessPool`).
+"""
 
 from __future__ import annotations
 
+import math
 import multiprocessing
+import os
+import queue
+import threading
+import time
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Executor as _PoolExecutor
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from ..checks import check_positive as _check_positive
-from .base import BatchFunction, Outcome, split
+from ..errors import BackendError
+from .base import DEFAULT_TIMEOUT, BatchFunction, Outcome, check_timeout, split, timed_out
 
 
 class SerialExecutor:
-    """Runs every batch in the calling thread."""
+    """Runs every batch in the calling thread (no deadline: nothing could stop the call)."""
 
     def __init__(self, batch_size: int | None = None) -> None:
         _check_positive("batch_size", batch_size)
@@ -38,18 +51,94 @@ class SerialExecutor:
         self.close()
 
 
-class _PoolBacked:
-    """Shared part of the pool executors: a lazily created pool, closed by `close`."""
+class ThreadExecutor:
+    """Runs batches on daemon threads, at most `max_workers` at once: for functions that wait
+    (I/O) or release the GIL. A call past `timeout` seconds (None: no deadline) is given up."""
 
-    def __init__(self, batch_size: int | None, max_workers: int | None) -> None:
+    def __init__(
+        self,
+        batch_size: int | None = 64,
+        max_workers: int | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> None:
         _check_positive("batch_size", batch_size)
         _check_positive("max_workers", max_workers)
         self.batch_size = batch_size
         self.max_workers = max_workers
-        self._pool: _PoolExecutor | None = None
+        self.timeout = check_timeout(timeout)
 
-    def _make_pool(self) -> _PoolExecutor:
-        raise NotImplementedError
+    def run(self, fn: BatchFunction, inputs: Sequence[Any]) -> list[Outcome]:
+        batches = split(inputs, self.batch_size)
+        workers = self.max_workers or min(32, (os.cpu_count() or 1) + 4)  # as ThreadPoolExecutor
+        results: list[Any] = [None] * len(batches)
+        finished: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+        waiting = deque(range(len(batches)))
+        deadlines: dict[int, float] = {}  # batch index -> when its call is given up
+        while waiting or deadlines:
+            while waiting and len(deadlines) < workers:
+                index = waiting.popleft()
+                deadlines[index] = time.monotonic() + (self.timeout or math.inf)
+                _start_thread(fn, batches[index], index, finished)
+            left = min(deadlines.values()) - time.monotonic()
+            try:
+                index, outcome = finished.get(timeout=None if left == math.inf else max(left, 0))
+            except queue.Empty:
+                index = min(deadlines, key=deadlines.__getitem__)
+                if deadlines[index] > time.monotonic():
+                    continue  # woke up early
+                outcome = timed_out(self.timeout or 0, len(batches[index]))
+            if deadlines.pop(index, None) is not None:  # else: a call given up earlier
+                results[index] = outcome
+        return list(zip(batches, results))
+
+    def close(self) -> None:
+        """Nothing to release: threads end with their call (or are left behind, as daemons)."""
+
+    def __enter__(self) -> ThreadExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _start_thread(fn: BatchFunction, batch: list[Any], index: int, finished: Any) -> None:
+    """Call `fn(batch)` on a daemon thread that puts `(index, outputs or exception)` in
+    `finished`."""
+
+    def call() -> None:
+        outcome: Any
+        try:
+            outcome = fn(batch)
+        except BaseException as error:  # as a ThreadPoolExecutor would: the runner decides
+            outcome = error
+        finished.put((index, outcome))
+
+    threading.Thread(target=call, name="emb-opt-call", daemon=True).start()
+
+
+class ProcessExecutor:
+    """Runs batches in worker processes: for CPU-bound Python. The function must be picklable.
+    A worker whose call runs past `timeout` seconds (None: no deadline) is killed."""
+
+    def __init__(
+        self,
+        batch_size: int | None = 64,
+        max_workers: int | None = None,
+        start_method: str = "forkserver",
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> None:
+        _check_positive("batch_size", batch_size)
+        _check_positive("max_workers", max_workers)
+        if start_method not in multiprocessing.get_all_start_methods():
+            raise ValueError(
+                f"start_method {start_method!r} is not available here; "
+                f"expected one of {multiprocessing.get_all_start_methods()}"
+            )
+        self.batch_size = batch_size
+        self.max_workers = max_workers
+        self.start_method = start_method
+        self.timeout = check_timeout(timeout)
+        self._pool: Any = None
 
     def run(self, fn: BatchFunction, inputs: Sequence[Any]) -> list[Outcome]:
         batches = split(inputs, self.batch_size)
@@ -57,48 +146,36 @@ class _PoolBacked:
             return []
         if self._pool is None:
             self._pool = self._make_pool()
-        futures = [self._pool.submit(fn, batch) for batch in batches]
-        return [(batch, f.exception() or f.result()) for batch, f in zip(batches, futures)]
+        futures = [self._pool.schedule(fn, [batch], timeout=self.timeout) for batch in batches]
+        return [(batch, self._outcome(f, len(batch))) for batch, f in zip(batches, futures)]
+
+    def _make_pool(self) -> Any:
+        import pebble
+
+        return pebble.ProcessPool(
+            max_workers=self.max_workers or os.cpu_count() or 1,
+            context=multiprocessing.get_context(self.start_method),
+        )
+
+    def _outcome(self, future: Any, size: int) -> Any:
+        import pebble
+
+        error = future.exception()
+        if isinstance(error, FutureTimeout):
+            return timed_out(self.timeout or 0, size)
+        if isinstance(error, pebble.ProcessExpired):
+            return BackendError(f"the worker process of a batch of {size} died: {error}")
+        return error or future.result()
 
     def close(self) -> None:
+        """Stop the worker processes (killing any still in a call)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.stop()
+            self._pool.join()
             self._pool = None
 
-    def __enter__(self) -> _PoolBacked:
+    def __enter__(self) -> ProcessExecutor:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class ThreadExecutor(_PoolBacked):
-    """Runs batches on a thread pool: for functions that wait (I/O) or release the GIL."""
-
-    def __init__(self, batch_size: int | None = 64, max_workers: int | None = None) -> None:
-        super().__init__(batch_size, max_workers)
-
-    def _make_pool(self) -> _PoolExecutor:
-        return ThreadPoolExecutor(max_workers=self.max_workers)
-
-
-class ProcessExecutor(_PoolBacked):
-    """Runs batches in worker processes: for CPU-bound Python. The function must be picklable."""
-
-    def __init__(
-        self,
-        batch_size: int | None = 64,
-        max_workers: int | None = None,
-        start_method: str = "forkserver",
-    ) -> None:
-        super().__init__(batch_size, max_workers)
-        if start_method not in multiprocessing.get_all_start_methods():
-            raise ValueError(
-                f"start_method {start_method!r} is not available here; "
-                f"expected one of {multiprocessing.get_all_start_methods()}"
-            )
-        self.start_method = start_method
-
-    def _make_pool(self) -> _PoolExecutor:
-        context = multiprocessing.get_context(self.start_method)
-        return ProcessPoolExecutor(max_workers=self.max_workers, mp_context=context)

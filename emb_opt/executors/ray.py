@@ -10,20 +10,27 @@ actor, at most `max_retries` times; a batch whose task worker dies is retried by
 with the same bound. A batch that exhausts its retries becomes a `BackendError`. An exception
 raised by the function is returned as is (never retried). Every input is in exactly one
 batch of the results, in input order.
+
+Deadlines: a batch without an answer `timeout` seconds after it was sent to its actor (in
+tasks mode: after the executor began to wait for it, batches being collected in order, so
+tasks queued for resources are not cut short) fails with a `CallTimedOut`, not retried; its
+actor is killed and replaced, its task cancelled. Actors or tasks that ask for more CPUs or
+GPUs than the cluster has are an error at once.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-import warnings
+import math
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from ..checks import check_count, check_number, check_positive
-from ..errors import BackendError, missing_dependency
-from .base import BatchFunction, Outcome, split
+from ..errors import BackendError, ConfigError, missing_dependency
+from .base import DEFAULT_TIMEOUT, BatchFunction, Outcome, check_timeout, split, timed_out
 
 
 class RayExecutor:
@@ -31,6 +38,7 @@ class RayExecutor:
 
     `num_cpus`/`num_gpus` are the resources of each actor (or task); `init_kwargs` go to
     `ray.init` when this executor starts Ray. If Ray is already initialised, it is used as is.
+    `timeout` is each batch's deadline in seconds (None: none), see the module's docstring.
     """
 
     def __init__(
@@ -43,6 +51,7 @@ class RayExecutor:
         mode: Literal["actors", "tasks"] = "actors",
         max_retries: int = 3,
         init_kwargs: dict[str, Any] | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         try:
             import ray  # noqa: F401
@@ -63,6 +72,7 @@ class RayExecutor:
         self.mode = mode
         self.max_retries = max_retries
         self.init_kwargs = dict(init_kwargs or {})
+        self.timeout = check_timeout(timeout)
         self.actors: list[Any] = []
         self.actor_restarts = 0
         self._shipped: dict[int, tuple[BatchFunction, int, Any]] = {}
@@ -73,21 +83,23 @@ class RayExecutor:
         batches = split(inputs, self.batch_size)
         if not batches:
             return []
-        self._connect()
+        self.start()
         token, fn_ref = self._ship(fn)
         if self.mode == "tasks":
             return self._run_tasks(fn_ref, batches)
-        self.start()
         return self._run_actors(token, fn_ref, batches)
 
     def start(self) -> None:
-        """Connect to Ray and create the actors now (`run` does it on first use)."""
+        """Connect to Ray, check the cluster can fit the actors (or a task) and create the
+        actors now (`run` does it on first use)."""
         self._connect()
-        if self.mode == "actors":
-            if not self.actors:
-                self._warn_if_too_big()
-            while len(self.actors) < self.num_actors:
-                self.actors.append(self._new_actor())
+        if self.mode == "tasks":
+            self._check_fits(1)
+            return
+        if not self.actors:
+            self._check_fits(self.num_actors)
+        while len(self.actors) < self.num_actors:
+            self.actors.append(self._new_actor())
 
     def close(self) -> None:
         """Kill the actors and drop the shipped functions; shut Ray down if `run` started it."""
@@ -116,27 +128,33 @@ class RayExecutor:
             self._started_ray = True
             self.actors, self._shipped = [], {}  # from an earlier Ray session, if any
 
-    def _warn_if_too_big(self) -> None:
-        """Actors that do not fit in the cluster wait for resources: say so instead of hanging
-        silently (an autoscaling cluster may still grow to fit them)."""
+    def _check_fits(self, workers: int) -> None:
+        """`workers` actors (or one task) that need more CPUs or GPUs than the whole cluster
+        has would wait for them forever: a ConfigError naming both instead."""
         import ray
 
         total = ray.cluster_resources()
         for name, each in (("CPU", self.num_cpus), ("GPU", self.num_gpus)):
-            if each and self.num_actors * each > total.get(name, 0):
-                warnings.warn(
-                    f"{self.num_actors} actors x {name.lower()}s={each} need more than the "
-                    f"cluster's {total.get(name, 0)} {name}s; batches wait until they fit",
-                    RuntimeWarning,
-                    stacklevel=4,
+            have = total.get(name, 0)
+            if each and workers * each > have:
+                asked = f"num_{name.lower()}s={each}"
+                if workers > 1:
+                    asked = f"{workers} actors x {asked}"
+                raise ConfigError(
+                    f"RayExecutor: {asked} needs more than the cluster's {have:g} {name}s in "
+                    f"all; ask for less, or add nodes to the cluster first"
                 )
 
     def _ship(self, fn: BatchFunction) -> tuple[int, Any]:
         """Put `fn` in the object store once; return its token and reference."""
         import ray
 
+        from ..config.import_path import modules_beside_config
+
         shipped = self._shipped.get(id(fn))  # holding `fn` keeps its id from being reused
         if shipped is None:
+            for module in modules_beside_config():  # Ray's workers cannot import them
+                ray.cloudpickle.register_pickle_by_value(module)
             shipped = self._shipped[id(fn)] = (fn, next(self._tokens), ray.put(fn))
         return shipped[1], shipped[2]
 
@@ -154,9 +172,12 @@ class RayExecutor:
         )
         refs = [task.remote(fn_ref, batch) for batch in batches]
         outcomes: list[Outcome] = []
-        for batch, ref in zip(batches, refs):
+        for batch, ref in zip(batches, refs):  # each waited for in turn, `timeout` at most
             try:
-                outcomes.append((batch, ray.get(ref)))
+                outcomes.append((batch, ray.get(ref, timeout=self.timeout)))
+            except ray.exceptions.GetTimeoutError:
+                ray.cancel(ref, force=True)
+                outcomes.append((batch, timed_out(self.timeout or 0, len(batch))))
             except Exception as error:
                 outcomes.append((batch, self._failure(error, len(batch))))
         return outcomes
@@ -169,14 +190,24 @@ class RayExecutor:
         attempts = [0] * len(batches)
         waiting = deque(range(len(batches)))
         running: dict[Any, tuple[int, int]] = {}  # ref -> (actor slot, batch index)
+        deadlines: dict[Any, float] = {}  # ref -> when its batch is given up
         idle = deque(range(len(self.actors)))
         while waiting or running:
             while waiting and idle:
                 slot, index = idle.popleft(), waiting.popleft()
                 ref = self.actors[slot].run.remote(token, [fn_ref], batches[index])
                 running[ref] = (slot, index)
-            [ref], _ = ray.wait(list(running), num_returns=1)
+                deadlines[ref] = time.monotonic() + (self.timeout or math.inf)
+            first = min(running, key=deadlines.__getitem__)
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=_left(deadlines[first]))
+            ref = ready[0] if ready else first
             slot, index = running.pop(ref)
+            del deadlines[ref]
+            if not ready:  # past its deadline: the actor may be stuck in it for good
+                self._replace_actor(slot)
+                results[index] = timed_out(self.timeout or 0, len(batches[index]))
+                idle.append(slot)
+                continue
             try:
                 results[index] = ray.get(ref)
             except Exception as error:
@@ -217,6 +248,11 @@ class RayExecutor:
                 f"{type(error).__name__}: {str(error).splitlines()[0]}"
             )
         return error
+
+
+def _left(deadline: float) -> float | None:
+    """Seconds until `deadline` (None: it is infinite), for Ray's `timeout=` arguments."""
+    return None if deadline == math.inf else max(deadline - time.monotonic(), 0)
 
 
 def _worker_lost(error: Exception) -> bool:

@@ -12,10 +12,12 @@ its class or function name (`emb_opt.calls.plugin_name`). Each item is
 
 Response, status 200::
 
-    {"responses": [{"valid": true, "score": 0.93, "data": null}, ...]}
+    {"responses": [{"valid": true, "score": 0.93, "data": null}, 0.41, null, ...]}
 
-exactly one response per item, in item order: a `ScoreResponse` for a score function, a
-`FilterResponse` (``{"valid": bool, "data": dict | null}``) for a filter function. A service
+exactly one response per item, in item order, each what the function may return locally
+(`emb_opt.calls.coerce_responses` reads both alike): for a score function a number, null (an
+invalid item), an object like ``{"score": 0.5}`` or a `ScoreResponse`; for a filter function a
+`FilterResponse` (``{"valid": bool, "data": dict | null}``). A service
 reports a failure with a non-2xx status and ``{"error": "message"}``: 5xx and 429 are retried,
 other 4xx are not (the request itself is wrong, e.g. an unknown function name).
 """
@@ -25,10 +27,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 
-from ..calls import plugin_name
-from ..errors import PluginError
+from ..calls import plugin_name, short_repr
+from ..errors import PluginResponseError
 from ..schemas import Item
 
 _ITEM_EXCLUDE = {"internal"}
@@ -59,40 +62,35 @@ def parse_request(payload: Any) -> tuple[str, list[Item]]:
 
 
 def response_body(responses: Sequence[Any]) -> dict[str, Any]:
-    """The JSON response for a function's outputs (service side): models become dicts.
+    """The JSON response for a function's outputs (service side): models become dicts, numpy
+    numbers and 1-D arrays plain ones.
 
     Anything but a list is sent as is, for the client to report.
     """
+    if isinstance(responses, np.ndarray) and responses.ndim == 1:
+        responses = responses.tolist()
     if not isinstance(responses, (list, tuple)):
         return {"responses": responses}
-    return {
-        "responses": [
-            r.model_dump(mode="json") if isinstance(r, BaseModel) else r for r in responses
-        ]
-    }
+    return {"responses": [_plain(response) for response in responses]}
 
 
-def parse_response(payload: Any, expected: int, where: str) -> list[dict[str, Any]]:
-    """The per-item response dicts of a reply; PluginError when its shape or length is wrong."""
+def _plain(response: Any) -> Any:
+    if isinstance(response, BaseModel):
+        return response.model_dump(mode="json")
+    return response.item() if isinstance(response, np.generic) else response
+
+
+def parse_response(payload: Any, expected: int, where: str) -> list[Any]:
+    """The per-item responses of a reply (checked as local answers are, by the runner); a
+    `PluginResponseError` when the reply's shape or length is wrong."""
     if not isinstance(payload, dict) or not isinstance(payload.get("responses"), list):
-        raise PluginError(
-            f'{where} must answer a JSON object {{"responses": [...]}}, got {_short(payload)}'
+        raise PluginResponseError(
+            f'{where} must answer a JSON object {{"responses": [...]}}, got {short_repr(payload)}'
         )
     responses = payload["responses"]
     if len(responses) != expected:
-        raise PluginError(
+        raise PluginResponseError(
             f"{where} answered {len(responses)} responses for a batch of {expected} items; "
             "expected exactly one response per item, in item order"
         )
-    for index, response in enumerate(responses):
-        if not isinstance(response, dict):
-            raise PluginError(
-                f"{where} response {index} must be a JSON object like "
-                f'{{"valid": true, "score": 0.5}}, got {_short(response)}'
-            )
     return responses
-
-
-def _short(value: Any, limit: int = 120) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,10 +1,11 @@
 """Test helpers shipped with the package: the adapter conformance suite and its corpus.
 
-Importing this module needs pytest and hypothesis (`pip install "emb-opt[dev]"`).
+Importing this module needs pytest and hypothesis (the `dev` extra: `pip install -e ".[dev]"`).
 """
 
 from .cases import FILTER_CASES, FilterCase, capabilities_needed
 from .corpus import ConformanceCorpus, conformance_corpus
+from .names_suite import NameConformance
 from .suite import DataSourceConformance, expected_neighbours
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "ConformanceCorpus",
     "DataSourceConformance",
     "FilterCase",
+    "NameConformance",
     "capabilities_needed",
     "conformance_corpus",
     "expected_neighbours",

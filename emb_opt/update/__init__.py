@@ -2,7 +2,8 @@
 
 `STRATEGIES` maps the names a run configuration uses to the strategy classes (the one
 registry). Stateful strategies subclass `Strategy` (see `base.py`). The model-based strategies
-(`line_search`, `surrogate`) need scikit-learn: `pip install "emb-opt[strategies]"`.
+(`line_search`, `surrogate`) need scikit-learn: the `strategies` extra
+(`pip install -e ".[strategies]"` in a checkout).
 `restarts` wraps another strategy: `RestartUpdate(SurrogateUpdate())`.
 """
 

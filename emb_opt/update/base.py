@@ -40,8 +40,9 @@ class SearchContext:
     """What the runner lends a strategy for one search.
 
     `seed` (the run's seed), `memory` (the valid scored items of the search, in scoring
-    order), `candidates` (items retrieved earlier and not chosen for scoring) and counted
-    reads of the collection; never the score function.
+    order, their scores oriented so that higher is better: see `emb_opt.direction`),
+    `candidates` (items retrieved earlier and not chosen for scoring) and counted reads of
+    the collection; never the score function.
     """
 
     def __init__(self, log: SearchLog, source: Any, seed: int = 0) -> None:
@@ -152,7 +153,8 @@ def as_float64(vector: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True)
 class Scored:
-    """A valid scored result and the query that retrieved it (`score` is never None)."""
+    """A valid scored result and the query that retrieved it (`score` is never None; in a
+    strategy it is oriented so that higher is better, as the runner hands it over)."""
 
     query: Query
     item: Item

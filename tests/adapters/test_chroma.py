@@ -31,7 +31,7 @@ from emb_opt.objectives import TargetScore
 from emb_opt.runner import Runner
 from emb_opt.schemas import Query
 from emb_opt.synthetic import random_corpus
-from emb_opt.testing import DataSourceConformance
+from emb_opt.testing import DataSourceConformance, NameConformance
 from emb_opt.testing.cases import NEGATED_RANGE
 from emb_opt.update import RLUpdate
 from emb_opt.utils import build_batch_from_embeddings
@@ -257,3 +257,13 @@ def test_server_gone_for_good_aborts_and_keeps_the_finished_iterations(own_serve
     assert isinstance(caught.value.__cause__, BackendError)
     assert own_server.url in str(caught.value.__cause__)
     assert caught.value.log.counters.iterations == 3
+
+
+class TestChromaEmbeddedNames(NameConformance):
+    refused_keys = ("#x", "$x", "chroma:document", "")
+    refused_collections = ("t", "a..bc", "-abc", "127.0.0.1")
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def source_config(cls, tmp_path_factory):
+        return {"backend": "chroma", "path": str(tmp_path_factory.mktemp("chroma-names"))}

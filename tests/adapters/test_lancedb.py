@@ -16,7 +16,12 @@ from lancedb.index import BTree, IvfFlat, IvfPq
 
 from emb_opt.adapters.lancedb import LanceDataSource, load_collection
 from emb_opt.schemas import Query
-from emb_opt.testing import ConformanceCorpus, DataSourceConformance, conformance_corpus
+from emb_opt.testing import (
+    ConformanceCorpus,
+    DataSourceConformance,
+    NameConformance,
+    conformance_corpus,
+)
 from emb_opt.testing.scan_suite import accepted_ids
 
 
@@ -264,3 +269,22 @@ def test_loader_refuses_mixed_kinds_and_overwriting(tmp_path):
         load_collection(db, "twice", np.ones((2, 3)))
     load_collection(db, "twice", np.ones((3, 3)), recreate=True)
     assert LanceDataSource(db, "twice").count() == 3
+
+
+class TestLanceNames(NameConformance):
+    refused_keys = ("_distance", "query_index", "_rowid", "a.b", "a`b")
+    refused_collections = ("a b", "t" * 250)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def source_config(cls, tmp_path_factory):
+        return {"backend": "lancedb", "path": str(tmp_path_factory.mktemp("lance-names"))}
+
+
+def test_a_table_with_a_column_a_search_cannot_return_is_refused_when_opened(tmp_path):
+    db = lancedb.connect(tmp_path)
+    vectors = pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(4, np.float32)), 2)
+    table = pa.table({"id": [0, 1], "vector": vectors, "_distance": [0.5, 1.5]})
+    db.create_table("made_elsewhere", data=table)
+    with pytest.raises(ValueError, match="column '_distance' cannot be read back by a search"):
+        LanceDataSource(db, "made_elsewhere", k=1)

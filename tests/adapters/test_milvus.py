@@ -30,7 +30,12 @@ from emb_opt.errors import BackendError, SearchAborted, UnsupportedFilterError
 from emb_opt.objectives import TargetScore
 from emb_opt.runner import Runner
 from emb_opt.schemas import Query
-from emb_opt.testing import FILTER_CASES, DataSourceConformance, conformance_corpus
+from emb_opt.testing import (
+    FILTER_CASES,
+    DataSourceConformance,
+    NameConformance,
+    conformance_corpus,
+)
 from emb_opt.testing.corpus import TRICKY_STRINGS
 from emb_opt.testing.suite import assert_same_neighbours
 from emb_opt.update import RLUpdate
@@ -303,3 +308,18 @@ def test_server_gone_aborts_with_the_address_and_keeps_the_log(proxied):
     assert caught.value.log.counters.iterations == 2
     with pytest.raises(BackendError, match=f"127.0.0.1:{proxy.port}"):
         MilvusDataSource(client, "climb", retry=FAST_RETRY, timeout=5)
+
+
+class TestMilvusLiteNames(NameConformance):
+    refused_keys = ("$meta",)
+    refused_collections = ("a-b", "1abc", "x" * 256)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def source_config(cls, tmp_path_factory):
+        return {"backend": "milvus", "path": str(tmp_path_factory.mktemp("milvus") / "n.db")}
+
+
+def test_k_beyond_the_milvus_limit_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="k=16385 is beyond the MilvusDataSource limit of 16384"):
+        MilvusDataSource(MilvusClient(str(tmp_path / "k.db")), "anything", k=16385)

@@ -16,11 +16,17 @@ import psycopg
 import pytest
 from engines import check_numeric_filters, numeric_corpus, unique
 
-from emb_opt.adapters.pgvector import PgvectorDataSource, load_collection
+from emb_opt.adapters.pgvector import PgvectorDataSource, load_collection, table_exists
 from emb_opt.errors import UnsupportedFilterError
 from emb_opt.filters import matches, parse
 from emb_opt.schemas import Query
-from emb_opt.testing import ConformanceCorpus, DataSourceConformance, conformance_corpus
+from emb_opt.testing import (
+    ConformanceCorpus,
+    DataSourceConformance,
+    NameConformance,
+    conformance_corpus,
+)
+from emb_opt.testing.names_suite import LONG_KEY
 from emb_opt.testing.suite import assert_same_neighbours, query_batch
 
 pytestmark = pytest.mark.engine  # starts a real database server
@@ -263,3 +269,34 @@ def test_loader_text_ids_and_an_item_column(conn):
     assert [(h.id, h.item) for h in hits] == [("id-3", "item 3")]  # the item field is a column
     sample = PgvectorDataSource(conn, name, k=3, item_key="item").sample(5, seed=0)
     assert all(item.item == f"item {item.id[3:]}" and "item" not in item.data for item in sample)
+
+
+class TestPgvectorNames(NameConformance):
+    refused_texts = ("a\x00b",)
+    refused_collections = ("t" * 64, "public." + "t" * 64)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def source_config(cls, postgres_server):
+        return {"backend": "pgvector", "url": postgres_server.url}
+
+
+def test_a_filter_key_postgresql_would_truncate_is_refused_when_opened(conn):
+    name = unique("truncated")
+    column = LONG_KEY[:63]
+    conn.execute(
+        psycopg.sql.SQL("CREATE TABLE {} (id int8 PRIMARY KEY, v vector(2), {} int8)").format(
+            psycopg.sql.Identifier(name), psycopg.sql.Identifier(column)
+        )
+    )
+    assert PgvectorDataSource(conn, name, k=1, filter={column: 1}).columns == {column: "int8"}
+    with pytest.raises(ValueError, match=f"filter key '{LONG_KEY}' is 65 bytes, beyond the limit"):
+        PgvectorDataSource(conn, name, k=1, filter={LONG_KEY: {"$lt": 10}})
+
+
+def test_loader_column_names_postgresql_would_truncate_are_refused(conn):
+    corpus = conformance_corpus(5)
+    name = unique("long_columns")
+    with pytest.raises(ValueError, match=r"vector_column must match .* 63 bytes"):
+        load_collection(conn, name, corpus.embeddings, vector_column="v" * 64)
+    assert not table_exists(conn, name)

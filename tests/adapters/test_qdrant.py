@@ -19,7 +19,7 @@ from emb_opt.adapters.qdrant import QdrantDataSource, load_collection
 from emb_opt.adapters.retry import RetryPolicy
 from emb_opt.errors import BackendError
 from emb_opt.schemas import Query
-from emb_opt.testing import DataSourceConformance
+from emb_opt.testing import DataSourceConformance, NameConformance
 
 FAST_RETRY = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.02)
 
@@ -171,3 +171,12 @@ def test_close_leaves_the_callers_client_open():
     with QdrantDataSource(client, "keep", k=1) as source:
         source([Query(embedding=np.ones(3))])
     assert client.count("keep").count == 2
+
+
+class TestQdrantLocalNames(NameConformance):
+    refused_collections = ("a/b", "a:b", "x" * 256)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def source_config(cls, tmp_path_factory):
+        return {"backend": "qdrant", "path": str(tmp_path_factory.mktemp("qdrant-names"))}

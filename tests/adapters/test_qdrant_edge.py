@@ -13,7 +13,7 @@ from engines import check_numeric_filters, numeric_corpus
 
 from emb_opt.adapters.qdrant_edge import QdrantEdgeDataSource, create_shard
 from emb_opt.schemas import Query
-from emb_opt.testing import DataSourceConformance, conformance_corpus
+from emb_opt.testing import DataSourceConformance, NameConformance, conformance_corpus
 
 
 def shard_factory(path, corpus, **options):
@@ -179,3 +179,12 @@ def test_create_shard_refuses_to_overwrite_without_recreate(tmp_path):
     create_shard(tmp_path / "s", np.ones((3, 3)), recreate=True).close()
     with QdrantEdgeDataSource(tmp_path / "s") as source:
         assert source.count() == 3
+
+
+class TestQdrantEdgeNames(NameConformance):
+    refused_collections = ("../escape", ".hidden", "a/b")
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def source_config(cls, tmp_path_factory):
+        return {"backend": "qdrant-edge", "path": str(tmp_path_factory.mktemp("edge-names"))}

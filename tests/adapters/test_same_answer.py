@@ -160,15 +160,21 @@ def qdrant_edge_source(t: Tutorial, request: Any) -> Any:
     return source
 
 
+ON_A_SERVER = [pytest.mark.engine]  # the session's chroma run, Milvus 2.3.5 and PostgreSQL
+
+
 @pytest.mark.parametrize(
     "make",
     [
-        *(faiss_source, hf_source, qdrant_source, chroma_source, milvus_source),
-        *(milvus_lite_source, pgvector_source, lancedb_source, qdrant_edge_source),
-    ],
-    ids=[
-        *("faiss", "hf", "qdrant", "chroma", "milvus", "milvus-lite", "pgvector"),
-        *("lancedb", "qdrant-edge"),
+        pytest.param(faiss_source, id="faiss"),
+        pytest.param(hf_source, id="hf"),
+        pytest.param(qdrant_source, id="qdrant"),
+        pytest.param(chroma_source, id="chroma", marks=ON_A_SERVER),
+        pytest.param(milvus_source, id="milvus", marks=ON_A_SERVER),
+        pytest.param(milvus_lite_source, id="milvus-lite"),
+        pytest.param(pgvector_source, id="pgvector", marks=ON_A_SERVER),
+        pytest.param(lancedb_source, id="lancedb"),
+        pytest.param(qdrant_edge_source, id="qdrant-edge"),
     ],
 )
 def test_same_items_and_scores_as_numpy(make, tutorial, reference, request):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
+from pathlib import Path
 
 from emb_opt.objectives import TargetScore
 
@@ -27,3 +29,17 @@ def secret_reading_score(items):
 
 
 NOT_CALLABLE = 42
+
+
+_CALLS: list[int] = []
+
+
+def hang_after_first_call(items):
+    """The demo objective; with EMB_OPT_TEST_HANG set, every call after the first one touches
+    that file and never returns (a stuck scoring call)."""
+    _CALLS.append(1)
+    marker = os.environ.get("EMB_OPT_TEST_HANG")
+    if marker and len(_CALLS) > 1:
+        Path(marker).touch()
+        threading.Event().wait()
+    return TargetScore()(items)

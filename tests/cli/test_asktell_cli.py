@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from asktell_runs import fill, results, write
+import yaml
+from asktell_runs import CORPUS, fill, results, write
 
 from emb_opt.cli.main import main
 
@@ -53,7 +54,7 @@ def test_ten_rounds_of_ask_and_tell_end_as_the_callable_run(tmp_path, capsys, ca
     assert (
         manifest["counters"] == json.loads((callable_run / "manifest.json").read_text())["counters"]
     )
-    assert (run / "trajectories.png").exists()
+    assert (run / "best_and_top_k.png").exists()
 
 
 def test_plates_of_n_go_out_in_separate_files_and_can_be_told_apart(tmp_path, capsys):
@@ -182,3 +183,22 @@ def test_proceed_goes_on_without_the_items_still_waiting(tmp_path, capsys):
     second = Path(ask(run, capsys))
     asked = {row.split(",")[0] for row in second.read_text().splitlines()[1:]}
     assert asked and not asked & {str(item.id) for item in log.items.values()}  # asked once
+
+
+def test_a_run_whose_data_changed_is_refused_unless_accepted(tmp_path, capsys):
+    np.save(tmp_path / "emb.npy", CORPUS.embeddings)
+    config = write(tmp_path, "plate", external=True)
+    document = yaml.safe_load(config.read_text())
+    document["source"].update(data={"kind": "files", "embeddings": "emb.npy"}, filter=None)
+    config.write_text(yaml.safe_dump(document))
+    ask(config, capsys)
+    run = tmp_path / "plate"
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    np.save(tmp_path / "emb.npy", CORPUS.embeddings[::-1])  # same shape, other rows
+    assert main(["ask", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "source.data.embeddings: content changed" in err, err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    ask(run, capsys, "--accept-changed-data")
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert "source.data.embeddings" in manifest["accepted_data_changes"][0]["changes"][0]

@@ -20,6 +20,7 @@ from typing import Any
 import bad_plugins
 import numpy as np
 import pytest
+import yaml
 from run_processes import finish, results, start_run
 
 from emb_opt.cli.main import main
@@ -88,6 +89,20 @@ def score_module(name: str, text: str) -> Setup:
 
 
 ROWS = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+
+
+def engine_source(backend: str, data: list[str] | None = None, **source: Any) -> Setup:
+    """A `source` block for an embedded engine in a fresh folder, over the default
+    synthetic data or over ROWS with metadata lines `data`."""
+
+    def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+        blocks = data_files(ROWS, data)(tmp_path, monkeypatch) if data else {"source": {}}
+        engine = {"backend": backend, "path": str(tmp_path / backend), **source}
+        return {"source": {**blocks["source"], **engine}}
+
+    return setup
+
+
 WITH_NAN = ROWS.copy()
 WITH_NAN[7, 2] = np.nan
 
@@ -158,6 +173,22 @@ CONFIG_CASES = {
         blocks(score={"function": ".x:y"}),
         ["score.function", "'.x:y'", "relative"],
     ),
+    "k beyond the collection": (
+        blocks(source={"k": 1_000_000_000}),
+        ["source.k", "1000000000", "items of the collection that pass source.filter"],
+    ),
+    "metadata with a lone surrogate": (
+        data_files(ROWS, ['{"tag": "ok"}'] * 5 + ['{"tag": "\\ud800"}'] * (len(ROWS) - 5)),
+        ["source.data.metadata", "meta.jsonl", "line 6", "key 'tag'", "lone surrogate"],
+    ),
+    "chroma collection name Chroma refuses": (
+        engine_source("chroma", collection="t"),
+        ["source.collection", "Chroma collection name 't'", "3-512 characters"],
+    ),
+    "LanceDB metadata key it reserves": (
+        engine_source("lancedb", data=['{"_distance": 0.5}'] * len(ROWS)),
+        ["source.data", "metadata key '_distance'", "LanceDB column", "reserved"],
+    ),
     "variable default that never closes": (
         blocks(output={"dir": "${EMB_OPT_UNSET_A:-${EMB_OPT_UNSET_B:-x}"}),
         ["output.dir", "'}'"],
@@ -185,6 +216,35 @@ def test_debug_shows_the_traceback(write_config, tmp_path, monkeypatch, capsys, 
     assert code == 2
     last = err.rstrip().splitlines()[-1]
     assert "Traceback" in err and last.startswith("emb-opt: error: ") and names[0] in last
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "source: {backend: faiss, filter: " + "{$not: " * 600 + "{a: 1}" + "}" * 601 + "\n",
+        "source:\n" + "".join("  " * d + "  $not:\n" for d in range(600)) + "  " * 601 + "a: 1\n",
+        '{"source": {"filter": ' + '{"$not": ' * 600 + '{"a": 1}' + "}" * 601 + "}",
+        '{"source": {"filter": ' + '{"$or": [' * 60 + '{"a": 1}' + "]}" * 60 + "}}",
+    ],
+    ids=["YAML flow", "YAML block", "JSON", "JSON 120 levels"],
+)
+def test_a_config_nested_too_deep_is_one_line(tmp_path, capsys, text):
+    config = tmp_path / "deep.yaml"
+    config.write_text(text)
+    code, err = cli(capsys, "run", str(config), "--output", str(tmp_path / "out"), "--quiet")
+    assert code == 2
+    one_line(err, "emb-opt: error: ", "deep.yaml", "nested deeper than 100 levels")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_interrupt_before_the_run_directory_exists_advises_no_resume(
+    write_config, tmp_path, monkeypatch, capsys
+):
+    setup = score_module("interrupting_at_import", "raise KeyboardInterrupt\n")
+    config = write_config(**setup(tmp_path, monkeypatch))
+    code, err = cli(capsys, "run", str(config), "--quiet")
+    assert (code, err) == (130, "emb-opt: interrupted: KeyboardInterrupt\n")
+    assert not (tmp_path / "out").exists()
 
 
 def test_nested_variable_defaults_expand(write_config, tmp_path, monkeypatch, capsys):
@@ -335,7 +395,15 @@ def test_a_signal_mid_run_is_one_line_and_the_run_resumes(
 @pytest.fixture
 def interrupted(write_config, tmp_path, monkeypatch, capsys) -> tuple[Path, Path]:
     """A run stopped by Ctrl-C in its 4th score call: its config and output directory."""
-    config = write_config(score={"function": "bad_plugins:tripping_target"})
+    return interrupt(write_config(), tmp_path, monkeypatch, capsys)
+
+
+def interrupt(config: Path, tmp_path: Path, monkeypatch, capsys) -> tuple[Path, Path]:
+    """Run `config` (its score function swapped for `tripping_target`) until Ctrl-C in its 4th
+    score call: the config and the output directory."""
+    document = yaml.safe_load(config.read_text())
+    document["score"] = {"function": "bad_plugins:tripping_target"}
+    config.write_text(yaml.safe_dump(document))
     monkeypatch.setattr(bad_plugins, "TRIP", bad_plugins.Trip(at=4, error=KeyboardInterrupt()))
     assert cli(capsys, "run", str(config), "--quiet")[0] == 130
     monkeypatch.setattr(bad_plugins, "TRIP", None)
@@ -361,6 +429,13 @@ def invalid_score(body: dict) -> None:
 
 def truncate_vectors(out: Path) -> None:
     (out / "log" / "vectors.f32").write_bytes(b"")
+
+
+def flip_a_byte(path: Path) -> None:
+    """Change one byte in the middle of `path`, keeping its size."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    path.write_bytes(bytes(data))
 
 
 def write_manifest(text: str) -> Callable[[Path], None]:
@@ -401,11 +476,19 @@ DAMAGED_RUNS = {
         [CHECKPOINTS, "line 2 is not JSON"],
     ),
     "vectors file cut": (truncate_vectors, [CHECKPOINTS, "more vectors than the files hold"]),
+    "vectors file edited": (
+        lambda out: flip_a_byte(out / "log" / "vectors.f32"),
+        ["vectors.f32: bytes ", f"{CHECKPOINTS}: line ", "SHA-256 mismatch"],
+    ),
     "manifest holding a list": (write_manifest("[1, 2]"), ["manifest.json", "list"]),
     "manifest that is not JSON": (write_manifest('{"status": '), ["manifest.json", "JSON"]),
     "manifest without a fingerprint": (
         write_manifest('{"status": "running"}'),
         ["manifest.json", "fingerprint"],
+    ),
+    "manifest with a bad source data fingerprint": (
+        lambda out: write_manifest(json.dumps({**manifest(out), "source_data": {"x": [1]}}))(out),
+        ["manifest.json", "source_data.x"],
     ),
 }
 
@@ -449,3 +532,105 @@ def test_a_version_1_log_with_a_schema_invalid_line_is_one_line(tmp_path, capsys
     code, err = cli(capsys, "run", str(old / "run.yaml"), "--resume", "--quiet")
     assert code == 2
     one_line(err, "log.json: line 2 is not a valid checkpoint", f"score.{key}: score:")
+
+
+# --- source data changed between runs --------------------------------------------------------
+
+
+@pytest.fixture
+def interrupted_on_files(write_config, tmp_path, monkeypatch, capsys) -> tuple[Path, Path]:
+    """A run over `emb.npy` / `meta.jsonl` stopped by Ctrl-C: its config and output directory."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "emb.npy", rng.standard_normal((3000, 16)).astype(np.float32))
+    rows = [json.dumps({"rand": float(r)}) + "\n" for r in rng.random(3000)]
+    (tmp_path / "meta.jsonl").write_text("".join(rows))
+    data = {"kind": "files", "embeddings": "emb.npy", "metadata": "meta.jsonl"}
+    return interrupt(write_config(source={"data": data}), tmp_path, monkeypatch, capsys)
+
+
+def swap_embeddings(out: Path) -> None:
+    """Put another embeddings file of the same shape where the run's was."""
+    path = out.parent / "emb.npy"
+    np.save(path, np.random.default_rng(1).standard_normal(np.load(path).shape).astype(np.float32))
+
+
+def run_files(out: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("damage", "names"),
+    [
+        (
+            lambda out: flip_a_byte(out / "log" / "vectors.f32"),
+            ["vectors.f32: bytes ", f"{CHECKPOINTS}: line ", "SHA-256 mismatch"],
+        ),
+        (
+            swap_embeddings,
+            ["source.data.embeddings: content changed since the run started (sha256 ",
+             "--accept-changed-data"],
+        ),
+    ],
+    ids=["vectors-edited", "embeddings-swapped"],
+)  # fmt: skip
+def test_resume_refuses_changed_data_and_leaves_the_run_as_it_was(
+    interrupted_on_files, damage, names
+):
+    config, out = interrupted_on_files
+    damage(out)
+    before = run_files(out / "log")
+    code, err = finish(start_run(config, out, "--resume"))
+    assert code == 2
+    one_line(err, "emb-opt: error: ", *names)
+    assert run_files(out / "log") == before
+
+
+def test_accept_changed_data_continues_and_the_manifest_records_it(interrupted_on_files, capsys):
+    config, out = interrupted_on_files
+    swap_embeddings(out)
+    code, err = cli(capsys, "run", str(config), "--resume", "--quiet", "--accept-changed-data")
+    assert (code, err) == (0, "")
+    written = manifest(out)
+    assert written["status"] == "finished"
+    (accepted,) = written["accepted_data_changes"]
+    assert accepted["changes"][0].startswith("source.data.embeddings: content changed")
+    assert cli(capsys, "run", str(config), "--resume", "--quiet") == (0, "")  # the data as now
+
+
+def test_a_changed_metadata_file_is_refused_naming_it(interrupted_on_files, capsys):
+    config, out = interrupted_on_files
+    metadata = out.parent / "meta.jsonl"
+    metadata.write_text(metadata.read_text().replace("0.", "0.1", 1))
+    code, err = cli(capsys, "run", str(config), "--resume", "--quiet")
+    assert code == 2
+    one_line(err, "source.data.metadata: size ")
+
+
+def test_a_run_recorded_before_fingerprints_and_block_checksums_resumes(
+    interrupted_on_files, tmp_path, capsys
+):
+    """A manifest without `source_data` and lines without `blocks` (as older runs wrote)."""
+    config, out = interrupted_on_files
+    written = manifest(out)
+    del written["source_data"]
+    (out / "manifest.json").write_text(json.dumps(written))
+    change_lines(lambda t: [resigned(line, lambda body: body.pop("blocks")) for line in t])(out)
+    assert '"blocks"' not in (out / "log" / CHECKPOINTS).read_text()
+    assert cli(capsys, "run", str(config), "--resume", "--quiet") == (0, "")
+    assert "source.data.embeddings" in manifest(out)["source_data"]
+    assert results(out) == straight_results(config, tmp_path, capsys)
+
+
+def test_a_changed_collection_is_refused_naming_it(write_config, tmp_path, monkeypatch, capsys):
+    lancedb = pytest.importorskip("lancedb")
+    database = tmp_path / "lance"
+    config = write_config(source={"backend": "lancedb", "path": str(database)})
+    config, out = interrupt(config, tmp_path, monkeypatch, capsys)
+    table = lancedb.connect(database).open_table("emb_opt_demo")
+    table.delete("id >= 2990")
+    before = run_files(out)
+    code, err = cli(capsys, "run", str(config), "--resume", "--quiet")
+    assert code == 2
+    one_line(err, "--resume: refused, the source data changed: ", "collection emb_opt_demo: count ")
+    assert run_files(out) == before

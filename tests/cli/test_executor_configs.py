@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from emb_opt.cli.main import main
 
 SERVICE = Path(__file__).resolve().parents[2] / "examples" / "scoring_service.py"
@@ -18,6 +20,7 @@ def results(directory):
     return [(r["id"], round(r["score"], 12)) for r in map(json.loads, lines)]
 
 
+@pytest.mark.slow  # starts Ray, as the Ray executor tests do
 def test_http_and_ray_executor_blocks_match_serial(
     write_config, tmp_path, service_module, ray_session
 ):

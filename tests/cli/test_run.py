@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
+import subprocess
 import textwrap
+import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from run_processes import finish, start_run
 
 from emb_opt.cli.main import main
+from emb_opt.cli.plots import PLOTS
 from emb_opt.log import SearchLog
 
 
@@ -36,8 +42,8 @@ def test_run_writes_every_output_and_inspect_summarises(write_config, tmp_path, 
     table = pq.read_table(out / "results.parquet")
     assert table.num_rows == len(rows)
     assert len(table.column("embedding")[0]) == 16
-    assert (out / "trajectories.png").stat().st_size > 0
-    assert (out / "best_vs_score_calls.png").stat().st_size > 0
+    for plot in PLOTS:
+        assert (out / plot).stat().st_size > 0
 
     assert run_cli("inspect", str(out), "--top", "3") == 0
     text = capsys.readouterr().out
@@ -257,3 +263,66 @@ def test_a_config_whose_start_file_cannot_be_read_leaves_no_output_directory(
     assert run_cli("run", str(config), "--quiet") == 2
     assert "start.file: cannot read" in capsys.readouterr().err
     assert not (tmp_path / "cfgs" / "out").exists()
+
+
+def test_run_says_where_it_writes_then_its_best_results(write_config, tmp_path, capsys):
+    assert run_cli("run", str(write_config()), "--quiet") == 0
+    out = tmp_path / "out"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"run directory: {out.absolute()}"
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    header = lines[1].split()
+    assert header == ["rank", "score", "iteration", "id", "item", "rand"]
+    best = lines[2].split()
+    assert best[:4] == [
+        "1",
+        f"{rows[0]['score']:.5f}",
+        str(rows[0]["iteration"]),
+        str(rows[0]["id"]),
+    ]
+    assert len(lines[2:12]) == 10 and lines[12] == ""
+    written = {line.removeprefix("wrote ") for line in lines[13:]}
+    assert {str(out / "results.jsonl"), str(out / "results.parquet")} <= written
+    assert all(Path(path).exists() and Path(path).is_absolute() for path in written)
+
+
+def test_results_parquet_has_real_types_and_a_column_per_metadata_key(write_config, tmp_path):
+    assert run_cli("run", str(write_config()), "--quiet") == 0
+    out = tmp_path / "out"
+    table = pq.read_table(out / "results.parquet")
+    types = {field.name: str(field.type) for field in table.schema}
+    assert types["id"] == "int64" and types["score"] == "double"
+    assert types["iteration"] == "int64" and types["item"] == "string"
+    assert types["metadata.rand"] == "double" and "metadata" not in types
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert table.column("id").to_pylist() == [row["id"] for row in rows]
+    assert table.column("metadata.rand").to_pylist() == [row["metadata"]["rand"] for row in rows]
+
+
+@pytest.mark.slow
+def test_inspect_shows_a_running_run_as_it_stands(write_config, tmp_path, capsys):
+    config = write_config(
+        score={"function": {"name": "slow_objective:SlowTarget", "delay": 0.3}},
+        stop={"iterations": 200},
+    )
+    out = tmp_path / "running"
+    process = start_run(config, out, stdout=subprocess.PIPE)
+    try:
+        checkpoints = out / "log" / "checkpoints.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+            (out / "results.jsonl").exists() and len(checkpoints.read_text().splitlines()) >= 3
+        ):
+            time.sleep(0.05)
+        assert run_cli("inspect", str(out)) == 0
+        text = capsys.readouterr().out
+        assert "status          running" in text
+        for name in ("iterations", "unique items"):
+            value = re.search(rf"^{name}\s+(\S+)$", text, re.M)
+            assert value and value.group(1).isdigit() and int(value.group(1)) >= 1, text
+        assert re.search(r"^best score\s+0\.\d+$", text, re.M), text
+        assert (out / "results.jsonl").read_text().splitlines()
+        assert process.stdout.readline() == f"run directory: {out.absolute()}\n"  # at the start
+    finally:
+        process.kill()
+        finish(process, 30)

@@ -54,7 +54,7 @@ def test_missing_backend_error_names_the_extra():
 
     error = missing_dependency("qdrant-client", "qdrant")
     assert isinstance(error, ImportError)
-    assert 'pip install "emb-opt[qdrant]"' in str(error)
+    assert 'pip install -e ".[qdrant]"' in str(error)
 
 
 def test_openmp_threads_sleep_between_searches_unless_the_user_chose():

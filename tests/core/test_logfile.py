@@ -4,6 +4,7 @@ to resume from lines that are missing, out of order or corrupt."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -167,3 +168,67 @@ def test_a_missing_or_corrupt_state_file_is_refused(tmp_path, numpy_source, star
     state.unlink()
     with pytest.raises(LogError, match=r"the state .* is missing"):
         SearchLog.load(directory)
+
+
+def exact_float64(source):
+    """`source` with item embeddings that are not float32 (so they go to vectors.f64)."""
+
+    def call(queries):
+        responses = source(queries)
+        for response in responses:
+            for item in response.query_results:
+                item.embedding = np.asarray(item.embedding, dtype=np.float64) + 1e-9
+        return responses
+
+    return call
+
+
+@pytest.mark.parametrize("name", ["vectors.f32", "vectors.f64"])
+def test_a_changed_vector_byte_is_refused_naming_the_file_range_and_line(
+    numpy_source, start_batch, tmp_path, name
+):
+    _, directory = checkpointed(exact_float64(numpy_source), start_batch, tmp_path)
+    path = directory / name
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle] ^= 0x40
+    path.write_bytes(bytes(data))
+    before = {p.name: p.read_bytes() for p in directory.iterdir()}
+    with pytest.raises(LogError) as refused:
+        open_log(directory)
+    message = str(refused.value)
+    assert "\n" not in message
+    found = re.fullmatch(
+        rf"{re.escape(str(path))}: bytes (\d+)-(\d+) differ from those "
+        rf"{re.escape(str(directory / CHECKPOINTS))}: line (\d+) appended .*",
+        message,
+    )
+    assert found, message
+    start, end, number = map(int, found.groups())
+    assert start <= middle < end
+    line = json.loads(lines(directory)[number - 1])
+    assert ("vector32" if name == "vectors.f32" else "vector") in line["blocks"]
+    assert {p.name: p.read_bytes() for p in directory.iterdir()} == before  # nothing modified
+
+
+def test_a_log_written_without_block_checksums_still_loads(numpy_source, start_batch, tmp_path):
+    log, directory = checkpointed(numpy_source, start_batch, tmp_path)
+    text = lines(directory)
+    assert all('"blocks":' in line for line in text)
+    rewrite(directory, lambda t: [strip_blocks(line) for line in t])
+    assert '"blocks"' not in (directory / CHECKPOINTS).read_text()
+    loaded, writer = open_log(directory)
+    assert loaded.counters == log.counters
+    assert [r["id"] for r in loaded.compile_results()] == [r["id"] for r in log.compile_results()]
+    runner = Runner(numpy_source, None, TargetScore(), None, RLUpdate(lrs=[0.1, 0.4]))
+    runner.search(None, 2, log=loaded, verbose=False, on_iteration=writer.append)
+    assert '"blocks"' in lines(directory)[-1]  # new lines carry them, old ones still load
+    assert SearchLog.load(directory).counters == loaded.counters
+
+
+def strip_blocks(line):
+    """`line` as written before lines recorded their vector blocks."""
+    body = json.loads(line)
+    body.pop("checksum")
+    body.pop("blocks", None)
+    return _with_checksum(json.dumps(body, separators=(",", ":"))) + "\n"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import re
 import threading
 import time
 
+import numpy as np
 import pytest
 
-from emb_opt import BackendError, PluginError, Runner, SearchAborted
+from emb_opt import BackendError, PluginError, PluginResponseError, Runner, SearchAborted
 from emb_opt.executors import HTTPExecutor, RemoteFunction, SerialExecutor
 from emb_opt.objectives import TargetScore
 from emb_opt.schemas import FilterResponse, ScoreResponse
@@ -47,6 +49,23 @@ def not_a_list(items):
     return {"score": 1.0}
 
 
+def plain_scores(items):
+    """The tutorial objective as numpy floats, None for low `rand` and a dict for high."""
+    scores = [response.score for response in TargetScore()(items)]
+    return [
+        None
+        if item.data["rand"] < 0.3
+        else {"score": s}
+        if item.data["rand"] > 0.7
+        else np.float32(s)
+        for item, s in zip(items, scores)
+    ]
+
+
+def text_scores(items):
+    return [str(response.score) for response in TargetScore()(items)]
+
+
 @pytest.fixture
 def server(service_module):
     functions = {
@@ -55,6 +74,8 @@ def server(service_module):
         "rand_below_09": rand_below_09,
         "one_short": one_short,
         "not_a_list": not_a_list,
+        "plain_scores": plain_scores,
+        "text_scores": text_scores,
     }
     with service_module.ScoringServer(functions) as running:
         yield running
@@ -186,11 +207,11 @@ def test_the_service_base_url_works(server, items):
     assert [len(responses) for _, responses in outcomes] == [10, 10, 10, 10]
 
 
-def search(numpy_source, start_batch, executor, filter_function=None, **kwargs):
+def search(numpy_source, start_batch, executor, filter_function=None, score=None, **kwargs):
     runner = Runner(
         numpy_source,
         filter_function,
-        TargetScore(),
+        score or TargetScore(),
         None,
         TopKDiscreteUpdate(4),
         executor=executor,
@@ -211,6 +232,29 @@ def test_remote_search_matches_local_search(server, numpy_source, start_batch):
     assert remote.counters.score_calls == local.counters.score_calls > 10
     assert id_scores(remote) == id_scores(local)
     assert remote.counters.filter_calls > remote.counters.score_calls  # the filter removed some
+
+
+def test_a_service_answers_the_shapes_a_local_score_function_may_return(
+    server, numpy_source, start_batch
+):
+    with quick(server.url, batch_size=5) as executor:
+        remote = search(numpy_source, start_batch, executor, score=RemoteFunction("plain_scores"))
+    local = search(numpy_source, start_batch, SerialExecutor(), score=plain_scores)
+    assert id_scores(remote) == pytest.approx(id_scores(local)) and len(id_scores(local)) > 5
+    reasons = {item.internal.removal_reason for item in remote.items.values()}
+    assert "score function returned None" in reasons
+
+
+def test_a_service_answering_text_scores_is_one_line_naming_the_response(
+    server, numpy_source, start_batch
+):
+    with quick(server.url) as executor, pytest.raises(SearchAborted) as caught:
+        search(numpy_source, start_batch, executor, score=RemoteFunction("text_scores"))
+    assert isinstance(caught.value.__cause__, PluginResponseError)
+    assert re.search(
+        r"score function 'text_scores' response 0 is '[-.\de]+' \(str\); expected a number, None",
+        str(caught.value),
+    )
 
 
 def test_a_service_that_keeps_failing_aborts_the_search_with_the_log(
@@ -236,3 +280,59 @@ def test_the_service_lists_its_functions_and_rejects_malformed_requests(server):
     assert answer.status_code == 400 and "malformed request" in answer.json()["error"]
     answer = httpx.post(server.url, json={"function": "TargetScore", "items": [{"id": 1}]})
     assert answer.status_code == 400 and "embedding" in answer.json()["error"]
+
+
+class Trickle(http.server.BaseHTTPRequestHandler):
+    """Answers every POST with headers, then one byte of its body every half second."""
+
+    stop = threading.Event()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(10**6))
+        self.end_headers()
+        try:
+            while not self.stop.wait(0.5):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+        except OSError:  # the client gave up
+            pass
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def trickling_url():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    Trickle.stop.clear()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/score"
+    finally:
+        Trickle.stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_service_that_trickles_its_answer_fails_at_the_whole_request_deadline(
+    trickling_url, items
+):
+    """httpx's timeouts are per read: a byte every 0.5 s never trips `timeout=2` there."""
+    outcomes: list = []
+    executor = quick(trickling_url, timeout=2, retries=1)
+    call = threading.Thread(
+        target=lambda: outcomes.extend(executor.run(TargetScore(), items[:3])), daemon=True
+    )
+    call.start()
+    call.join(60)  # on main it went on for 10**6 half seconds
+    assert not call.is_alive(), "the request had no deadline"
+    executor.close()
+    [(_, error)] = outcomes
+    assert isinstance(error, BackendError)
+    assert "2 attempt(s)" in str(error) and "timed out after 2 s" in str(error)

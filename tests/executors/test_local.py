@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
-from emb_opt import Runner
+from emb_opt import CallTimedOut, Runner, SearchAborted
 from emb_opt.executors import ProcessExecutor, SerialExecutor, ThreadExecutor, split
 from emb_opt.objectives import TargetScore
 from emb_opt.update import TopKDiscreteUpdate
@@ -109,5 +111,76 @@ def test_a_missing_engine_names_the_extra(monkeypatch, module, extra, make):
     import emb_opt.executors as executors
 
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
-    with pytest.raises(ImportError, match=rf'pip install "emb-opt\[{extra}\]"'):
+    with pytest.raises(ImportError, match=rf'pip install -e "\.\[{extra}\]"'):
         make(executors)
+
+
+RELEASE = threading.Event()  # set at the end of a test so its stuck threads finish
+
+
+def stuck_on_three(batch: list[int]) -> list[int]:
+    """Never returns for a batch holding 3 (until RELEASE, in this process)."""
+    if 3 in batch:
+        RELEASE.wait()
+    return double(batch)
+
+
+def sleep_on_three(batch: list[int]) -> list[int]:
+    """Hangs for an hour on a batch holding 3 (in a worker process it is killed first)."""
+    if 3 in batch:
+        time.sleep(3600)
+    return double(batch)
+
+
+@pytest.mark.parametrize(
+    ("make", "fn"),
+    [
+        (lambda: ThreadExecutor(batch_size=2, max_workers=2, timeout=1), stuck_on_three),
+        (lambda: ProcessExecutor(batch_size=2, max_workers=2, timeout=1), sleep_on_three),
+    ],
+    ids=["threads", "processes"],
+)
+def test_a_stuck_call_fails_its_batch_at_the_deadline_and_the_rest_go_on(make, fn):
+    RELEASE.clear()
+    try:
+        with make() as executor:
+            outcomes = executor.run(fn, list(range(10)))
+            error = outcomes[1][1]
+            assert isinstance(error, CallTimedOut) and isinstance(error, TimeoutError)
+            assert "timed out after 1 s" in str(error)
+            assert [out for _, out in outcomes[:1] + outcomes[2:]] == [
+                [0, 2],
+                [8, 10],
+                [12, 14],
+                [16, 18],
+            ]
+            assert executor.run(double, [7, 8, 9])[1][1] == [18]  # a stuck worker was replaced
+    finally:
+        RELEASE.set()
+
+
+def test_a_timed_out_batch_is_invalid_with_the_reason_or_aborts(numpy_source, start_batch):
+    calls: list[int] = []
+
+    def hang_on_first_call(items):
+        calls.append(1)
+        if len(calls) == 1:
+            RELEASE.wait()
+        return TargetScore()(items)
+
+    def runner(on_error):
+        executor = ThreadExecutor(batch_size=100, timeout=0.5)
+        score, update = hang_on_first_call, TopKDiscreteUpdate(4)
+        return Runner(numpy_source, None, score, None, update, executor=executor, on_error=on_error)
+
+    RELEASE.clear()
+    try:
+        _, log = runner("invalidate").search(start_batch.model_copy(deep=True), 2, verbose=False)
+        failed = [r for r in log.compile_results(skip_removed=False) if r["removed"]]
+        assert failed and all("timed out after 0.5 s" in r["removal_reason"] for r in failed)
+        calls.clear()
+        with pytest.raises(SearchAborted, match=r"CallTimedOut: timed out after 0\.5 s") as aborted:
+            runner("raise").search(start_batch.model_copy(deep=True), 2, verbose=False)
+        assert aborted.value.log is not None
+    finally:
+        RELEASE.set()

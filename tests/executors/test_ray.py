@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from emb_opt import BackendError, Runner, SearchAborted
+from emb_opt import BackendError, CallTimedOut, ConfigError, Runner, SearchAborted
+from emb_opt.config import config_folder_on_path
+from emb_opt.config.registry import import_object
 from emb_opt.executors import RayExecutor, SerialExecutor
 from emb_opt.objectives import TargetScore
 from emb_opt.schemas import ScoreResponse
@@ -105,6 +107,18 @@ def test_tasks_match_serial_in_input_order(items):
         assert executor.actors == []
     assert [len(batch) for batch, _ in outcomes] == [9, 9, 9, 9, 4]
     assert flat(outcomes) == serial_scores(items)
+
+
+def test_a_score_module_beside_the_config_reaches_the_workers(pool, items, tmp_path):
+    (tmp_path / "beside_config_scores.py").write_text(
+        "from emb_opt.objectives import TargetScore\n\n\n"
+        "def score(items):\n"
+        "    return [response.score for response in TargetScore()(items)]\n"
+    )
+    with config_folder_on_path(tmp_path):
+        score = import_object("beside_config_scores:score", "score.function")
+        outcomes = pool.run(score, items)
+    assert [s for _, out in outcomes for s in out] == pytest.approx(serial_scores(items))
 
 
 def test_actors_load_the_model_once_and_keep_it_across_runs(pool, items):
@@ -202,11 +216,50 @@ def test_bad_options_are_rejected(options):
         RayExecutor(**options)
 
 
-def test_actors_that_cannot_fit_in_the_cluster_are_reported():
-    executor = RayExecutor(num_actors=1, num_cpus=0, num_gpus=1)
-    with pytest.warns(RuntimeWarning, match="gpus=1 need more than the cluster's 0"):
-        executor.start()
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"num_cpus": 0, "num_gpus": 1}, "num_gpus=1 needs more than the cluster's 0 GPUs"),
+        ({"num_cpus": 64}, "num_cpus=64 needs more than the cluster's 2 CPUs"),
+        ({"num_actors": 3, "num_cpus": 1}, "3 actors x num_cpus=1 needs more than the cluster's 2"),
+        ({"num_cpus": 64, "mode": "tasks"}, "num_cpus=64 needs more than the cluster's 2 CPUs"),
+    ],
+)
+def test_a_request_the_cluster_cannot_fit_is_an_error_at_once(items, options, message):
+    """Such actors (or tasks) used to wait for resources forever: the run happens on a daemon
+    thread so that the test fails, rather than hangs, if they still do."""
+    executor = RayExecutor(**{"num_actors": 1, **options})
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            executor.run(TargetScore(), items[:4])
+        except BaseException as error:
+            failures.append(error)
+
+    call = threading.Thread(target=run, daemon=True)
+    call.start()
+    call.join(120)
+    assert not call.is_alive(), "the executor waited for resources the cluster lacks"
     executor.close()
+    [error] = failures
+    assert isinstance(error, ConfigError) and message in str(error)
+
+
+def hang_on_item_three(items):
+    if any(item.id == 3 for item in items):
+        time.sleep(3600)
+    return TargetScore()(items)
+
+
+@pytest.mark.parametrize("mode", ["actors", "tasks"])
+def test_a_stuck_batch_fails_at_its_deadline_and_the_rest_go_on(items, mode):
+    with RayExecutor(num_actors=1, num_cpus=0.5, batch_size=4, mode=mode, timeout=8) as executor:
+        outcomes = executor.run(hang_on_item_three, items[:12])
+        error = outcomes[0][1]
+        assert isinstance(error, CallTimedOut) and "timed out after 8 s" in str(error)
+        assert flat(outcomes[1:]) == serial_scores(items[4:12])
+        assert flat(executor.run(TargetScore(), items[:4])) == serial_scores(items[:4])
 
 
 CLUSTER_CLIENT = """

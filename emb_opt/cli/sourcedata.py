@@ -1,0 +1,186 @@
+"""What a run's source data was when it started, so that continuing over changed data is
+refused (the manifest's `source_data`).
+
+- `source.data` files of an in-process backend (numpy, faiss, hf): each file's size, mtime and
+  SHA-256, of the whole file up to 64 MiB; above that, of its size and 64 blocks of 1 MiB
+  spread evenly over it (then a changed mtime counts as a change too, as a sample can miss
+  an edit).
+- The source as the search sees it (any backend, a database collection or vectors in memory):
+  how many items the filter accepts (`count()`), the dimension, and the SHA-256 of the first
+  32 items a scan yields (ids, embeddings, items, metadata, in id order): one count and one
+  scan page.
+- Synthetic data is its parameters, which the config's fingerprint already covers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+from ..adapters.backend import builtin_backends
+from ..config import fingerprint
+from ..config.schema import FileData, SourceConfig
+from ..errors import ConfigError
+
+ACCEPT_FLAG = "--accept-changed-data"
+WHOLE_FILE_LIMIT = 64 * 2**20
+SAMPLED_BLOCKS, BLOCK_BYTES = 64, 2**20
+FIRST_ITEMS = 32
+
+
+class FileFingerprint(BaseModel):
+    """A `source.data` file as the run found it."""
+
+    size: int
+    mtime: float
+    sha256: str
+    hashed: Literal["whole", "sampled"]
+
+
+class ItemsFingerprint(BaseModel):
+    """The items a source serves as the run found them."""
+
+    count: int
+    dimension: int
+    first: str
+
+
+SourceData = dict[str, FileFingerprint | ItemsFingerprint]  # the manifest's `source_data`
+
+
+def source_fingerprint(config: SourceConfig, source: Any) -> dict[str, dict[str, Any]]:
+    """The fingerprint of the data `source` (built from `config`) serves, by what it names."""
+    found = {}
+    server = getattr(builtin_backends().get(config.backend), "open_client", None) is not None
+    if isinstance(config.data, FileData) and not server:  # a server's data is its collection
+        for key in ("embeddings", "metadata"):
+            path = getattr(config.data, key)
+            if path is not None:
+                found[f"source.data.{key}"] = file_fingerprint(Path(path))
+    name = f"collection {config.collection}" if server else f"{config.backend} source"
+    items = _items_fingerprint(source)
+    if items is not None:
+        found[name] = items
+    return found
+
+
+def file_fingerprint(path: Path) -> dict[str, Any]:
+    """Size, mtime and SHA-256 of a file (whole, or sampled above `WHOLE_FILE_LIMIT`)."""
+    stat = path.stat()
+    digest = hashlib.sha256()
+    sampled = stat.st_size > WHOLE_FILE_LIMIT
+    with open(path, "rb") as handle:
+        if not sampled:
+            digest = hashlib.file_digest(handle, "sha256")
+        else:
+            digest.update(str(stat.st_size).encode())
+            last = stat.st_size - BLOCK_BYTES
+            for block in range(SAMPLED_BLOCKS):
+                handle.seek(last * block // (SAMPLED_BLOCKS - 1))
+                digest.update(handle.read(BLOCK_BYTES))
+    hashed = "sampled" if sampled else "whole"
+    return {
+        "size": stat.st_size,
+        "mtime": stat.st_mtime,
+        "sha256": digest.hexdigest(),
+        "hashed": hashed,
+    }
+
+
+def _items_fingerprint(source: Any) -> dict[str, Any] | None:
+    """Count, dimension and a hash of the first scan page (None: the source cannot say)."""
+    try:
+        count, dimension = source.count(), source.dimension
+        first = next(iter(source.scan(batch_size=FIRST_ITEMS)), None)
+    except (AttributeError, NotImplementedError):
+        return None
+    digest = hashlib.sha256()
+    if first is not None:
+        for row in sorted(range(len(first.ids)), key=lambda i: _id_order(first.ids[i])):
+            item = first.items[row] if first.items is not None else None
+            metadata = first.metadata[row] if first.metadata is not None else None
+            text = json.dumps([first.ids[row], item, metadata], sort_keys=True, default=str)
+            digest.update(text.encode())
+            digest.update(np.ascontiguousarray(first.embeddings[row], dtype="<f4").tobytes())
+    return {"count": count, "dimension": dimension, "first": digest.hexdigest()}
+
+
+def _id_order(value: Any) -> tuple[str, str]:
+    return type(value).__name__, str(value)
+
+
+def changes(before: dict[str, dict[str, Any]], now: dict[str, dict[str, Any]]) -> list[str]:
+    """What differs between two fingerprints, one phrase per change."""
+    found = []
+    for name, was in before.items():
+        new = now.get(name)
+        if new is None:
+            found.append(f"{name}: no longer part of the source")
+        elif "count" in was:
+            found += _items_changes(name, was, new)
+        elif was["size"] != new["size"]:
+            found.append(f"{name}: size {was['size']} -> {new['size']} bytes")
+        elif was["sha256"] != new["sha256"]:
+            found.append(
+                f"{name}: content changed since the run started (sha256 {was['sha256'][:12]} "
+                f"-> {new['sha256'][:12]})"
+            )
+        elif was["hashed"] == "sampled" and was["mtime"] != new["mtime"]:
+            found.append(
+                f"{name}: modified since the run started (mtime {_when(was['mtime'])} -> "
+                f"{_when(new['mtime'])}; a file over {WHOLE_FILE_LIMIT // 2**20} MiB is "
+                "hashed in samples)"
+            )
+    return found
+
+
+def _items_changes(name: str, was: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    found = [
+        f"{name}: {key} {was[key]} -> {new[key]}"
+        for key in ("count", "dimension")
+        if was[key] != new[key]
+    ]
+    if not found and was["first"] != new["first"]:
+        found.append(
+            f"{name}: its first {FIRST_ITEMS} items changed (sha256 {was['first'][:12]} -> "
+            f"{new['first'][:12]})"
+        )
+    return found
+
+
+def _when(mtime: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime))
+
+
+def source_data_record(
+    manifest: dict[str, Any] | None,
+    raw_config: dict[str, Any],
+    now: dict[str, dict[str, Any]],
+    what: str,
+    accept: bool = False,
+) -> dict[str, Any]:
+    """The manifest fields recording `now`, the data the run goes on with. A ConfigError
+    (starting with `what`) if the manifest of the same config recorded other data, unless
+    `accept`: then the fields also keep what changed, when, and that it was accepted."""
+    record: dict[str, Any] = {"source_data": now}
+    if manifest is None or manifest.get("fingerprint") != fingerprint(raw_config):
+        return record  # a new run (or another config's, which claiming refuses)
+    found = changes(manifest.get("source_data") or {}, now)
+    if not found:
+        return record
+    if not accept:
+        raise ConfigError(
+            f"{what}: refused, the source data changed: {'; '.join(found)}; "
+            f"restore it, or pass {ACCEPT_FLAG} to continue with the data as it is now"
+        )
+    accepted = {"at": time.time(), "changes": found}
+    return {
+        **record,
+        "accepted_data_changes": [*manifest.get("accepted_data_changes", []), accepted],
+    }
