@@ -80,6 +80,7 @@ class Session:
                     "which `emb-opt ask CONFIG` made"
                 )
             config, raw = load_config(target)
+            _refuse_literal_secrets(raw, target)
             self.directory = RunDirectory(Path(config.output.dir))
             self.directory.refuse_unfit(resume=False)
         else:
@@ -117,8 +118,6 @@ class Session:
         the run's config.yaml) and read the run, ready to change it."""
         directory, run = self.directory, self.run
         started = directory.has_log()
-        if config_file is not None:
-            _refuse_literal_secrets(raw, config_file)
         fresh = None if started else run.start_log()  # reads start.scores: no directory yet
         data = source_fingerprint(self.config.source, run.source)
         manifest = directory.manifest() if started else None

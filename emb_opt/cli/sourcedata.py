@@ -169,7 +169,8 @@ def source_data_record(
     (starting with `what`) if the manifest of the same config recorded other data, unless
     `accept`: then the fields also keep what changed, when, and that it was accepted."""
     record: dict[str, Any] = {"source_data": now}
-    if manifest is None or manifest.get("fingerprint") != fingerprint(raw_config):
+    marks = {fingerprint(raw_config), fingerprint(raw_config, extendable=True)}
+    if manifest is None or manifest.get("fingerprint") not in marks:
         return record  # a new run (or another config's, which claiming refuses)
     found = changes(manifest.get("source_data") or {}, now)
     if not found:

@@ -11,14 +11,21 @@ from emb_opt.objectives import TargetScore
 
 
 class SlowTarget(TargetScore):
-    """The demo objective, `delay` seconds per call (so a test can kill a run mid-iteration)."""
+    """The demo objective, `delay` seconds per call (so a test can kill a run mid-iteration);
+    with EMB_OPT_TEST_HOLD_AFTER=N set, every call after the first N never returns (a run a
+    test holds mid-way, whatever the machine's speed)."""
 
     def __init__(self, delay: float = 0.2) -> None:
         super().__init__()
         self.delay = delay
+        self.calls = 0
 
     def __call__(self, items):
         time.sleep(self.delay)
+        self.calls += 1
+        hold_after = os.environ.get("EMB_OPT_TEST_HOLD_AFTER")
+        if hold_after and self.calls > int(hold_after):
+            threading.Event().wait()
         return super().__call__(items)
 
 

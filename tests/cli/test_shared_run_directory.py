@@ -92,14 +92,16 @@ def test_two_asks_at_the_same_moment_hand_out_two_plates(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_a_second_run_of_a_running_directory_is_refused_and_a_killed_ones_lock_taken_over(
-    write_config, tmp_path
+    write_config, tmp_path, monkeypatch
 ):
     config = write_config(
         score={"function": {"name": "slow_objective:SlowTarget", "delay": 0.1}},
         stop={"iterations": 8},
     )
     out = tmp_path / "out"
+    monkeypatch.setenv("EMB_OPT_TEST_HOLD_AFTER", "3")  # the first run stays in its 4th call
     first = start_run(config, out)
+    monkeypatch.delenv("EMB_OPT_TEST_HOLD_AFTER")
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # wait until 2 iterations are checkpointed
