@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .adapters.base import DataSource
 from .log import item_key
+from .protocols import Closable, DataSource, Searchable
 from .schemas import DataSourceFunction, DataSourceResponse, Query
 from .update.gradient import GRADIENT_KEY
 
@@ -20,7 +20,7 @@ class DataPluginGradWrapper:
     items its probes found.
     """
 
-    def __init__(self, data_source: DataSourceFunction, lrs: Sequence[float]) -> None:
+    def __init__(self, data_source: Searchable | DataSourceFunction, lrs: Sequence[float]) -> None:
         if not lrs:
             raise ValueError("DataPluginGradWrapper needs at least one step size in lrs, got []")
         self.data_source = data_source
@@ -28,12 +28,11 @@ class DataPluginGradWrapper:
 
     @property
     def dimension(self) -> int | None:
-        return getattr(self.data_source, "dimension", None)
+        return self.data_source.dimension if isinstance(self.data_source, Searchable) else None
 
     def close(self) -> None:
-        close = getattr(self.data_source, "close", None)
-        if close is not None:
-            close()
+        if isinstance(self.data_source, Closable):
+            self.data_source.close()
 
     def __call__(self, queries: list[Query]) -> list[DataSourceResponse]:
         probes: list[Query] = []

@@ -1,4 +1,21 @@
-"""The exception tree: every error is an `EmbOptError` and also the matching builtin."""
+"""The exception tree: every error is an `EmbOptError` and also the matching builtin.
+
+    EmbOptError (Exception)
+    ├── FilterError (ValueError)               a malformed metadata filter
+    │   └── UnsupportedFilterError (NotImplementedError)
+    ├── ConfigError (ValueError)               an invalid run configuration
+    ├── LogError (ValueError)                  a log on disk that cannot be read back
+    ├── StateError (ValueError)                a strategy state that cannot be saved or read
+    ├── PluginError (RuntimeError)             a plugin misbehaved or failed
+    │   ├── PluginResponseError (TypeError)
+    │   └── SearchAborted                      a search stopped early; `.log` keeps its work
+    ├── RunDirectoryBusy (RuntimeError)        another command holds the run directory
+    └── BackendError (ConnectionError)         a database unreachable, or failing after retries
+        └── CallTimedOut (TimeoutError)
+
+Catch `EmbOptError` for anything emb_opt raises on purpose, or the builtin you would catch
+anyway (`except ValueError` catches a bad filter, config, log or state).
+"""
 
 from __future__ import annotations
 
@@ -43,6 +60,18 @@ class CallTimedOut(BackendError, TimeoutError):
 
 class ConfigError(EmbOptError, ValueError):
     """A run configuration is invalid; the message names the key and what is allowed."""
+
+
+class LogError(EmbOptError, ValueError):
+    """A log on disk that cannot be read back as it was written."""
+
+
+class StateError(EmbOptError, ValueError):
+    """A strategy state that cannot be written or read back."""
+
+
+class RunDirectoryBusy(EmbOptError, RuntimeError):
+    """Another command holds the run directory's lock."""
 
 
 def missing_dependency(package: str, extra: str) -> ImportError:

@@ -34,7 +34,7 @@ from pydantic import ValidationError
 
 from .atomic import naming
 from .direction import as_direction
-from .errors import EmbOptError
+from .errors import LogError
 from .log import BatchRecord, Counters, SearchLog
 from .schemas import Batch, FilterResponse, Item, ItemInternal, Query, QueryInternal, ScoreResponse
 from .update.state import decode, encode
@@ -50,10 +50,6 @@ _RESPONSES: dict[str, type[FilterResponse] | type[ScoreResponse]] = {
     "filter": FilterResponse,
     "score": ScoreResponse,
 }
-
-
-class LogError(EmbOptError, ValueError):
-    """A log on disk that cannot be read back as it was written."""
 
 
 @dataclass

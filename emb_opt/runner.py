@@ -13,6 +13,7 @@ from .errors import PluginError, PluginResponseError, SearchAborted
 from .executors import Executor, SerialExecutor
 from .log import NOT_CHOSEN, UNSCORED, SearchLog, item_key
 from .masking import mask_secrets
+from .protocols import Searchable
 from .schemas import (
     Batch,
     DataSourceFunction,
@@ -74,7 +75,7 @@ class Runner:
 
     def __init__(
         self,
-        data_source: DataSourceFunction,
+        data_source: Searchable | DataSourceFunction,
         filter_function: FilterFunction | None = None,
         score_function: ScoreFunction | None = None,
         prune_function: PruneFunction | None = None,
@@ -110,6 +111,11 @@ class Runner:
         self.direction = as_direction(direction)
         self._bound_log: SearchLog | None = None
 
+    @property
+    def dimension(self) -> int | None:
+        """The length of the data source's vectors (None: a plain function does not say)."""
+        return self.data_source.dimension if isinstance(self.data_source, Searchable) else None
+
     def search(
         self,
         batch: Batch | None,
@@ -140,9 +146,7 @@ class Runner:
             raise ValueError(
                 "search needs a batch of start queries (or a log with pending queries)"
             )
-        check_query_embeddings(
-            batch.queries, getattr(self.data_source, "dimension", None), "start batch"
-        )
+        check_query_embeddings(batch.queries, self.dimension, "start batch")
         self.start(batch, log)
         for item, score in known:
             log.add_known(item, score)
@@ -180,9 +184,7 @@ class Runner:
 
     def start(self, batch: Batch, log: SearchLog) -> None:
         """Ready a search of `log` from `batch`: number the start queries, bind the strategy."""
-        check_query_embeddings(
-            batch.queries, getattr(self.data_source, "dimension", None), "start batch"
-        )
+        check_query_embeddings(batch.queries, self.dimension, "start batch")
         self.orient(log)
         self._start_trajectories(batch.queries, log)
         self._bind_strategy(log)
@@ -354,7 +356,7 @@ class Runner:
         self._adopt(new_queries, [r.parent_id for r in responses], queries, log)
         check_query_embeddings(
             new_queries,
-            getattr(self.data_source, "dimension", None),
+            self.dimension,
             f"update function {plugin_name(self.update_function)!r} output",
         )
         return Batch(queries=new_queries)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .protocols import Fetchable, lacks
 from .schemas import Item
 from .scorefile import Answer, first_row_number, parse_row, problems_text, read_rows
 
@@ -39,12 +40,12 @@ def read_known(path: Path, where: str = "start.scores") -> list[Answer]:
 
 
 def fetch_known(
-    source: Any, answers: list[Answer], where: str = "start.scores"
+    source: object, answers: list[Answer], where: str = "start.scores"
 ) -> list[tuple[Item, float | None, str | None]]:
     """Each known item, fetched from `source` by id, with its score; a ConfigError naming
     the ids the collection does not hold."""
-    if not callable(getattr(source, "fetch", None)):
-        raise ConfigError(f"{where}: the {type(source).__name__} backend cannot fetch items by id")
+    if not isinstance(source, Fetchable):
+        raise ConfigError(lacks(where, source, Fetchable))
     texts = [id for id, _, _ in answers]
     items = _lookup(source, texts)
     if items is None:
@@ -56,14 +57,14 @@ def fetch_known(
     return [(item, score, reason) for item, (_, score, reason) in zip(items, answers)]
 
 
-def _lookup(source: Any, texts: list[str]) -> list[Item] | None:
+def _lookup(source: Fetchable, texts: list[str]) -> list[Item] | None:
     """The items with these ids, whole numbers looked up as numbers first (None when the
     collection lacks any of them)."""
     items = _fetch(source, [_as_collection_id(text) for text in texts])
     return items if items is not None else _fetch(source, texts)
 
 
-def _missing(source: Any, texts: list[str]) -> list[str]:
+def _missing(source: Fetchable, texts: list[str]) -> list[str]:
     """The ids of `texts` the collection lacks (halving: few database calls for few)."""
     if _lookup(source, texts) is not None:
         return []
@@ -73,7 +74,7 @@ def _missing(source: Any, texts: list[str]) -> list[str]:
     return _missing(source, texts[:half]) + _missing(source, texts[half:])
 
 
-def _fetch(source: Any, ids: list[Any]) -> list[Item] | None:
+def _fetch(source: Fetchable, ids: list[Any]) -> list[Item] | None:
     """The items with `ids` (None when the collection lacks any of them)."""
     try:
         items = source.fetch(ids)

@@ -1,4 +1,5 @@
-"""What every data source shares: the protocol, argument checks, and turning hits into items.
+"""What every adapter shares: argument checks, and turning hits into items (the protocols
+they implement are in `emb_opt.protocols`).
 
 An adapter subclasses `VectorDataSource` and implements `dimension` and `_search`, one batched
 database call for all queries, and for streaming every matching item `_scan` and `_count`.
@@ -10,47 +11,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..calls import check_query_embeddings
 from ..checks import check_positive_int
 from ..filters import FALSE, TRUE, Filter, parse
+from ..protocols import SCAN_BATCH, ScanBatch
+from ..protocols import DataSource as DataSource  # its home before emb_opt.protocols
 from ..schemas import DataSourceResponse, Item, Query
 
 METRICS = ("l2", "cosine", "ip")
-SCAN_BATCH = 8192  # rows per scan batch unless the caller says otherwise
-
-
-class ScanBatch(NamedTuple):
-    """Consecutive items of a scan, as columns.
-
-    `ids`, `items` and `metadata` hold what a kNN hit for the same item carries (`items` /
-    `metadata` are None when the source has none); `embeddings` is an (n, dimension)
-    float32 matrix, possibly a read-only view of the source's storage (copy to write).
-    """
-
-    ids: list[Any]
-    embeddings: np.ndarray
-    items: list[Any] | None = None
-    metadata: list[dict[str, Any] | None] | None = None
-
-
-@runtime_checkable
-class DataSource(Protocol):
-    """A kNN source: one response per query, a known dimension, a full scan, closable."""
-
-    @property
-    def dimension(self) -> int: ...
-
-    def __call__(self, queries: list[Query]) -> list[DataSourceResponse]: ...
-
-    def scan(self, batch_size: int = SCAN_BATCH) -> Iterator[ScanBatch]: ...
-
-    def count(self) -> int: ...
-
-    def close(self) -> None: ...
 
 
 class QueryHits(NamedTuple):

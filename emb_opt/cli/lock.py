@@ -20,16 +20,12 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from ..atomic import write_atomically
-from ..errors import EmbOptError
+from ..errors import RunDirectoryBusy
 
 LOCK, HOLDER = ".emb-opt.lock", ".emb-opt.lock.json"
 LOCK_FILES = (LOCK, HOLDER)
 ASK_TELL_WAIT = 30.0  # seconds an ask or tell waits for the run directory
 RUN_WAIT = 2.0  # a run may last hours: a second one gives up almost at once
-
-
-class RunDirectoryBusy(EmbOptError, RuntimeError):
-    """Another command holds the run directory's lock."""
 
 
 @contextmanager

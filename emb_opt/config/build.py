@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..executors import Executor, ProcessExecutor, SerialExecutor, ThreadExecutor
 from ..log import SearchLog
 from ..masking import mask_secrets
+from ..protocols import DataSource, Fetchable, Sampleable, Scannable, Searchable, lacks
 from ..runner import Runner
 from ..schemas import Batch, Item
 from ..stopping import StopRule
@@ -29,7 +30,7 @@ class Run:
     """Everything a configured search needs; `close()` releases the backend and executor."""
 
     config: RunConfig
-    source: Any
+    source: DataSource
     runner: Runner
     stop: StopRule
 
@@ -56,12 +57,16 @@ class Run:
                 raise ConfigError("start.scores: no known item has a valid score to start from")
             return build_batch_from_items([_start_item(row) for row in best])
         if start.random is not None:
-            items = _call(self.source, "sample", "start.random", start.random, seed=start.seed)
+            if not isinstance(self.source, Sampleable):
+                raise ConfigError(lacks("start.random", self.source, Sampleable))
+            items = self.source.sample(start.random, seed=start.seed)
             if not items:
                 raise ConfigError("start.random: the collection has no items that pass the filter")
             return build_batch_from_items(items)
         if start.ids is not None:
-            return build_batch_from_items(_call(self.source, "fetch", "start.ids", start.ids))
+            if not isinstance(self.source, Fetchable):
+                raise ConfigError(lacks("start.ids", self.source, Fetchable))
+            return build_batch_from_items(self.source.fetch(start.ids))
         try:
             embeddings = np.load(start.file)  # type: ignore[arg-type]
         except OSError as error:
@@ -76,12 +81,6 @@ class Run:
 def _start_item(row: dict[str, Any]) -> Item:
     """A known item (a row of `compile_results`) as a start item."""
     return Item.trusted(row["id"], row["item"], row["embedding"], row["data"], None)
-
-
-def _call(source: Any, method: str, where: str, *args: Any, **kwargs: Any) -> Any:
-    if not hasattr(source, method):
-        raise ConfigError(f"{where}: the {type(source).__name__} backend cannot {method} items")
-    return getattr(source, method)(*args, **kwargs)
 
 
 def build_executor(config: ExecutorConfig) -> Executor:
@@ -159,10 +158,10 @@ def build_run(config: RunConfig) -> Run:
     return Run(config, source, runner, stop)
 
 
-def check_k_fits(source: Any, k: int, filtered: bool) -> None:
+def check_k_fits(source: Searchable, k: int, filtered: bool) -> None:
     """Refuse a `k` beyond the items the source holds (that pass the filter): every query
     would ask the engine for more results than exist."""
-    count = source.count() if hasattr(source, "count") else None
+    count = source.count() if isinstance(source, Scannable) else None
     if count is not None and k > count:
         which = " that pass source.filter" if filtered else ""
         raise ConfigError(

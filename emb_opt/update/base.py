@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from ..errors import PluginError
-from ..schemas import Item, Query, UpdateResponse
+from ..protocols import SCAN_BATCH, Sampleable, ScanBatch, Scannable, Searchable, lacks
+from ..schemas import DataSourceFunction, Item, Query, UpdateResponse
 from .memory import ScoredMemory, by_trajectory
 from .state import decode, encode
 
@@ -45,7 +46,9 @@ class SearchContext:
     the collection; never the score function.
     """
 
-    def __init__(self, log: SearchLog, source: Any, seed: int = 0) -> None:
+    def __init__(
+        self, log: SearchLog, source: Searchable | DataSourceFunction, seed: int = 0
+    ) -> None:
         self.seed = seed
         self._log = log
         self._source = source
@@ -68,33 +71,33 @@ class SearchContext:
 
     def sample(self, n: int, seed: int) -> list[Item]:
         """`n` distinct items of the collection that pass its filter (one database call)."""
+        source = self._source
+        if not isinstance(source, Sampleable):
+            raise PluginError(lacks("the strategy", source, Sampleable))
         self._log.count("data_source_calls")
-        return self._method("sample")(n, seed=seed)
+        return source.sample(n, seed=seed)
 
     def count(self) -> int:
         """How many items of the collection pass its filter (one database call)."""
+        source = self._scannable()
         self._log.count("data_source_calls")
-        return int(self._method("count")())
+        return int(source.count())
 
-    def scan(self, batch_size: int = 8192) -> Iterator[Any]:
+    def scan(self, batch_size: int = SCAN_BATCH) -> Iterator[ScanBatch]:
         """Every item of the collection that passes its filter, in `ScanBatch`es (each batch
         one database call)."""
-        for batch in self._method("scan")(batch_size):
+        for batch in self._scannable().scan(batch_size):
             self._log.count("data_source_calls")
             yield batch
 
-    def supports(self, name: str) -> bool:
-        """Whether the collection can be read with `name` ("sample", "count", "scan")."""
-        return callable(getattr(self._source, name, None))
+    def supports(self, tier: type) -> bool:
+        """Whether the collection can be read through `tier` (`Sampleable`, `Scannable`)."""
+        return isinstance(self._source, tier)
 
-    def _method(self, name: str) -> Any:
-        method = getattr(self._source, name, None)
-        if method is None:
-            raise PluginError(
-                f"the strategy needs a data source that can {name} items; "
-                f"{type(self._source).__name__} cannot"
-            )
-        return method
+    def _scannable(self) -> Scannable:
+        if not isinstance(self._source, Scannable):
+            raise PluginError(lacks("the strategy", self._source, Scannable))
+        return self._source
 
 
 class Strategy(ABC):

@@ -24,6 +24,7 @@ import numpy as np
 from ..adapters.base import scan_to_items
 from ..checks import check_count, check_number, check_positive_int
 from ..log import item_key
+from ..protocols import Sampleable, Scannable
 from ..schemas import Item, Query, UpdateResponse
 from . import acquisition as acq
 from .base import Strategy
@@ -119,15 +120,14 @@ class GuidedUpdate(Strategy):
         if self.mode_used is None:
             self.mode_used = self.mode
             if self.mode == "auto":
-                can_scan = self.context.supports("scan") and self.context.supports("count")
-                fits = can_scan and self.context.count() <= self.pool_limit
+                fits = self.context.supports(Scannable) and self.context.count() <= self.pool_limit
                 self.mode_used = "pool" if fits else "neighbourhood"
         return self.mode_used
 
     def _explore(self, fresh: list[Item], n: int) -> list[Item]:
         """`n` random unscored items of the collection (or of those retrieved, when the
         source cannot sample)."""
-        if self.context.supports("sample"):
+        if self.context.supports(Sampleable):
             return self._sampled(n)
         items = self._unscored(fresh)
         if not items:
@@ -137,7 +137,7 @@ class GuidedUpdate(Strategy):
 
     def _sampled(self, n: int) -> list[Item]:
         """Up to `n` random unscored items of the collection (one database call)."""
-        if n == 0 or not self.context.supports("sample"):
+        if n == 0 or not self.context.supports(Sampleable):
             return []
         sampled = self.context.sample(n, int(self.rng.integers(2**31)))
         scored = self.context.scored

@@ -16,11 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EmbOptError
-
-
-class StateError(EmbOptError, ValueError):
-    """A strategy state that cannot be written or read back."""
+from ..errors import StateError
 
 
 def encode(value: Any) -> Any:

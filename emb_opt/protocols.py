@@ -1,0 +1,114 @@
+"""What the core asks of a data source, one tier per capability.
+
+The runner, the strategies and the config type their sources with these runtime-checkable
+protocols and test a tier with `isinstance(source, Tier)`; they never import an adapter.
+
+    DataSourceFunction   called with queries: the least a source is (a plain function works)
+    Searchable           ... and the dimension of its vectors (checked before a database call)
+    Sampleable           sample: random items that pass the filter
+    Fetchable            fetch: items by id
+    Scannable            scan, count: every item that passes the filter
+    Closable             close: release the backend
+    DataSource           Searchable + Scannable + Closable: what a configured backend builds
+
+The built-in adapters are all of `DataSource` and `Sampleable`; the in-process ones
+(numpy, FAISS, HF Datasets) are `Fetchable` too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+
+from .schemas import DataSourceResponse, Item, Query
+
+SCAN_BATCH = 8192  # rows per scan batch unless the caller says otherwise
+
+
+class ScanBatch(NamedTuple):
+    """Consecutive items of a scan, as columns.
+
+    `ids`, `items` and `metadata` hold what a kNN hit for the same item carries (`items` /
+    `metadata` are None when the source has none); `embeddings` is an (n, dimension)
+    float32 matrix, possibly a read-only view of the source's storage (copy to write).
+    """
+
+    ids: list[Any]
+    embeddings: np.ndarray
+    items: list[Any] | None = None
+    metadata: list[dict[str, Any] | None] | None = None
+
+
+@runtime_checkable
+class Searchable(Protocol):
+    """A kNN source: one response per query, nearest first; vectors of a known length."""
+
+    @property
+    def dimension(self) -> int: ...
+
+    def __call__(self, queries: list[Query]) -> list[DataSourceResponse]: ...
+
+
+@runtime_checkable
+class Sampleable(Protocol):
+    """Draws random items from the collection."""
+
+    def sample(self, n: int, seed: int | None = None) -> list[Item]:
+        """`n` distinct random items that pass the filter (fewer if fewer match)."""
+        ...
+
+
+@runtime_checkable
+class Fetchable(Protocol):
+    """Looks items up by id."""
+
+    def fetch(self, ids: Sequence[Any]) -> list[Item]:
+        """The items with these ids, in that order (an unknown id is a ValueError)."""
+        ...
+
+
+@runtime_checkable
+class Scannable(Protocol):
+    """Streams the whole collection."""
+
+    def scan(self, batch_size: int = SCAN_BATCH) -> Iterator[ScanBatch]:
+        """Every item the filter accepts, once each, in non-empty batches."""
+        ...
+
+    def count(self) -> int:
+        """How many items the filter accepts (what a full `scan` yields)."""
+        ...
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """Holds a backend to release."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class DataSource(Searchable, Scannable, Closable, Protocol):
+    """A kNN source with a known dimension, a full scan and a count, closable: what a
+    backend's `connect` returns."""
+
+
+_ABILITIES: dict[type, tuple[str, str]] = {
+    Searchable: ("search with a known dimension", "__call__, dimension"),
+    Sampleable: ("sample items", "sample"),
+    Fetchable: ("fetch items by id", "fetch"),
+    Scannable: ("scan items", "scan, count"),
+    Closable: ("be closed", "close"),
+}
+
+
+def lacks(where: str, source: object, tier: type) -> str:
+    """The one-line error for a `source` without `tier`, e.g. "start.random: MySource cannot
+    sample items (it does not implement Sampleable: sample)"."""
+    ability, members = _ABILITIES[tier]
+    return (
+        f"{where}: {type(source).__name__} cannot {ability} "
+        f"(it does not implement {tier.__name__}: {members})"
+    )
