@@ -87,6 +87,22 @@ class Runner:
         acquisition: Acquirer | None = None,
         direction: Direction | str = "maximize",
     ) -> None:
+        """A runner over `data_source` with the given plugins.
+
+        Args:
+            data_source: called with queries, one `DataSourceResponse` each; a `Searchable`
+                one's dimension is checked before each database call, a `Sampleable` or
+                `Scannable` one lets strategies sample or scan (see `emb_opt.protocols`).
+            filter_function, score_function, prune_function: per-item and per-query plugins
+                (None: no filter, no prune; no score function: for `AskTell` only).
+            update_function: the strategy (None: `GuidedUpdate()`).
+            executor: runs the filter and score functions (None: in this thread, serially).
+            on_error: "raise" or "invalidate" when the filter or score function raises.
+            seed: handed to a `Strategy` through its `SearchContext`.
+            acquisition: chooses which retrieved items are scored (None: the update function,
+                when it is an `Acquirer`).
+            direction: "maximize" or "minimize" the score.
+        """
         update_function = update_function if update_function is not None else GuidedUpdate()
         for role, plugin in [
             ("data source", data_source),
@@ -132,6 +148,10 @@ class Runner:
         Passing a log continues it (`batch=None` takes the queries the log left pending).
         `known` are (item, score) pairs scored before the search (score None: invalid): they
         count as scored, feed the strategy, are never scored again and spend no score calls.
+        `stop` ends the search early; `on_iteration(log)` is called after every iteration.
+
+        Returns:
+            (the next batch of queries, the log).
         """
         if not isinstance(iterations, int) or iterations < 0:
             raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")

@@ -55,6 +55,23 @@ class GuidedUpdate(Strategy):
         sample: int = 2000,
         seed: int | None = None,
     ) -> None:
+        """A model-guided strategy; the defaults suit most collections.
+
+        Args:
+            batch: score calls per round (fewer when the budget has fewer left).
+            queries: query points per round, at the best scored and best-rated items.
+            initial: score calls spent on random items before the model is fitted.
+            mode: where candidates come from: "pool", "neighbourhood" or "auto" (module doc).
+            acquisition: how candidates are rated: "greedy", "ucb" or "thompson".
+            beta: weight of the uncertainty under "ucb".
+            diversity: no two items of a batch closer than this x the typical gap between
+                neighbours.
+            features, heads: random features and bootstrap heads of the model.
+            pool_limit: the most items "auto" still scans ("pool").
+            shortlist: candidates kept per score call of the batch when scanning a pool.
+            sample: random items added to the candidates each round ("neighbourhood").
+            seed: the RNG seed (None: the runner's `seed`).
+        """
         for name, value in (("batch", batch), ("queries", queries), ("initial", initial)):
             check_positive_int(name, value)
         for name, value in (("features", features), ("heads", heads), ("shortlist", shortlist)):

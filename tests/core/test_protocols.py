@@ -15,7 +15,6 @@ from emb_opt.config import build_run, validate
 from emb_opt.errors import ConfigError, PluginError
 from emb_opt.log import SearchLog
 from emb_opt.protocols import DataSource, Fetchable, Sampleable, Scannable, Searchable
-from emb_opt.scorefile import Answer
 from emb_opt.update import SearchContext
 from emb_opt.warmstart import fetch_known
 
@@ -84,7 +83,7 @@ def test_a_start_the_source_cannot_make_names_the_tier_in_one_line(start, messag
 
 def test_known_scores_need_a_fetchable_source(numpy_source):
     with pytest.raises(ConfigError, match=r"^start.scores: SearchOnly cannot fetch items by id"):
-        fetch_known(SearchOnly(numpy_source), [Answer("1", 0.5, None)])
+        fetch_known(SearchOnly(numpy_source), [("1", 0.5, None)])
 
 
 @pytest.mark.parametrize(
