@@ -22,6 +22,7 @@ import numpy as np
 from .calls import as_score
 from .errors import SearchAborted
 from .log import SearchLog, item_key
+from .protocols import Searchable
 from .runner import Runner, Step, _abort_message
 from .schemas import Batch, DataSourceFunction, Item, ItemInternal, QueryInternal, ScoreResponse
 from .stopping import StopRule
@@ -53,7 +54,7 @@ class AskTell:
 
     def __init__(
         self,
-        source: Runner | DataSourceFunction,
+        source: Runner | Searchable | DataSourceFunction,
         batch: Batch | None = None,
         log: SearchLog | None = None,
         *,
@@ -61,6 +62,16 @@ class AskTell:
         iterations: int | None = None,
         known: Sequence[tuple[Item, float | None]] = (),
     ) -> None:
+        """Start (or, given a `log`, continue) a search whose scores are told.
+
+        Args:
+            source: a data source (searched with `GuidedUpdate()`) or a `Runner`.
+            batch: the start queries (None: those `log` left pending).
+            log: a log to continue (None: a new one).
+            stop: when to stop early (None: only `iterations` ends the search).
+            iterations: the most iterations of the whole log (None: no cap).
+            known: (item, score) pairs scored before the search (score None: invalid).
+        """
         runner = source if isinstance(source, Runner) else Runner(source)
         self.runner = runner
         self.log = log if log is not None else SearchLog()

@@ -19,6 +19,13 @@ class StopRule:
     above it, or at or below it when the log minimizes); `patience` after that many
     iterations in a row without a better best score; `idle` after that many iterations in a
     row that scored nothing new (the queries only found items already scored).
+
+    Args:
+        max_score_calls: the score-call budget of the whole log (None: no budget).
+        target_score: stop once the best score reaches this (None: no target).
+        patience: stop after this many iterations without a better best score.
+        idle: stop after this many iterations that scored nothing new.
+        count_known: scores known before the search spend the budget too.
     """
 
     max_score_calls: int | None = None

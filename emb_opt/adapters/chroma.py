@@ -92,6 +92,19 @@ class ChromaDataSource(RemoteDataSource):
         id_type: Callable[[str], Any] = str,
         retry: RetryPolicy | None = None,
     ) -> None:
+        """A source over a Chroma collection.
+
+        Args:
+            client: the caller's client (left open by `close()`).
+            collection_name: the collection to search.
+            k: results per query.
+            filter: a metadata filter (plain data or `emb_opt.filters` IR), applied inside the
+                kNN.
+            item_key: the metadata key holding the item, or "#document" (None: no item).
+            distance_cutoff: results farther than this are dropped (None: none are).
+            id_type: turns Chroma's string ids back into yours (e.g. `int`).
+            retry: how database calls are retried (None: `RetryPolicy()`).
+        """
         super().__init__(client, collection_name, k, filter, item_key, distance_cutoff, retry)
         self.id_type = id_type
         self.collection = self._collection()

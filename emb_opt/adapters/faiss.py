@@ -122,6 +122,20 @@ class FaissDataSource(RowDataSource):
         distance_cutoff: float | None = None,
         exact_below: int = EXACT_BELOW,
     ) -> None:
+        """A source over a FAISS index.
+
+        Args:
+            index: a FAISS index labelled 0..n-1.
+            k: results per query.
+            ids, items, metadata: per-row values (ids default to the row numbers; metadata dicts
+                are what the filter reads).
+            embeddings: the indexed vectors (None: read back from the index).
+            filter: a metadata filter (plain data or `emb_opt.filters` IR), applied inside the
+                kNN.
+            distance_cutoff: results farther than this are dropped (None: none are).
+            exact_below: an approximate index searches a filter matching at most this many rows
+                exactly.
+        """
         super().__init__(k, filter, distance_cutoff)
         self.exact_below = exact_below
         if index.ntotal == 0:

@@ -53,6 +53,19 @@ class HuggingFaceDataSource(RowDataSource):
         distance_cutoff: float | None = None,
         embedding_key: str | None = None,
     ) -> None:
+        """A source over a dataset's FAISS index.
+
+        Args:
+            dataset: a `datasets.Dataset` with a FAISS index.
+            index_name: the index to search.
+            k: results per query.
+            item_key: the column holding the item (None: no item).
+            id_key: the column of ids (None: the row numbers).
+            filter: a metadata filter (plain data or `emb_opt.filters` IR), applied inside the
+                kNN.
+            distance_cutoff: results farther than this are dropped (None: none are).
+            embedding_key: the column of vectors (None: `index_name`).
+        """
         super().__init__(k, filter, distance_cutoff)
         from ..filters import Columns
 

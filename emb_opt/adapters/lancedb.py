@@ -90,6 +90,20 @@ class LanceDataSource(RemoteDataSource):
         ef: int | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
+        """A source over a LanceDB table.
+
+        Args:
+            client: the caller's LanceDB connection (left open by `close()`).
+            collection_name: the table to search.
+            k: results per query.
+            filter: a metadata filter (plain data or `emb_opt.filters` IR), applied inside the
+                kNN.
+            item_key: the column holding the item (None: no item).
+            distance_cutoff: results farther than this are dropped (None: none are).
+            id_column, vector_column, metric, nprobes, refine_factor, ef: as in the class
+                docstring.
+            retry: how database calls are retried (None: `RetryPolicy()`).
+        """
         super().__init__(client, collection_name, k, filter, item_key, distance_cutoff, retry)
         self.table = self._open_table()
         schema = self.table.schema

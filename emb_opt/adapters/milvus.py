@@ -120,6 +120,21 @@ class MilvusDataSource(RemoteDataSource):
         timeout: float | None = 60.0,
         retry: RetryPolicy | None = None,
     ) -> None:
+        """A source over a Milvus collection.
+
+        Args:
+            client: the caller's client (left open by `close()`).
+            collection_name: the collection to search.
+            k: results per query.
+            filter: a metadata filter (plain data or `emb_opt.filters` IR), applied inside the
+                kNN.
+            item_key: the field holding the item (None: no item).
+            distance_cutoff: results farther than this are dropped (None: none are).
+            vector_field, id_field, search_params, consistency_level, field_kinds, kind_sample:
+                as in the class docstring.
+            timeout: seconds each search may take (None: no limit).
+            retry: how database calls are retried (None: `RetryPolicy()`).
+        """
         super().__init__(client, collection_name, k, filter, item_key, distance_cutoff, retry)
         self.timeout = timeout
         description = self._describe()

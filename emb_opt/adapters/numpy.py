@@ -33,6 +33,18 @@ class NumpyDataSource(RowDataSource):
         filter: Any = None,
         distance_cutoff: float | None = None,
     ) -> None:
+        """A source over the rows of `embeddings`.
+
+        Args:
+            embeddings: an (n, dimension) matrix, one row per item.
+            k: results per query.
+            metric: "l2", "cosine" or "ip".
+            ids, items, metadata: per-row values (ids default to the row numbers; metadata dicts
+                are what the filter reads).
+            filter: a metadata filter (plain data or `emb_opt.filters` IR), applied inside the
+                kNN.
+            distance_cutoff: results farther than this are dropped (None: none are).
+        """
         super().__init__(k, filter, distance_cutoff)
         matrix = np.asarray(embeddings, dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape[0] == 0:

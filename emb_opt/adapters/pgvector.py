@@ -163,6 +163,20 @@ class PgvectorDataSource(RemoteDataSource):
         ef_search: int | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
+        """A source over a PostgreSQL table with pgvector.
+
+        Args:
+            client: a psycopg 3 autocommit connection (left open) or a DSN / URL (opened and
+                closed here).
+            collection_name: the table to search.
+            k: results per query.
+            filter: a metadata filter (plain data or `emb_opt.filters` IR), applied inside the
+                kNN.
+            item_key: the column or jsonb key holding the item (None: no item).
+            distance_cutoff: results farther than this are dropped (None: none are).
+            vector_column, id_column, json_column, metric, ef_search: as in the class docstring.
+            retry: how database calls are retried (None: `RetryPolicy()`).
+        """
         psycopg = import_psycopg()
         super().__init__(client, collection_name, k, filter, item_key, distance_cutoff, retry)
         self.table = table_name(collection_name)

@@ -127,6 +127,20 @@ class QdrantDataSource(QdrantPoints):
         timeout: int | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
+        """A source over a Qdrant collection.
+
+        Args:
+            client: the caller's client (left open by `close()`).
+            collection_name: the collection to search.
+            k: results per query.
+            filter: a metadata filter (plain data or `emb_opt.filters` IR), applied inside the
+                kNN.
+            item_key: the payload field holding the item (None: no item).
+            distance_cutoff: results farther than this are dropped (None: none are).
+            vector_name, search_params: as in the class docstring.
+            timeout: seconds the server may take per search (None: its default).
+            retry: how database calls are retried (None: `RetryPolicy()`).
+        """
         super().__init__(client, collection_name, k, filter, item_key, distance_cutoff, retry)
         models = import_qdrant()
         self.timeout = timeout

@@ -85,6 +85,20 @@ class QdrantEdgeDataSource(QdrantPoints):
         search_params: Any = None,
         retry: RetryPolicy | None = None,
     ) -> None:
+        """A source over a Qdrant Edge shard.
+
+        Args:
+            shard: an open `EdgeShard` (left open) or a shard's directory (opened and closed
+                here).
+            k: results per query.
+            filter: a metadata filter (plain data or `emb_opt.filters` IR), applied inside the
+                kNN.
+            item_key: the payload field holding the item (None: no item).
+            distance_cutoff: results farther than this are dropped (None: none are).
+            config: the shard's `EdgeConfig` or its directory (needed with an open shard).
+            vector_name, search_params: as in `QdrantDataSource`.
+            retry: how database calls are retried (None: `RetryPolicy()`).
+        """
         edge = import_edge()
         path = None if isinstance(shard, edge.EdgeShard) else Path(shard)
         name = path.name if path is not None else "shard"
