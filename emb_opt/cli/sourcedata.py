@@ -27,6 +27,7 @@ from ..adapters.backend import builtin_backends
 from ..config import fingerprint
 from ..config.schema import FileData, SourceConfig
 from ..errors import ConfigError
+from ..protocols import Scannable, Searchable
 
 ACCEPT_FLAG = "--accept-changed-data"
 WHOLE_FILE_LIMIT = 64 * 2**20
@@ -54,7 +55,7 @@ class ItemsFingerprint(BaseModel):
 SourceData = dict[str, FileFingerprint | ItemsFingerprint]  # the manifest's `source_data`
 
 
-def source_fingerprint(config: SourceConfig, source: Any) -> dict[str, dict[str, Any]]:
+def source_fingerprint(config: SourceConfig, source: Searchable) -> dict[str, dict[str, Any]]:
     """The fingerprint of the data `source` (built from `config`) serves, by what it names."""
     found = {}
     server = getattr(builtin_backends().get(config.backend), "open_client", None) is not None
@@ -93,12 +94,14 @@ def file_fingerprint(path: Path) -> dict[str, Any]:
     }
 
 
-def _items_fingerprint(source: Any) -> dict[str, Any] | None:
+def _items_fingerprint(source: Searchable) -> dict[str, Any] | None:
     """Count, dimension and a hash of the first scan page (None: the source cannot say)."""
+    if not isinstance(source, Scannable):
+        return None
     try:
         count, dimension = source.count(), source.dimension
         first = next(iter(source.scan(batch_size=FIRST_ITEMS)), None)
-    except (AttributeError, NotImplementedError):
+    except NotImplementedError:
         return None
     digest = hashlib.sha256()
     if first is not None:
