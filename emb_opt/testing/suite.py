@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from ..errors import UnsupportedFilterError
 from ..filters import matches, parse
+from ..protocols import DataSource, Sampleable
 from ..schemas import Query
 from .cases import FILTER_CASES, FilterCase, capabilities_needed
 from .corpus import RARE_BUCKET, TRICKY_STRINGS, ConformanceCorpus, conformance_corpus
@@ -192,6 +193,11 @@ class DataSourceConformance(ScanConformance):
             kept = [i.id for i in whole.query_results if i.internal.distance <= cutoff]
             assert [i.id for i in part.query_results] == pytest.approx(kept)
             assert all(i.internal.distance <= cutoff for i in part.query_results)
+
+    def test_implements_the_tiers_the_core_reads(self, make_source: Factory) -> None:
+        source = make_source(k=K)
+        for tier in (DataSource, Sampleable):
+            assert isinstance(source, tier), f"{type(source).__name__} is no {tier.__name__}"
 
     def test_wrong_dimension_is_a_clear_error(
         self, conformance: ConformanceCorpus, make_source: Factory
