@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -30,9 +30,8 @@ from .remote import (
     loader_metric,
 )
 from .retry import RetryPolicy, is_transient
-
-if TYPE_CHECKING:
-    from ..config.schema import SourceConfig
+from .servers import connect_server
+from .spec import SourceSpec
 
 DOCUMENT = "#document"  # item_key meaning "the item is the record's document"
 METRICS = {"l2": "l2", "cosine": "cosine", "ip": "ip"}
@@ -280,7 +279,7 @@ def load_collection(
         )
 
 
-def open_client(source: SourceConfig) -> Any:
+def open_client(source: SourceSpec) -> Any:
     """A server at `source.url` (`api_key`: its token), a persistent `path`, or in memory."""
     chromadb = import_chroma()
     if source.url:
@@ -296,9 +295,7 @@ def open_client(source: SourceConfig) -> Any:
     return chromadb.EphemeralClient()
 
 
-def connect(source: SourceConfig) -> ChromaDataSource:
-    from ..config.servers import connect_server
-
+def connect(source: SourceSpec) -> ChromaDataSource:
     return connect_server(
         BACKEND,
         source,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -31,9 +31,8 @@ from .remote import (
     loader_metric,
 )
 from .retry import RetryPolicy
-
-if TYPE_CHECKING:
-    from ..config.schema import SourceConfig
+from .servers import connect_server
+from .spec import SourceSpec
 
 METRICS = {"l2": "l2", "cosine": "cosine", "dot": "ip"}  # LanceDB distance -> library metric
 SCORES = ScoreConvention(l2_squared=True, similarity=False)  # squared l2, 1 - cos, 1 - dot
@@ -271,14 +270,12 @@ def load_collection(
         call(created.create_index, name, config=config)
 
 
-def open_client(source: SourceConfig) -> Any:
+def open_client(source: SourceSpec) -> Any:
     """The LanceDB database at `source.url` (a URI) or `source.path` (a directory)."""
     return import_lancedb().connect(source.url or source.path, api_key=source.api_key or None)
 
 
-def connect(source: SourceConfig) -> LanceDataSource:
-    from ..config.servers import connect_server
-
+def connect(source: SourceSpec) -> LanceDataSource:
     if not (source.url or source.path):
         raise ConfigError("source.path: the lancedb backend needs path, a database directory")
     return connect_server(BACKEND, source, str(source.url or source.path))

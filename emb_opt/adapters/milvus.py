@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +33,8 @@ from .remote import (
     loader_metric,
 )
 from .retry import RetryPolicy, is_transient
-
-if TYPE_CHECKING:
-    from ..config.schema import SourceConfig
+from .servers import connect_server
+from .spec import SourceSpec
 
 METRICS = {"L2": "l2", "COSINE": "cosine", "IP": "ip"}
 SCORES = ScoreConvention(l2_squared=True, similarity=True)
@@ -407,7 +406,7 @@ def load_collection(
         call(client.alter_collection_properties, collection_name, {KINDS_PROPERTY: kinds})
 
 
-def open_client(source: SourceConfig) -> Any:
+def open_client(source: SourceSpec) -> Any:
     """A server at `source.url`, or Milvus Lite at `source.path` (default LITE_FILE), whose
     folder is made if missing."""
     uri = source.url or source.path or LITE_FILE
@@ -416,9 +415,7 @@ def open_client(source: SourceConfig) -> Any:
     return import_milvus().MilvusClient(uri=uri, token=source.api_key or "", timeout=10)
 
 
-def connect(source: SourceConfig) -> MilvusDataSource:
-    from ..config.servers import connect_server
-
+def connect(source: SourceSpec) -> MilvusDataSource:
     return connect_server(BACKEND, source, source.url or source.path or LITE_FILE)
 
 

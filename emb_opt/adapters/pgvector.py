@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,11 +25,11 @@ from .base import QueryHits, check_metric
 from .names import PG_IDENTIFIER_BYTES, POSTGRES
 from .remote import LoaderCalls, RemoteDataSource, in_order, load_rows
 from .retry import RetryPolicy
+from .servers import close_also, connect_server
+from .spec import SourceSpec
 
 if TYPE_CHECKING:
     from psycopg import sql
-
-    from ..config.schema import SourceConfig
 
 OPERATORS = {"l2": "<->", "cosine": "<=>", "ip": "<#>"}
 OPCLASSES = {"vector_l2_ops": "l2", "vector_cosine_ops": "cosine", "vector_ip_ops": "ip"}
@@ -543,7 +543,7 @@ def table_exists(client: Any, name: str) -> bool:
     return bool(client.execute(query, (table_name(name).as_string(client),)).fetchone()[0])
 
 
-def open_client(source: SourceConfig) -> Any:
+def open_client(source: SourceSpec) -> Any:
     """An autocommit connection to `source.url` (a DSN or URL; libpq's PG* variables fill
     in what it leaves out), with `source.api_key` as the password if given."""
     psycopg = import_psycopg()
@@ -551,17 +551,16 @@ def open_client(source: SourceConfig) -> Any:
     return psycopg.connect(source.url or "", autocommit=True, connect_timeout=10, **password)
 
 
-def connect(source: SourceConfig) -> PgvectorDataSource:
+def connect(source: SourceSpec) -> PgvectorDataSource:
     """The server at `source.url`; else, with `source.path`, an embedded PostgreSQL keeping
     its data there, started now and stopped when the source closes; else libpq's defaults."""
-    from ..config.servers import close_also, connect_server
     from .postgres_embedded import EmbeddedPostgres
 
     if source.url or not source.path:
         return connect_server(BACKEND, source, pg_address(source.url or ""))
     server = EmbeddedPostgres(source.path).start()
     try:
-        at_server = source.model_copy(update={"url": server.url})
+        at_server = replace(source, url=server.url)
         source_ = connect_server(BACKEND, at_server, f"embedded PostgreSQL in {source.path}")
     except BaseException:
         server.stop()

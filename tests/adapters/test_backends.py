@@ -12,8 +12,8 @@ import pytest
 
 from emb_opt.adapters.backend import Backend, builtin_backends
 from emb_opt.adapters.base import VectorDataSource
+from emb_opt.adapters.spec import SourceSpec
 from emb_opt.config.registry import backends
-from emb_opt.config.schema import SourceConfig
 
 REPO = Path(__file__).resolve().parents[2]
 SERVERS = ("qdrant", "chroma", "milvus", "pgvector")
@@ -89,7 +89,7 @@ def test_server_collections_are_listed_and_dropped_through_the_descriptor(tmp_pa
     import numpy as np
 
     backend: Backend = builtin_backends()[name]
-    client = backend.open_client(SourceConfig(backend=name, path=str(tmp_path / "db")))
+    client = backend.open_client(SourceSpec(backend=name, path=str(tmp_path / "db")))
     backend.load_collection(client, "kept", np.eye(3, dtype=np.float32))
     backend.load_collection(client, "dropped", np.eye(3, dtype=np.float32))
     backend.drop_collection(client, "dropped")
