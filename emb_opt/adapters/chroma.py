@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from ..errors import missing_dependency
-from ..filters import FALSE
+from ..filters import Filter
 from ..filters.to_chroma import to_chroma
 from .backend import Backend
 from .base import QueryHits
@@ -105,10 +105,13 @@ class ChromaDataSource(RemoteDataSource):
                 "dimension is unknown until it holds records"
             )
         self._dimension = int(dimension)
-        self.where = to_chroma(self.filter) if self.filter != FALSE else None
+        self._compile_filter()
         self._include = ["embeddings", "metadatas"] + (
             ["documents"] if item_key == DOCUMENT else []
         )
+
+    def _compile(self, flt: Filter) -> Any:
+        return to_chroma(flt)
 
     @property
     def address(self) -> str:
@@ -137,7 +140,7 @@ class ChromaDataSource(RemoteDataSource):
             self.collection.query,
             query_embeddings=queries,
             n_results=self.k,
-            where=self.where,
+            where=self.native_filter,
             include=[*self._include, "distances"],
         )
         documents = result.get("documents") or [None] * len(queries)
@@ -181,7 +184,7 @@ class ChromaDataSource(RemoteDataSource):
             result = self._call(
                 "get",
                 self.collection.get,
-                where=self.where,
+                where=self.native_filter,
                 limit=limit,
                 offset=offset,
                 include=include,
@@ -192,7 +195,7 @@ class ChromaDataSource(RemoteDataSource):
             offset += limit
 
     def _matching_ids(self) -> list[Any]:
-        result = self._call("get", self.collection.get, where=self.where, include=[])
+        result = self._call("get", self.collection.get, where=self.native_filter, include=[])
         return list(result["ids"])
 
     def _scan(self, batch_size: int) -> Iterator[QueryHits]:
@@ -206,7 +209,7 @@ class ChromaDataSource(RemoteDataSource):
             )
 
     def _count(self) -> int:
-        if self.where is None:
+        if self.native_filter is None:
             return int(self._call("count", self.collection.count))
         return len(self._matching_ids())
 

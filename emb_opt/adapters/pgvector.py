@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import missing_dependency
+from ..filters import Filter
 from ..filters.ir import BOOL, NUMBER, STR, kind_of
 from .backend import Backend
 from .base import QueryHits, check_metric
@@ -253,17 +254,18 @@ class PgvectorDataSource(RemoteDataSource):
             )
         return int(rows[0][0])
 
+    def _compile(self, flt: Filter) -> Any:
+        """(WHERE clause, parameters) over this table's columns."""
+        from ..filters.to_sql import SqlSchema, to_sql
+
+        return to_sql(flt, SqlSchema(self.columns, self.json_column))
+
     def _compose(self) -> None:
         """The statements, built once: kNN, scan pages, ids, count and fetch."""
         from psycopg import sql
 
-        from ..filters import FALSE
-        from ..filters.to_sql import SqlSchema, to_sql
-
-        schema = SqlSchema(self.columns, self.json_column)
-        where, self._params = (
-            (sql.SQL("FALSE"), {}) if self.filter == FALSE else to_sql(self.filter, schema)
-        )
+        self._compile_filter()
+        where, self._params = (sql.SQL("FALSE"), {}) if self._empty else self.native_filter
         self._names = list(self.columns)  # payload: these columns, then the JSONB column
         stored = [self.id_column, self.vector_column, *self._names]
         stored += [self.json_column] if self.json_column else []

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import missing_dependency
-from ..filters import FALSE
+from ..filters import Filter
 from ..filters.to_qdrant import to_qdrant
 from .backend import Backend
 from .base import QueryHits, slice_hits
@@ -142,8 +142,11 @@ class QdrantDataSource(QdrantPoints):
         if isinstance(search_params, Mapping):
             search_params = models.SearchParams(**search_params)
         self.search_params = search_params
-        self.native_filter = to_qdrant(self.filter) if self.filter != FALSE else None
+        self._compile_filter()
         self._with_vector: Any = [self.vector_name] if self.vector_name else True
+
+    def _compile(self, flt: Filter) -> Any:
+        return to_qdrant(flt)
 
     @property
     def address(self) -> str:

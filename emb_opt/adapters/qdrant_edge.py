@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, missing_dependency
-from ..filters import FALSE
+from ..filters import Filter
 from ..filters._native import infer_kinds
 from ..filters.to_qdrant import to_qdrant_edge
 from .backend import Backend
@@ -106,10 +106,13 @@ class QdrantEdgeDataSource(QdrantPoints):
         if isinstance(search_params, Mapping):
             search_params = edge.SearchParams(**search_params)
         self.search_params = search_params
-        self.native_filter = to_qdrant_edge(self.filter) if self.filter != FALSE else None
+        self._compile_filter()
         self._with_vector: Any = [self.vector_name] if self.vector_name else True
         if path is not None:  # opened last: nothing above can leave it open
             self.client = edge.EdgeShard.load(str(path))
+
+    def _compile(self, flt: Filter) -> Any:
+        return to_qdrant_edge(flt)
 
     @property
     def address(self) -> str:

@@ -1,7 +1,9 @@
-"""Every built-in backend is described once, by its adapter module's `BACKEND`."""
+"""Every built-in backend is described once, by its adapter module's `BACKEND`, and comes
+with an example config and a conformance test: no list of backends is kept by hand."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -9,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from emb_opt.adapters.backend import Backend, builtin_backends
 from emb_opt.adapters.base import VectorDataSource
@@ -16,6 +19,7 @@ from emb_opt.adapters.spec import SourceSpec
 from emb_opt.config.registry import backends
 
 REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
 SERVERS = ("qdrant", "chroma", "milvus", "pgvector")
 EMBEDDED = ("lancedb", "qdrant-edge")  # collections in a directory, opened like servers
 CLIENTS = (
@@ -96,3 +100,50 @@ def test_server_collections_are_listed_and_dropped_through_the_descriptor(tmp_pa
     assert backend.collections(client) == ["kept"]
     if hasattr(client, "close"):
         client.close()
+
+
+def example_backends() -> dict[str, str]:
+    """The example configs, by the backend their `source` block names."""
+    found: dict[str, str] = {}
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        found.setdefault(yaml.safe_load(path.read_text())["source"]["backend"], path.name)
+    return found
+
+
+def conformance_tests() -> dict[tuple[str, str], str]:
+    """(module, class) of each adapter a test module here imports while one of its classes
+    derives from the shared `DataSourceConformance` (directly or through another class of
+    the module), mapped to that test module's name."""
+    found: dict[tuple[str, str], str] = {}
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        suites = {"DataSourceConformance"}
+        for node in tree.body:  # in order: a class follows the classes it derives from
+            if isinstance(node, ast.ClassDef) and any(
+                isinstance(base, ast.Name) and base.id in suites for base in node.bases
+            ):
+                suites.add(node.name)
+        if len(suites) == 1:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                for alias in node.names:
+                    found.setdefault((node.module, alias.name), path.name)
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(builtin_backends()))
+def test_every_backend_has_an_example_config(name):
+    assert name in example_backends(), (
+        f"backend {name!r} has no example config: add examples/{name.replace('-', '_')}.yaml "
+        f"with source.backend: {name}"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(builtin_backends()))
+def test_every_backend_runs_the_conformance_suite(name):
+    adapter = builtin_backends()[name].adapter
+    assert (adapter.__module__, adapter.__name__) in conformance_tests(), (
+        f"backend {name!r}: no module in tests/adapters imports {adapter.__name__} and "
+        "subclasses emb_opt.testing.DataSourceConformance for it"
+    )
