@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
@@ -15,17 +16,13 @@ import yaml
 
 from emb_opt.adapters.backend import Backend, builtin_backends
 from emb_opt.adapters.base import VectorDataSource
+from emb_opt.adapters.remote import RemoteDataSource
 from emb_opt.adapters.spec import SourceSpec
 from emb_opt.config.registry import backends
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-SERVERS = ("qdrant", "chroma", "milvus", "pgvector")
-EMBEDDED = ("lancedb", "qdrant-edge")  # collections in a directory, opened like servers
-CLIENTS = (
-    *("faiss", "datasets", "pyarrow", "qdrant_client", "chromadb", "pymilvus", "psycopg"),
-    *("lancedb", "qdrant_edge"),
-)
+ADAPTERS = REPO / "emb_opt" / "adapters"
 
 
 def pyproject() -> dict:
@@ -39,9 +36,56 @@ def requirement_names(requirements: list[str]) -> set[str]:
     return {re.sub(r"[-_.]+", "-", name).lower() for name in names}
 
 
+def example_backends() -> dict[str, str]:
+    """The example configs, by the backend their `source` block names."""
+    found: dict[str, str] = {}
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        found.setdefault(yaml.safe_load(path.read_text())["source"]["backend"], path.name)
+    return found
+
+
+def descriptor_modules() -> list[str]:
+    """The adapter modules that end in a `BACKEND = Backend(...)` descriptor."""
+    return sorted(
+        path.stem
+        for path in ADAPTERS.glob("*.py")
+        if any(
+            isinstance(node, ast.Assign)
+            and any(
+                isinstance(target, ast.Name) and target.id == "BACKEND" for target in node.targets
+            )
+            for node in ast.parse(path.read_text()).body
+        )
+    )
+
+
+def server_backends() -> list[str]:
+    """Backends holding collections (servers, and engines keeping them in a directory)."""
+    return sorted(
+        n for n, b in builtin_backends().items() if issubclass(b.adapter, RemoteDataSource)
+    )
+
+
+def client_libraries() -> list[str]:
+    """What the optional backends' packages install, as importable names."""
+    optional = {
+        requirement
+        for backend in builtin_backends().values()
+        if backend.extra is not None
+        for requirement in requirement_names(list(backend.packages))
+    }
+    return sorted(
+        module
+        for module, distributions in packages_distributions().items()
+        if requirement_names(distributions) & optional and not module.startswith("_")
+    )
+
+
 def test_the_registry_lists_every_adapter_module_by_its_descriptor():
     builtin = builtin_backends()
-    assert set(builtin) == {"numpy", "faiss", "hf", *SERVERS, *EMBEDDED}
+    modules = descriptor_modules()
+    assert len(modules) == len(builtin) >= 9
+    assert sorted(b.adapter.__module__.rpartition(".")[2] for b in builtin.values()) == modules
     registry = backends()
     for name, backend in builtin.items():
         assert registry[name] is backend
@@ -62,7 +106,7 @@ def test_descriptor_extra_installs_its_packages(name):
     assert requirement_names(list(backend.packages)) <= required
 
 
-@pytest.mark.parametrize("name", SERVERS + EMBEDDED)
+@pytest.mark.parametrize("name", server_backends())
 def test_server_descriptors_say_how_to_open_fill_list_and_drop(name):
     backend = builtin_backends()[name]
     fields = ("open_client", "collections", "drop_collection", "load_collection")
@@ -70,11 +114,13 @@ def test_server_descriptors_say_how_to_open_fill_list_and_drop(name):
 
 
 def test_listing_descriptors_imports_no_client_library():
+    clients = (*client_libraries(), "pyarrow")  # and what datasets and lancedb build on
+    assert len(clients) > 9
     code = (
         "import sys\n"
         "from emb_opt.config.registry import backends\n"
         "backends()\n"
-        f"print(sorted(m for m in {CLIENTS!r} if m in sys.modules))\n"
+        f"print(sorted(m for m in {clients!r} if m in sys.modules))\n"
     )
     env = {
         **os.environ,
@@ -86,7 +132,16 @@ def test_listing_descriptors_imports_no_client_library():
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("name", ["qdrant", *EMBEDDED])
+def embedded_backends() -> list[str]:
+    """Server backends whose example opens them in a directory only (no `url`)."""
+    examples = {
+        name: yaml.safe_load((EXAMPLES / file).read_text())
+        for name, file in example_backends().items()
+    }
+    return [name for name in server_backends() if "url" not in examples[name]["source"]]
+
+
+@pytest.mark.parametrize("name", ["qdrant", *embedded_backends()])
 def test_server_collections_are_listed_and_dropped_through_the_descriptor(tmp_path, name):
     """The calls the test engines use to clean servers, on Qdrant's local mode and on the
     embedded engines."""
@@ -100,14 +155,6 @@ def test_server_collections_are_listed_and_dropped_through_the_descriptor(tmp_pa
     assert backend.collections(client) == ["kept"]
     if hasattr(client, "close"):
         client.close()
-
-
-def example_backends() -> dict[str, str]:
-    """The example configs, by the backend their `source` block names."""
-    found: dict[str, str] = {}
-    for path in sorted(EXAMPLES.glob("*.yaml")):
-        found.setdefault(yaml.safe_load(path.read_text())["source"]["backend"], path.name)
-    return found
 
 
 def conformance_tests() -> dict[tuple[str, str], str]:
