@@ -106,6 +106,14 @@ def test_descriptor_extra_installs_its_packages(name):
     assert requirement_names(list(backend.packages)) <= required
 
 
+def test_the_all_extra_installs_every_backend():
+    extras = pyproject()["project"]["optional-dependencies"]
+    (everything,) = extras["all"]
+    named = set(re.fullmatch(r"emb-opt\[(.*)\]", everything).group(1).split(","))
+    missing = {b.extra for b in builtin_backends().values() if b.extra is not None} - named
+    assert not missing, f"add {sorted(missing)} to the `all` extra in pyproject.toml"
+
+
 @pytest.mark.parametrize("name", server_backends())
 def test_server_descriptors_say_how_to_open_fill_list_and_drop(name):
     backend = builtin_backends()[name]
