@@ -11,14 +11,16 @@ import sys
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from emb_opt.adapters.backend import Backend, builtin_backends
-from emb_opt.adapters.base import VectorDataSource
+from emb_opt.adapters.base import MATCHES_NOTHING, VectorDataSource
 from emb_opt.adapters.remote import RemoteDataSource
 from emb_opt.adapters.spec import SourceSpec
 from emb_opt.config.registry import backends
+from emb_opt.schemas import Query
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -153,8 +155,6 @@ def embedded_backends() -> list[str]:
 def test_server_collections_are_listed_and_dropped_through_the_descriptor(tmp_path, name):
     """The calls the test engines use to clean servers, on Qdrant's local mode and on the
     embedded engines."""
-    import numpy as np
-
     backend: Backend = builtin_backends()[name]
     client = backend.open_client(SourceSpec(backend=name, path=str(tmp_path / "db")))
     backend.load_collection(client, "kept", np.eye(3, dtype=np.float32))
@@ -202,3 +202,37 @@ def test_every_backend_runs_the_conformance_suite(name):
         f"backend {name!r}: no module in tests/adapters imports {adapter.__name__} and "
         "subclasses emb_opt.testing.DataSourceConformance for it"
     )
+
+
+def test_the_config_parses_the_filter_once_and_hands_the_ir_to_the_adapter():
+    from emb_opt.config.backends import source_spec
+    from emb_opt.config.schema import SourceConfig
+
+    config = SourceConfig.model_validate(
+        {
+            "backend": "numpy",
+            "k": 5,
+            "filter": {"rand": {"$lt": 0.5}},
+            "data": {"kind": "synthetic", "n": 200, "dim": 4},
+        }
+    )
+    spec = source_spec(config)
+    assert spec.filter is config.parsed_filter
+    with builtin_backends()["numpy"].connect(spec) as source:
+        assert source.filter is spec.filter
+        (response,) = source([Query(embedding=np.zeros(4))])
+    assert len(response.query_results) == 5
+    assert all(item.data["rand"] < 0.5 for item in response.query_results)
+
+
+def test_a_filter_the_schema_rules_out_compiles_to_matches_nothing(tmp_path):
+    """LanceDB folds a comparison on a column the table lacks: no query is sent."""
+    backend = builtin_backends()["lancedb"]
+    client = backend.open_client(SourceSpec(backend="lancedb", path=str(tmp_path / "db")))
+    backend.load_collection(client, "t", np.eye(3, dtype=np.float32), metadata=[{"a": 1}] * 3)
+    source = backend.adapter(client, "t", k=2, filter={"missing": {"$gt": 0}})
+    assert source.native_filter is MATCHES_NOTHING
+    assert source([Query(embedding=np.zeros(3))])[0].query_results == []
+    assert source.count() == 0
+    kept = backend.adapter(client, "t", k=2, filter={"a": 1})
+    assert kept.native_filter == "`a` = 1" and kept.count() == 3
