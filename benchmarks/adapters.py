@@ -105,7 +105,7 @@ def chroma(vectors: np.ndarray, metadata: list[dict]) -> Iterator[Setup]:
             return source.collection.query(
                 query_embeddings=queries,
                 n_results=source.k,
-                where=source.where,
+                where=source.native_filter,
                 include=["embeddings", "metadatas", "distances"],
             )
 
@@ -202,8 +202,8 @@ def lancedb(vectors: np.ndarray, metadata: list[dict]) -> Iterator[Setup]:
                 .select(["id", "vector", "rand", "_distance"])
                 .limit(source.k)
             )
-            if source.where is not None:
-                query = query.where(source.where, prefilter=True)
+            if source.native_filter is not None:
+                query = query.where(source.native_filter, prefilter=True)
             return query.to_arrow()
 
         yield (

@@ -3,15 +3,16 @@ they implement are in `emb_opt.protocols`).
 
 An adapter subclasses `VectorDataSource` and implements `dimension` and `_search`, one batched
 database call for all queries, and for streaming every matching item `_scan` and `_count`.
-The base class validates the arguments, short-circuits a filter that can match nothing,
-applies `distance_cutoff` and builds the responses and scan batches.
+A backend with a native filter implements `_compile` and calls `_compile_filter` once it knows
+its schema. The base class validates the arguments, short-circuits a filter that can match
+nothing, applies `distance_cutoff` and builds the responses and scan batches.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
@@ -23,6 +24,16 @@ from ..protocols import DataSource as DataSource  # its home before emb_opt.prot
 from ..schemas import DataSourceResponse, Item, Query
 
 METRICS = ("l2", "cosine", "ip")
+
+
+class _MatchesNothing:
+    """The compiled form of a filter that can match nothing: answered without a database call."""
+
+    def __repr__(self) -> str:
+        return "MATCHES_NOTHING"
+
+
+MATCHES_NOTHING: Final = _MatchesNothing()
 
 
 class QueryHits(NamedTuple):
@@ -54,7 +65,6 @@ class VectorDataSource(ABC):
     """Base of the built-in adapters: `k` nearest items per query, filtered inside the search."""
 
     metric: str = "l2"
-    matches_nothing: bool = False  # set when a backend folds the filter to FALSE
     max_k: int | None = None  # the most results per query the engine answers
 
     def __init__(self, k: int, filter: Any = None, distance_cutoff: float | None = None) -> None:
@@ -65,6 +75,8 @@ class VectorDataSource(ABC):
                 "results per query"
             )
         self.filter: Filter = parse(filter)
+        # what `_compile` makes of the filter (the IR itself until an adapter compiles it)
+        self.native_filter: Any = MATCHES_NOTHING if self.filter == FALSE else self.filter
         if distance_cutoff is not None and not np.isfinite(distance_cutoff):
             raise ValueError(f"distance_cutoff must be a finite number, got {distance_cutoff!r}")
         self.distance_cutoff = distance_cutoff
@@ -92,10 +104,20 @@ class VectorDataSource(ABC):
     def has_filter(self) -> bool:
         return self.filter != TRUE
 
+    def _compile(self, flt: Filter) -> Any:
+        """`flt` (never FALSE) as the backend's native filter, folded for its schema, or
+        MATCHES_NOTHING when the schema shows it can match nothing. The in-process sources
+        evaluate the IR itself."""
+        return flt
+
+    def _compile_filter(self) -> None:
+        """Compile the filter, once, into `native_filter` (called when the schema is known)."""
+        self.native_filter = MATCHES_NOTHING if self.filter == FALSE else self._compile(self.filter)
+
     @property
     def _empty(self) -> bool:
         """Whether the filter can match nothing (answered without a database call)."""
-        return self.filter == FALSE or self.matches_nothing
+        return self.native_filter is MATCHES_NOTHING
 
     def scan(self, batch_size: int = SCAN_BATCH) -> Iterator[ScanBatch]:
         """Every item the filter accepts, once each, in batches of at most `batch_size`.

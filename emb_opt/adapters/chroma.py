@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 
 from ..errors import missing_dependency
-from ..filters import FALSE
+from ..filters import Filter
 from ..filters.to_chroma import to_chroma
 from .backend import Backend
 from .base import QueryHits
@@ -30,9 +30,8 @@ from .remote import (
     loader_metric,
 )
 from .retry import RetryPolicy, is_transient
-
-if TYPE_CHECKING:
-    from ..config.schema import SourceConfig
+from .servers import connect_server
+from .spec import SourceSpec
 
 DOCUMENT = "#document"  # item_key meaning "the item is the record's document"
 METRICS = {"l2": "l2", "cosine": "cosine", "ip": "ip"}
@@ -119,10 +118,13 @@ class ChromaDataSource(RemoteDataSource):
                 "dimension is unknown until it holds records"
             )
         self._dimension = int(dimension)
-        self.where = to_chroma(self.filter) if self.filter != FALSE else None
+        self._compile_filter()
         self._include = ["embeddings", "metadatas"] + (
             ["documents"] if item_key == DOCUMENT else []
         )
+
+    def _compile(self, flt: Filter) -> Any:
+        return to_chroma(flt)
 
     @property
     def address(self) -> str:
@@ -151,7 +153,7 @@ class ChromaDataSource(RemoteDataSource):
             self.collection.query,
             query_embeddings=queries,
             n_results=self.k,
-            where=self.where,
+            where=self.native_filter,
             include=[*self._include, "distances"],
         )
         documents = result.get("documents") or [None] * len(queries)
@@ -195,7 +197,7 @@ class ChromaDataSource(RemoteDataSource):
             result = self._call(
                 "get",
                 self.collection.get,
-                where=self.where,
+                where=self.native_filter,
                 limit=limit,
                 offset=offset,
                 include=include,
@@ -206,7 +208,7 @@ class ChromaDataSource(RemoteDataSource):
             offset += limit
 
     def _matching_ids(self) -> list[Any]:
-        result = self._call("get", self.collection.get, where=self.where, include=[])
+        result = self._call("get", self.collection.get, where=self.native_filter, include=[])
         return list(result["ids"])
 
     def _scan(self, batch_size: int) -> Iterator[QueryHits]:
@@ -220,7 +222,7 @@ class ChromaDataSource(RemoteDataSource):
             )
 
     def _count(self) -> int:
-        if self.where is None:
+        if self.native_filter is None:
             return int(self._call("count", self.collection.count))
         return len(self._matching_ids())
 
@@ -293,7 +295,7 @@ def load_collection(
         )
 
 
-def open_client(source: SourceConfig) -> Any:
+def open_client(source: SourceSpec) -> Any:
     """A server at `source.url` (`api_key`: its token), a persistent `path`, or in memory."""
     chromadb = import_chroma()
     if source.url:
@@ -309,9 +311,7 @@ def open_client(source: SourceConfig) -> Any:
     return chromadb.EphemeralClient()
 
 
-def connect(source: SourceConfig) -> ChromaDataSource:
-    from ..config.servers import connect_server
-
+def connect(source: SourceSpec) -> ChromaDataSource:
     return connect_server(
         BACKEND,
         source,

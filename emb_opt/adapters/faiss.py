@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -12,9 +12,8 @@ from ..errors import UnsupportedFilterError, missing_dependency
 from .backend import Backend
 from .base import QueryHits, l2_to_distance
 from .rows import RowDataSource, Rows, RowTable
-
-if TYPE_CHECKING:
-    from ..config.schema import SourceConfig
+from .servers import adapter_options
+from .spec import SourceSpec
 
 EXACT_BELOW = 20_000  # rows; a filter this selective is searched exactly on approximate indexes
 
@@ -172,15 +171,13 @@ class FaissDataSource(RowDataSource):
         return self.rows.hits(rows, distances, vectors)
 
 
-def connect(source: SourceConfig) -> FaissDataSource:
+def connect(source: SourceSpec) -> FaissDataSource:
     """A FAISS index over `source.data` (`options.index`: an index_factory string, "Flat")."""
-    from ..config.backends import adapter_options, load_corpus
-
     faiss = import_faiss()
     given = ("k", "items", "metadata", "embeddings", "filter")
     options = adapter_options(FaissDataSource, source.options, given, extra=["index"])
     description = options.pop("index", "Flat")
-    corpus = load_corpus(source)
+    corpus = source.corpus()
     return FaissDataSource(
         build_index(faiss, corpus.embeddings, description),
         k=source.k,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -13,9 +13,8 @@ from .backend import Backend
 from .base import QueryHits
 from .faiss import metric_name, search_index
 from .rows import RowDataSource, Rows, RowTable, row_positions
-
-if TYPE_CHECKING:
-    from ..config.schema import SourceConfig
+from .servers import adapter_options
+from .spec import SourceSpec
 
 
 def _arrow_table(dataset: Any) -> Any:
@@ -132,17 +131,15 @@ def _quiet_progress_bars(datasets: Any) -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
-def connect(source: SourceConfig) -> HuggingFaceDataSource:
+def connect(source: SourceSpec) -> HuggingFaceDataSource:
     """A dataset of `source.data` (columns id, item, metadata keys) with a FAISS index."""
-    from ..config.backends import adapter_options, load_corpus
-
     try:
         import datasets
     except ImportError:
         raise missing_dependency("datasets", "datasets") from None
     given = ("index_name", "k", "item_key", "id_key", "filter")
     options = adapter_options(HuggingFaceDataSource, source.options, given)
-    corpus = load_corpus(source)
+    corpus = source.corpus()
     columns: dict[str, Any] = {"id": list(range(len(corpus.items))), "item": corpus.items}
     for key in sorted({k for row in corpus.metadata for k in row}):
         columns[key] = [row.get(key) for row in corpus.metadata]

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, missing_dependency
-from ..filters import FALSE
-from ..filters.to_lance import lance_columns, lance_filter, sql_literal, to_lance
+from ..filters import FALSE, Filter
+from ..filters.to_lance import lance_columns, lance_filter, render_lance, sql_literal
 from .backend import Backend
-from .base import QueryHits, check_metric, slice_hits
+from .base import MATCHES_NOTHING, QueryHits, check_metric, slice_hits
 from .names import LANCEDB
 from .remote import (
     LoaderCalls,
@@ -31,9 +31,8 @@ from .remote import (
     loader_metric,
 )
 from .retry import RetryPolicy
-
-if TYPE_CHECKING:
-    from ..config.schema import SourceConfig
+from .servers import connect_server
+from .spec import SourceSpec
 
 METRICS = {"l2": "l2", "cosine": "cosine", "dot": "ip"}  # LanceDB distance -> library metric
 SCORES = ScoreConvention(l2_squared=True, similarity=False)  # squared l2, 1 - cos, 1 - dot
@@ -124,9 +123,12 @@ class LanceDataSource(RemoteDataSource):
                     f"LanceDB table {collection_name!r}: column {name!r} cannot be read back "
                     f"by a search ({problem}); rename it"
                 )
-        self.matches_nothing = lance_filter(self.filter, self.columns) == FALSE
-        self.where = None if self.matches_nothing else to_lance(self.filter, self.columns)
+        self._compile_filter()
         self._select = [id_column, self.vector_column, *self.columns]
+
+    def _compile(self, flt: Filter) -> Any:
+        folded = lance_filter(flt, self.columns)
+        return MATCHES_NOTHING if folded == FALSE else render_lance(folded, self.columns)
 
     @property
     def address(self) -> str:
@@ -154,8 +156,8 @@ class LanceDataSource(RemoteDataSource):
         for name, value in self.tuning.items():
             if value is not None:
                 query = getattr(query, name)(value)
-        if self.where is not None:  # more partitions while the filter leaves too few rows
-            query = query.where(self.where, prefilter=True).maximum_nprobes(0)
+        if self.native_filter is not None:  # more partitions while the filter leaves too few rows
+            query = query.where(self.native_filter, prefilter=True).maximum_nprobes(0)
         rows = self._call("search", query.to_arrow)
         which = (  # a search for one vector has no query_index
             rows["query_index"].to_numpy() if len(queries) > 1 else np.zeros(rows.num_rows, int)
@@ -184,19 +186,21 @@ class LanceDataSource(RemoteDataSource):
         return query.where(where) if where is not None else query
 
     def _matching_ids(self) -> list[Any]:
-        rows = self._call("query", self._rows(self.where, [self.id_column]).to_arrow)
+        rows = self._call("query", self._rows(self.native_filter, [self.id_column]).to_arrow)
         return list(rows[self.id_column].to_pylist())
 
     def _scan(self, batch_size: int) -> Iterator[QueryHits]:
         import pyarrow as pa
 
-        reader = self._call("query", self._rows(self.where, self._select).to_batches, batch_size)
+        reader = self._call(
+            "query", self._rows(self.native_filter, self._select).to_batches, batch_size
+        )
         for batch in reader:
             if batch.num_rows:
                 yield self._rows_to_hits(pa.Table.from_batches([batch]))
 
     def _count(self) -> int:
-        return int(self._call("count_rows", self.table.count_rows, self.where))
+        return int(self._call("count_rows", self.table.count_rows, self.native_filter))
 
     def _fetch(self, ids: list[Any]) -> QueryHits:
         where = f"`{self.id_column}` IN ({', '.join(map(sql_literal, ids))})"
@@ -285,14 +289,12 @@ def load_collection(
         call(created.create_index, name, config=config)
 
 
-def open_client(source: SourceConfig) -> Any:
+def open_client(source: SourceSpec) -> Any:
     """The LanceDB database at `source.url` (a URI) or `source.path` (a directory)."""
     return import_lancedb().connect(source.url or source.path, api_key=source.api_key or None)
 
 
-def connect(source: SourceConfig) -> LanceDataSource:
-    from ..config.servers import connect_server
-
+def connect(source: SourceSpec) -> LanceDataSource:
     if not (source.url or source.path):
         raise ConfigError("source.path: the lancedb backend needs path, a database directory")
     return connect_server(BACKEND, source, str(source.url or source.path))

@@ -13,16 +13,16 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..errors import missing_dependency
-from ..filters import FALSE
+from ..filters import FALSE, Filter
 from ..filters._native import check_kinds, compared_fields, infer_kinds, sampled_kinds
-from ..filters.to_milvus import Dialect, MilvusSchema, milvus_filter, to_milvus, type_name
+from ..filters.to_milvus import Dialect, MilvusSchema, milvus_filter, render_milvus, type_name
 from .backend import Backend
-from .base import QueryHits
+from .base import MATCHES_NOTHING, QueryHits
 from .names import MILVUS, MILVUS_NAME
 from .remote import (
     LoaderCalls,
@@ -33,9 +33,8 @@ from .remote import (
     loader_metric,
 )
 from .retry import RetryPolicy, is_transient
-
-if TYPE_CHECKING:
-    from ..config.schema import SourceConfig
+from .servers import connect_server
+from .spec import SourceSpec
 
 METRICS = {"L2": "l2", "COSINE": "cosine", "IP": "ip"}
 SCORES = ScoreConvention(l2_squared=True, similarity=True)
@@ -147,19 +146,27 @@ class MilvusDataSource(RemoteDataSource):
         self._ensure_loaded()
         self.dialect = milvus_dialect(str(self._call("version", client.get_server_version)))
         self.schema = self._schema(description, field_kinds, kind_sample)
-        effective = milvus_filter(self.filter, self.schema)
-        self.matches_nothing = effective == FALSE  # known kinds can fold a filter to FALSE
-        self.expression, self.filter_params = (
-            ("", {}) if self.matches_nothing else to_milvus(effective, self.schema, self.dialect)
-        )
+        self._compile_filter()
         self.search_params = {"metric_type": self._metric_name, **(search_params or {})}
         self._extra: dict[str, Any] = (
             {"consistency_level": consistency_level} if consistency_level else {}
         )
-        if self.filter_params:
-            self._extra["filter_params"] = self.filter_params
+        if not self._empty and self.native_filter[1]:
+            self._extra["filter_params"] = self.native_filter[1]
         self._output = [self.vector_field, "*"]
         self._fields_not_metadata = frozenset((self.id_field, self.vector_field))
+
+    def _compile(self, flt: Filter) -> Any:
+        """(expression, filter_params), folded for the schema (known kinds can make FALSE)."""
+        folded = milvus_filter(flt, self.schema)
+        return (
+            MATCHES_NOTHING if folded == FALSE else render_milvus(folded, self.schema, self.dialect)
+        )
+
+    @property
+    def expression(self) -> str:
+        """The filter expression searches and queries send ("" for none)."""
+        return "" if self._empty else str(self.native_filter[0])
 
     @property
     def address(self) -> str:
@@ -247,8 +254,6 @@ class MilvusDataSource(RemoteDataSource):
             self._call("load_collection", self.client.load_collection, self.collection_name)
 
     def _search(self, queries: np.ndarray) -> list[QueryHits]:
-        if self.matches_nothing:
-            return [self._entities_to_hits([]) for _ in range(len(queries))]
         data = queries.tolist()
 
         def search() -> list[list[Any]]:  # pymilvus decodes lazily: decode in the call
@@ -422,7 +427,7 @@ def load_collection(
         call(client.alter_collection_properties, collection_name, {KINDS_PROPERTY: kinds})
 
 
-def open_client(source: SourceConfig) -> Any:
+def open_client(source: SourceSpec) -> Any:
     """A server at `source.url`, or Milvus Lite at `source.path` (default LITE_FILE), whose
     folder is made if missing."""
     uri = source.url or source.path or LITE_FILE
@@ -431,9 +436,7 @@ def open_client(source: SourceConfig) -> Any:
     return import_milvus().MilvusClient(uri=uri, token=source.api_key or "", timeout=10)
 
 
-def connect(source: SourceConfig) -> MilvusDataSource:
-    from ..config.servers import connect_server
-
+def connect(source: SourceSpec) -> MilvusDataSource:
     return connect_server(BACKEND, source, source.url or source.path or LITE_FILE)
 
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .backend import Backend
 from .base import QueryHits, check_metric, l2_to_distance
 from .rows import RowDataSource, Rows, RowTable
-
-if TYPE_CHECKING:
-    from ..config.schema import SourceConfig
+from .servers import adapter_options
+from .spec import SourceSpec
 
 
 class NumpyDataSource(RowDataSource):
@@ -101,13 +100,11 @@ class NumpyDataSource(RowDataSource):
         return self.rows.hits(rows, distances, self.embeddings[rows])
 
 
-def connect(source: SourceConfig) -> NumpyDataSource:
+def connect(source: SourceSpec) -> NumpyDataSource:
     """The adapter over `source.data`, held in memory."""
-    from ..config.backends import adapter_options, load_corpus
-
     given = ("k", "items", "metadata", "filter")
     options = adapter_options(NumpyDataSource, source.options, given)
-    corpus = load_corpus(source)
+    corpus = source.corpus()
     return NumpyDataSource(
         corpus.embeddings,
         k=source.k,

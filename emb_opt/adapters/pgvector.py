@@ -13,23 +13,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import missing_dependency
+from ..filters import Filter
 from ..filters.ir import BOOL, NUMBER, STR, kind_of
 from .backend import Backend
 from .base import QueryHits, check_metric
 from .names import PG_IDENTIFIER_BYTES, POSTGRES
 from .remote import LoaderCalls, RemoteDataSource, in_order, load_rows
 from .retry import RetryPolicy
+from .servers import close_also, connect_server
+from .spec import SourceSpec
 
 if TYPE_CHECKING:
     from psycopg import sql
-
-    from ..config.schema import SourceConfig
 
 OPERATORS = {"l2": "<->", "cosine": "<=>", "ip": "<#>"}
 OPCLASSES = {"vector_l2_ops": "l2", "vector_cosine_ops": "cosine", "vector_ip_ops": "ip"}
@@ -267,17 +268,18 @@ class PgvectorDataSource(RemoteDataSource):
             )
         return int(rows[0][0])
 
+    def _compile(self, flt: Filter) -> Any:
+        """(WHERE clause, parameters) over this table's columns."""
+        from ..filters.to_sql import SqlSchema, to_sql
+
+        return to_sql(flt, SqlSchema(self.columns, self.json_column))
+
     def _compose(self) -> None:
         """The statements, built once: kNN, scan pages, ids, count and fetch."""
         from psycopg import sql
 
-        from ..filters import FALSE
-        from ..filters.to_sql import SqlSchema, to_sql
-
-        schema = SqlSchema(self.columns, self.json_column)
-        where, self._params = (
-            (sql.SQL("FALSE"), {}) if self.filter == FALSE else to_sql(self.filter, schema)
-        )
+        self._compile_filter()
+        where, self._params = (sql.SQL("FALSE"), {}) if self._empty else self.native_filter
         self._names = list(self.columns)  # payload: these columns, then the JSONB column
         stored = [self.id_column, self.vector_column, *self._names]
         stored += [self.json_column] if self.json_column else []
@@ -557,7 +559,7 @@ def table_exists(client: Any, name: str) -> bool:
     return bool(client.execute(query, (table_name(name).as_string(client),)).fetchone()[0])
 
 
-def open_client(source: SourceConfig) -> Any:
+def open_client(source: SourceSpec) -> Any:
     """An autocommit connection to `source.url` (a DSN or URL; libpq's PG* variables fill
     in what it leaves out), with `source.api_key` as the password if given."""
     psycopg = import_psycopg()
@@ -565,17 +567,16 @@ def open_client(source: SourceConfig) -> Any:
     return psycopg.connect(source.url or "", autocommit=True, connect_timeout=10, **password)
 
 
-def connect(source: SourceConfig) -> PgvectorDataSource:
+def connect(source: SourceSpec) -> PgvectorDataSource:
     """The server at `source.url`; else, with `source.path`, an embedded PostgreSQL keeping
     its data there, started now and stopped when the source closes; else libpq's defaults."""
-    from ..config.servers import close_also, connect_server
     from .postgres_embedded import EmbeddedPostgres
 
     if source.url or not source.path:
         return connect_server(BACKEND, source, pg_address(source.url or ""))
     server = EmbeddedPostgres(source.path).start()
     try:
-        at_server = source.model_copy(update={"url": server.url})
+        at_server = replace(source, url=server.url)
         source_ = connect_server(BACKEND, at_server, f"embedded PostgreSQL in {source.path}")
     except BaseException:
         server.stop()

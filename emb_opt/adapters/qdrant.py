@@ -11,12 +11,12 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..errors import missing_dependency
-from ..filters import FALSE
+from ..filters import Filter
 from ..filters.to_qdrant import to_qdrant
 from .backend import Backend
 from .base import QueryHits, slice_hits
@@ -30,9 +30,8 @@ from .remote import (
     loader_metric,
 )
 from .retry import RetryPolicy, is_transient
-
-if TYPE_CHECKING:
-    from ..config.schema import SourceConfig
+from .servers import connect_server
+from .spec import SourceSpec
 
 METRICS = {"Euclid": "l2", "Cosine": "cosine", "Dot": "ip"}
 SCORES = ScoreConvention(l2_squared=False, similarity=True)
@@ -157,8 +156,11 @@ class QdrantDataSource(QdrantPoints):
         if isinstance(search_params, Mapping):
             search_params = models.SearchParams(**search_params)
         self.search_params = search_params
-        self.native_filter = to_qdrant(self.filter) if self.filter != FALSE else None
+        self._compile_filter()
         self._with_vector: Any = [self.vector_name] if self.vector_name else True
+
+    def _compile(self, flt: Filter) -> Any:
+        return to_qdrant(flt)
 
     @property
     def address(self) -> str:
@@ -305,7 +307,7 @@ def load_collection(
         call(client.upsert, collection_name, points=batch, wait=True)
 
 
-def open_client(source: SourceConfig) -> Any:
+def open_client(source: SourceSpec) -> Any:
     """A server at `source.url`, local mode at `source.path`, or local mode in memory."""
     import_qdrant()  # the install hint if qdrant-client is missing
     from qdrant_client import QdrantClient
@@ -315,9 +317,7 @@ def open_client(source: SourceConfig) -> Any:
     return QdrantClient(path=source.path) if source.path else QdrantClient(":memory:")
 
 
-def connect(source: SourceConfig) -> QdrantDataSource:
-    from ..config.servers import connect_server
-
+def connect(source: SourceSpec) -> QdrantDataSource:
     return connect_server(BACKEND, source, source.url or source.path or ":memory:")
 
 

@@ -15,12 +15,12 @@ import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, missing_dependency
-from ..filters import FALSE
+from ..filters import Filter
 from ..filters._native import infer_kinds
 from ..filters.to_qdrant import to_qdrant_edge
 from .backend import Backend
@@ -29,9 +29,8 @@ from .names import IDENTIFIER, QDRANT_EDGE
 from .qdrant import METRICS, QdrantPoints, _vector_params
 from .remote import in_order, load_rows, loader_metric
 from .retry import RetryPolicy
-
-if TYPE_CHECKING:
-    from ..config.schema import SourceConfig
+from .servers import connect_server
+from .spec import SourceSpec
 
 CONFIG_FILE = "edge_config.json"  # where a shard keeps its configuration
 INDEX_TYPES = {"number": "Float", "bool": "Bool", "str": "Keyword"}  # payload index per kind
@@ -121,10 +120,13 @@ class QdrantEdgeDataSource(QdrantPoints):
         if isinstance(search_params, Mapping):
             search_params = edge.SearchParams(**search_params)
         self.search_params = search_params
-        self.native_filter = to_qdrant_edge(self.filter) if self.filter != FALSE else None
+        self._compile_filter()
         self._with_vector: Any = [self.vector_name] if self.vector_name else True
         if path is not None:  # opened last: nothing above can leave it open
             self.client = edge.EdgeShard.load(str(path))
+
+    def _compile(self, flt: Filter) -> Any:
+        return to_qdrant_edge(flt)
 
     @property
     def address(self) -> str:
@@ -261,18 +263,34 @@ class ShardDirectory:
 
 
 def load_collection(
-    client: ShardDirectory, collection_name: str, embeddings: Any, **options: Any
+    client: ShardDirectory,
+    collection_name: str,
+    embeddings: Any,
+    metadata: Sequence[Mapping[str, Any] | None] | None = None,
+    ids: Sequence[Any] | None = None,
+    items: Sequence[Any] | None = None,
+    *,
+    item_key: str = "item",
+    metric: str = "l2",
+    **options: Any,
 ) -> None:
     """`create_shard` for collection `collection_name` of a `ShardDirectory` (kept open)."""
     QDRANT_EDGE.check_collection(collection_name)  # a folder inside the directory
     if collection_name in client.shards:
         client.shards.pop(collection_name).close()
     client.shards[collection_name] = create_shard(
-        client.path / collection_name, embeddings, **options
+        client.path / collection_name,
+        embeddings,
+        metadata,
+        ids,
+        items,
+        item_key=item_key,
+        metric=metric,
+        **options,
     )
 
 
-def open_client(source: SourceConfig) -> ShardDirectory:
+def open_client(source: SourceSpec) -> ShardDirectory:
     """The folder of shards at `source.path`."""
     import_edge()  # the install hint if qdrant-edge-py is missing
     return ShardDirectory(source.path or ".")
@@ -282,9 +300,7 @@ def _source(directory: ShardDirectory, name: str, **options: Any) -> QdrantEdgeD
     return QdrantEdgeDataSource(directory.shard(name), config=directory.path / name, **options)
 
 
-def connect(source: SourceConfig) -> QdrantEdgeDataSource:
-    from ..config.servers import connect_server
-
+def connect(source: SourceSpec) -> QdrantEdgeDataSource:
     if not source.path:
         raise ConfigError("source.path: the qdrant-edge backend needs path, a folder of shards")
     return connect_server(BACKEND, source, source.path, adapter=_source)

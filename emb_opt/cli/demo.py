@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..config import validate
-from ..config.backends import load_corpus
+from ..config.backends import source_spec
 from ..objectives import target_distance_score
 from .run import execute
 from .rundir import RunDirectory
@@ -46,7 +46,7 @@ def run_demo(output: Path | None = None, quiet: bool = False) -> dict[str, float
     )
     log = execute(config, DEMO_CONFIG, output, quiet=quiet)
 
-    corpus = load_corpus(source)
+    corpus = source_spec(source).corpus()
     eligible = np.array([row["rand"] < 0.9 for row in corpus.metadata])
     truth = np.argsort(-np.where(eligible, target_distance_score(corpus.embeddings), -np.inf))
     true_rank = {int(row): rank + 1 for rank, row in enumerate(truth[:10_000])}

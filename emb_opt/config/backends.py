@@ -8,31 +8,42 @@ cannot serve as a collection is refused here, naming its key, before anything is
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..adapters.names import text_problem
+from ..adapters.spec import SourceSpec
 from ..errors import ConfigError
 from ..synthetic import Corpus, random_corpus
-from .schema import FileData, SourceConfig
+from .schema import FileData, SourceConfig, SyntheticData
 
 ROW_OVERHEAD = 300  # bytes a row takes besides its vector: its item, metadata dict, index entry
 
 
-def load_corpus(source: SourceConfig) -> Corpus:
-    """The vectors, items and metadata described by `source.data`."""
+def source_spec(source: SourceConfig) -> SourceSpec:
+    """What the backend is handed for a `source` block: its keys, the filter already parsed,
+    and `data` as a function reading the corpus when the backend needs it."""
     data = source.data
-    if data is None:
-        raise ConfigError(
-            f"source.data: the {source.backend} backend needs data: {{kind: synthetic, n: ..., "
-            "dim: ...} or {kind: files, embeddings: x.npy, metadata: x.jsonl}"
-        )
+    return SourceSpec(
+        backend=source.backend,
+        url=source.url,
+        path=source.path,
+        api_key=source.api_key,
+        collection=source.collection,
+        k=source.k,
+        filter=source.parsed_filter,
+        item_key=source.item_key,
+        data=None if data is None else lambda: load_corpus(data),
+        options=dict(source.options),
+    )
+
+
+def load_corpus(data: SyntheticData | FileData) -> Corpus:
+    """The vectors, items and metadata a `source.data` block describes."""
     if not isinstance(data, FileData):
         check_fits(data.n, data.dim, f"source.data.n: {data.n} rows of {data.dim} dimensions")
         return random_corpus(data.n, data.dim, data.seed)
@@ -160,30 +171,3 @@ def _read_metadata(path: str) -> list[dict[str, Any]]:
                 raise ConfigError(f"{where}: line {number}, key {key!r}: it holds {problem}")
         rows.append(row)
     return rows
-
-
-def adapter_options(
-    adapter: type, options: Mapping[str, Any], given: Iterable[str], extra: Iterable[str] = ()
-) -> dict[str, Any]:
-    """`source.options`, once each is known to be a keyword `adapter` takes with a default
-    (besides those in `given`, which the backend passes itself) or one of the backend's own
-    `extra` ones."""
-    passed = set(given)
-    taken = sorted(
-        {*extra}
-        | {
-            name
-            for name, parameter in inspect.signature(adapter).parameters.items()
-            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
-            and parameter.default is not parameter.empty
-            and name not in passed
-        }
-    )
-    for name in options:
-        if name not in taken:
-            hint = f"; set source.{name} instead" if name in SourceConfig.model_fields else ""
-            raise ConfigError(
-                f"source.options.{name}: {adapter.__name__} takes no option {name!r}{hint}; "
-                f"it takes {', '.join(taken) or 'none'}"
-            )
-    return dict(options)

@@ -19,6 +19,7 @@ from ..schemas import Batch, Item
 from ..stopping import StopRule
 from ..utils import build_batch_from_embeddings, build_batch_from_items
 from ..warmstart import fetch_known, read_known
+from .backends import source_spec
 from .registry import OBJECTIVES, PRUNES, backend_builder, import_object, resolve
 from .schema import ExecutorConfig, PluginConfig, RunConfig, StrategyConfig
 
@@ -128,7 +129,7 @@ def _plugin(config: PluginConfig | None, registry: dict[str, str], where: str) -
 def build_run(config: RunConfig) -> Run:
     """Connect to the backend and build every plugin the config names (a `score.external`
     run's runner has no score function: its scores come from `emb-opt tell`)."""
-    source = backend_builder(config.source.backend)(config.source)
+    source = backend_builder(config.source.backend)(source_spec(config.source))
     try:
         check_k_fits(source, config.source.k, filtered=bool(config.source.filter))
         score = _plugin(config.score.function, OBJECTIVES, "score.function")

@@ -6,7 +6,7 @@ A third-party package registers a backend in its pyproject.toml:
     mydb = "my_package.emb_opt_backend:BACKEND"
 
 naming an `emb_opt.adapters.backend.Backend` (as each built-in adapter module's `BACKEND`
-does), or a function `build(source: SourceConfig) -> DataSource`.
+does), or a function `build(spec: SourceSpec) -> DataSource` (`emb_opt.adapters.spec`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from ..errors import FilterError
+from ..filters import TRUE, Filter, parse
 
 
 class _Block(BaseModel):
@@ -42,14 +45,21 @@ class SourceConfig(_Block):
     item_key: str | None = "item"
     data: SyntheticData | FileData | None = Field(None, discriminator="kind")
     options: dict[str, Any] = Field(default_factory=dict)
+    _parsed_filter: Filter = PrivateAttr(default=TRUE)
 
-    @field_validator("filter")
-    @classmethod
-    def _filter_parses(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        from ..filters import parse
+    @model_validator(mode="after")
+    def _parse_filter(self) -> SourceConfig:
+        """Parse `filter` once, here: the IR is what the backend is handed."""
+        try:
+            self._parsed_filter = parse(self.filter)
+        except FilterError as error:
+            raise ValueError(f"filter: {error}") from None
+        return self
 
-        parse(value)
-        return value
+    @property
+    def parsed_filter(self) -> Filter:
+        """`filter` as the filter IR (`emb_opt.filters`)."""
+        return self._parsed_filter
 
 
 class PluginConfig(_Block):

@@ -105,7 +105,12 @@ def to_lance(flt: Filter, columns: Mapping[str, LanceColumn]) -> str | None:
 
     FALSE has no form (callers answer it without a query); `lance_filter` tells first.
     """
-    prepared = push_not(lance_filter(flt, columns))  # `Not` then only wraps ranges
+    return render_lance(lance_filter(flt, columns), columns)
+
+
+def render_lance(folded: Filter, columns: Mapping[str, LanceColumn]) -> str | None:
+    """`to_lance` for a filter `lance_filter` has already folded for these columns."""
+    prepared = push_not(folded)  # `Not` then only wraps ranges
     if prepared == TRUE:
         return None
     if prepared == FALSE:

@@ -125,10 +125,17 @@ def to_milvus(
 
     FALSE has no native form (callers answer it without a database call).
     """
+    schema = schema or MilvusSchema()
+    return render_milvus(milvus_filter(flt, schema), schema, dialect)
+
+
+def render_milvus(
+    folded: Filter, schema: MilvusSchema, dialect: Dialect = "server"
+) -> tuple[str, dict[str, Any]]:
+    """`to_milvus` for a filter `milvus_filter` has already folded for this schema."""
     if dialect not in DIALECTS:
         raise ValueError(f"dialect must be one of {', '.join(DIALECTS)}, got {dialect!r}")
-    schema = schema or MilvusSchema()
-    prepared = push_not(milvus_filter(flt, schema))  # `Not` then only wraps ranges
+    prepared = push_not(folded)  # `Not` then only wraps ranges
     if prepared == TRUE:
         return "", {}
     if prepared == FALSE:

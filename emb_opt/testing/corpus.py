@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..schemas import Query
+
 # Strings that break naive escaping, quoting or LIKE patterns.
 TRICKY_STRINGS = (
     "red",
@@ -72,3 +74,9 @@ def conformance_corpus(n: int = 2000, dimension: int = 8, seed: int = 11) -> Con
         _maybe(rng, TRICKY_STRINGS[int(rng.integers(0, len(TRICKY_STRINGS)))], row, "tag")
         metadata.append(row)
     return ConformanceCorpus(embeddings, list(range(n)), metadata)
+
+
+def query_batch(corpus: ConformanceCorpus, count: int = 4, seed: int = 5) -> list[Query]:
+    """`count` random queries of the corpus's dimension (the same ones for the same seed)."""
+    rng = np.random.default_rng(seed)
+    return [Query(embedding=e) for e in rng.standard_normal((count, corpus.dimension))]

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from ..adapters.backend import Backend, builtin_backends
-from ..config.schema import SourceConfig
+from ..adapters.spec import SourceSpec
 from ..schemas import Query
 
 ROWS = 40
@@ -64,7 +64,7 @@ class NameConformance:
         """`metadata` (one dict per row) into a new collection `name`."""
         backend = self.backend(source_config)
         assert backend.open_client is not None and backend.load_collection is not None
-        client = backend.open_client(SourceConfig(**source_config))
+        client = backend.open_client(SourceSpec(**source_config))
         try:
             embeddings = np.random.default_rng(0).standard_normal((len(metadata), 4))
             backend.load_collection(
@@ -76,7 +76,7 @@ class NameConformance:
     def collections(self, source_config: dict[str, Any]) -> list[str]:
         backend = self.backend(source_config)
         assert backend.open_client is not None and backend.collections is not None
-        client = backend.open_client(SourceConfig(**source_config))
+        client = backend.open_client(SourceSpec(**source_config))
         try:
             return backend.collections(client)
         finally:
@@ -84,7 +84,7 @@ class NameConformance:
 
     def search(self, source_config: dict[str, Any], name: str, k: int, flt: Any) -> list[Any]:
         """The items one query finds in collection `name` (opened as a config opens it)."""
-        config = SourceConfig(**source_config, collection=name, k=k, filter=flt, item_key=None)
+        config = SourceSpec(**source_config, collection=name, k=k, filter=flt, item_key=None)
         source = self.backend(source_config).connect(config)
         try:
             return source([Query(embedding=np.zeros(4))])[0].query_results

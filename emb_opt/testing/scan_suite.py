@@ -19,7 +19,7 @@ from ..adapters.base import SCAN_BATCH, ScanBatch, scan_to_items
 from ..errors import UnsupportedFilterError
 from ..filters import matches, parse
 from .cases import FILTER_CASES, FilterCase
-from .corpus import ConformanceCorpus
+from .corpus import ConformanceCorpus, query_batch
 
 Factory = Callable[..., Any]
 ALWAYS_FALSE = {"$and": [{"n": 1}, {"tag": {"$in": []}}]}
@@ -123,8 +123,6 @@ class ScanConformance:
     def test_items_from_scan_rows_equal_knn_items(
         self, conformance: ConformanceCorpus, make_source: Factory
     ) -> None:
-        from .suite import query_batch
-
         flt = {"tag": {"$in": ["red", "blue"]}}
         source = make_source(k=5, filter=flt)
         scanned_items = {

@@ -29,7 +29,13 @@ from ..filters import matches, parse
 from ..protocols import DataSource, Sampleable
 from ..schemas import Query
 from .cases import FILTER_CASES, FilterCase, capabilities_needed
-from .corpus import RARE_BUCKET, TRICKY_STRINGS, ConformanceCorpus, conformance_corpus
+from .corpus import (
+    RARE_BUCKET,
+    TRICKY_STRINGS,
+    ConformanceCorpus,
+    conformance_corpus,
+    query_batch,
+)
 from .scan_suite import ScanConformance
 
 Factory = Callable[..., Any]
@@ -46,11 +52,6 @@ def expected_neighbours(
     distances = np.linalg.norm(corpus.embeddings[rows].astype(np.float64) - query, axis=1)
     order = np.argsort(distances, kind="stable")[:k]
     return [corpus.ids[r] for r in rows[order]], distances[order]
-
-
-def query_batch(corpus: ConformanceCorpus, count: int = 4, seed: int = 5) -> list[Query]:
-    rng = np.random.default_rng(seed)
-    return [Query(embedding=e) for e in rng.standard_normal((count, corpus.dimension))]
 
 
 def assert_same_neighbours(corpus: ConformanceCorpus, source: Any, flt: Any, k: int) -> None:

@@ -56,10 +56,10 @@ def unique(label: str) -> str:
 def drop_test_collections(engine: str, url: str) -> None:
     """Remove the collections tests created on a server the run did not start."""
     from emb_opt.adapters.backend import builtin_backends
-    from emb_opt.config.schema import SourceConfig
+    from emb_opt.adapters.spec import SourceSpec
 
     backend = builtin_backends()[engine]
-    client = backend.open_client(SourceConfig(backend=engine, url=url))
+    client = backend.open_client(SourceSpec(backend=engine, url=url))
     for name in backend.collections(client):
         if name.startswith(PREFIX):
             backend.drop_collection(client, name)

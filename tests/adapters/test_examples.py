@@ -8,6 +8,7 @@ wide ef) may take a different path after a near tie, so it must agree on the bes
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,21 +18,21 @@ import pytest
 import yaml
 from engines import postgres_skip_reason
 
+from emb_opt.adapters.backend import builtin_backends
 from emb_opt.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-BACKENDS = [
-    *("numpy", "faiss", "hf", "qdrant", "chroma", "milvus", "pgvector"),
-    *("lancedb", "qdrant_edge"),
-]
-
+BACKENDS = sorted(name.replace("-", "_") for name in builtin_backends())  # example file names
 
 # what points an example at a server, or moves its embedded database
-ENGINE_VARIABLES = [
-    *("EMB_OPT_CHROMA_URL", "EMB_OPT_MILVUS_URI", "EMB_OPT_QDRANT_URL", "EMB_OPT_PGVECTOR_URL"),
-    *("EMB_OPT_CHROMA_PATH", "EMB_OPT_MILVUS_PATH", "EMB_OPT_QDRANT_PATH", "EMB_OPT_PGVECTOR_PATH"),
-    *("EMB_OPT_LANCEDB_PATH", "EMB_OPT_QDRANT_EDGE_PATH"),
-]
+ENGINE_VARIABLES = sorted(
+    set(
+        re.findall(
+            r"\$\{(EMB_OPT_\w+?)(?::-[^}]*)?\}",
+            "".join(path.read_text() for path in EXAMPLES.glob("*.yaml")),
+        )
+    )
+)
 
 
 def test_every_example_config_is_one_of_the_backends_compared():
@@ -120,10 +121,9 @@ def test_every_example_runs_and_finds_the_same_items(engine_urls, tmp_path, monk
     for name, value in engine_urls.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("EMB_OPT_QDRANT_URL", raising=False)  # Qdrant: in-process local mode
-    for engine in ("lancedb", "qdrant-edge", "qdrant"):  # embedded engines: data in tmp_path
-        monkeypatch.setenv(
-            f"EMB_OPT_{engine.upper().replace('-', '_')}_PATH", str(tmp_path / engine)
-        )
+    for variable in ENGINE_VARIABLES:  # embedded engines: data in tmp_path
+        if variable.endswith("_PATH"):
+            monkeypatch.setenv(variable, str(tmp_path / variable.lower()))
     found = {}
     for backend in BACKENDS:
         output = tmp_path / "runs" / backend

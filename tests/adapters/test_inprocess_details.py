@@ -119,6 +119,7 @@ def test_huggingface_prints_no_progress_bars_and_keeps_the_global_setting(capfd,
     import datasets
 
     from emb_opt.adapters.huggingface import connect
+    from emb_opt.config.backends import source_spec
     from emb_opt.config.schema import SourceConfig
     from emb_opt.utils import build_batch_from_embeddings
 
@@ -126,7 +127,7 @@ def test_huggingface_prints_no_progress_bars_and_keeps_the_global_setting(capfd,
     (datasets.enable_progress_bars if enabled else datasets.disable_progress_bars)()
     try:
         config = {"backend": "hf", "k": 10, "data": {"kind": "synthetic", "n": 3000, "dim": 8}}
-        source = connect(SourceConfig.model_validate(config))
+        source = connect(source_spec(SourceConfig.model_validate(config)))
         queries = build_batch_from_embeddings(np.random.default_rng(0).standard_normal((10, 8)))
         for _ in range(2):
             source(queries.model_copy(deep=True))

@@ -111,9 +111,9 @@ def test_the_where_clause_is_answered_by_the_scalar_indexes(tmp_path, flt):
     corpus = conformance_corpus(300)
     make = loaded_factory(tmp_path, corpus)
     source = make(k=5, filter=flt)
-    query = source.table.search(corpus.embeddings[0]).where(source.where, prefilter=True)
+    query = source.table.search(corpus.embeddings[0]).where(source.native_filter, prefilter=True)
     plan = query.limit(5).explain_plan(verbose=True)
-    assert "ScalarIndexQuery" in plan and "refine_filter=--" in plan, (source.where, plan)
+    assert "ScalarIndexQuery" in plan and "refine_filter=--" in plan, (source.native_filter, plan)
 
 
 AWKWARD_ROWS = 12
@@ -211,7 +211,7 @@ def test_awkward_columns_filter_like_the_reference(tmp_path, scalar_indexes):
         source = LanceDataSource(db, "awkward", k=AWKWARD_ROWS, filter=flt)
         expected = accepted_ids(corpus, flt)
         scanned = [i for batch in source.scan() for i in batch.ids]
-        assert sorted(scanned) == expected, (flt, source.where)
+        assert sorted(scanned) == expected, (flt, source.native_filter)
         assert source.count() == len(expected), flt
         (response,) = source([Query(embedding=np.zeros(4))])
         assert sorted(i.id for i in response.query_results) == expected, flt

@@ -8,6 +8,7 @@ JSON values by type and needs none. Either way: few refusals, no wrong id.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from pymilvus import MilvusClient
 
 from emb_opt.adapters.milvus import MilvusDataSource, connect
-from emb_opt.config.schema import SourceConfig
+from emb_opt.adapters.spec import SourceSpec
 from emb_opt.errors import UnsupportedFilterError
 from emb_opt.filters import matches, parse
 from emb_opt.testing import FILTER_CASES, ConformanceCorpus, conformance_corpus
@@ -178,7 +179,7 @@ def test_a_config_declares_kinds_in_its_source_options(tmp_path):
     corpus = conformance_corpus(50)
     path = tmp_path / "lite.db"
     name = quick_setup(MilvusClient(str(path)), corpus)
-    source = SourceConfig(
+    source = SourceSpec(
         backend="milvus",
         path=str(path),
         collection=name,
@@ -188,6 +189,6 @@ def test_a_config_declares_kinds_in_its_source_options(tmp_path):
     with connect(source) as adapter:
         assert adapter.schema.kinds == {"flag": "bool"}
         assert adapter.expression == "flag == true"
-    wrong = source.model_copy(update={"options": {"field_kinds": {"flag": "str"}}})
+    wrong = replace(source, options={"field_kinds": {"flag": "str"}})
     with pytest.raises(ValueError, match=r"'flag' holds str values, but .* hold bool values"):
         connect(wrong)

@@ -1,25 +1,26 @@
-"""What the database backends share when a config opens them: reach the server, fill the
-collection from `data` if it is missing (so every example runs over the same demo data),
-and wrap it in the adapter. Each backend's own part is its `connect` (`emb_opt.adapters`)."""
+"""What the database backends share when they connect to a `SourceSpec`: check the options,
+reach the server, fill the collection from `data` if it is missing (so every example runs over
+the same demo data), and wrap it in the adapter. Each backend's own part is its `connect`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
+import inspect
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError, ConfigError
-from .backends import adapter_options, load_corpus
-from .schema import SourceConfig
+from .spec import SourceSpec
 
 if TYPE_CHECKING:
-    from ..adapters.backend import Backend
+    from .backend import Backend, LoadCollection
 
 GIVEN = ("k", "filter", "item_key")  # what the adapter is given besides a client and a name
 
 
 def connect_server(
     backend: Backend,
-    source: SourceConfig,
+    source: SourceSpec,
     address: str,
     load_options: Mapping[str, Any] | None = None,
     defaults: Mapping[str, Any] | None = None,
@@ -70,11 +71,11 @@ def _reach(backend: str, address: str, connect: Callable[[], Any]) -> Any:
 
 
 def _fill_if_missing(
-    source: SourceConfig, exists: bool, load: Callable[..., None], client: Any, **options: Any
+    source: SourceSpec, exists: bool, load: LoadCollection, client: Any, **options: Any
 ) -> None:
     if exists or source.data is None:
         return
-    corpus = load_corpus(source)
+    corpus = source.corpus()
     try:
         load(
             client,
@@ -91,7 +92,7 @@ def _fill_if_missing(
 
 
 def _adapter(
-    cls: Callable[..., Any], client: Any, source: SourceConfig, options: Mapping[str, Any]
+    cls: Callable[..., Any], client: Any, source: SourceSpec, options: Mapping[str, Any]
 ) -> Any:
     """The adapter over the configured collection, with `options` (the checked
     `source.options` over the backend's defaults)."""
@@ -123,3 +124,33 @@ def close_also(adapter: Any, action: Callable[[], Any]) -> Any:
 
     adapter.close = close
     return adapter
+
+
+def adapter_options(
+    adapter: type, options: Mapping[str, Any], given: Iterable[str], extra: Iterable[str] = ()
+) -> dict[str, Any]:
+    """`source.options`, once each is known to be a keyword `adapter` takes with a default
+    (besides those in `given`, which the backend passes itself) or one of the backend's own
+    `extra` ones."""
+    passed = set(given)
+    taken = sorted(
+        {*extra}
+        | {
+            name
+            for name, parameter in inspect.signature(adapter).parameters.items()
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+            and parameter.default is not parameter.empty
+            and name not in passed
+        }
+    )
+    for name in options:
+        if name not in taken:
+            hint = f"; set source.{name} instead" if name in SPEC_FIELDS else ""
+            raise ConfigError(
+                f"source.options.{name}: {adapter.__name__} takes no option {name!r}{hint}; "
+                f"it takes {', '.join(taken) or 'none'}"
+            )
+    return dict(options)
+
+
+SPEC_FIELDS = frozenset(field.name for field in dataclasses.fields(SourceSpec))
