@@ -136,9 +136,7 @@ class Session:
     def _start_search(self, log: SearchLog, sequence: int, annex: dict[str, Any] | None) -> None:
         """The search of `log`, with the open iteration its last checkpoint (number
         `sequence`, with `annex`) holds."""
-        self.search = AskTell(
-            self.run.runner, log=log, stop=self.run.stop, iterations=self.config.stop.iterations
-        )
+        self.search = AskTell(self.run.runner, log=log, stop=self.run.stop)
         if annex is None:  # a line an earlier emb_opt wrote
             opened = _open_of_an_earlier_version(self.directory.path / OPEN, sequence)
         else:

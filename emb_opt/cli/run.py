@@ -96,12 +96,15 @@ def _search(run: Run, directory: RunDirectory, log: SearchLog, quiet: bool) -> S
         timings["outputs"] += time.perf_counter() - began
         progress.update(current)
 
-    remaining = max(0, config.stop.iterations - log.counters.iterations)
-    stopped = run.stop.reason(log)  # a run interrupted after its stop rule ended it: no more
-    if log.pending is not None and log.pending.valid_queries() and remaining and not stopped:
-        try:
+    if run.stop.reason(log) is None:  # a run interrupted after its stop rule ended it: no more
+        try:  # the rule's cap counts the log's iterations: those of an earlier process too
             _, log = run.runner.search(
-                None, remaining, log=log, verbose=False, stop=run.stop, on_iteration=after_iteration
+                None,
+                config.stop.iterations,
+                log=log,
+                verbose=False,
+                stop=run.stop,
+                on_iteration=after_iteration,
             )
         finally:
             progress.finish()
@@ -109,19 +112,9 @@ def _search(run: Run, directory: RunDirectory, log: SearchLog, quiet: bool) -> S
     write_results(log, directory.path)
     write_plots(log, directory.path)
     timings["outputs"] += time.perf_counter() - began
-    stopped = _stop_reason(run, log)
+    stopped = run.stop.reason(log)
     directory.write_manifest(
         {"status": "finished", "stopped": stopped, "timings": timings, **run_figures(log)}
     )
     progress.say(f"stopped after {log.counters.iterations} iterations: {stopped}")
     return log
-
-
-def _stop_reason(run: Run, log: SearchLog) -> str:
-    """Why the search ended: the stop rule, no queries left, or the iteration count."""
-    reason = run.stop.reason(log)
-    if reason is not None:
-        return reason
-    if log.pending is None or not log.pending.valid_queries():
-        return "the update function proposed no more queries"
-    return f"{run.config.stop.iterations} iterations done"
