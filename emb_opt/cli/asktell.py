@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -364,7 +365,7 @@ def _open_of_an_earlier_version(path: Path, sequence: int) -> dict[str, Any] | N
 
 def _as_given(id: str) -> int | str:
     """An asked id as the database gave it: an integer where its text is one."""
-    return int(id) if id.lstrip("-").isdigit() and str(int(id)) == id else id
+    return int(id) if re.fullmatch(r"-?[0-9]+", id) and str(int(id)) == id else id
 
 
 def _answer(row: dict[str, Any], waiting: set[str], seen: set[str]) -> tuple[Answer, str | None]:
