@@ -64,7 +64,8 @@ class StopRule:
         return max(0, self.max_score_calls - spent)
 
     def reason(self, log: SearchLog) -> str | None:
-        """Why the search stops now (None: it goes on)."""
+        """Why the search stops now (None: it goes on): the budget, target, patience or idle
+        criterion first, then no queries left, then the iteration cap."""
         best = log.best()
         if self.score_budget(log) == 0:
             return f"score budget of {self.max_score_calls} calls spent"
