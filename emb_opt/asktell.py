@@ -14,19 +14,18 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from .calls import as_score
-from .errors import SearchAborted
+from .codec import decode, encode
 from .log import SearchLog, item_key
 from .protocols import Searchable
-from .runner import Runner, Step, _abort_message
+from .runner import Runner, Step, guarded
 from .schemas import Batch, DataSourceFunction, Item, ItemInternal, QueryInternal, ScoreResponse
 from .stopping import StopRule
-from .update.state import decode, encode
 
 NOT_TOLD = "no score was told"
 
@@ -46,8 +45,8 @@ class AskTell:
 
     `source` is a data source (searched with the guided strategy, `GuidedUpdate()`) or a
     `Runner` with the filter, strategy and so on to use (`Runner(source, update_function=...)`:
-    its score function, if any, is not called). `iterations` caps the iterations of the whole
-    log (None: only `stop` ends the search); `stop` is a `StopRule`, as for `search`;
+    its score function, if any, is not called). `stop` is a `StopRule`, as for `search`
+    (`iterations`, if given, replaces its cap on the iterations of the whole log);
     `known` (item, score) pairs scored before the search, as for `search`. The search goes
     in the runner's `direction`.
     """
@@ -83,7 +82,8 @@ class AskTell:
             self.log.add_known(item, score)
         self.log.pending = batch
         self.stop = stop or StopRule()
-        self.iterations = iterations
+        if iterations is not None:
+            self.stop = replace(self.stop, iterations=iterations)
         self.step: Step | None = None
         self.told: dict[str, ScoreResponse] = {}
         self._ids: dict[str, str] = {}  # asked id -> item key
@@ -91,14 +91,7 @@ class AskTell:
     @property
     def stopped(self) -> str | None:
         """Why the search is over (None while it goes on)."""
-        if self.step is not None:
-            return None
-        pending = self.log.pending
-        if pending is None or not pending.valid_queries():
-            return "the update function proposed no more queries"
-        if self.iterations is not None and self.log.counters.iterations >= self.iterations:
-            return f"{self.iterations} iterations done"
-        return self.stop.reason(self.log)
+        return None if self.step is not None else self.stop.reason(self.log)
 
     def ask(self) -> list[Asked]:
         """The items waiting for a score: those of the open iteration not told yet, else the
@@ -106,13 +99,12 @@ class AskTell:
         once the search has stopped."""
         while self.step is None and self.stopped is None:
             assert self.log.pending is not None
-            step = self._guarded(
-                self.runner.begin, self.log.pending, self.log, self.stop.score_budget(self.log)
-            )
+            log = self.log
+            step = guarded(self.runner.begin, log, log.pending, log, self.stop.score_budget(log))
             if step.todo:
                 self._open(step)
             else:
-                self._guarded(self.runner.finish, step, self.log, [])
+                guarded(self.runner.finish, log, step, log, [])
         return self.waiting()
 
     def waiting(self) -> list[Asked]:
@@ -166,7 +158,7 @@ class AskTell:
         missing = ScoreResponse(valid=False, data={"error": NOT_TOLD})
         responses = [told.get(key, missing) for key, _ in step.todo]
         self.step, self.told, self._ids = None, {}, {}
-        self._guarded(self.runner.finish, step, self.log, responses)
+        guarded(self.runner.finish, self.log, step, self.log, responses)
 
     def _open(self, step: Step) -> None:
         self.step, self.told = step, {}
@@ -174,14 +166,6 @@ class AskTell:
         for key, item in step.todo:
             id = key if item.id is None else str(item.id)
             self._ids[key if id in self._ids else id] = key
-
-    def _guarded(self, call: Any, *args: Any) -> Any:
-        try:
-            return call(*args)
-        except SearchAborted:
-            raise
-        except Exception as error:
-            raise SearchAborted(_abort_message(error, self.log), self.log) from error
 
     def state(self) -> str | None:
         """The open iteration and the scores told so far, as JSON text (None: none is open);

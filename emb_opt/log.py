@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from .direction import MAXIMIZE, Direction
+from .log_reader import load_log
+from .log_writer import save_log
 from .schemas import Batch, FilterResponse, Item, Query, ScoreResponse
 
 UNSCORED = "score budget exhausted"  # why an item retrieved after the budget ran out is invalid
@@ -262,7 +264,15 @@ class SearchLog:
                      for i in results]  # fmt: skip
             nodes.append(self.add_query(query, numbers, codes))
         acquired = [self.number(self.add_item(item)) for item in batch.acquired]
+        self.add_record(nodes, acquired)
+
+    def add_record(self, nodes: list[QueryNode], acquired: list[int]) -> None:
+        """Keep an iteration's query nodes and the numbers of the items it acquired."""
         self.batches.append(BatchRecord(nodes, acquired, self))
+
+    def set_counters(self, values: dict[str, int]) -> None:
+        """Take the counters a saved log holds (those it lacks start at 0)."""
+        self.counters = Counters(**values)
 
     def add_query(self, query: Query, numbers: list[int], codes: list[int]) -> QueryNode:
         """Put a query into the query tree; its results are the items `numbers`, valid where
@@ -378,17 +388,13 @@ class SearchLog:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the whole log to the directory `path` (replacing a log there)."""
-        from .logfile import save_log
-
         save_log(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SearchLog:
         """Read a log `save` (or a run's checkpoints) wrote, or a version 1 `log.json` file;
         resume it with `Runner.search(None, n, log=loaded)`."""
-        from .logfile import load_log
-
-        return load_log(path)
+        return load_log(path, cls())
 
 
 _COUNTER_NAMES = tuple(Counters.__dataclass_fields__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .calls import blamed, check_query_embeddings, coerce_responses, non_finite, plugin_name
 from .direction import Direction, as_direction
@@ -30,9 +30,11 @@ from .schemas import (
     UpdateFunction,
     UpdateResponse,
 )
-from .stopping import StopRule
+from .stopping import StopRule, no_queries
 from .update.base import Acquirer, SearchContext, Strategy
 from .update.guided import GuidedUpdate
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -172,16 +174,11 @@ class Runner:
             log.add_known(item, score)
         stop = stop or StopRule()
         for _ in range(iterations):
-            if not batch.valid_queries():
+            if no_queries(batch):
                 break
-            try:
-                step = self.begin(batch, log, stop.score_budget(log))
-                responses = self._call(_SCORE, self.score_function, step.todo)
-                batch = self.finish(step, log, responses)
-            except SearchAborted:
-                raise
-            except Exception as error:
-                raise SearchAborted(_abort_message(error, log), log) from error
+            step = guarded(self.begin, log, batch, log, stop.score_budget(log))
+            responses = guarded(self._call, log, _SCORE, self.score_function, step.todo)
+            batch = guarded(self.finish, log, step, log, responses)
             if verbose:
                 print(_progress_line(log), flush=True)
             if on_iteration is not None:
@@ -537,9 +534,17 @@ def _apply_score(item: Item, response: ScoreResponse) -> None:
         )
 
 
-def _abort_message(error: Exception, log: SearchLog) -> str:
-    done = log.counters.iterations
-    return f"search stopped: {error} (the log keeps the {done} finished iteration(s))"
+def guarded(call: Callable[..., T], log: SearchLog, *args: Any) -> T:
+    """`call(*args)`, a step of a search of `log`; whatever it raises (but `SearchAborted`)
+    becomes a `SearchAborted` holding the log of the finished iterations."""
+    try:
+        return call(*args)
+    except SearchAborted:
+        raise
+    except Exception as error:
+        done = log.counters.iterations
+        message = f"search stopped: {error} (the log keeps the {done} finished iteration(s))"
+        raise SearchAborted(message, log) from error
 
 
 def _progress_line(log: SearchLog) -> str:

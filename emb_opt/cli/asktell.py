@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from contextlib import ExitStack
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import yaml
 
 from ..asktell import Asked, AskTell
 from ..atomic import write_atomically
-from ..config import Run, RunConfig, build_run, load_config, validate
+from ..config import RunConfig, load_config, validate
 from ..errors import ConfigError
 from ..log import SearchLog
 from ..masking import literal_secrets
@@ -37,18 +37,17 @@ from ..scorefile import (
     shown,
 )
 from . import tables
-from .lock import ASK_TELL_WAIT, holding
-from .outputs import result_rows, run_figures, write_results
-from .plots import write_plots
+from .lock import ASK_TELL_WAIT
+from .outputs import result_rows
 from .rundir import RunDirectory
-from .sourcedata import source_data_record, source_fingerprint
+from .session import RunSession
 
 CONFIG, OPEN, ANNEX = "config.yaml", Path("ask") / "open.json", "open_iteration"
 ASK = "emb-opt ask"
 FORMATS = ("csv", "parquet", "jsonl")
 
 
-class Session:
+class Session(RunSession):
     """One command's view of an ask/tell run: the built run, its log and the open iteration.
 
     With a `command` ("emb-opt tell", ...) it holds the run directory's lock (waiting `wait`
@@ -62,36 +61,43 @@ class Session:
         wait: float = ASK_TELL_WAIT,
         accept_changed_data: bool = False,
     ) -> None:
-        self._resources = ExitStack()
-        self._wait = wait
-        self._accept_changed_data = accept_changed_data
+        from_config = target.is_file()
+        if from_config and command != ASK:
+            raise ConfigError(
+                f"{target} is a file; give the run directory (the config's output.dir), "
+                "which `emb-opt ask CONFIG` made"
+            )
+        loaded = None
+        if from_config:  # `ask CONFIG`: start its run, or go on with a changed stop block
+            loaded = load_config(target)
+            _refuse_literal_secrets(loaded[1], target)
+            super().__init__(RunDirectory(Path(loaded[0].output.dir)))
+        else:
+            _refuse_no_run(target)
+            super().__init__(RunDirectory(target))
         try:
-            self._start(target, command)
+            self._start(target, loaded, command, wait, accept_changed_data)
         except BaseException:
-            self._resources.close()
+            self.close()
             raise
 
-    def _start(self, target: Path, command: str | None) -> None:
-        from_config = target.is_file()
-        if from_config:  # `ask CONFIG`: start its run, or go on with a changed stop block
-            if command != ASK:
-                raise ConfigError(
-                    f"{target} is a file; give the run directory (the config's output.dir), "
-                    "which `emb-opt ask CONFIG` made"
-                )
-            config, raw = load_config(target)
-            _refuse_literal_secrets(raw, target)
-            self.directory = RunDirectory(Path(config.output.dir))
+    def _start(
+        self,
+        target: Path,
+        loaded: tuple[RunConfig, dict[str, Any]] | None,
+        command: str | None,
+        wait: float,
+        accept_changed_data: bool,
+    ) -> None:
+        """Build the run (`loaded` from a config file, else from the run directory's copy),
+        take the lock if `command` changes the run, claim the directory and open the log."""
+        from_config = loaded is not None
+        if loaded is not None:
+            config, raw = loaded
             self.directory.refuse_unfit(resume=False)
         else:
-            if not (target / CONFIG).is_file():
-                problem = "no such directory" if not target.exists() else f"{CONFIG} is missing"
-                raise ConfigError(
-                    f"{target} holds no ask/tell run ({problem}); start one with "
-                    "`emb-opt ask CONFIG`"
-                )
-            self.directory = RunDirectory(target)
-            self._lock(command)
+            if command is not None:
+                self.lock(command, wait)
             raw = yaml.safe_load((target / CONFIG).read_text())
             config = validate(raw, str(target / CONFIG), config_folder(target))
         if not config.score.external:
@@ -100,45 +106,26 @@ class Session:
                 "with `emb-opt run`"
             )
         self.config: RunConfig = config
-        self.run: Run = build_run(config)
-        self._resources.callback(self.run.close)
-        if from_config:  # only now: a config whose source cannot open leaves no directory
-            self._lock(command)
+        self.build(config)
         if command is None:
             self._start_search(*self.directory.read_checkpoint())
-        else:
-            self._open(raw, target if from_config else None)
-
-    def _lock(self, command: str | None) -> None:
-        if command is not None:
-            self._resources.enter_context(holding(self.directory.path, command, self._wait))
-
-    def _open(self, raw: dict[str, Any], config_file: Path | None) -> None:
-        """Claim the run directory for `raw` (from `config_file`, if given: then it becomes
-        the run's config.yaml) and read the run, ready to change it."""
-        directory, run = self.directory, self.run
-        started = directory.has_log()
-        fresh = None if started else run.start_log()  # reads start.scores: no directory yet
-        data = source_fingerprint(self.config.source, run.source)
-        manifest = directory.manifest() if started else None
-        record = source_data_record(
-            manifest, raw, data, str(directory.path), self._accept_changed_data
-        )
-        directory.claim(raw, resume=started, status=None if started else "running")
-        directory.write_manifest(record)
-        log = directory.resume_log() if fresh is None else fresh
-        if config_file is not None:
-            write_atomically(directory.path / CONFIG, yaml.safe_dump(raw, sort_keys=False))
-            directory.write_manifest({"base": str(config_file.absolute().parent)})
-        directory.start_checkpoints(log)
-        self._start_search(log, directory.sequence, directory.annex)
+            return
+        if from_config:  # only now: a config whose source cannot open leaves no directory
+            self.lock(command, wait)
+        started = self.directory.has_log()
+        fresh = None if started else self.run.start_log()  # reads start.scores
+        status = None if started else "running"
+        self.claim(raw, fresh, str(self.directory.path), accept_changed_data, status)
+        log = self.open_log(fresh)
+        if from_config:  # the run's config.yaml, once the log it belongs to is on disk
+            write_atomically(self.directory.path / CONFIG, yaml.safe_dump(raw, sort_keys=False))
+            self.directory.write_manifest({"base": str(target.absolute().parent)})
+        self._start_search(log, self.directory.sequence, self.directory.annex)
 
     def _start_search(self, log: SearchLog, sequence: int, annex: dict[str, Any] | None) -> None:
         """The search of `log`, with the open iteration its last checkpoint (number
         `sequence`, with `annex`) holds."""
-        self.search = AskTell(
-            self.run.runner, log=log, stop=self.run.stop, iterations=self.config.stop.iterations
-        )
+        self.search = AskTell(self.run.runner, log=log, stop=self.run.stop)
         if annex is None:  # a line an earlier emb_opt wrote
             opened = _open_of_an_earlier_version(self.directory.path / OPEN, sequence)
         else:
@@ -155,26 +142,19 @@ class Session:
         self.directory.checkpoint(self.search.log, {ANNEX: opened})
         self.directory.sync()
         (self.directory.path / OPEN).unlink(missing_ok=True)  # superseded by the annex
-        self._write_outputs()
-
-    def _write_outputs(self) -> None:
         log, stopped = self.search.log, self.search.stopped
-        write_results(log, self.directory.path)
-        if stopped is not None:
-            write_plots(log, self.directory.path)
+        self.write_outputs(log, stopped)
         status = "finished" if stopped else f"waiting for {len(self.search.waiting())} scores"
-        self.directory.write_manifest(
-            {"status": status, "stopped": stopped or "-", **run_figures(log)}
+        self.write_status(log, status, stopped)
+
+
+def _refuse_no_run(target: Path) -> None:
+    """A ConfigError unless `target` is the directory of an ask/tell run."""
+    if not (target / CONFIG).is_file():
+        problem = "no such directory" if not target.exists() else f"{CONFIG} is missing"
+        raise ConfigError(
+            f"{target} holds no ask/tell run ({problem}); start one with `emb-opt ask CONFIG`"
         )
-
-    def close(self) -> None:
-        self._resources.close()
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def config_folder(target: Path) -> Path:
@@ -385,7 +365,7 @@ def _open_of_an_earlier_version(path: Path, sequence: int) -> dict[str, Any] | N
 
 def _as_given(id: str) -> int | str:
     """An asked id as the database gave it: an integer where its text is one."""
-    return int(id) if id.lstrip("-").isdigit() and str(int(id)) == id else id
+    return int(id) if re.fullmatch(r"-?[0-9]+", id) and str(int(id)) == id else id
 
 
 def _answer(row: dict[str, Any], waiting: set[str], seen: set[str]) -> tuple[Answer, str | None]:

@@ -6,16 +6,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import Run, RunConfig, build_run
+from ..config import RunConfig
 from ..errors import ConfigError, SearchAborted
 from ..log import SearchLog
 from .interrupts import describe
-from .lock import RUN_WAIT, holding
-from .outputs import LiveOutputs, run_figures, write_results
-from .plots import write_plots
+from .lock import RUN_WAIT
+from .outputs import LiveOutputs, run_figures
 from .progress import Progress
 from .rundir import RunDirectory
-from .sourcedata import source_data_record, source_fingerprint
+from .session import RunSession
 from .stdout import say
 
 
@@ -42,32 +41,24 @@ def execute(
             "score.external: this config's scores come from outside; hand out items with "
             "`emb-opt ask` and give their scores with `emb-opt tell`"
         )
-    run = build_run(config)  # opens the source: a config that cannot leaves no directory
-    try:
+    with RunSession(RunDirectory(output)) as session:
+        run = session.build(config)  # opens the source: a config that cannot leaves no directory
         fresh = None if resume else run.start_log()  # reads start.scores: no directory yet
-        directory = RunDirectory(output)
-        directory.refuse_unfit(resume)  # before the lock (and maybe the directory) is made
-        data = source_fingerprint(config.source, run.source)
-        command = "emb-opt run --resume" if resume else "emb-opt run"
-        with holding(directory.path, command, wait):
-            manifest = directory.manifest() if resume else None
-            record = source_data_record(manifest, raw, data, "--resume", accept_changed_data)
-            directory.claim(raw, resume)
-            directory.write_manifest(record)
-            say(f"run directory: {directory.path.absolute()}")
-            return _run(run, directory, fresh, quiet)
-    finally:
-        run.close()
+        session.directory.refuse_unfit(resume)  # before the lock (and maybe the directory) is made
+        session.read_source_data()  # data that cannot be read leaves no directory either
+        session.lock("emb-opt run --resume" if resume else "emb-opt run", wait)
+        session.claim(raw, fresh, "--resume", accept_changed_data)
+        say(f"run directory: {session.directory.path.absolute()}")
+        return _run(session, fresh, quiet)
 
 
-def _run(run: Run, directory: RunDirectory, fresh: SearchLog | None, quiet: bool) -> SearchLog:
-    """Search in the claimed `directory` (`fresh`: a new run's log, else the one there);
+def _run(session: RunSession, fresh: SearchLog | None, quiet: bool) -> SearchLog:
+    """Search in the claimed directory (`fresh`: a new run's log, else the one there);
     whatever stops it, the manifest says what."""
-    log = None
+    directory, log = session.directory, None
     try:
-        log = fresh if fresh is not None else directory.resume_log()
-        directory.start_checkpoints(log)  # even a kill during the first iteration is resumable
-        return _search(run, directory, log, quiet)
+        log = session.open_log(fresh)  # even a kill during the first iteration is resumable
+        return _search(session, log, quiet)
     except SearchAborted as error:
         directory.checkpoint(error.log)
         directory.write_manifest({"status": f"failed: {error}", **run_figures(error.log)})
@@ -80,8 +71,9 @@ def _run(run: Run, directory: RunDirectory, fresh: SearchLog | None, quiet: bool
         directory.sync()
 
 
-def _search(run: Run, directory: RunDirectory, log: SearchLog, quiet: bool) -> SearchLog:
+def _search(session: RunSession, log: SearchLog, quiet: bool) -> SearchLog:
     """The iterations the log still lacks, checkpointed one by one; then the outputs."""
+    run, directory = session.run, session.directory
     config = run.config
     progress = Progress(config.stop.iterations, quiet)
     timings = {"checkpoints": 0.0, "outputs": 0.0}
@@ -96,32 +88,22 @@ def _search(run: Run, directory: RunDirectory, log: SearchLog, quiet: bool) -> S
         timings["outputs"] += time.perf_counter() - began
         progress.update(current)
 
-    remaining = max(0, config.stop.iterations - log.counters.iterations)
-    stopped = run.stop.reason(log)  # a run interrupted after its stop rule ended it: no more
-    if log.pending is not None and log.pending.valid_queries() and remaining and not stopped:
-        try:
+    if run.stop.reason(log) is None:  # a run interrupted after its stop rule ended it: no more
+        try:  # the rule's cap counts the log's iterations: those of an earlier process too
             _, log = run.runner.search(
-                None, remaining, log=log, verbose=False, stop=run.stop, on_iteration=after_iteration
+                None,
+                config.stop.iterations,
+                log=log,
+                verbose=False,
+                stop=run.stop,
+                on_iteration=after_iteration,
             )
         finally:
             progress.finish()
+    stopped = run.stop.reason(log)
     began = time.perf_counter()
-    write_results(log, directory.path)
-    write_plots(log, directory.path)
+    session.write_outputs(log, stopped)
     timings["outputs"] += time.perf_counter() - began
-    stopped = _stop_reason(run, log)
-    directory.write_manifest(
-        {"status": "finished", "stopped": stopped, "timings": timings, **run_figures(log)}
-    )
+    session.write_status(log, "finished", stopped, timings=timings)
     progress.say(f"stopped after {log.counters.iterations} iterations: {stopped}")
     return log
-
-
-def _stop_reason(run: Run, log: SearchLog) -> str:
-    """Why the search ended: the stop rule, no queries left, or the iteration count."""
-    reason = run.stop.reason(log)
-    if reason is not None:
-        return reason
-    if log.pending is None or not log.pending.valid_queries():
-        return "the update function proposed no more queries"
-    return f"{run.config.stop.iterations} iterations done"

@@ -149,14 +149,7 @@ def build_run(config: RunConfig) -> Run:
         seed=config.seed,
         direction=config.score.direction,
     )
-    stop = StopRule(
-        count_known=config.start.count_budget,
-        max_score_calls=config.stop.max_score_calls,
-        target_score=config.stop.target_score,
-        patience=config.stop.patience,
-        idle=config.stop.idle,
-    )
-    return Run(config, source, runner, stop)
+    return Run(config, source, runner, config.stop.rule(config.start.count_budget))
 
 
 def check_k_fits(source: Searchable, k: int, filtered: bool) -> None:

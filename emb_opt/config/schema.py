@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ..errors import FilterError
 from ..filters import TRUE, Filter, parse
+from ..stopping import StopRule
 
 
 class _Block(BaseModel):
@@ -134,13 +135,22 @@ class StartConfig(_Block):
 
 class StopConfig(_Block):
     """When a run stops; by default after 5 iterations in a row that scored nothing new
-    (`idle: null` turns that off)."""
+    (`idle: null` turns that off). The values are checked by the `StopRule` they make."""
 
-    iterations: int = Field(200, ge=0)
-    max_score_calls: int | None = Field(None, gt=0)
+    iterations: int = 200
+    max_score_calls: int | None = None
     target_score: float | None = None
-    patience: int | None = Field(None, gt=0)
-    idle: int | None = Field(5, gt=0)
+    patience: int | None = None
+    idle: int | None = 5
+
+    @model_validator(mode="after")
+    def _a_valid_rule(self) -> StopConfig:
+        self.rule()
+        return self
+
+    def rule(self, count_known: bool = False) -> StopRule:
+        """The `StopRule` this block describes."""
+        return StopRule.from_config(self.model_dump(), count_known)
 
 
 class ExecutorConfig(_Block):

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..codec import decode, encode
 from ..errors import PluginError
 from ..protocols import SCAN_BATCH, Sampleable, ScanBatch, Scannable, Searchable, lacks
 from ..schemas import DataSourceFunction, Item, Query, UpdateResponse
 from .memory import ScoredMemory, by_trajectory
-from .state import decode, encode
 
 if TYPE_CHECKING:
     from ..log import SearchLog

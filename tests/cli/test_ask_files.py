@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emb_opt.asktell import Asked
-from emb_opt.cli.asktell import FORMATS, _answer, _write_asked
+from emb_opt.cli.asktell import FORMATS, _answer, _as_given, _write_asked
 from emb_opt.cli.main import main
 from emb_opt.scorefile import read_rows
 
@@ -198,3 +198,11 @@ def test_tell_reads_the_file_ask_wrote_with_huge_and_awkward_metadata(tmp_path, 
     filled = fill(asked, {id: math.pi * n for n, id in enumerate(ids)})
     assert main(["tell", str(tmp_path / "lab" / "run"), str(filled)]) == 0
     assert f"told {len(ids)} score(s); iteration done" in capsys.readouterr().out
+
+
+def test_an_id_is_a_number_only_when_its_text_is_one_written_plainly():
+    """A parquet plate gives ids back as integers where they are ("²" is a digit to
+    `str.isdigit`, yet no integer: it stayed text instead of ending the ask)."""
+    assert [_as_given(id) for id in ["12", "-3", "²", "٣", "--5", "-0", "007"]] == [
+        12, -3, "²", "٣", "--5", "-0", "007"
+    ]  # fmt: skip

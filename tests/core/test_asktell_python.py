@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emb_opt import Runner, SearchLog, StopRule
+from emb_opt import Runner, SearchAborted, SearchLog, StopRule
 from emb_opt.asktell import AskTell
 from emb_opt.objectives import TargetScore, target_distance_score
 from emb_opt.update import GuidedUpdate, RLUpdate, SurrogateUpdate
@@ -117,3 +117,46 @@ def test_proceed_finishes_with_what_was_told(numpy_source, start_batch):
     valid = [i for i in session.log.items.values() if not i.internal.removed]
     assert [i.score for i in valid] == [0.9]
     assert not {a.id for a in session.ask()} & {a.id for a in asked}  # never asked again
+
+
+def test_one_stop_rule_ends_both_loops_alike(numpy_source, start_batch):
+    """The iteration cap is the rule's: the callable search and ask/tell stop at the same
+    iteration of the log and say why in the same words."""
+    rule = StopRule(iterations=3)
+    _, straight = runner(numpy_source, "guided").search(
+        start_batch.model_copy(deep=True), 100, verbose=False, stop=rule
+    )
+    session = AskTell(runner(numpy_source, "guided"), start_batch.model_copy(deep=True), stop=rule)
+    rng = np.random.default_rng(0)
+    while asked := session.ask():
+        answer(session, asked, rng)
+    assert straight.counters.iterations == session.log.counters.iterations == 3
+    assert rule.reason(straight) == session.stopped == "3 iterations done"
+
+
+def test_both_loops_abort_through_one_guard(numpy_source, start_batch):
+    """A data source that fails on its second call ends both loops with the same
+    SearchAborted, holding the log of the finished iteration."""
+
+    def failing_source():
+        calls = []
+
+        def source(queries):
+            calls.append(1)
+            if len(calls) == 2:
+                raise OSError("the database went away")
+            return numpy_source(queries)
+
+        return source
+
+    with pytest.raises(SearchAborted) as straight:
+        Runner(failing_source(), None, TargetScore()).search(
+            start_batch.model_copy(deep=True), 5, verbose=False
+        )
+    session = AskTell(failing_source(), start_batch.model_copy(deep=True))
+    answer(session, session.ask(), np.random.default_rng(0))
+    with pytest.raises(SearchAborted) as told:
+        session.ask()
+    assert str(told.value) == str(straight.value)
+    assert "the database went away" in str(told.value) and "1 finished iteration" in str(told.value)
+    assert told.value.log.counters.iterations == 1

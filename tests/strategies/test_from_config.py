@@ -49,7 +49,7 @@ def test_a_configured_strategy_keeps_to_its_budget(update):
         )
     finally:
         run.close()
-    assert run.stop == StopRule(max_score_calls=BUDGET, idle=10)
+    assert run.stop == StopRule(iterations=40, max_score_calls=BUDGET, idle=10)
     assert log.counters.iterations > 1
     assert 20 < log.counters.score_calls <= BUDGET
 
@@ -93,7 +93,7 @@ def test_a_config_with_only_source_score_and_budget_runs_a_good_search():
     run = build_run(config)
     try:
         assert isinstance(run.runner.update_function, GuidedUpdate)
-        assert run.stop == StopRule(max_score_calls=300, idle=5)
+        assert run.stop == StopRule(iterations=200, max_score_calls=300, idle=5)
         _, log = run.runner.search(
             run.start_batch(), config.stop.iterations, verbose=False, stop=run.stop
         )

@@ -95,3 +95,26 @@ def test_the_rule_says_why_it_stopped(source, rule, reason, update):
     log = run(source, stay if update == "stay" else FACTORIES[update](source, 0), rule)
     assert rule.reason(log) == reason
     assert log.counters.iterations < 50
+
+
+def test_the_iteration_cap_counts_the_whole_log_and_says_why(source):
+    rule = StopRule(iterations=5)
+    log = run(source, stay, rule, iterations=3)
+    assert rule.reason(log) is None and log.counters.iterations == 3
+    log = run(source, stay, rule, log=log)  # a later call stops at the log's fifth iteration
+    assert log.counters.iterations == 5 and rule.reason(log) == "5 iterations done"
+
+
+def test_a_search_without_queries_left_says_so(source):
+    log = run(source, lambda queries: [], StopRule())
+    assert log.counters.iterations == 1
+    assert StopRule().reason(log) == "the update function proposed no more queries"
+
+
+def test_the_rule_is_built_from_a_stop_block_and_checks_it_once():
+    block = {"iterations": 7, "max_score_calls": 40, "target_score": 1.5, "idle": None}
+    assert StopRule.from_config(block, count_known=True) == StopRule(
+        iterations=7, max_score_calls=40, target_score=1.5, idle=None, count_known=True
+    )
+    with pytest.raises(ValueError, match="iterations must be a non-negative integer, got -1"):
+        StopRule.from_config({"iterations": -1})

@@ -1,0 +1,96 @@
+"""One command's hold on a run directory, the same for `emb-opt run` and for ask/tell.
+
+A session builds the run, takes the directory's lock, claims the directory (the config and
+the source data checked against its manifest), resumes or starts the log and checkpoints
+it, and writes the outputs and the manifest's status; `close` releases the lock and the
+run's backend. The commands differ only in who scores: `run` calls the score function,
+`ask`/`tell` hand the items out (see `emb_opt.asktell`).
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any, Self
+
+from ..config import Run, RunConfig, build_run
+from ..log import SearchLog
+from .lock import holding
+from .outputs import run_figures, write_results
+from .plots import write_plots
+from .rundir import RunDirectory
+from .sourcedata import source_data_record, source_fingerprint
+
+
+class RunSession:
+    """The run of `directory` as one command sees it; `build` the run, `lock` the directory,
+    `claim` it, `open_log`, then checkpoint, `write_outputs` and `write_status`."""
+
+    def __init__(self, directory: RunDirectory) -> None:
+        self.directory = directory
+        self._resources = ExitStack()
+        self._source_data: dict[str, dict[str, Any]] | None = None
+
+    def build(self, config: RunConfig) -> Run:
+        """Build the run of `config` (opening its source); `close` closes it."""
+        self.run = build_run(config)
+        self._resources.callback(self.run.close)
+        return self.run
+
+    def lock(self, command: str, wait: float) -> None:
+        """Hold the directory's lock (which makes the directory) until `close`, waiting
+        `wait` seconds at most for it."""
+        self._resources.enter_context(holding(self.directory.path, command, wait))
+
+    def read_source_data(self) -> dict[str, dict[str, Any]]:
+        """The fingerprint of the source data (read once)."""
+        if self._source_data is None:
+            self._source_data = source_fingerprint(self.run.config.source, self.run.source)
+        return self._source_data
+
+    def claim(
+        self,
+        raw: dict[str, Any],
+        fresh: SearchLog | None,
+        hint: str,
+        accept_changed_data: bool,
+        status: str | None = "running",
+    ) -> None:
+        """Make the directory this run's, holding its lock: a new run's when `fresh` is its
+        log, else the one there goes on. The config must be the manifest's (but for its stop
+        block) and the source data unchanged, unless `accept_changed_data` (the manifest
+        records it; `hint` says how to go on). `status` starts the manifest (None: keep it)."""
+        manifest = self.directory.manifest() if fresh is None else None
+        record = source_data_record(
+            manifest, raw, self.read_source_data(), hint, accept_changed_data
+        )
+        self.directory.claim(raw, resume=fresh is None, status=status)
+        self.directory.write_manifest(record)
+
+    def open_log(self, fresh: SearchLog | None) -> SearchLog:
+        """The log to go on with (`fresh`, else the directory's), checkpointed from now on:
+        even a command killed during the next step leaves it resumable."""
+        log = fresh if fresh is not None else self.directory.resume_log()
+        self.directory.start_checkpoints(log)
+        return log
+
+    def write_outputs(self, log: SearchLog, stopped: str | None) -> None:
+        """The results, and the plots once the search has `stopped`."""
+        write_results(log, self.directory.path)
+        if stopped is not None:
+            write_plots(log, self.directory.path)
+
+    def write_status(self, log: SearchLog, status: str, stopped: str | None, **fields: Any) -> None:
+        """The manifest's status, why the search stopped ("-": it goes on), `fields` and the
+        log's figures."""
+        self.directory.write_manifest(
+            {"status": status, "stopped": stopped or "-", **fields, **run_figures(log)}
+        )
+
+    def close(self) -> None:
+        self._resources.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

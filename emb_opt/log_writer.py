@@ -1,0 +1,233 @@
+"""Writing a log directory: checkpoints appended one line at a time, or a whole log at once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .atomic import naming
+from .codec import encode
+from .log_format import CHECKPOINTS, FORMAT, query_fields, with_checksum
+from .log_vectors import VECTOR_FILES, Vectors
+from .schemas import Query
+
+if TYPE_CHECKING:
+    from .log import SearchLog
+
+
+@dataclass
+class Written:
+    """How much of a log a writer has put on disk."""
+
+    sequence: int = -1
+    journal: int = 0
+    batches: int = 0
+    history: int = 0
+    reasons: int = 0
+    vectors: Vectors = field(default_factory=lambda: Vectors())
+    state: dict[str, str] | None = None  # the slot and digest of the last line's state
+    annex: dict[str, Any] | None = None  # what the caller kept with the last line's state
+
+
+class LogWriter:
+    """Appends checkpoints of one `SearchLog` to a log directory.
+
+    Each checkpoint is written before `append` returns, so a killed process loses nothing it
+    checkpointed. The files are flushed to disk (fsync) at most every `sync_every` seconds,
+    vectors and state before the lines, and by `sync()`: a crash of the whole machine may
+    lose the checkpoints of that last interval.
+    """
+
+    def __init__(self, directory: Path, written: Written, sync_every: float = 1.0) -> None:
+        self.directory = directory
+        self.sync_every = sync_every
+        self._written = written
+        self._unsynced: dict[Path, None] = {}
+        self._synced_at = time.monotonic()
+
+    @classmethod
+    def create(cls, directory: str | os.PathLike, log: SearchLog) -> LogWriter:
+        """Start a log directory for `log` (emptying one there) and write all of `log`."""
+        directory = Path(directory)
+        if directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True)
+        writer = cls(directory, Written())
+        writer.append(log)
+        writer.sync()
+        return writer
+
+    def append(self, log: SearchLog, annex: dict[str, Any] | None = None) -> None:
+        """Write what `log` gained since the last checkpoint: vectors, then the state (with
+        `annex`, JSON the caller wants committed with this checkpoint, e.g. an open ask/tell
+        iteration), then the line, so that whatever a crash cuts short, the lines before it
+        read back, and the line is the one moment the checkpoint and its annex take effect."""
+        done = self._written
+        line = _Line(log, done).body()
+        blocks = done.vectors.write(self.directory)
+        self._wrote(*(self.directory / VECTOR_FILES[name][0] for name in blocks))
+        state = self._write_state(log, annex)
+        text = json.dumps({**line, "blocks": blocks, "state": state}, separators=(",", ":"))
+        with (
+            naming(self.directory / CHECKPOINTS),
+            open(self.directory / CHECKPOINTS, "a") as handle,
+        ):
+            handle.write(with_checksum(text) + "\n")
+        self._wrote(self.directory / CHECKPOINTS)
+        done.sequence += 1
+        done.journal, done.batches = len(log.journal), len(log.batches)
+        done.history, done.reasons = len(log.history), len(log.reasons)
+        done.state, done.annex = state, annex
+        if time.monotonic() - self._synced_at >= self.sync_every:
+            self.sync()
+
+    @property
+    def sequence(self) -> int:
+        """The sequence number of the last line written."""
+        return self._written.sequence
+
+    @property
+    def annex(self) -> dict[str, Any] | None:
+        """The annex of the last line written (or read)."""
+        return self._written.annex
+
+    def sync(self) -> None:
+        """Flush every file written since the last sync to disk, the lines last."""
+        for path in self._unsynced:
+            descriptor = os.open(path, os.O_RDONLY)
+            try:
+                with naming(path):
+                    os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        self._unsynced.clear()
+        self._synced_at = time.monotonic()
+
+    def _wrote(self, *paths: Path) -> None:
+        for path in paths:
+            self._unsynced.pop(path, None)
+            self._unsynced[path] = None  # in writing order: the lines file comes last
+
+    def _write_state(self, log: SearchLog, annex: dict[str, Any] | None) -> dict[str, str]:
+        """Write what a resumed search starts from and the next line replaces, the pending
+        queries (exact), the strategy's state and `annex`, to the slot file the last line does
+        not name (so that one stays whole), unless it is what the last line named; return
+        {"slot", "digest"}."""
+        pending = None if log.pending is None else [_pending(q) for q in log.pending.queries]
+        document = {"strategy": log.strategy_state, "pending": pending}
+        if annex is not None:
+            document["annex"] = annex
+        text = json.dumps(document, separators=(",", ":"))
+        digest = hashlib.sha256(text.encode()).hexdigest()[:20]
+        last = self._written.state
+        if last is not None and last["digest"] == digest:
+            return last
+        slot = "b" if last is not None and last["slot"] == "a" else "a"
+        path = self.directory / f"state-{slot}.json"
+        with naming(path):
+            path.write_text(text)
+        self._wrote(path)
+        return {"slot": slot, "digest": digest}
+
+
+class _Line:
+    """The body of one checkpoint line: what `log` gained since `done`."""
+
+    def __init__(self, log: SearchLog, done: Written) -> None:
+        self.log, self.done = log, done
+
+    def body(self) -> dict[str, Any]:
+        log, done = self.log, self.done
+        caches: dict[str, dict[str, Any]] = {"filter": {}, "score": {}}
+        items = []
+        for kind, key in log.journal[done.journal :]:
+            if kind in caches:
+                caches[kind][key] = log.cache(kind)[key].model_dump(mode="json", exclude_none=True)
+            else:
+                items.append(self._item(kind, key))
+        batches = [
+            {
+                "queries": [self._query(node.bare_query, node.hits, node.hit_reasons)
+                            for node in batch.nodes],
+                "acquired": batch.acquired_numbers,
+            }
+            for batch in log.batches[done.batches :]
+        ]  # fmt: skip
+        return {
+            "format": FORMAT,
+            "sequence": done.sequence + 1,
+            "direction": log.direction.name,
+            "iteration": log.counters.iterations,
+            "items": items,
+            "filter": caches["filter"],
+            "score": caches["score"],
+            "reasons": log.reasons[done.reasons :],
+            "batches": batches,
+            "history": log.history[done.history :],
+            "counters": asdict(log.counters),
+            "dimension": done.vectors.dimension,
+            "vectors": dict(done.vectors.counts),
+        }
+
+    def _item(self, kind: str, key: str) -> dict[str, Any]:
+        log = self.log
+        item = log.candidates.get(key) if kind == "candidate" else None
+        item = log.items[key] if item is None else item
+        internal = item.internal
+        record = {
+            "kind": kind,
+            "n": log.number(key),
+            "key": key,
+            "id": item.id,
+            "item": item.item,
+            **self.done.vectors.reference(item.embedding),
+            "score": item.score,
+            "data": item.data,
+            "iteration": internal.iteration,
+            "query": internal.query_id,
+            "distance": internal.distance,
+            "reason": internal.removal_reason if kind == "candidate" or internal.removed else None,
+        }
+        return {name: value for name, value in record.items() if value is not None}
+
+    def _query(self, query: Query, hits: np.ndarray, reasons: np.ndarray | None) -> dict[str, Any]:
+        """A past query: its place in the tree, its embedding (as float32), its results."""
+        record = {
+            **query_fields(query),
+            **self.done.vectors.reference(query.embedding, exact=False),
+        }
+        record["hits"] = hits.tolist()
+        if reasons is not None:
+            record["reasons"] = reasons.tolist()
+        return record
+
+
+def _pending(query: Query) -> dict[str, Any]:
+    """A query to resume from: its fields and its exact embedding."""
+    return {**query_fields(query), "embedding": encode(np.asarray(query.embedding))}
+
+
+def save_log(log: SearchLog, path: str | os.PathLike) -> None:
+    """Write all of `log` to the directory `path`, replacing a log there only once the new
+    one is complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        LogWriter.create(building, log)  # on disk before it replaces anything
+        old = path.with_name(f".{path.name}.old")
+        if path.exists():
+            path.rename(old)
+        building.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
