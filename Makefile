@@ -18,9 +18,9 @@ test: $(STAMP)
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
-# The inner loop: no subprocess runs, no database servers.
+# The inner loop: no subprocess runs, no database servers; on two cores.
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow and not engine" -q
+	$(PY) -m pytest -m "not slow and not engine" -q -n 2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check emb_opt tests benchmarks examples

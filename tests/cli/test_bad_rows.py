@@ -155,6 +155,7 @@ def file_size_limit(limit: int) -> Callable[[], None]:
     return limit_files
 
 
+@pytest.mark.slow
 def test_a_file_too_large_is_one_line_naming_the_file(write_config, tmp_path):
     config = write_config(stop={"iterations": 40})
     out = tmp_path / "out"
@@ -186,6 +187,7 @@ def closed_stdout(command: list[str]) -> subprocess.Popen:
     return process
 
 
+@pytest.mark.slow
 def test_a_closed_stdout_ends_quietly_and_the_run_completes(write_config, tmp_path, capsys):
     config = write_config()
     out = tmp_path / "out"
@@ -202,6 +204,7 @@ MAPPED_AFTER_IMPORTS = (  # bytes a process maps once it imported what a run imp
 )
 
 
+@pytest.mark.slow
 def test_embeddings_beyond_the_address_space_limit_are_one_line(
     tmp_path, write_config, monkeypatch
 ):

@@ -72,6 +72,7 @@ def test_an_earlier_run_directory_is_a_warm_start(write_config, tmp_path):
     assert all(known[i] == pytest.approx(earlier[i]) for i in known)
 
 
+@pytest.mark.slow
 def test_minimize_from_the_config_orders_and_reports_lowest_first(write_config, tmp_path):
     config = write_config(score={"function": "target", "direction": "minimize"})
     code, stderr = finish(start_run(config, tmp_path / "low"))

@@ -320,6 +320,7 @@ def trickling_url():
         thread.join()
 
 
+@pytest.mark.slow
 def test_a_service_that_trickles_its_answer_fails_at_the_whole_request_deadline(
     trickling_url, items
 ):
