@@ -14,7 +14,7 @@ import csv
 import io
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +256,11 @@ def _list_problems(session: Session, scores: Path, problems: list[str]) -> Path 
     """All of `problems` in a file of the run's ask folder, when more than a message lists."""
     if len(problems) <= SHOWN:
         return None
-    path = session.directory.path / "ask" / f"problems-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.txt"
+    path = (
+        session.directory.path
+        / "ask"
+        / f"problems-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}.txt"
+    )
     write_atomically(path, f"{scores}\n" + "".join(problem + "\n" for problem in problems))
     return path
 

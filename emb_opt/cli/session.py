@@ -10,7 +10,7 @@ run's backend. The commands differ only in who scores: `run` calls the score fun
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
 from ..config import Run, RunConfig, build_run
 from ..log import SearchLog
@@ -19,6 +19,9 @@ from .outputs import run_figures, write_results
 from .plots import write_plots
 from .rundir import RunDirectory
 from .sourcedata import source_data_record, source_fingerprint
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 
 class RunSession:

@@ -78,7 +78,8 @@ def file_fingerprint(path: Path) -> dict[str, Any]:
     sampled = stat.st_size > WHOLE_FILE_LIMIT
     with open(path, "rb") as handle:
         if not sampled:
-            digest = hashlib.file_digest(handle, "sha256")
+            for chunk in iter(lambda: handle.read(BLOCK_BYTES), b""):
+                digest.update(chunk)
         else:
             digest.update(str(stat.st_size).encode())
             last = stat.st_size - BLOCK_BYTES
