@@ -8,6 +8,7 @@ protocols and test a tier with `isinstance(source, Tier)`; they never import an 
     Sampleable           sample: random items that pass the filter
     Fetchable            fetch: items by id
     Scannable            scan, count: every item that passes the filter
+    Partitioned          partitions, opener: a scan in parts, each readable in another process
     Closable             close: release the backend
     DataSource           Searchable + Scannable + Closable: what a configured backend builds
 
@@ -17,7 +18,7 @@ The built-in adapters are all of `DataSource` and `Sampleable`; the in-process o
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
@@ -82,6 +83,34 @@ class Scannable(Protocol):
         ...
 
 
+class Partition(NamedTuple):
+    """One part of a source's scan: `number` its place among the parts, `bounds` what the
+    source needs to read it (a row range, fragment ids, an id range, ...)."""
+
+    number: int
+    bounds: Any = None
+
+
+@runtime_checkable
+class Partitioned(Protocol):
+    """Scans in disjoint parts, each of which another process can read."""
+
+    def partitions(self, count: int) -> list[Partition]:
+        """At most `count` parts (fewer for a small collection); their scans together are
+        one full scan, each item in exactly one part, parts in scan order."""
+        ...
+
+    def scan(
+        self, batch_size: int = SCAN_BATCH, partition: Partition | None = None
+    ) -> Iterator[ScanBatch]:
+        """Every item the filter accepts in `partition` (None: in the whole collection)."""
+        ...
+
+    def opener(self) -> Callable[[], Any]:
+        """A picklable function that opens this source again, e.g. in a Ray worker."""
+        ...
+
+
 @runtime_checkable
 class Closable(Protocol):
     """Holds a backend to release."""
@@ -100,6 +129,7 @@ _ABILITIES: dict[type, tuple[str, str]] = {
     Sampleable: ("sample items", "sample"),
     Fetchable: ("fetch items by id", "fetch"),
     Scannable: ("scan items", "scan, count"),
+    Partitioned: ("scan in partitions", "partitions, scan(partition=...), opener"),
     Closable: ("be closed", "close"),
 }
 

@@ -2,7 +2,8 @@
 they implement are in `emb_opt.protocols`).
 
 An adapter subclasses `VectorDataSource` and implements `dimension` and `_search`, one batched
-database call for all queries, and for streaming every matching item `_scan` and `_count`.
+database call for all queries, and for streaming every matching item `_scan` and `_count`;
+`_partition_bounds` splits a scan into parts that other processes read (`Partitioned`).
 A backend with a native filter implements `_compile` and calls `_compile_filter` once it knows
 its schema. The base class validates the arguments, short-circuits a filter that can match
 nothing, applies `distance_cutoff` and builds the responses and scan batches.
@@ -10,8 +11,10 @@ nothing, applies `distance_cutoff` and builds the responses and scan batches.
 
 from __future__ import annotations
 
+import functools
+import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 import numpy as np
@@ -19,7 +22,7 @@ import numpy as np
 from ..calls import check_query_embeddings
 from ..checks import check_positive_int
 from ..filters import FALSE, TRUE, Filter, parse
-from ..protocols import SCAN_BATCH, ScanBatch
+from ..protocols import SCAN_BATCH, Partition, ScanBatch
 from ..protocols import DataSource as DataSource  # its home before emb_opt.protocols
 from ..schemas import DataSourceResponse, Item, Query
 
@@ -80,6 +83,7 @@ class VectorDataSource(ABC):
         if distance_cutoff is not None and not np.isfinite(distance_cutoff):
             raise ValueError(f"distance_cutoff must be a finite number, got {distance_cutoff!r}")
         self.distance_cutoff = distance_cutoff
+        self._opener: Callable[[], Any] | None = None
 
     @property
     @abstractmethod
@@ -119,25 +123,55 @@ class VectorDataSource(ABC):
         """Whether the filter can match nothing (answered without a database call)."""
         return self.native_filter is MATCHES_NOTHING
 
-    def scan(self, batch_size: int = SCAN_BATCH) -> Iterator[ScanBatch]:
-        """Every item the filter accepts, once each, in batches of at most `batch_size`.
+    def scan(
+        self, batch_size: int = SCAN_BATCH, partition: Partition | None = None
+    ) -> Iterator[ScanBatch]:
+        """Every item the filter accepts (in `partition`, or in the whole collection), once
+        each, in batches of at most `batch_size`.
 
         Batches are never empty. `scan_to_items` turns one into `Item`s.
         """
         batch_size = check_positive_int("batch_size", batch_size)
         if self._empty:
             return iter(())
+        bounds = None if partition is None else partition.bounds
         return (
-            to_scan_batch(hits, self.dimension) for hits in self._scan(batch_size) if len(hits.ids)
+            to_scan_batch(hits, self.dimension)
+            for hits in self._scan(batch_size, bounds)
+            if len(hits.ids)
         )
 
     def count(self) -> int:
         """How many items the filter accepts (what a full `scan` yields)."""
         return 0 if self._empty else self._count()
 
-    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
-        """Pages of at most `batch_size` matching items (distances unused), honouring the filter."""
+    def partitions(self, count: int) -> list[Partition]:
+        """At most `count` disjoint parts of the scan, in scan order (none when the filter
+        can match nothing); scanning each gives every matching item exactly once."""
+        count = check_positive_int("count", count)
+        if self._empty:
+            return []
+        if count == 1:
+            return [Partition(0)]  # the whole scan
+        return [Partition(i, bounds) for i, bounds in enumerate(self._partition_bounds(count))]
+
+    def opener(self) -> Callable[[], Any]:
+        """A picklable function that opens this source again in another process: how it
+        was connected (`set_opener`), else the source itself, sent by value."""
+        return self._opener or functools.partial(_itself, self)
+
+    def set_opener(self, opener: Callable[[], Any]) -> None:
+        """Say how another process opens this source (e.g. `connect` with its `SourceSpec`)."""
+        self._opener = opener
+
+    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
+        """Pages of at most `batch_size` matching items (distances unused) within the part
+        `bounds` (None: everywhere), honouring the filter."""
         raise NotImplementedError(f"{type(self).__name__} does not implement scan")
+
+    def _partition_bounds(self, count: int) -> list[Any]:
+        """The bounds of at most `count` parts; by default one part, the whole scan."""
+        return [None]
 
     def _count(self) -> int:
         """The number of matching items."""
@@ -160,6 +194,17 @@ class VectorDataSource(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _itself(source: Any) -> Any:
+    return source
+
+
+def even_bounds(n: int, count: int) -> list[tuple[int, int]]:
+    """`[start, stop)` ranges splitting `range(n)` into at most `count` near-equal parts."""
+    parts = max(1, min(count, n))
+    edges = [n * i // parts for i in range(parts + 1)]
+    return [(a, b) for a, b in itertools.pairwise(edges) if b > a] or [(0, 0)]
 
 
 def slice_hits(hits: QueryHits, start: int, end: int) -> QueryHits:

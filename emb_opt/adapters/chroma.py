@@ -211,7 +211,7 @@ class ChromaDataSource(RemoteDataSource):
         result = self._call("get", self.collection.get, where=self.native_filter, include=[])
         return list(result["ids"])
 
-    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
+    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
         for result in self._pages(batch_size, self._include):
             yield self._records_to_hits(
                 result["ids"],

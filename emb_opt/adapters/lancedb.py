@@ -189,7 +189,7 @@ class LanceDataSource(RemoteDataSource):
         rows = self._call("query", self._rows(self.native_filter, [self.id_column]).to_arrow)
         return list(rows[self.id_column].to_pylist())
 
-    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
+    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
         import pyarrow as pa
 
         reader = self._call(

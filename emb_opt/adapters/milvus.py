@@ -306,7 +306,7 @@ class MilvusDataSource(RemoteDataSource):
         pages = self._query_pages(ITERATOR_BATCH, [self.id_field])
         return [row[self.id_field] for batch in pages for row in batch]
 
-    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
+    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
         for batch in self._query_pages(batch_size, self._output):
             yield self._entities_to_hits(batch, scored=False)
 

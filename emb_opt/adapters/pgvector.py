@@ -341,7 +341,7 @@ class PgvectorDataSource(RemoteDataSource):
     def _matching_ids(self) -> list[Any]:
         return [row[0] for row in self._execute(self._ids, self._params)]
 
-    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
+    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
         rows = self._execute(self._first_page, {**self._params, "limit": batch_size})
         while rows:
             yield self._rows_to_hits(rows)

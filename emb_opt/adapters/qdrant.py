@@ -94,7 +94,7 @@ class QdrantPoints(RemoteDataSource):
     def _matching_ids(self) -> list[Any]:
         return [p.id for points in self._scroll(SCROLL_PAGE, False) for p in points]
 
-    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
+    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
         for points in self._scroll(batch_size, True):
             yield self._points_to_hits(points, scored=False)
 

@@ -147,7 +147,7 @@ class RemoteDataSource(VectorDataSource):
         """The items with these ids, in this order, with zero distances."""
 
     @abstractmethod
-    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
+    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
         """Pages of at most `batch_size` matching items, through the backend's cursor."""
 
     @abstractmethod

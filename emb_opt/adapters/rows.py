@@ -16,7 +16,7 @@ import numpy as np
 
 from ..filters import Columns, Filter, mask
 from ..schemas import Item
-from .base import QueryHits, VectorDataSource, hits_to_items, slice_hits
+from .base import QueryHits, VectorDataSource, even_bounds, hits_to_items, slice_hits
 
 Rows = np.ndarray | slice  # row numbers, or a contiguous run of rows (`slice(start, stop)`)
 
@@ -130,16 +130,28 @@ class RowDataSource(VectorDataSource):
         rows = np.sort(rng.choice(candidates, size=count, replace=False))
         return hits_to_items(self._fetch(rows, np.zeros(count)))
 
-    def _scan(self, batch_size: int) -> Iterator[QueryHits]:
+    def _partition_bounds(self, count: int) -> list[Any]:
+        """Row ranges `(start, stop)` holding near-equal numbers of matching rows."""
+        allowed = self._allowed()
+        if allowed is None:
+            return even_bounds(self.rows.n, count)
+        matching = np.flatnonzero(allowed)
+        if not len(matching):
+            return [(0, 0)]
+        starts = [int(matching[a]) for a, _ in even_bounds(len(matching), count)]
+        return list(pairwise([*starts, self.rows.n]))
+
+    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
+        start, stop = bounds if bounds is not None else (0, self.rows.n)
         allowed = self._allowed()
         if allowed is None:  # contiguous slices: views, no gather
-            for start in range(0, self.rows.n, batch_size):
-                stop = min(start + batch_size, self.rows.n)
-                yield self._fetch(slice(start, stop), np.zeros(stop - start))
+            for first in range(start, stop, batch_size):
+                last = min(first + batch_size, stop)
+                yield self._fetch(slice(first, last), np.zeros(last - first))
             return
-        matching = np.flatnonzero(allowed)
-        for start in range(0, len(matching), batch_size):
-            rows = matching[start : start + batch_size]
+        matching = start + np.flatnonzero(allowed[start:stop])
+        for first in range(0, len(matching), batch_size):
+            rows = matching[first : first + batch_size]
             yield self._fetch(rows, np.zeros(len(rows)))
 
     def _count(self) -> int:

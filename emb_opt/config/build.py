@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,11 +10,20 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from ..adapters.spec import SourceSpec
 from ..errors import ConfigError
 from ..executors import Executor, ProcessExecutor, SerialExecutor, ThreadExecutor
 from ..log import SearchLog
 from ..masking import mask_secrets
-from ..protocols import DataSource, Fetchable, Sampleable, Scannable, Searchable, lacks
+from ..protocols import (
+    Closable,
+    DataSource,
+    Fetchable,
+    Sampleable,
+    Scannable,
+    Searchable,
+    lacks,
+)
 from ..runner import Runner
 from ..schemas import Batch, Item
 from ..stopping import StopRule
@@ -76,6 +86,8 @@ class Run:
 
     def close(self) -> None:
         self.runner.executor.close()
+        if isinstance(self.runner.update_function, Closable):
+            self.runner.update_function.close()
         self.source.close()
 
 
@@ -129,13 +141,16 @@ def _plugin(config: PluginConfig | None, registry: dict[str, str], where: str) -
 def build_run(config: RunConfig) -> Run:
     """Connect to the backend and build every plugin the config names (a `score.external`
     run's runner has no score function: its scores come from `emb-opt tell`)."""
-    source = backend_builder(config.source.backend)(source_spec(config.source))
+    spec = source_spec(config.source)
+    source = open_source(spec)
     try:
         check_k_fits(source, config.source.k, filtered=bool(config.source.filter))
         score = _plugin(config.score.function, OBJECTIVES, "score.function")
         filter_function = _plugin(config.score.filter_function, {}, "score.filter_function")
         update, prune = build_strategy(config.strategy)
         executor = build_executor(config.executor)
+        if config.executor.kind == "ray" and "rating" not in config.strategy.update.params:
+            _rate_on_ray(update, config.executor)
     except BaseException:
         source.close()
         raise
@@ -150,6 +165,23 @@ def build_run(config: RunConfig) -> Run:
         direction=config.score.direction,
     )
     return Run(config, source, runner, config.stop.rule(config.start.count_budget))
+
+
+def open_source(spec: SourceSpec) -> Any:
+    """The backend's source for `spec`, able to open itself again in another process."""
+    source = backend_builder(spec.backend)(spec)
+    if hasattr(source, "set_opener"):
+        source.set_opener(functools.partial(open_source, spec))
+    return source
+
+
+def _rate_on_ray(update: Any, executor: ExecutorConfig) -> None:
+    """With `executor: {kind: ray}`, a guided strategy rates its pool rounds on Ray too."""
+    from ..update import GuidedUpdate
+    from ..update.pool import RayRater
+
+    if isinstance(update, GuidedUpdate):
+        update.rating = RayRater(address=(executor.model_extra or {}).get("address"))
 
 
 def check_k_fits(source: Searchable, k: int, filtered: bool) -> None:

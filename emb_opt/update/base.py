@@ -11,7 +11,7 @@ the step to its subclasses.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Container, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -25,6 +25,7 @@ from .memory import ScoredMemory, by_trajectory
 
 if TYPE_CHECKING:
     from ..log import SearchLog
+    from .pool import Rater, RatingJob, Shortlist
 
 
 @runtime_checkable
@@ -60,7 +61,7 @@ class SearchContext:
         return self._memory
 
     @property
-    def scored(self) -> Container[str]:
+    def scored(self) -> Collection[str]:
         """Keys of every item scored in this search (valid or not)."""
         return self._log.cache("score")
 
@@ -89,6 +90,13 @@ class SearchContext:
         for batch in self._scannable().scan(batch_size):
             self._log.count("data_source_calls")
             yield batch
+
+    def rate(self, job: RatingJob, rater: Rater) -> Shortlist:
+        """The collection rated by `rater` for a pool round (a database call per scan batch)."""
+        source = self._scannable()
+        found = rater.shortlist(source, job)
+        self._log.count("data_source_calls", found.reads)
+        return found
 
     def supports(self, tier: type) -> bool:
         """Whether the collection can be read through `tier` (`Sampleable`, `Scannable`)."""

@@ -21,13 +21,13 @@ from typing import Literal
 
 import numpy as np
 
-from ..adapters.base import scan_to_items
 from ..checks import check_count, check_number, check_positive_int
 from ..log import item_key
 from ..protocols import Sampleable, Scannable
 from ..schemas import Item, Query, UpdateResponse
 from . import acquisition as acq
 from .base import Strategy
+from .pool import Rater, RatingJob, ScoredIds, make_rater
 from .regressors import RandomFeatureEnsemble
 
 Mode = Literal["auto", "pool", "neighbourhood"]
@@ -53,6 +53,7 @@ class GuidedUpdate(Strategy):
         pool_limit: int = 2_000_000,
         shortlist: int = 10,
         sample: int = 2000,
+        rating: Rater | dict | None = None,
         seed: int | None = None,
     ) -> None:
         """A model-guided strategy; the defaults suit most collections.
@@ -70,6 +71,9 @@ class GuidedUpdate(Strategy):
             pool_limit: the most items "auto" still scans ("pool").
             shortlist: candidates kept per score call of the batch when scanning a pool.
             sample: random items added to the candidates each round ("neighbourhood").
+            rating: where a pool round rates the collection: a `Rater`, or a block
+                `{executor: ray, address: ..., workers: ..., partitions: ...}` (None: in this
+                process; see `emb_opt.update.pool`).
             seed: the RNG seed (None: the runner's `seed`).
         """
         for name, value in (("batch", batch), ("queries", queries), ("initial", initial)):
@@ -90,6 +94,7 @@ class GuidedUpdate(Strategy):
         self.pool_limit = check_positive_int("pool_limit", pool_limit)
         self.shortlist = shortlist
         self.sample = check_count("sample", sample)
+        self.rating = make_rater(rating)
         self.seed = seed
 
     def reset(self) -> None:
@@ -168,25 +173,15 @@ class GuidedUpdate(Strategy):
     def _pool_shortlist(
         self, model: RandomFeatureEnsemble, size: int
     ) -> tuple[list[Item], np.ndarray | None]:
-        """Scan the collection, keep the `size` unscored items the model rates highest."""
-        scored = self.context.scored
-        kept: list[Item] = []
-        kept_predictions = np.empty((0, self.heads), dtype=np.float32)
-        for part in self.context.scan():
-            keys = [repr(i) for i in part.ids]
-            predictions = model.predict(part.embeddings)
-            fresh = np.fromiter((k not in scored for k in keys), dtype=bool, count=len(keys))
-            value = acq.values(predictions, self.acquisition, self.beta)
-            value[~fresh] = -np.inf
-            top = acq.shortlist(value, min(size, int(fresh.sum())))
-            kept += scan_to_items(part, top.tolist())
-            kept_predictions = np.vstack([kept_predictions, predictions[top]])
-            if len(kept) > size:
-                best = acq.shortlist(
-                    acq.values(kept_predictions, self.acquisition, self.beta), size
-                )
-                kept, kept_predictions = [kept[i] for i in best], kept_predictions[best]
-        return kept, (kept_predictions if kept else None)
+        """Rate the whole collection, keep the `size` unscored items the model rates highest."""
+        scored = ScoredIds.from_keys(self.context.scored)
+        job = RatingJob(model, self.acquisition, self.beta, size, scored)
+        found = self.context.rate(job, self.rating)
+        return found.to_items(), (found.predictions if len(found) else None)
+
+    def close(self) -> None:
+        """Release the rater (a Ray cluster it started)."""
+        self.rating.close()
 
     def _radius(self) -> float:
         """How close two items of one batch may be: `diversity` x the typical gap between
