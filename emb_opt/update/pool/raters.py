@@ -10,6 +10,7 @@ is rated from its start each time, and its result is merged once), up to `max_re
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Protocol
 
 from ...checks import check_count, check_positive_int
@@ -55,8 +56,8 @@ class InProcessRater:
 class RayRater:
     """Rates the parts as Ray tasks, on a cluster at `address` or on one started here.
 
-    `workers`: tasks at once (None: every CPU of the cluster); `partitions`: parts per round
-    (None: 4 per worker, so a slow part does not hold the round); `num_cpus` per task;
+    `workers`: tasks at once (None: the cluster's CPUs over `num_cpus`); `partitions`: parts
+    per round (None: 4 per worker, so a slow part does not hold the round); `num_cpus` per task;
     `init_kwargs` go to `ray.init` when Ray is started here (and shut down by `close`).
     """
 
@@ -89,27 +90,41 @@ class RayRater:
         if self._workers is not None:
             return self._workers
         ray = self._ray()
-        return max(1, int(ray.cluster_resources().get("CPU", 1) // self.num_cpus))
+        return max(1, int(ray.cluster_resources().get("CPU", 1) // (self.num_cpus or 1)))
 
     def shortlist(self, source: Any, job: RatingJob) -> Shortlist:
         ray = self._ray()
-        parts = parts_of(source, self.partitions or 4 * self.workers)
+        workers = self.workers
+        parts = parts_of(source, self.partitions or 4 * workers)
         rate = ray.remote(_rate_part).options(
-            num_cpus=self.num_cpus, max_retries=self.max_retries, retry_exceptions=False
+            num_cpus=self._task_cpus(ray), max_retries=self.max_retries, retry_exceptions=False
         )
         opener, sent_job = self._opener_ref(source), ray.put(job)
-        pending = [rate.remote(opener, part, sent_job) for part in parts]
+        waiting = iter(parts)
+        running = [
+            rate.remote(opener, part, sent_job) for part in itertools.islice(waiting, workers)
+        ]
         kept = Shortlist.empty(0, job.model.weights.shape[1])
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
+        while running:
+            done, running = ray.wait(running, num_returns=1)
             try:
                 found = ray.get(done[0])
             except ray.exceptions.RayError as error:
-                for task in pending:
+                for task in running:
                     ray.cancel(task, force=True)
                 raise BackendError(f"a Ray rating task failed: {error}") from None
             kept = merge([kept, found], job.size)
+            running += [
+                rate.remote(opener, part, sent_job) for part in itertools.islice(waiting, 1)
+            ]
         return kept
+
+    def _task_cpus(self, ray: Any) -> float:
+        """`num_cpus`, or none when the cluster has no CPU free for a task (e.g. score actors
+        hold them all, idle while the pool is rated): tasks then run beside them, at most
+        `workers` at once, rather than wait forever."""
+        free = ray.available_resources().get("CPU", 0.0)
+        return self.num_cpus if free >= self.num_cpus else 0
 
     def close(self) -> None:
         """Drop the sent source; shut Ray down if this rater started it."""

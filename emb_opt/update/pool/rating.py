@@ -41,12 +41,21 @@ class ScoredIds:
     def mask(self, ids: Sequence[Any]) -> np.ndarray:
         """True where the id was scored: one `np.isin` for a batch of int or string ids (whose
         keys are their literals), a lookup per id otherwise."""
-        column = np.asarray(ids) if len(ids) else np.empty(0, np.int64)
-        if column.ndim == 1 and column.dtype.kind in "iu":
+        column = _column(ids)
+        if column is not None and column.dtype.kind in "iu":
             return np.isin(column, self.ints)
-        if column.ndim == 1 and column.dtype.kind == "U":
+        if column is not None and column.dtype.kind == "U":
             return np.isin(column, self.strings)
         return np.fromiter((repr(i) in self.keys for i in ids), dtype=bool, count=len(ids))
+
+
+def _column(ids: Sequence[Any]) -> np.ndarray | None:
+    """The ids as a flat numpy array, or None when they do not make one."""
+    try:
+        column = np.asarray(ids) if len(ids) else np.empty(0, np.int64)
+    except ValueError:  # ids of several shapes
+        return None
+    return column if column.ndim == 1 else None
 
 
 def _literal(key: str) -> Any:
