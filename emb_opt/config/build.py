@@ -168,10 +168,11 @@ def build_run(config: RunConfig) -> Run:
 
 
 def open_source(spec: SourceSpec) -> Any:
-    """The backend's source for `spec`, able to open itself again in another process."""
+    """The backend's source for `spec`, able to open itself again in another process (by
+    connecting again like this, unless it travels by value or its backend knows better)."""
     source = backend_builder(spec.backend)(spec)
-    if hasattr(source, "set_opener"):
-        source.set_opener(functools.partial(open_source, spec))
+    if hasattr(source, "offer_opener"):
+        source.offer_opener(functools.partial(open_source, spec))
     return source
 
 
