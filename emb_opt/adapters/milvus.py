@@ -336,8 +336,8 @@ class MilvusDataSource(RemoteDataSource):
             yield self._entities_to_hits(batch, scored=False)
 
     def _process_bound(self) -> str | None:
-        if self.address.endswith(".db"):  # pymilvus's own test for Milvus Lite
-            return f"Milvus Lite ({self.address}) is open in one process at a time"
+        if self.dialect == "lite" or self.address.endswith(".db"):  # a Milvus Lite file
+            return "Milvus Lite (its .db file) is open in one process at a time"
         return None
 
     def _count(self) -> int:

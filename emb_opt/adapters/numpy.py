@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,13 +27,15 @@ class MappedMatrix:
     @classmethod
     def of(cls, array: np.ndarray) -> MappedMatrix | None:
         """The file region `array` views, if it is a C-contiguous view of a memory map."""
-        mapped: Any = array
-        while mapped is not None and not isinstance(mapped, np.memmap):
-            mapped = mapped.base
-        if mapped is None or mapped.filename is None or not array.flags.c_contiguous:
+        root: Any = array  # the memmap over the mmap itself (its slices copy its offset)
+        while isinstance(root, np.ndarray) and not isinstance(root.base, mmap.mmap):
+            root = root.base
+        if not isinstance(root, np.memmap) or root.filename is None:
             return None
-        start = mapped.offset + array.ctypes.data - mapped.ctypes.data
-        return cls(str(mapped.filename), start, array.shape)
+        if array.dtype != np.float32 or not array.flags.c_contiguous:
+            return None
+        start = root.offset + array.ctypes.data - root.ctypes.data
+        return cls(str(root.filename), start, array.shape)
 
     def open(self) -> np.ndarray:
         """The matrix, mapped read-only from the file again."""

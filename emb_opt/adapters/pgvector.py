@@ -349,27 +349,27 @@ class PgvectorDataSource(RemoteDataSource):
         starts = [row[0] for row in self._execute(self._starts, {**self._params, "parts": count})]
         return list(pairwise([None, *starts[1:], None]))
 
-    def _page(self, lower: str | None, upper: bool) -> Any:
-        """The statement of one scan page: ids `lower` ("after": beyond %(after)s, "start":
-        from %(start)s, None: any) and below %(end)s if `upper`, in id order."""
+    def _page(self, *conditions: str) -> Any:
+        """The statement of one scan page: the filter and `conditions` on the id (such as
+        "> %(after)s"), in id order."""
         from psycopg import sql
 
-        conditions = {"after": " AND {id} > %(after)s", "start": " AND {id} >= %(start)s"}
-        query = self._select + sql.SQL(conditions.get(lower or "", "")).format(id=self._id)
-        if upper:
-            query += sql.SQL(" AND {id} < %(end)s").format(id=self._id)
+        query = self._select
+        for condition in conditions:
+            query += sql.SQL(" AND {id} " + condition).format(id=self._id)
         return query + sql.SQL(" ORDER BY {id} LIMIT %(limit)s").format(id=self._id)
 
     def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
+        """Pages by id (keyset), from id `start` to before id `end` (None: open)."""
         start, end = bounds or (None, None)
         params = {**self._params, "limit": batch_size, "start": start, "end": end}
-        query = self._page(None if start is None else "start", end is not None)
-        next_page = self._page("after", end is not None)
+        before = () if end is None else ("< %(end)s",)
+        query = self._page(*before) if start is None else self._page(">= %(start)s", *before)
         while rows := self._execute(query, params):
             yield self._rows_to_hits(rows)
             if len(rows) < batch_size:
                 return
-            query, params["after"] = next_page, rows[-1][0]
+            query, params["after"] = self._page("> %(after)s", *before), rows[-1][0]
 
     def _count(self) -> int:
         return int(self._execute(self._count_sql, self._params)[0][0])

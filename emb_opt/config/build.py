@@ -151,6 +151,7 @@ def build_run(config: RunConfig) -> Run:
         executor = build_executor(config.executor)
         if config.executor.kind == "ray" and "rating" not in config.strategy.update.params:
             _rate_on_ray(update, config.executor)
+        check_rating_source(update, source)
     except BaseException:
         source.close()
         raise
@@ -183,6 +184,17 @@ def _rate_on_ray(update: Any, executor: ExecutorConfig) -> None:
 
     if isinstance(update, GuidedUpdate):
         update.rating = RayRater(address=(executor.model_extra or {}).get("address"))
+
+
+def check_rating_source(update: Any, source: Any) -> None:
+    """A guided strategy rating on Ray needs a source that other processes can open: a
+    one-line BackendError now (naming why and what to do), not at its first pool round."""
+    from ..update import GuidedUpdate
+    from ..update.pool import RayRater
+
+    if isinstance(update, GuidedUpdate) and isinstance(update.rating, RayRater):
+        if hasattr(source, "opener"):
+            source.opener()
 
 
 def check_k_fits(source: Searchable, k: int, filtered: bool) -> None:
