@@ -48,9 +48,10 @@ def import_qdrant() -> Any:
 
 
 def point_order(point_id: Any) -> tuple[int, int]:
-    """Where Qdrant's scroll puts a point id: integer ids first, then UUIDs as 128-bit ints."""
-    if isinstance(point_id, str):
-        return 1, uuid.UUID(point_id).int
+    """Where Qdrant's scroll puts a point id: integer ids first, then UUIDs (as strings, or
+    `uuid.UUID` from Qdrant Edge) as 128-bit ints."""
+    if isinstance(point_id, str | uuid.UUID):
+        return 1, uuid.UUID(str(point_id)).int
     return 0, int(point_id)
 
 

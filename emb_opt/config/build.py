@@ -192,9 +192,9 @@ def check_rating_source(update: Any, source: Any) -> None:
     from ..update import GuidedUpdate
     from ..update.pool import RayRater
 
-    if isinstance(update, GuidedUpdate) and isinstance(update.rating, RayRater):
-        if hasattr(source, "opener"):
-            source.opener()
+    on_ray = isinstance(update, GuidedUpdate) and isinstance(update.rating, RayRater)
+    if on_ray and hasattr(source, "opener"):
+        source.opener()
 
 
 def check_k_fits(source: Searchable, k: int, filtered: bool) -> None:
