@@ -14,8 +14,8 @@ from __future__ import annotations
 import functools
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Final, NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Final, NamedTuple
 
 import numpy as np
 
@@ -69,6 +69,8 @@ class VectorDataSource(ABC):
 
     metric: str = "l2"
     max_k: int | None = None  # the most results per query the engine answers
+    # another process gets a copy (pickled) rather than opening it again (in-process sources)
+    sent_by_value: ClassVar[bool] = False
 
     def __init__(self, k: int, filter: Any = None, distance_cutoff: float | None = None) -> None:
         self.k = check_k(k)
@@ -164,6 +166,13 @@ class VectorDataSource(ABC):
         """Say how another process opens this source (e.g. `connect` with its `SourceSpec`)."""
         self._opener = opener
 
+    def offer_opener(self, opener: Callable[[], Any]) -> None:
+        """How the source was connected (`open_source` offers it): kept as its opener unless
+        the source is sent by value or already has one (its backend's `connect` knows better,
+        e.g. the URL of the embedded PostgreSQL it started)."""
+        if self._opener is None and not self.sent_by_value:
+            self._opener = opener
+
     def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
         """Pages of at most `batch_size` matching items (distances unused) within the part
         `bounds` (None: everywhere), honouring the filter."""
@@ -205,6 +214,22 @@ def even_bounds(n: int, count: int) -> list[tuple[int, int]]:
     parts = max(1, min(count, n))
     edges = [n * i // parts for i in range(parts + 1)]
     return [(a, b) for a, b in itertools.pairwise(edges) if b > a] or [(0, 0)]
+
+
+def id_bounds(ids: Iterable[Any], total: int, count: int) -> list[tuple[Any, Any]]:
+    """`[start, end)` ranges splitting a stream of `total` ids, in scan order, into at most
+    `count` near-equal parts: None opens the first start and the last end. Only the ids that
+    start a part are kept (memory grows with `count`, not the stream), and the stream is read
+    no further than the last of them."""
+    starts = [start for start, _ in even_bounds(total, count)][1:]
+    found: list[Any] = []
+    if starts:
+        for position, item_id in enumerate(ids):
+            if position == starts[len(found)]:
+                found.append(item_id)
+                if len(found) == len(starts):
+                    break
+    return list(itertools.pairwise([None, *found, None]))
 
 
 def slice_hits(hits: QueryHits, start: int, end: int) -> QueryHits:

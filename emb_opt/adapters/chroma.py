@@ -19,7 +19,7 @@ from ..errors import missing_dependency
 from ..filters import Filter
 from ..filters.to_chroma import to_chroma
 from .backend import Backend
-from .base import QueryHits
+from .base import QueryHits, even_bounds
 from .names import CHROMA
 from .remote import (
     LoaderCalls,
@@ -190,29 +190,37 @@ class ChromaDataSource(RemoteDataSource):
         converted = ids if self.id_type is str else [self.id_type(i) for i in ids]
         return self._hits(converted, distances, vectors, metadatas)
 
-    def _pages(self, limit: int, include: list[str]) -> Iterator[Any]:
-        """`get` results of at most `limit` matching records, paged by offset."""
-        offset = 0
-        while True:
+    def _pages(
+        self, limit: int, include: list[str], bounds: tuple[int, int] | None = None
+    ) -> Iterator[Any]:
+        """`get` results of at most `limit` matching records, paged by offset, from the
+        `start`-th matching record to before the `stop`-th (None: all of them)."""
+        offset, stop = bounds or (0, None)
+        while stop is None or offset < stop:
+            size = limit if stop is None else min(limit, stop - offset)
             result = self._call(
                 "get",
                 self.collection.get,
                 where=self.native_filter,
-                limit=limit,
+                limit=size,
                 offset=offset,
                 include=include,
             )
             yield result
-            if len(result["ids"]) < limit:
+            if len(result["ids"]) < size:
                 return
-            offset += limit
+            offset += size
 
     def _matching_ids(self) -> list[Any]:
         result = self._call("get", self.collection.get, where=self.native_filter, include=[])
         return list(result["ids"])
 
+    def _partition_bounds(self, count: int) -> list[Any]:
+        """Offset ranges `(start, stop)` of near-equal numbers of matching records."""
+        return even_bounds(self._count(), count)
+
     def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
-        for result in self._pages(batch_size, self._include):
+        for result in self._pages(batch_size, self._include, bounds):
             yield self._records_to_hits(
                 result["ids"],
                 np.zeros(len(result["ids"])),
@@ -220,6 +228,12 @@ class ChromaDataSource(RemoteDataSource):
                 result["metadatas"],
                 result.get("documents"),
             )
+
+    def _process_bound(self) -> str | None:
+        settings = self.client.get_settings()
+        if settings.chroma_server_host or settings.is_persistent:
+            return None
+        return "Chroma in memory (EphemeralClient) keeps its records in this process"
 
     def _count(self) -> int:
         if self.native_filter is None:

@@ -20,7 +20,7 @@ from ..errors import ConfigError, missing_dependency
 from ..filters import FALSE, Filter
 from ..filters.to_lance import lance_columns, lance_filter, render_lance, sql_literal
 from .backend import Backend
-from .base import MATCHES_NOTHING, QueryHits, check_metric, slice_hits
+from .base import MATCHES_NOTHING, QueryHits, check_metric, id_bounds, slice_hits
 from .names import LANCEDB
 from .remote import (
     LoaderCalls,
@@ -38,6 +38,8 @@ METRICS = {"l2": "l2", "cosine": "cosine", "dot": "ip"}  # LanceDB distance -> l
 SCORES = ScoreConvention(l2_squared=True, similarity=False)  # squared l2, 1 - cos, 1 - dot
 METRIC_KEY = b"emb_opt.metric"  # schema metadata: the metric `load_collection` was given
 ID, VECTOR = "id", "vector"  # the columns `load_collection` writes
+ROW_ID = "_rowid"  # Lance's row id: increases in scan order; parts are ranges of it
+ID_BATCH = 65_536  # row ids per batch when reading them to split a scan
 
 
 def import_lancedb() -> Any:
@@ -189,13 +191,29 @@ class LanceDataSource(RemoteDataSource):
         rows = self._call("query", self._rows(self.native_filter, [self.id_column]).to_arrow)
         return list(rows[self.id_column].to_pylist())
 
+    def _row_ids(self) -> Iterator[int]:
+        """The row ids of the matching rows, in scan order."""
+        query = self._rows(self.native_filter, [self.id_column]).with_row_id(True)
+        for batch in self._call("query", query.to_batches, ID_BATCH):
+            yield from batch.column(ROW_ID).to_pylist()
+
+    def _partition_bounds(self, count: int) -> list[Any]:
+        """Row id ranges holding near-equal numbers of matching rows."""
+        return id_bounds(self._row_ids(), self._count(), count)
+
+    def _in_part(self, bounds: tuple[Any, Any] | None) -> str | None:
+        """The filter, and the row id range of the part `bounds` (None: every row)."""
+        lower, upper = bounds or (None, None)
+        conditions = [] if self.native_filter is None else [f"({self.native_filter})"]
+        conditions += [] if lower is None else [f"{ROW_ID} >= {int(lower)}"]
+        conditions += [] if upper is None else [f"{ROW_ID} < {int(upper)}"]
+        return " AND ".join(conditions) or None
+
     def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
         import pyarrow as pa
 
-        reader = self._call(
-            "query", self._rows(self.native_filter, self._select).to_batches, batch_size
-        )
-        for batch in reader:
+        query = self._rows(self._in_part(bounds), self._select)
+        for batch in self._call("query", query.to_batches, batch_size):
             if batch.num_rows:
                 yield self._rows_to_hits(pa.Table.from_batches([batch]))
 

@@ -20,9 +20,16 @@ import numpy as np
 from ..errors import missing_dependency
 from ..filters import FALSE, Filter
 from ..filters._native import check_kinds, compared_fields, infer_kinds, sampled_kinds
-from ..filters.to_milvus import Dialect, MilvusSchema, milvus_filter, render_milvus, type_name
+from ..filters.to_milvus import (
+    Dialect,
+    MilvusSchema,
+    key_range,
+    milvus_filter,
+    render_milvus,
+    type_name,
+)
 from .backend import Backend
-from .base import MATCHES_NOTHING, QueryHits
+from .base import MATCHES_NOTHING, QueryHits, id_bounds
 from .names import MILVUS, MILVUS_NAME
 from .remote import (
     LoaderCalls,
@@ -284,17 +291,27 @@ class MilvusDataSource(RemoteDataSource):
             drop=self._fields_not_metadata,
         )
 
-    def _query_pages(self, batch_size: int, output_fields: list[str]) -> Iterator[list[Any]]:
-        """Pages of at most `batch_size` matching rows, from a query iterator."""
+    def _query_pages(
+        self, batch_size: int, output_fields: list[str], bounds: tuple[Any, Any] | None = None
+    ) -> Iterator[list[Any]]:
+        """Pages of at most `batch_size` matching rows, from a query iterator (in primary key
+        order), with keys from `start` (None: the first) to before `end` (None: the last)."""
+        expression, extra = self.expression, self._extra
+        lower, upper = bounds or (None, None)
+        key, params = key_range(self.id_field, lower, upper, self.dialect)
+        if key:
+            expression = f"({expression}) and ({key})" if expression else key
+        if params:
+            extra = {**extra, "filter_params": {**extra.get("filter_params", {}), **params}}
         iterator = self._call(
             "query_iterator",
             self.client.query_iterator,
             self.collection_name,
             batch_size=min(batch_size, MAX_QUERY_WINDOW),
-            filter=self.expression,
+            filter=expression,
             output_fields=output_fields,
             timeout=self.timeout,
-            **self._extra,
+            **extra,
         )
         try:
             while batch := self._call("query_iterator.next", iterator.next):
@@ -302,13 +319,26 @@ class MilvusDataSource(RemoteDataSource):
         finally:
             iterator.close()
 
+    def _ids(self) -> Iterator[Any]:
+        """The matching primary keys, in order."""
+        for batch in self._query_pages(ITERATOR_BATCH, [self.id_field]):
+            yield from (row[self.id_field] for row in batch)
+
     def _matching_ids(self) -> list[Any]:
-        pages = self._query_pages(ITERATOR_BATCH, [self.id_field])
-        return [row[self.id_field] for batch in pages for row in batch]
+        return list(self._ids())
+
+    def _partition_bounds(self, count: int) -> list[Any]:
+        """Primary key ranges holding near-equal numbers of matching rows."""
+        return id_bounds(self._ids(), self._count(), count)
 
     def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
-        for batch in self._query_pages(batch_size, self._output):
+        for batch in self._query_pages(batch_size, self._output, bounds):
             yield self._entities_to_hits(batch, scored=False)
+
+    def _process_bound(self) -> str | None:
+        if self.dialect == "lite" or self.address.endswith(".db"):  # a Milvus Lite file
+            return "Milvus Lite (its .db file) is open in one process at a time"
+        return None
 
     def _count(self) -> int:
         (row,) = self._call(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,6 +14,34 @@ from .base import QueryHits, check_metric, l2_to_distance
 from .rows import RowDataSource, Rows, RowTable
 from .servers import adapter_options
 from .spec import SourceSpec
+
+
+@dataclass(frozen=True)
+class MappedMatrix:
+    """Where a float32 matrix memory-mapped from a file lies: it travels as this, not copied."""
+
+    file: str
+    offset: int
+    shape: tuple[int, ...]
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> MappedMatrix | None:
+        """The file region `array` views, if it is a C-contiguous view of a memory map."""
+        root: Any = array  # the memmap over the mmap itself (its slices copy its offset)
+        while isinstance(root, np.ndarray) and not isinstance(root.base, mmap.mmap):
+            root = root.base
+        if not isinstance(root, np.memmap) or root.filename is None:
+            return None
+        if array.dtype != np.float32 or not array.flags.c_contiguous:
+            return None
+        start = root.offset + array.ctypes.data - root.ctypes.data
+        return cls(str(root.filename), start, array.shape)
+
+    def open(self) -> np.ndarray:
+        """The matrix, mapped read-only from the file again."""
+        return np.asarray(
+            np.memmap(self.file, dtype=np.float32, mode="r", offset=self.offset, shape=self.shape)
+        )
 
 
 class NumpyDataSource(RowDataSource):
@@ -51,10 +81,28 @@ class NumpyDataSource(RowDataSource):
         self.metric = check_metric(metric)
         self.embeddings = matrix
         self.rows = RowTable(len(matrix), ids, items, metadata)
-        if metric == "cosine":
-            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-            self._unit = matrix / np.where(norms == 0, 1, norms)
+        self._unit_rows()
         self._squared_norms = np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64)
+
+    def _unit_rows(self) -> None:
+        if self.metric == "cosine":
+            norms = np.linalg.norm(self.embeddings, axis=1, keepdims=True)
+            self._unit = self.embeddings / np.where(norms == 0, 1, norms)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the unit rows (made again); a memory-mapped matrix as its file."""
+        state = self.__dict__.copy()
+        state.pop("_unit", None)
+        mapped = MappedMatrix.of(self.embeddings)
+        if mapped is not None:
+            state["embeddings"] = mapped
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if isinstance(self.embeddings, MappedMatrix):
+            self.embeddings = self.embeddings.open()
+        self._unit_rows()
 
     @property
     def dimension(self) -> int:

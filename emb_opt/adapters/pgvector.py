@@ -11,9 +11,11 @@ filter compiles to a parameterised WHERE (`emb_opt.filters.to_sql`). Scans page 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -289,16 +291,17 @@ class PgvectorDataSource(RemoteDataSource):
             "where": where,
             "id": sql.Identifier(self.id_column),
         }
+        self._id = parts["id"]
         vector, operator = sql.Identifier(self.vector_column), sql.SQL(OPERATORS[self.metric])
         self._knn = sql.SQL(
             "SELECT q.ord, r.* FROM unnest(%(queries)s::vector[]) WITH ORDINALITY AS q(vec, ord) "
             "CROSS JOIN LATERAL (SELECT {vector} {op} q.vec, {columns} FROM {table} "
             "WHERE {where} ORDER BY {vector} {op} q.vec LIMIT %(k)s) AS r ORDER BY 1, 2"
         ).format(vector=vector, op=operator, **parts)
-        select = "SELECT {columns} FROM {table} WHERE ({where})"
-        self._first_page = sql.SQL(select + " ORDER BY {id} LIMIT %(limit)s").format(**parts)
-        self._next_page = sql.SQL(
-            select + " AND {id} > %(after)s ORDER BY {id} LIMIT %(limit)s"
+        self._select = sql.SQL("SELECT {columns} FROM {table} WHERE ({where})").format(**parts)
+        self._starts = sql.SQL(  # the first id of each of %(parts)s near-equal parts
+            "SELECT min({id}) FROM (SELECT {id}, ntile(%(parts)s) OVER (ORDER BY {id}) AS part "
+            "FROM {table} WHERE {where}) AS numbered GROUP BY part ORDER BY 1"
         ).format(**parts)
         self._ids = sql.SQL("SELECT {id} FROM {table} WHERE {where}").format(**parts)
         self._count_sql = sql.SQL("SELECT count(*) FROM {table} WHERE {where}").format(**parts)
@@ -341,14 +344,32 @@ class PgvectorDataSource(RemoteDataSource):
     def _matching_ids(self) -> list[Any]:
         return [row[0] for row in self._execute(self._ids, self._params)]
 
+    def _partition_bounds(self, count: int) -> list[Any]:
+        """Id ranges `[start, end)` holding near-equal numbers of matching rows (None: open)."""
+        starts = [row[0] for row in self._execute(self._starts, {**self._params, "parts": count})]
+        return list(pairwise([None, *starts[1:], None]))
+
+    def _page(self, *conditions: str) -> Any:
+        """The statement of one scan page: the filter and `conditions` on the id (such as
+        "> %(after)s"), in id order."""
+        from psycopg import sql
+
+        query = self._select
+        for condition in conditions:
+            query += sql.SQL(" AND {id} " + condition).format(id=self._id)
+        return query + sql.SQL(" ORDER BY {id} LIMIT %(limit)s").format(id=self._id)
+
     def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
-        rows = self._execute(self._first_page, {**self._params, "limit": batch_size})
-        while rows:
+        """Pages by id (keyset), from id `start` to before id `end` (None: open)."""
+        start, end = bounds or (None, None)
+        params = {**self._params, "limit": batch_size, "start": start, "end": end}
+        before = () if end is None else ("< %(end)s",)
+        query = self._page(*before) if start is None else self._page(">= %(start)s", *before)
+        while rows := self._execute(query, params):
             yield self._rows_to_hits(rows)
             if len(rows) < batch_size:
                 return
-            params = {**self._params, "limit": batch_size, "after": rows[-1][0]}
-            rows = self._execute(self._next_page, params)
+            query, params["after"] = self._page("> %(after)s", *before), rows[-1][0]
 
     def _count(self) -> int:
         return int(self._execute(self._count_sql, self._params)[0][0])
@@ -569,7 +590,8 @@ def open_client(source: SourceSpec) -> Any:
 
 def connect(source: SourceSpec) -> PgvectorDataSource:
     """The server at `source.url`; else, with `source.path`, an embedded PostgreSQL keeping
-    its data there, started now and stopped when the source closes; else libpq's defaults."""
+    its data there, started now and stopped when the source closes (other processes open the
+    source at that server's URL: one server per data directory); else libpq's defaults."""
     from .postgres_embedded import EmbeddedPostgres
 
     if source.url or not source.path:
@@ -581,6 +603,7 @@ def connect(source: SourceSpec) -> PgvectorDataSource:
     except BaseException:
         server.stop()
         raise
+    source_.set_opener(functools.partial(connect, at_server))
     return close_also(source_, server.stop)
 
 

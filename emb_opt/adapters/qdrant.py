@@ -8,6 +8,7 @@ Works with any `QdrantClient`: a server (REST or gRPC) or local mode (`":memory:
 
 from __future__ import annotations
 
+import uuid
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import pairwise
@@ -19,7 +20,7 @@ from ..errors import missing_dependency
 from ..filters import Filter
 from ..filters.to_qdrant import to_qdrant
 from .backend import Backend
-from .base import QueryHits, slice_hits
+from .base import QueryHits, id_bounds, slice_hits
 from .names import QDRANT
 from .remote import (
     LoaderCalls,
@@ -44,6 +45,14 @@ def import_qdrant() -> Any:
     except ImportError:
         raise missing_dependency("qdrant-client", "qdrant") from None
     return models
+
+
+def point_order(point_id: Any) -> tuple[int, int]:
+    """Where Qdrant's scroll puts a point id: integer ids first, then UUIDs (as strings, or
+    `uuid.UUID` from Qdrant Edge) as 128-bit ints."""
+    if isinstance(point_id, str | uuid.UUID):
+        return 1, uuid.UUID(str(point_id)).int
+    return 0, int(point_id)
 
 
 def qdrant_address(client: Any) -> str:
@@ -82,20 +91,36 @@ class QdrantPoints(RemoteDataSource):
     def _scroll_page(self, limit: int, offset: Any, with_data: bool) -> tuple[list[Any], Any]:
         """One page of at most `limit` matching points from `offset`, and the next offset."""
 
-    def _scroll(self, limit: int, with_data: bool) -> Iterator[list[Any]]:
-        """Pages of at most `limit` matching points (ids only unless `with_data`)."""
-        offset = None
+    def _scroll(
+        self, limit: int, with_data: bool, bounds: tuple[Any, Any] | None = None
+    ) -> Iterator[list[Any]]:
+        """Pages of at most `limit` matching points (ids only unless `with_data`), in id
+        order, from id `start` (None: the first) to before id `end` (None: the last)."""
+        offset, end = bounds or (None, None)
+        stop = None if end is None else point_order(end)
         while True:
             points, offset = self._scroll_page(limit, offset, with_data)
+            if stop is not None and (offset is None or point_order(offset) >= stop):
+                yield [p for p in points if point_order(p.id) < stop]
+                return
             yield points
             if offset is None:
                 return
 
+    def _ids(self) -> Iterator[Any]:
+        """The matching point ids, in scroll order."""
+        for points in self._scroll(SCROLL_PAGE, False):
+            yield from (p.id for p in points)
+
     def _matching_ids(self) -> list[Any]:
-        return [p.id for points in self._scroll(SCROLL_PAGE, False) for p in points]
+        return list(self._ids())
+
+    def _partition_bounds(self, count: int) -> list[Any]:
+        """Id ranges holding near-equal numbers of matching points."""
+        return id_bounds(self._ids(), self._count(), count)
 
     def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
-        for points in self._scroll(batch_size, True):
+        for points in self._scroll(batch_size, True, bounds):
             yield self._points_to_hits(points, scored=False)
 
 
@@ -222,6 +247,11 @@ class QdrantDataSource(QdrantPoints):
             with_payload=with_data,
             with_vectors=self._with_vector if with_data else False,
         )
+
+    def _process_bound(self) -> str | None:
+        if self.address.startswith("local mode"):
+            return f"Qdrant in {self.address} is open in one process at a time"
+        return None
 
     def _count(self) -> int:
         result = self._call(

@@ -162,6 +162,9 @@ class QdrantEdgeDataSource(QdrantPoints):
         )
         return self._call("scroll", self.client.scroll, request)
 
+    def _process_bound(self) -> str | None:
+        return f"Qdrant Edge ({self.address}) is open in one process at a time"
+
     def _count(self) -> int:
         request = import_edge().CountRequest(exact=True, filter=self.native_filter)
         return int(self._call("count", self.client.count, request))

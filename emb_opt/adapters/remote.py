@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ..errors import BackendError
 from ..schemas import Item
 from .base import QueryHits, VectorDataSource, check_metric, hits_to_items, l2_to_distance
 from .names import NameRules, encodable
@@ -137,6 +138,31 @@ class RemoteDataSource(VectorDataSource):
         if not len(chosen):
             return []
         return hits_to_items(self._fetch([ids[i] for i in chosen.tolist()]))
+
+    def opener(self) -> Callable[[], Any]:
+        """How another process opens this source: what its `connect` or `set_opener` said.
+
+        A BackendError, raised before anything runs, when no other process can open it
+        (`_process_bound`) or nobody said how (a source built directly, not from a config).
+        """
+        bound = self._process_bound()
+        if bound is not None:
+            raise BackendError(
+                f"{bound}: another process cannot open it, so its pool rounds cannot be rated "
+                "on Ray; use a server (source.url) or rate in this process "
+                "(rating: {executor: local})"
+            )
+        if self._opener is None:
+            raise BackendError(
+                f"{type(self).__name__} was not built from a source block, so another process "
+                "does not know how to open it; call set_opener(f), f a picklable function "
+                "that opens it"
+            )
+        return self._opener
+
+    def _process_bound(self) -> str | None:
+        """Why only this process can open the collection (None: others can too)."""
+        return None
 
     @abstractmethod
     def _matching_ids(self) -> list[Any]:

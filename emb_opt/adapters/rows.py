@@ -83,9 +83,13 @@ class RowTable:
 
 
 class RowDataSource(VectorDataSource):
-    """Base of the in-process adapters; subclasses set `self.rows` and implement two methods."""
+    """Base of the in-process adapters; subclasses set `self.rows` and implement two methods.
+
+    Another process receives a copy (pickled; Ray shares its numpy arrays without copying).
+    """
 
     rows: RowTable
+    sent_by_value = True
 
     @abstractmethod
     def _nearest(

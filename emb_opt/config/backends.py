@@ -8,6 +8,7 @@ cannot serve as a collection is refused here, naming its key, before anything is
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -37,7 +38,7 @@ def source_spec(source: SourceConfig) -> SourceSpec:
         k=source.k,
         filter=source.parsed_filter,
         item_key=source.item_key,
-        data=None if data is None else lambda: load_corpus(data),
+        data=None if data is None else functools.partial(load_corpus, data),
         options=dict(source.options),
     )
 
@@ -131,7 +132,7 @@ def _read_embeddings(path: str) -> np.ndarray:
         raise ConfigError(f"{where} holds {array.dtype} values; expected numbers")
     rows, dimension = array.shape
     check_fits(rows, dimension, f"{where}: {rows} rows of {dimension} dimensions")
-    try:
+    try:  # float32 stays mapped from the file (and travels to other processes as the file)
         embeddings = np.asarray(array, dtype=np.float32)
         finite = np.isfinite(embeddings).all(axis=1)
     except MemoryError:

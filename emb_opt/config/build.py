@@ -151,6 +151,7 @@ def build_run(config: RunConfig) -> Run:
         executor = build_executor(config.executor)
         if config.executor.kind == "ray" and "rating" not in config.strategy.update.params:
             _rate_on_ray(update, config.executor)
+        check_rating_source(update, source)
     except BaseException:
         source.close()
         raise
@@ -168,10 +169,11 @@ def build_run(config: RunConfig) -> Run:
 
 
 def open_source(spec: SourceSpec) -> Any:
-    """The backend's source for `spec`, able to open itself again in another process."""
+    """The backend's source for `spec`, able to open itself again in another process (by
+    connecting again like this, unless it travels by value or its backend knows better)."""
     source = backend_builder(spec.backend)(spec)
-    if hasattr(source, "set_opener"):
-        source.set_opener(functools.partial(open_source, spec))
+    if hasattr(source, "offer_opener"):
+        source.offer_opener(functools.partial(open_source, spec))
     return source
 
 
@@ -182,6 +184,17 @@ def _rate_on_ray(update: Any, executor: ExecutorConfig) -> None:
 
     if isinstance(update, GuidedUpdate):
         update.rating = RayRater(address=(executor.model_extra or {}).get("address"))
+
+
+def check_rating_source(update: Any, source: Any) -> None:
+    """A guided strategy rating on Ray needs a source that other processes can open: a
+    one-line BackendError now (naming why and what to do), not at its first pool round."""
+    from ..update import GuidedUpdate
+    from ..update.pool import RayRater
+
+    on_ray = isinstance(update, GuidedUpdate) and isinstance(update.rating, RayRater)
+    if on_ray and hasattr(source, "opener"):
+        source.opener()
 
 
 def check_k_fits(source: Searchable, k: int, filtered: bool) -> None:

@@ -11,6 +11,7 @@ tells them apart. Integers beyond the float64 range become +/-inf.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -138,11 +139,7 @@ class Columns:
     def from_records(cls, records: Sequence[Mapping[str, Any] | None]) -> Columns:
         """Columns over per-row metadata dicts (a None row has every field missing)."""
         rows = tuple(records)
-
-        def load(name: str) -> FieldColumn:
-            return column_from_values([row.get(name) if row is not None else None for row in rows])
-
-        return cls(len(rows), load)
+        return cls(len(rows), functools.partial(_record_field, rows))
 
     @classmethod
     def from_arrow(cls, table: Any) -> Columns:
@@ -159,18 +156,7 @@ class Columns:
         else:
             columns = {name: table.column(name) for name in table.column_names}
             n_rows = table.num_rows
-
-        def load(name: str) -> FieldColumn:
-            if name not in columns:
-                return FieldColumn(n_rows=n_rows)
-            column = columns[name]
-            if type(column).__module__.startswith("pyarrow"):
-                return column_from_arrow(column)
-            if isinstance(column, np.ndarray):
-                column = column.tolist()
-            return column_from_values(column)
-
-        return cls(n_rows, load)
+        return cls(n_rows, functools.partial(_column_field, columns, n_rows))
 
     def __len__(self) -> int:
         return self._n_rows
@@ -184,6 +170,23 @@ class Columns:
         if column is None:
             column = self._cache[name] = self._load(name)
         return column
+
+
+def _record_field(rows: Sequence[Mapping[str, Any] | None], name: str) -> FieldColumn:
+    """Field `name` of per-row metadata dicts (a module function: `Columns` pickle)."""
+    return column_from_values([row.get(name) if row is not None else None for row in rows])
+
+
+def _column_field(columns: Mapping[str, Any], n_rows: int, name: str) -> FieldColumn:
+    """Column `name` of a table (Arrow columns, lists or arrays); absent: missing everywhere."""
+    if name not in columns:
+        return FieldColumn(n_rows=n_rows)
+    column = columns[name]
+    if type(column).__module__.startswith("pyarrow"):
+        return column_from_arrow(column)
+    if isinstance(column, np.ndarray):
+        column = column.tolist()
+    return column_from_values(column)
 
 
 def mask(flt: Filter | Mapping[str, Any] | None, columns: Columns) -> np.ndarray:

@@ -145,6 +145,22 @@ def render_milvus(
     return expression, renderer.params
 
 
+def key_range(field: str, lower: Any, upper: Any, dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """`lower <= field < upper` (a None side is open) as (expression, filter_params), for a
+    primary key: values as the params `key_lower` / `key_upper` with "templates", else as
+    escaped literals."""
+    parts, params = [], {}
+    for name, op, value in (("key_lower", ">=", lower), ("key_upper", "<", upper)):
+        if value is None:
+            continue
+        if dialect == "templates":
+            params[name] = value
+            parts.append(f"{field} {op} {{{name}}}")
+        else:
+            parts.append(f"{field} {op} {_Renderer._literal(value)}")
+    return " and ".join(parts), params
+
+
 def milvus_filter(flt: Filter, schema: MilvusSchema) -> Filter:
     """`flt` folded for this schema: cross-kind comparisons on fields of a known kind and
     comparisons on fields that exist nowhere become constants (it may become TRUE/FALSE).

@@ -1,8 +1,10 @@
-"""Conformance checks for `scan` and `count`, mixed into `DataSourceConformance`.
+"""Conformance checks for `scan`, `count` and `partitions`, mixed into `DataSourceConformance`.
 
 A scan must yield exactly the items the reference evaluator accepts, each once, in non-empty
 batches of at most `batch_size`, carrying the corpus vectors and metadata; items built from
-scan rows must equal the items a kNN search returns for the same ids.
+scan rows must equal the items a kNN search returns for the same ids. The parts of a scan,
+each read by another source opened like the first, must together be the full scan: every
+item once, in scan order.
 """
 
 from __future__ import annotations
@@ -18,12 +20,20 @@ import pytest
 from ..adapters.base import SCAN_BATCH, ScanBatch, scan_to_items
 from ..errors import UnsupportedFilterError
 from ..filters import matches, parse
+from ..protocols import Partition
 from .cases import FILTER_CASES, FilterCase
-from .corpus import ConformanceCorpus, query_batch
+from .corpus import RARE_BUCKET, ConformanceCorpus, query_batch
 
 Factory = Callable[..., Any]
 ALWAYS_FALSE = {"$and": [{"n": 1}, {"tag": {"$in": []}}]}
 BAD_BATCH_SIZES = (0, -3, 2.5, "8", True, None)
+PARTITION_FILTERS = {
+    "all": None,
+    "some": {"tag": {"$in": ["red", "blue"]}},
+    "few": {"bucket": RARE_BUCKET},
+    "none": {"bucket": {"$gt": 5000}},  # matches nothing, which only the engine can tell
+}
+PARTITION_COUNTS = (1, 2, 3, 8)
 
 
 def accepted_ids(corpus: ConformanceCorpus, flt: Any) -> list[Any]:
@@ -32,9 +42,9 @@ def accepted_ids(corpus: ConformanceCorpus, flt: Any) -> list[Any]:
     return [i for i, row in zip(corpus.ids, corpus.metadata) if matches(compiled, row)]
 
 
-def scanned(source: Any, batch_size: int) -> list[ScanBatch]:
-    """Every batch of a scan, each checked for shape and size."""
-    batches = list(source.scan(batch_size))
+def scanned(source: Any, batch_size: int, partition: Partition | None = None) -> list[ScanBatch]:
+    """Every batch of a scan (of one part), each checked for shape and size."""
+    batches = list(source.scan(batch_size, partition) if partition else source.scan(batch_size))
     for batch in batches:
         n = len(batch.ids)
         assert 0 < n <= batch_size, f"batch of {n} rows for batch_size={batch_size}"
@@ -116,9 +126,41 @@ class ScanConformance:
         def forbidden(*args: Any, **kwargs: Any) -> None:
             raise AssertionError("the database was called for an always-false filter")
 
-        source._scan = source._count = forbidden
+        source._scan = source._count = source._partition_bounds = forbidden
         assert list(source.scan(7)) == []
         assert source.count() == 0
+        assert source.partitions(3) == []
+
+    @pytest.mark.parametrize("flt", PARTITION_FILTERS.values(), ids=list(PARTITION_FILTERS))
+    def test_parts_together_are_the_scan(
+        self, conformance: ConformanceCorpus, make_source: Factory, flt: Any
+    ) -> None:
+        source, reader = make_source(k=1, filter=flt), make_source(k=1, filter=flt)
+        expected = accepted_ids(conformance, flt)
+        batch_size = pagination_size(len(expected))
+        full = [i for batch in scanned(source, batch_size) for i in batch.ids]
+        assert sorted(full) == sorted(expected)
+        for count in PARTITION_COUNTS:
+            parts = source.partitions(count)
+            assert 1 <= len(parts) <= count, f"{len(parts)} parts for count={count}"
+            assert [part.number for part in parts] == list(range(len(parts)))
+            joined = [  # each part read by another source, as another process would
+                i
+                for part in parts
+                for batch in scanned(reader, batch_size, part)
+                for i in batch.ids
+            ]
+            assert joined == full, (
+                f"filter {flt!r}, {len(parts)} parts: {len(joined)} ids for {len(full)}, "
+                f"repeated {sorted({i for i in joined if joined.count(i) > 1})[:5]}, "
+                f"missing {sorted(set(full) - set(joined))[:5]}"
+            )
+
+    @pytest.mark.parametrize("count", BAD_BATCH_SIZES, ids=repr)
+    def test_partitions_reject_a_bad_count(self, make_source: Factory, count: Any) -> None:
+        message = f"count must be a positive integer, got {count!r}"
+        with pytest.raises(ValueError, match=re.escape(message)):
+            make_source(k=1).partitions(count)
 
     def test_items_from_scan_rows_equal_knn_items(
         self, conformance: ConformanceCorpus, make_source: Factory

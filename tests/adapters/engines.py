@@ -526,3 +526,24 @@ def check_numeric_filters(make: Any, corpus: Any, unsupported: frozenset[str]) -
                 make(k=k, filter=flt)(query_batch(corpus))
             continue
         assert_same_neighbours(corpus, make(k=k, filter=flt), flt, k)
+
+
+def mixed_point_ids(n: int = 300) -> list[Any]:
+    """Qdrant point ids of both kinds: UUIDs whose 128-bit value is below the integer ids
+    (Qdrant still scrolls every integer id first) and large integers, shuffled."""
+    import numpy as np
+
+    rng = np.random.default_rng(9)
+    uuids = [str(uuid.UUID(int=int(v))) for v in rng.integers(0, 2**40, n // 2)]
+    ids: list[Any] = uuids + list(range(10**12, 10**12 + n - n // 2))
+    return [ids[i] for i in rng.permutation(n)]
+
+
+def check_parts_cover_the_scan(source: Any) -> None:
+    """For several counts, the parts' scans (pages of 17) are the full scan, in order."""
+    full = [i for batch in source.scan(17) for i in batch.ids]
+    assert full
+    for count in (2, 3, 7):
+        parts = source.partitions(count)
+        assert len(parts) == count
+        assert [i for part in parts for batch in source.scan(17, part) for i in batch.ids] == full

@@ -8,6 +8,7 @@ import pytest
 from emb_opt.adapters import DataSource, scan_to_items
 from emb_opt.adapters.faiss import FaissDataSource, import_faiss
 from emb_opt.adapters.numpy import NumpyDataSource
+from emb_opt.adapters.spec import SourceSpec
 from emb_opt.schemas import Query
 
 
@@ -136,3 +137,55 @@ def test_huggingface_prints_no_progress_bars_and_keeps_the_global_setting(capfd,
         (datasets.enable_progress_bars if was_enabled else datasets.disable_progress_bars)()
     err = capfd.readouterr().err
     assert "it/s" not in err and "%|" not in err, err
+
+
+@pytest.mark.parametrize("backend", ["numpy", "faiss", "hf"])
+def test_in_process_sources_travel_by_value_and_answer_the_same(backend):
+    """What a Ray task receives: the source itself, pickled (its filter mask already built)."""
+    import functools
+    import pickle
+
+    from emb_opt.config.build import open_source
+    from emb_opt.synthetic import random_corpus
+
+    spec = SourceSpec(
+        backend=backend,
+        k=5,
+        filter={"rand": {"$lt": 0.5}},
+        data=functools.partial(random_corpus, 600, 8, 3),
+        options={"index": "HNSW16"} if backend == "faiss" else {},
+    )
+    source = open_source(spec)
+    source.count()  # the mask and its columns exist before pickling
+    copy = pickle.loads(pickle.dumps(source.opener()))()
+    assert copy is not source
+    queries = [Query(embedding=q) for q in np.random.default_rng(4).standard_normal((3, 8))]
+    for mine, theirs in zip(source(queries), copy(queries)):
+        assert [i.id for i in mine.query_results] == [i.id for i in theirs.query_results]
+    parts = source.partitions(3)
+    assert [i for p in parts for b in copy.scan(50, p) for i in b.ids] == [
+        i for b in source.scan(50) for i in b.ids
+    ]
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_a_memory_mapped_matrix_travels_as_its_file(tmp_path, vectors, metric):
+    import pickle
+
+    np.save(tmp_path / "x.npy", vectors)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    source = NumpyDataSource(np.asarray(mapped, dtype=np.float32), k=4, metric=metric)
+    sent = pickle.dumps(source)
+    assert len(sent) < vectors.nbytes  # the file's name, not its rows
+    copy = pickle.loads(sent)
+    assert isinstance(copy.embeddings.base, np.memmap) and not copy.embeddings.flags.writeable
+    assert np.array_equal(copy.embeddings, vectors)
+    query = [Query(embedding=vectors[3] + 0.01)]
+    assert [i.id for i in copy(query)[0].query_results] == [
+        i.id for i in source(query)[0].query_results
+    ]
+    rows = pickle.loads(pickle.dumps(NumpyDataSource(mapped[100:200], k=2)))  # an inner region
+    assert isinstance(rows.embeddings.base, np.memmap)
+    assert np.array_equal(rows.embeddings, vectors[100:200])
+    in_memory = pickle.loads(pickle.dumps(NumpyDataSource(vectors[10:20], k=2)))
+    assert np.array_equal(in_memory.embeddings, vectors[10:20])

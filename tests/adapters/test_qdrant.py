@@ -12,14 +12,22 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from engines import check_numeric_filters, free_port, numeric_corpus, server_url, unique
+from engines import (
+    check_numeric_filters,
+    check_parts_cover_the_scan,
+    free_port,
+    mixed_point_ids,
+    numeric_corpus,
+    server_url,
+    unique,
+)
 from qdrant_client import QdrantClient, models
 
 from emb_opt.adapters.qdrant import QdrantDataSource, load_collection
 from emb_opt.adapters.retry import RetryPolicy
 from emb_opt.errors import BackendError
 from emb_opt.schemas import Query
-from emb_opt.testing import DataSourceConformance, NameConformance
+from emb_opt.testing import DataSourceConformance, NameConformance, conformance_corpus
 
 FAST_RETRY = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.02)
 
@@ -81,6 +89,13 @@ def client(request):
 def test_ints_and_floats_in_one_field_filter_exactly(client):
     corpus = numeric_corpus()
     check_numeric_filters(loaded_factory(client, corpus), corpus, frozenset())
+
+
+def test_parts_of_a_scan_over_uuid_and_integer_ids(client):
+    corpus = conformance_corpus(300)
+    name = unique("mixed_ids")
+    load_collection(client, name, corpus.embeddings, corpus.metadata, mixed_point_ids(300))
+    check_parts_cover_the_scan(QdrantDataSource(client, name, k=1, filter={"tag": {"$ne": "red"}}))
 
 
 @pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning")

@@ -9,7 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import qdrant_edge as qe
-from engines import check_numeric_filters, numeric_corpus
+from engines import (
+    check_numeric_filters,
+    check_parts_cover_the_scan,
+    mixed_point_ids,
+    numeric_corpus,
+)
 
 from emb_opt.adapters.qdrant_edge import QdrantEdgeDataSource, create_shard
 from emb_opt.schemas import Query
@@ -188,3 +193,17 @@ class TestQdrantEdgeNames(NameConformance):
     @classmethod
     def source_config(cls, tmp_path_factory):
         return {"backend": "qdrant-edge", "path": str(tmp_path_factory.mktemp("edge-names"))}
+
+
+def test_parts_of_a_scan_over_uuid_and_integer_ids(tmp_path):
+    """Edge hands UUIDs back as `uuid.UUID`; a part ends where the engine's order says."""
+    corpus = conformance_corpus(300)
+    ids = mixed_point_ids(300)
+    shard = create_shard(tmp_path / "s", corpus.embeddings, corpus.metadata, ids)
+    try:
+        source = QdrantEdgeDataSource(
+            shard, k=1, filter={"tag": {"$ne": "red"}}, config=tmp_path / "s"
+        )
+        check_parts_cover_the_scan(source)
+    finally:
+        shard.close()

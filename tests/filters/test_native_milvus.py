@@ -11,7 +11,14 @@ from milvus_lite.search.filter.tokens import TokenKind, tokenize
 from emb_opt.errors import FilterError, UnsupportedFilterError
 from emb_opt.filters import FALSE, TRUE, Comparison, parse
 from emb_opt.filters._native import compared_fields, sampled_kinds
-from emb_opt.filters.to_milvus import MilvusField, MilvusSchema, milvus_filter, quote, to_milvus
+from emb_opt.filters.to_milvus import (
+    MilvusField,
+    MilvusSchema,
+    key_range,
+    milvus_filter,
+    quote,
+    to_milvus,
+)
 from emb_opt.testing.suite import random_filters
 
 INJECTIONS = [
@@ -87,6 +94,26 @@ def test_templates_carry_values_as_parameters(text):
     expression, params = to_milvus(parse({"tag": text, "n": {"$in": [1, 2.5]}}), None, "templates")
     assert expression == "(tag == {p0} and (n in {p1} or n in {p2}))"
     assert params == {"p0": text, "p1": [1], "p2": [2.5]}
+
+
+@pytest.mark.parametrize("text", INJECTIONS)
+def test_a_key_range_reads_back_as_two_comparisons_of_the_keys(text):
+    """A scan part's primary-key range: escaped literals, or parameters with templates."""
+    tree = parse_expr(key_range("pk", text, "zz", "server")[0])
+    assert type(tree).__name__ == "And"
+    bounds = [(op.op, op.left.name, op.right.value) for op in tree.operands]
+    assert bounds == [(">=", "pk", text), ("<", "pk", "zz")]
+    assert key_range("pk", text, "zz", "templates") == (
+        "pk >= {key_lower} and pk < {key_upper}",
+        {"key_lower": text, "key_upper": "zz"},
+    )
+
+
+def test_a_key_range_may_be_open_on_either_side():
+    assert key_range("id", None, None, "server") == ("", {})
+    assert key_range("id", 5, None, "lite") == ("id >= 5", {})
+    assert key_range("id", None, -9, "server") == ("id < -9", {})
+    assert key_range("id", None, 9, "templates") == ("id < {key_upper}", {"key_upper": 9})
 
 
 def test_negatives_are_true_for_missing_keys():
