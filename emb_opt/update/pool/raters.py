@@ -112,7 +112,8 @@ class RayRater:
             except ray.exceptions.RayError as error:
                 for task in running:
                     ray.cancel(task, force=True)
-                raise BackendError(f"a Ray rating task failed: {error}") from None
+                last = (str(error).strip().splitlines() or [type(error).__name__])[-1]
+                raise BackendError(f"a Ray rating task failed: {last.strip()}") from None
             kept = merge([kept, found], job.size)
             running += [
                 rate.remote(opener, part, sent_job) for part in itertools.islice(waiting, 1)
