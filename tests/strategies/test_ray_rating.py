@@ -13,6 +13,7 @@ import pytest
 
 from emb_opt.adapters.numpy import NumpyDataSource
 from emb_opt.config import build_run, validate
+from emb_opt.errors import BackendError
 from emb_opt.log import SearchLog
 from emb_opt.objectives import TargetScore
 from emb_opt.runner import Runner
@@ -127,3 +128,19 @@ def test_executor_ray_rates_pool_rounds_on_ray_too(ray_session):
         run.close()
     assert log.counters.score_calls == 80
     assert ray_session.is_initialized()
+
+
+class BrokenScan(NumpyDataSource):
+    """A numpy source whose scan fails in the worker, as a lost database would."""
+
+    def _scan(self, batch_size, bounds=None):
+        raise ConnectionError("database went away\nsecond line")
+        yield  # a generator, like the real scan
+
+
+def test_a_failing_part_stops_the_round_with_one_line(ray_session, points):
+    source = BrokenScan(points, k=5)
+    model = RandomFeatureEnsemble.fit(points[:50], points[:50, 0], np.random.default_rng(0))
+    job = RatingJob(model, "greedy", 1.0, 20, ScoredIds.from_keys([]))
+    with pytest.raises(BackendError, match=r"^a Ray rating task failed: .*second line$"):
+        RayRater(partitions=3).shortlist(source, job)
