@@ -1,9 +1,12 @@
-"""NumpyDataSource: exact kNN over an in-memory matrix (euclidean, cosine or inner product)."""
+"""NumpyDataSource: exact kNN over a matrix (euclidean, cosine or inner product), in memory or
+memory-mapped from an .npy file (`np.load(path, mmap_mode="r")`): then nothing is read until
+used, a scan holds one batch of the file, and another process maps the file again."""
 
 from __future__ import annotations
 
+import functools
 import mmap
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +29,10 @@ class MappedMatrix:
 
     @classmethod
     def of(cls, array: np.ndarray) -> MappedMatrix | None:
-        """The file region `array` views, if it is a C-contiguous view of a memory map."""
-        root: Any = array  # the memmap over the mmap itself (its slices copy its offset)
-        while isinstance(root, np.ndarray) and not isinstance(root.base, mmap.mmap):
-            root = root.base
-        if not isinstance(root, np.memmap) or root.filename is None:
+        """The file region `array` views, if it is a C-contiguous view of a shared memory map
+        (a copy-on-write one may differ from its file)."""
+        root = _memmap_under(array)
+        if root is None or root.mode == "c" or root.filename is None:
             return None
         if array.dtype != np.float32 or not array.flags.c_contiguous:
             return None
@@ -65,7 +67,8 @@ class NumpyDataSource(RowDataSource):
         """A source over the rows of `embeddings`.
 
         Args:
-            embeddings: an (n, dimension) matrix, one row per item.
+            embeddings: an (n, dimension) matrix, one row per item (a memory map of a file
+                stays there: `np.load(path, mmap_mode="r")`).
             k: results per query.
             metric: "l2", "cosine" or "ip".
             ids, items, metadata: per-row values (ids default to the row numbers; metadata dicts
@@ -81,18 +84,21 @@ class NumpyDataSource(RowDataSource):
         self.metric = check_metric(metric)
         self.embeddings = matrix
         self.rows = RowTable(len(matrix), ids, items, metadata)
-        self._unit_rows()
-        self._squared_norms = np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64)
 
-    def _unit_rows(self) -> None:
-        if self.metric == "cosine":
-            norms = np.linalg.norm(self.embeddings, axis=1, keepdims=True)
-            self._unit = self.embeddings / np.where(norms == 0, 1, norms)
+    @functools.cached_property
+    def _unit(self) -> np.ndarray:
+        """The rows scaled to unit length (for "cosine"; made at the first search)."""
+        norms = np.linalg.norm(self.embeddings, axis=1, keepdims=True)
+        return self.embeddings / np.where(norms == 0, 1, norms)
+
+    @functools.cached_property
+    def _squared_norms(self) -> np.ndarray:
+        """The rows' squared lengths (for "l2"; made at the first search)."""
+        return np.einsum("ij,ij->i", self.embeddings, self.embeddings, dtype=np.float64)
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled without the unit rows (made again); a memory-mapped matrix as its file."""
-        state = self.__dict__.copy()
-        state.pop("_unit", None)
+        """Pickled without what is made again; a memory-mapped matrix as its file."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_unit", "_squared_norms")}
         mapped = MappedMatrix.of(self.embeddings)
         if mapped is not None:
             state["embeddings"] = mapped
@@ -102,7 +108,16 @@ class NumpyDataSource(RowDataSource):
         self.__dict__.update(state)
         if isinstance(self.embeddings, MappedMatrix):
             self.embeddings = self.embeddings.open()
-        self._unit_rows()
+
+    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
+        """The rows' scan; a read-only memory-mapped matrix's pages leave this process after
+        each batch (the system still caches them), so a scan holds one batch, not the file."""
+        root = _memmap_under(self.embeddings)
+        pages = root.base if root is not None and root.mode == "r" else None
+        for hits in super()._scan(batch_size, bounds):
+            yield hits
+            if isinstance(pages, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+                pages.madvise(mmap.MADV_DONTNEED)
 
     @property
     def dimension(self) -> int:
@@ -146,6 +161,15 @@ class NumpyDataSource(RowDataSource):
 
     def _fetch(self, rows: Rows, distances: np.ndarray) -> QueryHits:
         return self.rows.hits(rows, distances, self.embeddings[rows])
+
+
+def _memmap_under(array: np.ndarray) -> np.memmap | None:
+    """The `np.memmap` over the file mapping that `array` views, if any (the one whose base is
+    the mapping: its slices copy its offset)."""
+    root: Any = array
+    while isinstance(root, np.ndarray) and not isinstance(root.base, mmap.mmap):
+        root = root.base
+    return root if isinstance(root, np.memmap) else None
 
 
 def connect(source: SourceSpec) -> NumpyDataSource:

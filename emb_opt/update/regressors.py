@@ -123,7 +123,16 @@ def _probit(p: np.ndarray) -> np.ndarray:
 
 
 def _rbf(x: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
-    return np.exp(-np.float32(gamma) * _squared_distances(x, y))
+    """exp(-gamma |x - y|^2) for every pair, as 2 gamma x.y - gamma |x|^2 - gamma |y|^2
+    (at most 0) worked out in place in one float32 array: this is most of a prediction."""
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.float32)
+    g = np.float32(gamma)
+    exponent = x @ (2 * g * y).T
+    exponent -= g * np.einsum("ij,ij->i", x, x)[:, None]
+    exponent -= g * np.einsum("ij,ij->i", y, y)[None, :]
+    np.minimum(exponent, 0, out=exponent)
+    return np.exp(exponent, out=exponent)
 
 
 def _squared_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:

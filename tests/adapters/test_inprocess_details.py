@@ -189,3 +189,49 @@ def test_a_memory_mapped_matrix_travels_as_its_file(tmp_path, vectors, metric):
     assert np.array_equal(rows.embeddings, vectors[100:200])
     in_memory = pickle.loads(pickle.dumps(NumpyDataSource(vectors[10:20], k=2)))
     assert np.array_equal(in_memory.embeddings, vectors[10:20])
+
+
+def test_a_memory_mapped_source_scans_a_batch_at_a_time_and_sends_no_derived_rows(tmp_path):
+    import pickle
+
+    vectors = np.random.default_rng(2).standard_normal((100_000, 64)).astype(np.float32)
+    np.save(tmp_path / "x.npy", vectors)
+    source = NumpyDataSource(np.load(tmp_path / "x.npy", mmap_mode="r"), k=3)
+    resident = []
+    for batch in source.scan(1000):
+        first, last = batch.ids[0], batch.ids[-1] + 1
+        assert np.array_equal(batch.embeddings, vectors[first:last])
+        resident.append(_resident_kb(tmp_path / "x.npy"))
+    if resident[-1] is None:
+        pytest.skip("no /proc/self/smaps here to read the resident pages from")
+    assert max(resident) < 8_000  # kB: a 256 kB batch and the read-ahead, not the 25.6 MB file
+    source([Query(embedding=vectors[5])])  # an l2 search makes the squared norms
+    assert len(pickle.dumps(source.opener())) < 10_000  # not the norms (800 kB), nor the rows
+
+
+def _resident_kb(path) -> int | None:
+    """Kilobytes of `path` resident in this process (from /proc/self/smaps), or None."""
+    import re
+    from pathlib import Path
+
+    try:
+        lines = Path("/proc/self/smaps").read_text().splitlines()
+    except OSError:
+        return None
+    total, inside = 0, False
+    for line in lines:
+        if re.match(r"[0-9a-f]+-[0-9a-f]+ ", line):  # a mapping's first line ends in its file
+            inside = line.rstrip().endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+def test_a_copy_on_write_memory_map_is_sent_by_value(tmp_path, vectors):
+    import pickle
+
+    np.save(tmp_path / "x.npy", vectors)
+    private = np.load(tmp_path / "x.npy", mmap_mode="c")
+    private[0] = 7.0  # in this process only: another process must receive this row
+    copy = pickle.loads(pickle.dumps(NumpyDataSource(private).opener()))()
+    assert np.array_equal(copy.embeddings, private)

@@ -8,6 +8,7 @@ picklable, so a Ray worker receives it once per round.
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,13 +40,13 @@ class ScoredIds:
         return cls(np.unique(np.array(ints, np.int64)), np.unique(np.array(strings, str)), keys)
 
     def mask(self, ids: Sequence[Any]) -> np.ndarray:
-        """True where the id was scored: one `np.isin` for a batch of int or string ids (whose
-        keys are their literals), a lookup per id otherwise."""
+        """True where the id was scored: one binary search for a batch of int or string ids
+        (whose keys are their literals), a lookup per id otherwise."""
         column = _column(ids)
         if column is not None and column.dtype.kind in "iu":
-            return np.isin(column, self.ints)
+            return _among(self.ints, column)
         if column is not None and column.dtype.kind == "U":
-            return np.isin(column, self.strings)
+            return _among(self.strings, column)
         return np.fromiter((repr(i) in self.keys for i in ids), dtype=bool, count=len(ids))
 
 
@@ -56,6 +57,15 @@ def _column(ids: Sequence[Any]) -> np.ndarray | None:
     except ValueError:  # ids of several shapes
         return None
     return column if column.ndim == 1 else None
+
+
+def _among(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """True where a value is one of the sorted unique `keys` (`np.isin` without sorting them
+    again for every batch)."""
+    if not len(keys):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
+    return np.asarray(keys[at] == values)
 
 
 def _literal(key: str) -> Any:
@@ -77,7 +87,11 @@ class RatingJob:
     batch_size: int = SCAN_BATCH
 
     def rate(self, batches: Iterable[ScanBatch], part: int = 0) -> Shortlist:
-        """The shortlist of the scan `batches` of part number `part`."""
+        """The shortlist of the scan `batches` of part number `part`.
+
+        Once `size` rows are kept, only a row rated above the last of them can enter (a tie
+        loses to the earlier row): the scored check and the merge see only those rows.
+        """
         kept: Shortlist | None = None
         offset = 0
         for batch in batches:
@@ -86,7 +100,13 @@ class RatingJob:
             value = acq.values(predictions, self.acquisition, self.beta).astype(np.float64)
             position = (part << ROW_BITS) + offset + np.arange(n, dtype=np.int64)
             offset += n
-            fresh = np.flatnonzero(~self.scored.mask(batch.ids))
+            bar = kept.value[-1] if kept is not None and len(kept) >= self.size else -np.inf
+            above = np.flatnonzero(value > bar)
+            if kept is not None and not len(above):
+                kept = dataclasses.replace(kept, reads=kept.reads + 1)
+                continue
+            scored = self.scored.mask([batch.ids[i] for i in above.tolist()])
+            fresh = above[~scored]
             rows = fresh[_top_rows(value[fresh], self.size)]
             found = Shortlist.from_batch(batch, rows, predictions, value, position)
             kept = found if kept is None else merge([kept, found], self.size)
