@@ -302,7 +302,8 @@ def main(argv: list[str] | None = None) -> None:
     text = "\n".join(lines + [""] + [f"- {note}" for note in notes])
     print("\n" + text)
     if args.out:
-        args.out.write_text(f"# Pool rounds at scale\n\n`{' '.join(sys.argv)}`\n\n{text}\n")
+        command = " ".join(["python -m benchmarks.pool_scale", *sys.argv[1:]])
+        args.out.write_text(f"# Pool rounds at scale\n\n`{command}`\n\n{text}\n")
 
 
 if __name__ == "__main__":
