@@ -11,8 +11,8 @@ drop those 3,000 ids, keep the best 500. The items are a seeded .npy file under
 read by a `NumpyDataSource` over `np.load(path, mmap_mode="r")`: nothing is loaded, and a Ray
 task maps the file again by its path. Modes: `inprocess` (`InProcessRater`), `ray1`/`ray2`
 (a local Ray cluster started with `ray.init(num_cpus=1|2)`, timed apart, and
-`RayRater(workers=1|2)`; restarted between them). Each mode runs two rounds: the first pays
-for Ray's worker processes, the second is the steady state the throughput is taken from.
+`RayRater(workers=1|2)`; restarted between them). Each mode runs two rounds: the first also
+starts Ray's worker processes, the second is the steady state the throughput is taken from.
 
 Every process rates on one thread. The floor is the model's own `predict`, one thread, over
 the first `--floor-items` items already in memory, in batches of the scan's size. items/s/core
