@@ -106,3 +106,17 @@ def test_scanned_batches_are_counted_as_reads(points, model):
 def test_a_bad_rating_block_is_one_clear_error(block, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         make_rater(block)
+
+
+def test_the_parts_are_found_once_per_run(points, model, monkeypatch):
+    source = numpy_source(points)
+    calls: list[int] = []
+    partitions = source.partitions
+    monkeypatch.setattr(
+        source, "partitions", lambda count: calls.append(count) or partitions(count)
+    )
+    rater = InProcessRater(4)
+    first = rater.shortlist(source, job(model, []))
+    again = rater.shortlist(source, job(model, [repr(i) for i in first.ids[:5]]))
+    assert calls == [4]
+    assert again.ids[:5] != first.ids[:5] and set(again.ids) >= set(first.ids[5:])

@@ -33,9 +33,20 @@ class Rater(Protocol):
     def close(self) -> None: ...
 
 
-def parts_of(source: Any, count: int) -> list[Partition]:
-    """The source's partitions, or the whole scan as one part when it cannot split."""
-    return source.partitions(count) if isinstance(source, Partitioned) else [Partition(0)]
+class KnownParts:
+    """A source's partitions, found at the first round and kept for the run: finding them may
+    read every id (Qdrant, Milvus, LanceDB), and id ranges open at both ends stay a partition
+    of the collection even when it grows."""
+
+    def __init__(self) -> None:
+        self._found: tuple[Any, int, list[Partition]] | None = None
+
+    def of(self, source: Any, count: int) -> list[Partition]:
+        """The source's partitions (the whole scan as one part when it cannot split)."""
+        if self._found is None or self._found[0] is not source or self._found[1] != count:
+            parts = source.partitions(count) if isinstance(source, Partitioned) else [Partition(0)]
+            self._found = (source, count, parts)
+        return self._found[2]
 
 
 class InProcessRater:
@@ -45,9 +56,10 @@ class InProcessRater:
 
     def __init__(self, partitions: int = 1) -> None:
         self.partitions = check_positive_int("partitions", partitions)
+        self._parts = KnownParts()
 
     def shortlist(self, source: Any, job: RatingJob) -> Shortlist:
-        return rate_all(source, job, parts_of(source, self.partitions))
+        return rate_all(source, job, self._parts.of(source, self.partitions))
 
     def close(self) -> None:
         """Holds nothing."""
@@ -79,6 +91,7 @@ class RayRater:
         if partitions is not None:
             partitions = check_positive_int("partitions", partitions)
         self.partitions = partitions
+        self._parts = KnownParts()
         self.num_cpus = num_cpus
         self.max_retries = check_count("max_retries", max_retries)
         self.init_kwargs = dict(init_kwargs or {})
@@ -95,7 +108,7 @@ class RayRater:
     def shortlist(self, source: Any, job: RatingJob) -> Shortlist:
         ray = self._ray()
         workers = self.workers
-        parts = parts_of(source, self.partitions or 4 * workers)
+        parts = self._parts.of(source, self.partitions or 4 * workers)
         rate = ray.remote(_rate_part).options(
             num_cpus=self._task_cpus(ray), max_retries=self.max_retries, retry_exceptions=False
         )
