@@ -90,7 +90,8 @@ def greedy_walk(
 class KernelRidge:
     """Random-features ridge: Nystroem RBF features (gamma = 1 / median squared distance
     between training rows) and a ridge regression on them. `predict` folds the Nystroem
-    whitening into the ridge weights: the pipeline's values, at 1/components of the cost."""
+    whitening into the ridge weights and computes the kernel in float32: the pipeline's
+    values to about 1e-5, at a fraction of the cost on a million rows."""
 
     def __init__(self, seed: int, x: np.ndarray, components: int = 500) -> None:
         from sklearn.kernel_approximation import Nystroem
@@ -114,9 +115,12 @@ class KernelRidge:
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        from sklearn.metrics.pairwise import rbf_kernel
-
-        return rbf_kernel(x, self.landmarks, gamma=self.gamma) @ self.weights + self.intercept
+        """exp(-gamma |x - landmark|^2) (in float32) times the folded weights."""
+        x = np.asarray(x, dtype=np.float32)
+        landmarks = self.landmarks.astype(np.float32)
+        d2 = (x * x).sum(1)[:, None] + (landmarks * landmarks).sum(1)[None, :] - 2 * x @ landmarks.T
+        kernel = np.exp(-np.float32(self.gamma) * np.maximum(d2, 0))
+        return kernel @ self.weights.astype(np.float32) + self.intercept
 
 
 def kernel_ridge(seed: int, x: np.ndarray) -> KernelRidge:
