@@ -14,7 +14,8 @@ near-duplicates. Where the candidates come from is the mode:
 
 `mode="auto"` picks pool when the source can scan and a pool round fits `round_seconds`, else
 neighbourhood. It decides once, on the first guided round: it times the scan and rating of the
-first scan batches and extrapolates to every item (`round_cost`); the decision and the estimate
+first scan batches and extrapolates to every item and to a model of `features` landmarks
+(`round_cost`); the decision and the estimate
 are kept in the strategy's state, so a resumed run keeps its mode, and logged at INFO
 (`emb_opt.update.round_cost`).
 The first `initial` score calls go to a random sample (pool) or to random retrieved items.
@@ -154,6 +155,7 @@ class GuidedUpdate(Strategy):
                     model.predict,
                     self.context.count(),
                     workers=1,  # raters in parallel: one, in this process
+                    rate_scale=self.features / len(model.features.landmarks),  # at full size
                 )
                 self.mode_used = round_cost.choose_mode(self.pool_estimate, self.round_seconds)
         return self.mode_used

@@ -2,8 +2,11 @@
 
 A pool round scans every item and rates it with the fitted model. `measure` times the scan
 and the rating of the first few scan batches and extrapolates to the whole collection:
-items x seconds per item / workers rating in parallel. `GuidedUpdate(mode="auto")` picks
-pool when that fits its `round_seconds`, else neighbourhood (`choose_mode`).
+items x seconds per item / workers rating in parallel. The rating time is scaled by
+`rate_scale`: the model of the first guided round is fitted on few items and has fewer
+landmarks than later ones, and rating costs in proportion to the landmarks.
+`GuidedUpdate(mode="auto")` picks pool when the estimate fits its `round_seconds`, else
+neighbourhood (`choose_mode`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import logging
 import time
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -47,16 +49,23 @@ def measure(
     rate: Callable[[np.ndarray], Any],
     items: int,
     workers: int = 1,
+    rate_scale: float = 1.0,
     batches: int = SAMPLE_BATCHES,
 ) -> RoundCost:
-    """Time reading the first `batches` of the scan `parts` and `rate`-ing their embeddings;
-    extrapolate to `items` items rated by `workers` in parallel. Closes `parts`."""
-    seen = 0
-    began = time.perf_counter()
-    for part in islice(parts, batches):
+    """Time reading the first `batches` of the scan `parts` and `rate`-ing their embeddings
+    (that time x `rate_scale`); extrapolate to `items` items rated by `workers` in parallel.
+    Closes `parts`."""
+    seen, seconds = 0, 0.0
+    iterator = iter(parts)
+    for _ in range(batches):
+        began = time.perf_counter()
+        part = next(iterator, None)
+        read = time.perf_counter()
+        if part is None:
+            break
         rate(part.embeddings)
+        seconds += (read - began) + (time.perf_counter() - read) * rate_scale
         seen += len(part.ids)
-    seconds = time.perf_counter() - began
     if isinstance(parts, Generator):
         parts.close()
     return RoundCost(items, seconds / seen if seen else 0.0, workers)

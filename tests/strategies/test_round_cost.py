@@ -13,35 +13,43 @@ from emb_opt.update.round_cost import RoundCost, choose_mode, measure
 
 
 class Clock:
-    """A stand-in for `time.perf_counter` that moves only when `rate` runs."""
+    """A stand-in for `time.perf_counter` that moves only when a batch is read or rated."""
 
-    def __init__(self, step: float) -> None:
-        self.now, self.step = 0.0, step
+    def __init__(self, read: float, rate: float) -> None:
+        self.now, self.read_step, self.rate_step = 0.0, read, rate
 
     def __call__(self) -> float:
         return self.now
 
     def rate(self, embeddings: np.ndarray) -> np.ndarray:
-        self.now += self.step
+        self.now += self.rate_step
         return embeddings.sum(axis=1)
 
-
-def parts(sizes: list[int], read: list[int]):
-    for size in sizes:
-        read.append(size)
-        yield ScanBatch(list(range(size)), np.zeros((size, 4), dtype=np.float32))
+    def parts(self, sizes: list[int], read: list[int]):
+        for size in sizes:
+            self.now += self.read_step
+            read.append(size)
+            yield ScanBatch(list(range(size)), np.zeros((size, 4), dtype=np.float32))
 
 
 def test_measure_times_the_first_batches_and_extrapolates(monkeypatch):
-    clock = Clock(step=0.5)
+    clock = Clock(read=0.1, rate=0.4)
     monkeypatch.setattr(round_cost.time, "perf_counter", clock)
     read: list[int] = []
-    scan = parts([100, 100, 100, 100], read)
+    scan = clock.parts([100, 100, 100, 100], read)
     cost = measure(scan, clock.rate, items=1_000, workers=2)
     assert read == [100, 100]  # two batches read, then the scan is closed
     assert next(scan, None) is None
-    assert cost == RoundCost(items=1_000, seconds_per_item=1.0 / 200, workers=2)
+    assert cost.items == 1_000 and cost.workers == 2
+    assert cost.seconds_per_item == pytest.approx(1.0 / 200)
     assert cost.seconds == pytest.approx(2.5)
+
+
+def test_the_rating_time_is_scaled_to_the_full_model(monkeypatch):
+    clock = Clock(read=0.1, rate=0.4)
+    monkeypatch.setattr(round_cost.time, "perf_counter", clock)
+    cost = measure(clock.parts([100, 100], []), clock.rate, items=1_000, rate_scale=4.0)
+    assert cost.seconds_per_item == pytest.approx((2 * 0.1 + 2 * 0.4 * 4.0) / 200)
 
 
 def test_an_empty_collection_costs_nothing():
