@@ -52,7 +52,7 @@ value, at most k of them); means over seeds. Score calls are counted lookups of 
 precomputed value. "Neighbour agreement" is the correlation of a molecule's value with the
 mean of its 10 nearest neighbours' in the embedding (1 smooth, 0 rough).
 
-- emb_opt rows: FaissDataSource (flat, k={K}), {STARTS} random start items,
+- emb_opt rows: FaissDataSource (flat, k={K}), {STARTS} random start items (10 for guided),
   `StopRule(max_score_calls=budget)`, at most {MAX_ITERATIONS} iterations; a row whose
   queries stall (find no new molecule) before the budget is spent uses fewer calls.
 - Pool active learning: 10% of the budget at random, then 10 rounds that fit the model on
