@@ -3,6 +3,10 @@
     python -m benchmarks.molecules                          # 100k molecules, budget 2000, 3 seeds
     python -m benchmarks.molecules --n 20000 --seeds 1      # quick
     python -m benchmarks.molecules --objectives qed --methods random,"emb_opt surrogate"
+    python -m benchmarks.molecules --n 1000000 --budget 5000 --batch 250 --methods ...
+
+Up to 100,000 molecules come from the MOSES test split, more (up to 1,000,000) from the train
+split; each split's cache is built on its first use.
 
 Data (`benchmarks.molecules_data`, built and cached on first run): 64-d embeddings of Morgan
 count fingerprints and four RDKit objectives precomputed for every molecule; during a search
@@ -16,6 +20,7 @@ The original emb-opt 1.0.2 (RLUpdate lr 0.25) runs the same rows through `benchm
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 import sys
 import tempfile
@@ -29,11 +34,14 @@ import numpy as np
 from .molecules_data import (
     OBJECTIVE_NOTES,
     OBJECTIVES,
+    SPLITS,
     Molecules,
+    cache_meta,
     load_molecules,
     neighbour_agreement,
+    split_for,
 )
-from .molecules_methods import MAX_ITERATIONS, METHODS, STARTS, K, Oracle
+from .molecules_methods import MAX_ITERATIONS, METHODS, STARTS, K, Method, Oracle, methods
 
 RESULTS = Path(__file__).with_name("results")
 TOP_K = (10, 100, 1000)
@@ -44,7 +52,7 @@ value, at most k of them); means over seeds. Score calls are counted lookups of 
 precomputed value. "Neighbour agreement" is the correlation of a molecule's value with the
 mean of its 10 nearest neighbours' in the embedding (1 smooth, 0 rough).
 
-- emb_opt rows: FaissDataSource (flat, k={K}), {STARTS} random start items,
+- emb_opt rows: FaissDataSource (flat, k={K}), {STARTS} random start items (10 for guided),
   `StopRule(max_score_calls=budget)`, at most {MAX_ITERATIONS} iterations; a row whose
   queries stall (find no new molecule) before the budget is spent uses fewer calls.
 - Pool active learning: 10% of the budget at random, then 10 rounds that fit the model on
@@ -54,6 +62,9 @@ mean of its 10 nearest neighbours' in the embedding (1 smooth, 0 rough).
 - The original emb-opt 1.0.2: RLUpdate (lr 0.25, its FaissDataPlugin, k={K}) from {STARTS}
   random molecules for budget / {STARTS * K} iterations; it re-scores molecules it meets
   again, so its score calls exceed the molecules it scored (in brackets).
+- `--batch B` (when the table says "B calls a round"): every method that works in rounds
+  spends B score calls a round: pool and neighbourhood active learning after their random
+  10%, the guided rows after their 100 random calls (the guided default is 50 a round).
 """
 
 
@@ -80,15 +91,18 @@ def recall(values: np.ndarray, scored: Sequence[int], thresholds: list[float]) -
     return [min(int((found >= t).sum()), k) / k for k, t in zip(TOP_K, thresholds)]
 
 
-def run_method(name: str, data: Molecules, values: np.ndarray, seeds: int, budget: int) -> Outcome:
+def run_method(
+    name: str, method: Method, data: Molecules, values: np.ndarray, seeds: int, budget: int
+) -> Outcome:
     """Mean recall, score calls and seconds of one method over seeds."""
     thresholds = top_thresholds(values)
     recalls, calls, seconds = [], [], []
     for seed in range(seeds):
         oracle = Oracle(values, budget)
         began = time.perf_counter()
-        scored = METHODS[name](data, oracle, seed, budget)
+        scored = method(data, oracle, seed, budget)
         seconds.append(time.perf_counter() - began)
+        print(f"  {name}, seed {seed}: {seconds[-1]:.1f} s", file=sys.stderr, flush=True)
         if not set(scored) <= set(oracle.order):
             raise RuntimeError(f"{name} returned rows it never scored")
         recalls.append(recall(values, scored, thresholds))
@@ -132,14 +146,17 @@ def run_original(
     return Outcome(ORIGINAL, mean_recall, np.mean(calls), np.mean(seconds), np.mean(unique))
 
 
-def table(objective: str, data: Molecules, outcomes: list[Outcome], seeds: int, budget: int) -> str:
+def table(
+    objective: str, data: Molecules, outcomes: list[Outcome], args: argparse.Namespace
+) -> str:
     """One objective's markdown table."""
     agreement = neighbour_agreement(data, data.objectives[objective])
+    rounds = f", {args.batch} calls a round" if args.batch else ""
     lines = [
         f"### {objective}: {OBJECTIVE_NOTES[objective]}",
         "",
-        f"n = {len(data):,}, budget {budget:,} score calls, {seeds} seeds; "
-        f"neighbour agreement {agreement:.2f}",
+        f"n = {len(data):,} (MOSES {args.split} split), budget {args.budget:,} score calls"
+        f"{rounds}, {args.seeds} seeds; neighbour agreement {agreement:.2f}",
         "",
         "| method | " + " | ".join(f"recall@{k}" for k in TOP_K) + " | score calls | s/run |",
         "|---|" + "---:|" * (len(TOP_K) + 2),
@@ -164,14 +181,26 @@ def single_threaded() -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=100_000, help="molecules (at most 100000)")
+    parser.add_argument(
+        "--n",
+        type=int,
+        default=SPLITS["test"],
+        help=f"molecules: up to {SPLITS['test']} from the test split, "
+        f"up to {SPLITS['train']} from the train split",
+    )
     parser.add_argument("--budget", type=int, default=2_000, help="score calls per search")
+    parser.add_argument(
+        "--batch", type=int, default=None, help="score calls per round of every batched method"
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds per method")
     parser.add_argument("--objectives", default=",".join(OBJECTIVES), help="comma-separated")
     parser.add_argument("--methods", default=None, help="comma-separated (default: all)")
     parser.add_argument("--no-original", action="store_true", help="skip emb-opt 1.0.2")
     parser.add_argument("--out", default=str(RESULTS / "molecules.md"), help="markdown output")
     args = parser.parse_args(argv)
+    if not 0 < args.n <= max(SPLITS.values()):
+        parser.error(f"--n must be in 1..{max(SPLITS.values())}")
+    args.split = split_for(args.n)
     args.objectives = args.objectives.split(",")
     args.methods = args.methods.split(",") if args.methods else [*METHODS, ORIGINAL]
     unknown = [m for m in args.methods if m not in METHODS and m != ORIGINAL]
@@ -183,22 +212,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("emb_opt.update.round_cost").setLevel(logging.INFO)  # guided's "auto"
     began = time.perf_counter()
     data = load_molecules(args.n)
     loaded = time.perf_counter() - began
+    built = cache_meta(args.split).get("build_seconds")
     single_threaded()
+    rows = methods(args.batch)
     sections = []
     with tempfile.TemporaryDirectory(prefix="emb_opt_molecules_") as scratch:
         for objective in args.objectives:
             values = data.objectives[objective]
-            names = [m for m in args.methods if m in METHODS]
-            outcomes = [run_method(m, data, values, args.seeds, args.budget) for m in names]
+            names = [m for m in args.methods if m in rows]
+            outcomes = [
+                run_method(m, rows[m], data, values, args.seeds, args.budget) for m in names
+            ]
             if ORIGINAL in args.methods and not args.no_original:
                 original = run_original(data, values, args.seeds, args.budget, Path(scratch))
                 outcomes += [original] if original is not None else []
-            sections.append(table(objective, data, outcomes, args.seeds, args.budget))
+            sections.append(table(objective, data, outcomes, args))
             print(sections[-1], flush=True)
-    took = f"Data loaded in {loaded:.1f} s; benchmark {time.perf_counter() - began - loaded:.0f} s."
+    took = (
+        f"Data loaded in {loaded:.1f} s (its cache was built in {built} s); "
+        f"benchmark {time.perf_counter() - began - loaded:.0f} s."
+    )
     print(took)
     command = "python -m benchmarks.molecules " + shlex.join(sys.argv[1:] if argv is None else argv)
     header = f"# Molecule screening benchmark\n\n`{command.strip()}`\n\n{READING}\n"

@@ -1,20 +1,23 @@
-"""Molecule screening data: 100,000 MOSES test-split molecules, 64-d embeddings, objectives.
+"""Molecule screening data: MOSES molecules, 64-d embeddings, objectives.
 
     from benchmarks.molecules_data import load_molecules
     data = load_molecules()                 # builds the cache on first use (about 2 minutes)
     data.embeddings                         # (100000, 64) float32, row i is molecule i
     data.smiles                             # (100000,) str
     data.objectives["qed"]                  # (100000,) float64, higher is better
+    big = load_molecules(1_000_000)         # the train split (cache built in about 20 minutes)
 
 The SMILES come out of the `molsets==0.3.1` wheel (MOSES), which the build downloads with
 `pip download --no-deps` into the cache directory and reads as a zip: `moses` is never
 imported (its declared dependencies do not build on Python 3.11). An installed `moses`
-package is the fallback. 100,000 molecules are drawn from the 176,074 of the test split with a
-seeded permutation, so the first n rows are a random subset of any size. Embeddings: Morgan
-radius-2 count fingerprints (2048 folded), square-rooted, rows L2-normalised, reduced to 64
-dims by TruncatedSVD. Everything is cached as .npy in `cache_dir()`
-(`$EMB_OPT_BENCH_CACHE`, default `~/.cache/emb_opt_bench/molecules`). Needs RDKit and
-scikit-learn: `pip install -e ".[bench]"`.
+package is the fallback. Two caches, each built on first use: 100,000 molecules drawn from
+the 176,074 of the test split (up to n = 100,000) and 1,000,000 drawn from the 1,584,663 of the
+train split (larger n), each with a seeded permutation, so the first n rows are a random
+subset of any size. Embeddings: Morgan radius-2 count fingerprints (2048 folded),
+square-rooted, rows L2-normalised, reduced to 64 dims by TruncatedSVD fitted on the split's
+cached rows. Everything is cached as .npy in `cache_dir()` (`$EMB_OPT_BENCH_CACHE`, default
+`~/.cache/emb_opt_bench/molecules`; the train split in its `train-1000000` folder). Needs
+RDKit and scikit-learn: `pip install -e ".[bench]"`.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ from typing import Any
 import numpy as np
 
 MOSES_WHEEL = "molsets==0.3.1"
-TEST_SPLIT = "moses/dataset/data/test.csv.gz"
-N_MOLECULES = 100_000
+SPLITS = {"test": 100_000, "train": 1_000_000}  # molecules cached per MOSES split
+N_MOLECULES = SPLITS["test"]
 DIM = 64
 FP_SIZE = 2048
 CHOICE_SEED = 0
@@ -59,6 +62,19 @@ def cache_dir() -> Path:
     override = os.environ.get("EMB_OPT_BENCH_CACHE")
     base = Path(override).expanduser() if override else Path.home() / ".cache" / "emb_opt_bench"
     return base / "molecules"
+
+
+def split_for(n: int) -> str:
+    """The smallest split whose cache holds n molecules."""
+    for split, size in SPLITS.items():
+        if 0 < n <= size:
+            return split
+    raise ValueError(f"n must be in 1..{max(SPLITS.values())}, got {n}")
+
+
+def split_dir(split: str) -> Path:
+    """A split's cache folder: the test split's is `cache_dir()` itself, others a subfolder."""
+    return cache_dir() if split == "test" else cache_dir() / f"{split}-{SPLITS[split]}"
 
 
 @dataclass
@@ -86,35 +102,52 @@ class Molecules:
         index.add(self.embeddings)
         return index
 
+    @cached_property
+    def neighbours(self) -> tuple[np.ndarray, np.ndarray]:
+        """5,000 random rows and the rows of their 10 nearest other molecules."""
+        rows = np.random.default_rng(0).choice(len(self), min(5_000, len(self)), replace=False)
+        _, near = self.index.search(self.embeddings[rows], 11)
+        return rows, near[:, 1:]
 
-def load_molecules(n: int = N_MOLECULES, verbose: bool = True) -> Molecules:
-    """The first n cached rows; builds the cache of 100,000 rows first if needed."""
-    if not 0 < n <= N_MOLECULES:
-        raise ValueError(f"n must be in 1..{N_MOLECULES}, got {n}")
-    folder = cache_dir()
-    if not _cache_ready(folder):
-        build_cache(folder, verbose=verbose)
+
+def load_molecules(
+    n: int = N_MOLECULES, split: str | None = None, verbose: bool = True
+) -> Molecules:
+    """The first n cached rows of `split` (default: `split_for(n)`); builds its cache first
+    if needed."""
+    split = split or split_for(n)
+    if split not in SPLITS or not 0 < n <= SPLITS[split]:
+        raise ValueError(f"n must be in 1..{SPLITS.get(split)} for split {split!r}, got {n}")
+    folder = split_dir(split)
+    if not _cache_ready(split):
+        build_cache(split, verbose=verbose)
     smiles = np.load(folder / "smiles.npy")
     embeddings = np.load(folder / "embeddings.npy")
     values = {name: np.load(folder / f"{name}.npy") for name in OBJECTIVES}
     return Molecules(smiles, embeddings, values).head(n)
 
 
-def _cache_ready(folder: Path) -> bool:
+def cache_meta(split: str) -> dict[str, Any]:
+    """What the split's cache records about its build (empty before it is built)."""
     try:
-        meta = json.loads((folder / "meta.json").read_text())
+        return dict(json.loads((split_dir(split) / "meta.json").read_text()))
     except (OSError, ValueError):
-        return False
-    return meta.get("version") == VERSION
+        return {}
 
 
-def build_cache(folder: Path, verbose: bool = True) -> None:
-    """Choose the molecules, embed them, compute every objective, save as .npy."""
+def _cache_ready(split: str) -> bool:
+    meta = cache_meta(split)
+    return meta.get("version") == VERSION and meta.get("n") == SPLITS[split]
+
+
+def build_cache(split: str, verbose: bool = True) -> None:
+    """Choose the split's molecules, embed them, compute every objective, save as .npy."""
     began = time.perf_counter()
+    folder = split_dir(split)
     folder.mkdir(parents=True, exist_ok=True)
-    smiles = choose(read_test_split(folder), N_MOLECULES, CHOICE_SEED)
-    _say(verbose, f"molecules: computing fingerprints and objectives for {len(smiles)} ...")
-    rows = featurise(smiles)
+    smiles = choose(read_split(split), SPLITS[split], CHOICE_SEED)
+    _say(verbose, f"molecules: computing fingerprints and objectives for {len(smiles):,} ...")
+    rows = featurise(smiles, progress=verbose)
     embeddings = embed(rows["counts"])
     arrays = {"smiles": np.array(smiles), "embeddings": embeddings}
     arrays |= {name: rows[name] for name in OBJECTIVES}
@@ -122,7 +155,7 @@ def build_cache(folder: Path, verbose: bool = True) -> None:
         _save(folder / f"{name}.npy", array)
     seconds = time.perf_counter() - began
     meta = {"version": VERSION, "n": len(smiles), "dim": DIM, "build_seconds": round(seconds, 1)}
-    (folder / "meta.json").write_text(json.dumps(meta) + "\n")
+    (folder / "meta.json").write_text(json.dumps(meta | {"split": split}) + "\n")
     _say(verbose, f"molecules: cache built in {seconds:.0f} s at {folder}")
 
 
@@ -137,22 +170,24 @@ def _say(verbose: bool, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def read_test_split(folder: Path) -> list[str]:
-    """The MOSES test-split SMILES: from the molsets wheel, else an installed `moses`."""
-    wheel = _wheel(folder)
+def read_split(split: str) -> list[str]:
+    """A MOSES split's SMILES ("test" or "train"): from the molsets wheel, else an installed
+    `moses`."""
+    member = f"dataset/data/{split}.csv.gz"
+    wheel = _wheel(cache_dir())
     if wheel is not None:
         with zipfile.ZipFile(wheel) as archive:
-            raw = archive.read(TEST_SPLIT)
+            raw = archive.read(f"moses/{member}")
     else:
         import importlib.util
 
         spec = importlib.util.find_spec("moses")
         if spec is None or spec.origin is None:
             raise RuntimeError(
-                f"cannot get the MOSES test split: `pip download --no-deps {MOSES_WHEEL}` "
+                f"cannot get the MOSES {split} split: `pip download --no-deps {MOSES_WHEEL}` "
                 f"failed and no `moses` package is installed"
             )
-        raw = (Path(spec.origin).parent / "dataset" / "data" / "test.csv.gz").read_bytes()
+        raw = (Path(spec.origin).parent / member).read_bytes()
     lines = gzip.decompress(raw).decode().splitlines()
     return [line.strip() for line in lines[1:] if line.strip()]  # the first line is "SMILES"
 
@@ -161,6 +196,7 @@ def _wheel(folder: Path) -> Path | None:
     """The molsets wheel in `folder`, downloaded with pip if missing (None if impossible)."""
     found = sorted(folder.glob("molsets-0.3.1-*.whl"))
     if not found:
+        folder.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "pip", "download", "--no-deps", MOSES_WHEEL]
         subprocess.run([*command, "-d", str(folder), "-q"], check=False)
         found = sorted(folder.glob("molsets-0.3.1-*.whl"))
@@ -173,13 +209,20 @@ def choose(smiles: Sequence[str], n: int, seed: int) -> list[str]:
     return [smiles[i] for i in order]
 
 
-def featurise(smiles: Sequence[str], workers: int = 2, chunk: int = 5_000) -> dict[str, Any]:
+def featurise(
+    smiles: Sequence[str], workers: int = 2, chunk: int = 5_000, progress: bool = True
+) -> dict[str, Any]:
     """Count fingerprints (sparse) and every objective, computed in `workers` processes."""
     from scipy import sparse
+    from tqdm import tqdm
 
     chunks = [list(smiles[i : i + chunk]) for i in range(0, len(smiles), chunk)]
-    with ProcessPoolExecutor(workers) as pool:
-        parts = list(pool.map(_featurise_chunk, chunks))
+    parts = []
+    bar = tqdm(total=len(smiles), unit="mol", unit_scale=True, disable=not progress)
+    with ProcessPoolExecutor(workers) as pool, bar:
+        for part in pool.map(_featurise_chunk, chunks):
+            parts.append(part)
+            bar.update(len(part["qed"]))
     counts = sparse.vstack([part.pop("counts") for part in parts]).tocsr()
     columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
     return {"counts": counts, **columns}
@@ -247,21 +290,19 @@ def embed(counts: Any, dim: int = DIM, seed: int = 0) -> np.ndarray:
     return np.ascontiguousarray(reduced, dtype=np.float32)
 
 
-def neighbour_agreement(
-    data: Molecules, values: np.ndarray, k: int = 10, sample: int = 5_000
-) -> float:
-    """Correlation of an item's value with the mean of its k nearest neighbours' values.
+def neighbour_agreement(data: Molecules, values: np.ndarray) -> float:
+    """Correlation of an item's value with the mean of its nearest neighbours' values.
 
-    Over `sample` random rows. A smoothness measure of the objective over the embedding:
-    near 1 is smooth, near 0 rough.
+    Over `data.neighbours`' sample of rows. A smoothness measure of the objective over the
+    embedding: near 1 is smooth, near 0 rough.
     """
-    rows = np.random.default_rng(0).choice(len(data), min(sample, len(data)), replace=False)
-    _, near = data.index.search(data.embeddings[rows], k + 1)
-    return float(np.corrcoef(values[rows], values[near[:, 1:]].mean(axis=1))[0, 1])
+    rows, near = data.neighbours
+    return float(np.corrcoef(values[rows], values[near].mean(axis=1))[0, 1])
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m benchmarks.molecules_data [n]: build the cache for n
     began = time.perf_counter()
-    molecules = load_molecules()
-    print(f"{len(molecules)} molecules, embeddings {molecules.embeddings.shape}")
-    print(f"ready in {time.perf_counter() - began:.1f} s at {cache_dir()}")
+    size = int(sys.argv[1]) if len(sys.argv) > 1 else N_MOLECULES
+    molecules = load_molecules(size)
+    print(f"{len(molecules):,} molecules, embeddings {molecules.embeddings.shape}")
+    print(f"ready in {time.perf_counter() - began:.1f} s at {split_dir(split_for(size))}")

@@ -4,14 +4,21 @@ Each round fits a `RandomFeatureEnsemble` to every item scored so far and spends
 `batch` of score calls on the candidates its acquisition function rates highest, never two
 near-duplicates. Where the candidates come from is the mode:
 
-- `pool`: every item of the collection, streamed with the data source's `scan` (MolPAL-style
-  active learning), for collections that can be scanned in the time a round may take;
+- `pool`: every item of the collection, streamed with the data source's `scan` and rated
+  (MolPAL-style active learning), for collections that can be rated in the time a round may
+  take;
 - `neighbourhood`: items the queries retrieved (kept as candidates until chosen) and a fresh
   random `sample` of the collection each round, the queries sitting on the best scored items
   and on the best-rated unscored items, so nothing is scanned and a round costs the same for
   10^4 or 10^9 items.
 
-`mode="auto"` picks pool up to `pool_limit` items (when the source can scan), else neighbourhood.
+`mode="auto"` picks pool when the source can scan and a pool round fits `round_seconds`, else
+neighbourhood. It decides once, on the first guided round: it times the scan and rating of the
+first scan batches and extrapolates to every item, to a model of `features` landmarks and to
+the rater's workers (`round_cost`); the decision and the estimate are kept in the strategy's
+state, so a resumed run keeps its mode, and logged at INFO (`emb_opt.update.round_cost`).
+A pool round rates the collection in parts, in this process or on Ray (`rating`,
+`emb_opt.update.pool`).
 The first `initial` score calls go to a random sample (pool) or to random retrieved items.
 """
 
@@ -26,6 +33,7 @@ from ..log import item_key
 from ..protocols import Sampleable, Scannable
 from ..schemas import Item, Query, UpdateResponse
 from . import acquisition as acq
+from . import round_cost
 from .base import Strategy
 from .pool import Rater, RatingJob, ScoredIds, make_rater
 from .regressors import RandomFeatureEnsemble
@@ -37,7 +45,8 @@ MIN_FIT = 8  # fewer scored items than this: keep exploring
 class GuidedUpdate(Strategy):
     """Model-guided screening: a strategy that also chooses which retrieved items to score."""
 
-    STATE = ("rng", "mode_used", "anchors", "promising")
+    STATE = ("rng", "mode_used", "pool_estimate", "anchors", "promising")
+    STATE_TYPES = (round_cost.RoundCost,)
 
     def __init__(
         self,
@@ -50,7 +59,7 @@ class GuidedUpdate(Strategy):
         diversity: float = 0.1,
         features: int = 512,
         heads: int = 8,
-        pool_limit: int = 2_000_000,
+        round_seconds: float = 60.0,
         shortlist: int = 10,
         sample: int = 2000,
         rating: Rater | dict | None = None,
@@ -68,7 +77,8 @@ class GuidedUpdate(Strategy):
             diversity: no two items of a batch closer than this x the typical gap between
                 neighbours.
             features, heads: random features and bootstrap heads of the model.
-            pool_limit: the most items "auto" still scans ("pool").
+            round_seconds: the most time a pool round may take: "auto" picks pool when its
+                estimate of a round (scan and rating of every item) fits.
             shortlist: candidates kept per score call of the batch when scanning a pool.
             sample: random items added to the candidates each round ("neighbourhood").
             rating: where a pool round rates the collection: a `Rater`, or a block
@@ -91,7 +101,7 @@ class GuidedUpdate(Strategy):
         self.beta = check_number("beta", beta)
         self.diversity = check_number("diversity", diversity)
         self.features, self.heads = features, heads
-        self.pool_limit = check_positive_int("pool_limit", pool_limit)
+        self.round_seconds = check_number("round_seconds", round_seconds)
         self.shortlist = shortlist
         self.sample = check_count("sample", sample)
         self.rating = make_rater(rating)
@@ -100,6 +110,7 @@ class GuidedUpdate(Strategy):
     def reset(self) -> None:
         self.rng = np.random.default_rng(self.context.seed if self.seed is None else self.seed)
         self.mode_used: str | None = None
+        self.pool_estimate: round_cost.RoundCost | None = None  # the estimate "auto" went by
         self.anchors: set[str] = set()  # items already used as query points
         self.promising: dict[str, np.ndarray] = {}  # best-rated unscored items of the last round
 
@@ -117,7 +128,7 @@ class GuidedUpdate(Strategy):
             memory.embeddings, memory.scores, self.rng, features=self.features, heads=self.heads
         )
         size = self.shortlist * n
-        if self._mode() == "pool":
+        if self._mode(model) == "pool":
             items, predictions = self._pool_shortlist(model, size)
         else:
             unique = {item_key(i): i for i in self._unscored(fresh) + self._sampled(self.sample)}
@@ -138,12 +149,21 @@ class GuidedUpdate(Strategy):
         }
         return [items[i] for i in picks]
 
-    def _mode(self) -> str:
+    def _mode(self, model: RandomFeatureEnsemble) -> str:
+        """The mode, decided on the first guided round and kept (module doc)."""
         if self.mode_used is None:
             self.mode_used = self.mode
-            if self.mode == "auto":
-                fits = self.context.supports(Scannable) and self.context.count() <= self.pool_limit
-                self.mode_used = "pool" if fits else "neighbourhood"
+            if self.mode == "auto" and not self.context.supports(Scannable):
+                self.mode_used = "neighbourhood"
+            elif self.mode == "auto":
+                self.pool_estimate = round_cost.measure(
+                    self.context.scan(),
+                    model.predict,
+                    self.context.count(),
+                    workers=self.rating.workers,  # parts rated at once (Ray: the cluster's)
+                    rate_scale=self.features / len(model.features.landmarks),  # at full size
+                )
+                self.mode_used = round_cost.choose_mode(self.pool_estimate, self.round_seconds)
         return self.mode_used
 
     def _explore(self, fresh: list[Item], n: int) -> list[Item]:

@@ -30,6 +30,19 @@ class RecordingScore(TargetScore):
         return super().__call__(items)
 
 
+class NoScan:
+    """The source's kNN search and sampling, without `scan` or `count`."""
+
+    def __init__(self, source) -> None:
+        self.source, self.dimension = source, source.dimension
+
+    def __call__(self, queries):
+        return self.source(queries)
+
+    def sample(self, n, seed=None):
+        return self.source.sample(n, seed=seed)
+
+
 class FirstN:
     """A separate acquisition plugin: the first `n` fresh items, else the oldest candidates."""
 
@@ -146,8 +159,8 @@ def test_an_earlier_candidate_can_be_chosen_later_without_a_database_call(source
     assert log.candidates  # the other unchosen items stay available
 
 
-@pytest.mark.parametrize(("limit", "mode"), [(10**6, "pool"), (100, "neighbourhood")])
-def test_auto_mode_follows_the_collection_size(source, limit, mode, monkeypatch):
+@pytest.mark.parametrize(("budget", "mode"), [(1e9, "pool"), (1e-9, "neighbourhood")])
+def test_auto_mode_follows_the_cost_of_a_pool_round(source, budget, mode, monkeypatch):
     scans: list[int] = []
     scan = source.scan
 
@@ -157,11 +170,20 @@ def test_auto_mode_follows_the_collection_size(source, limit, mode, monkeypatch)
             yield part
 
     monkeypatch.setattr(source, "scan", counted)
-    update = GuidedUpdate(batch=20, initial=30, features=64, pool_limit=limit)
+    update = GuidedUpdate(batch=20, initial=30, features=64, round_seconds=budget)
     log = search(source, update, budget=80, iterations=20)
     assert update.mode_used == mode
-    assert bool(scans) == (mode == "pool")
+    assert update.pool_estimate is not None and update.pool_estimate.items == source.count()
+    assert (update.pool_estimate.seconds <= budget) == (mode == "pool")
+    measured = [source.count()]  # the estimate read the one scan batch of 3,000 items
+    assert scans[:1] == measured and (scans[1:] != []) == (mode == "pool")
     assert log.counters.data_source_calls >= log.counters.iterations + len(scans)
+
+
+def test_auto_mode_is_neighbourhood_when_the_source_cannot_scan(source):
+    update = GuidedUpdate(batch=20, initial=30, features=64, round_seconds=1e9)
+    search(NoScan(source), update, budget=80, iterations=20)
+    assert update.mode_used == "neighbourhood" and update.pool_estimate is None
 
 
 def test_pool_mode_finds_more_of_the_top_than_random(source, truth):
