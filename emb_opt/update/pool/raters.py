@@ -11,6 +11,7 @@ is rated from its start each time, and its result is merged once), up to `max_re
 from __future__ import annotations
 
 import itertools
+import weakref
 from typing import Any, Protocol
 
 from ...checks import check_count, check_positive_int
@@ -39,13 +40,13 @@ class KnownParts:
     of the collection even when it grows."""
 
     def __init__(self) -> None:
-        self._found: tuple[Any, int, list[Partition]] | None = None
+        self._found: tuple[Any, int, list[Partition]] | None = None  # (source ref, count, parts)
 
     def of(self, source: Any, count: int) -> list[Partition]:
         """The source's partitions (the whole scan as one part when it cannot split)."""
-        if self._found is None or self._found[0] is not source or self._found[1] != count:
+        if self._found is None or self._found[0]() is not source or self._found[1] != count:
             parts = source.partitions(count) if isinstance(source, Partitioned) else [Partition(0)]
-            self._found = (source, count, parts)
+            self._found = (weakref.ref(source), count, parts)
         return self._found[2]
 
 
@@ -96,7 +97,7 @@ class RayRater:
         self.max_retries = check_count("max_retries", max_retries)
         self.init_kwargs = dict(init_kwargs or {})
         self._started_ray = False
-        self._opened: tuple[Any, Any] | None = None  # (source, its opener in the object store)
+        self._opened: tuple[Any, Any] | None = None  # (source ref, its opener in the store)
 
     @property
     def workers(self) -> int:
@@ -160,10 +161,10 @@ class RayRater:
 
     def _opener_ref(self, source: Any) -> Any:
         """The source's opener in the object store, sent once for the whole run."""
-        if self._opened is None or self._opened[0] is not source:
+        if self._opened is None or self._opened[0]() is not source:
             import ray
 
-            self._opened = (source, ray.put(source.opener()))
+            self._opened = (weakref.ref(source), ray.put(source.opener()))
         return self._opened[1]
 
 
