@@ -46,6 +46,9 @@ class MappedMatrix:
         )
 
 
+RELEASE_BYTES = 1 << 26  # a memory-mapped scan lets go of its pages after reading this much
+
+
 class NumpyDataSource(RowDataSource):
     """Brute-force search over `embeddings`; the filter masks rows before ranking.
 
@@ -111,13 +114,18 @@ class NumpyDataSource(RowDataSource):
 
     def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
         """The rows' scan; a read-only memory-mapped matrix's pages leave this process after
-        each batch (the system still caches them), so a scan holds one batch, not the file."""
+        every `RELEASE_BYTES` read (the system still caches them), so a scan holds at most
+        that much of the file, not all of it."""
         root = _memmap_under(self.embeddings)
         pages = root.base if root is not None and root.mode == "r" else None
+        releases = isinstance(pages, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED")
+        held = 0
         for hits in super()._scan(batch_size, bounds):
             yield hits
-            if isinstance(pages, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-                pages.madvise(mmap.MADV_DONTNEED)
+            held += len(hits.ids) * self.embeddings.itemsize * self.dimension
+            if releases and held >= RELEASE_BYTES:
+                pages.madvise(mmap.MADV_DONTNEED)  # type: ignore[union-attr]
+                held = 0
 
     @property
     def dimension(self) -> int:

@@ -191,8 +191,14 @@ def test_a_memory_mapped_matrix_travels_as_its_file(tmp_path, vectors, metric):
     assert np.array_equal(in_memory.embeddings, vectors[10:20])
 
 
-def test_a_memory_mapped_source_scans_a_batch_at_a_time_and_sends_no_derived_rows(tmp_path):
+def test_a_memory_mapped_source_scans_a_batch_at_a_time_and_sends_no_derived_rows(
+    tmp_path, monkeypatch
+):
     import pickle
+
+    from emb_opt.adapters import numpy as numpy_adapter
+
+    monkeypatch.setattr(numpy_adapter, "RELEASE_BYTES", 1)  # let go after every batch
 
     vectors = np.random.default_rng(2).standard_normal((100_000, 64)).astype(np.float32)
     np.save(tmp_path / "x.npy", vectors)
