@@ -30,7 +30,16 @@ from .errors import (
     UnsupportedFilterError,
 )
 from .log import SearchLog
-from .protocols import Closable, DataSource, Fetchable, Sampleable, Scannable, Searchable
+from .protocols import (
+    Closable,
+    DataSource,
+    Fetchable,
+    Partition,
+    Partitioned,
+    Sampleable,
+    Scannable,
+    Searchable,
+)
 from .runner import Runner
 from .schemas import Batch, DataSourceResponse, FilterResponse, Item, Query, ScoreResponse
 from .stopping import StopRule
@@ -93,6 +102,8 @@ __all__ = [
     "GuidedUpdate",
     "Item",
     "LogError",
+    "Partition",
+    "Partitioned",
     "PluginError",
     "PluginResponseError",
     "Query",
