@@ -117,14 +117,14 @@ class NumpyDataSource(RowDataSource):
         every `RELEASE_BYTES` read (the system still caches them), so a scan holds at most
         that much of the file, not all of it."""
         root = _memmap_under(self.embeddings)
-        pages = root.base if root is not None and root.mode == "r" else None
-        releases = isinstance(pages, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED")
+        read_only = root is not None and root.mode == "r" and hasattr(mmap, "MADV_DONTNEED")
+        pages = root.base if root is not None and read_only else None
         held = 0
         for hits in super()._scan(batch_size, bounds):
             yield hits
             held += len(hits.ids) * self.embeddings.itemsize * self.dimension
-            if releases and held >= RELEASE_BYTES:
-                pages.madvise(mmap.MADV_DONTNEED)  # type: ignore[union-attr]
+            if isinstance(pages, mmap.mmap) and held >= RELEASE_BYTES:
+                pages.madvise(mmap.MADV_DONTNEED)
                 held = 0
 
     @property

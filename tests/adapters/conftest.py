@@ -5,7 +5,10 @@ The Docker servers are fixtures of their backend's test module (`server_url` in 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from engines import ChromaServer, MilvusStandalone, PostgresServer, postgres_skip_reason
@@ -41,3 +44,14 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server.start()
     finally:  # every exit: normal end, failure, KeyboardInterrupt
         server.stop()
+
+
+@pytest.fixture
+def reachable_dir() -> Iterator[Path]:
+    """A directory the `postgres` user can enter (it runs as that user when we are root)."""
+    directory = Path(tempfile.mkdtemp(prefix="emb_opt_pg_test-"))
+    directory.chmod(0o755)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

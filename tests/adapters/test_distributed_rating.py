@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -57,23 +55,17 @@ def job(corpus: Any) -> RatingJob:
     return RatingJob(model, "ucb", 1.0, SHORTLIST, ScoredIds.from_keys(keys), batch_size=256)
 
 
-def expected_ids(corpus: Any, job: RatingJob) -> list[int]:
-    """The shortlist computed from the corpus itself: the best-valued matching unscored ids."""
+def assert_is_the_top(found: Any, corpus: Any, job: RatingJob, tolerance: float = 1e-4) -> None:
+    """`found` holds the best-rated matching unscored items of the corpus, best first, to
+    within float32 rounding (a prediction's last bits depend on the batch it was made in)."""
     value = acq.values(job.model.predict(corpus.embeddings), job.acquisition, job.beta)
     keep = np.array([row["rand"] < 0.6 for row in corpus.metadata]) & ~job.scored.mask(range(N))
-    rows = np.flatnonzero(keep)
-    return rows[np.argsort(-value[rows], kind="stable")[:SHORTLIST]].tolist()
-
-
-@pytest.fixture
-def reachable_dir() -> Iterator[Path]:
-    """A directory the `postgres` user can enter (it runs as that user when we are root)."""
-    directory = Path(tempfile.mkdtemp(prefix="emb_opt_ray_test-"))
-    directory.chmod(0o755)
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    ids = np.asarray(found.ids)
+    assert len(ids) == SHORTLIST and keep[ids].all()
+    np.testing.assert_allclose(found.value, value[ids], rtol=tolerance, atol=tolerance)
+    assert np.all(np.diff(value[ids]) <= tolerance)  # best first
+    left_out = np.setdiff1d(np.flatnonzero(keep), ids)
+    assert value[left_out].max() <= value[ids].min() + tolerance  # none better left out
 
 
 def _qdrant_url() -> str:
@@ -135,18 +127,19 @@ def opened(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 
 @pytest.mark.parametrize("opened", list(OPENS), indirect=True)
 def test_ray_rates_like_this_process(opened: Any, corpus: Any, job: RatingJob) -> None:
-    here = InProcessRater().shortlist(opened, job)  # the whole scan, one part
+    here = InProcessRater(PARTS).shortlist(opened, job)  # the same parts, one after another
     rater = RayRater(workers=2, partitions=PARTS)
     try:
         on_ray = rater.shortlist(opened, job)
     finally:
         rater.close()
     assert len(opened.partitions(PARTS)) == PARTS
-    assert on_ray.ids == here.ids == expected_ids(corpus, job)
+    assert on_ray.ids == here.ids
+    assert_is_the_top(here, corpus, job)
     np.testing.assert_allclose(on_ray.predictions, here.predictions, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(on_ray.value, here.value, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(on_ray.embeddings, corpus.embeddings[here.ids], atol=1e-6)
-    assert on_ray.reads > here.reads  # every part read at least one batch
+    assert on_ray.reads == here.reads >= PARTS  # the same batches, each part read
 
 
 @pytest.mark.parametrize("backend", list(ONE_PROCESS))

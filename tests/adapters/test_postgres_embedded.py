@@ -3,11 +3,6 @@ server ends by its pid, and an unusable directory is one clear error."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from engines import _start_time, postgres_skip_reason
 
@@ -18,17 +13,6 @@ pytestmark = [
     pytest.mark.engine,
     pytest.mark.skipif(postgres_skip_reason() is not None, reason=str(postgres_skip_reason())),
 ]
-
-
-@pytest.fixture
-def reachable_dir() -> Iterator[Path]:
-    """A directory the `postgres` user can enter (it runs as that user when we are root)."""
-    directory = Path(tempfile.mkdtemp(prefix="emb_opt_pg_test-"))
-    directory.chmod(0o755)
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_the_data_outlives_the_server_and_the_server_ends_by_its_pid(reachable_dir):
