@@ -1,6 +1,7 @@
 """Real-data screening benchmark: find the best of 100,000 MOSES molecules in 2,000 score calls.
 
-    python -m benchmarks.molecules                          # 100k molecules, budget 2000, 3 seeds
+    python -m benchmarks.molecules                          # both halves, baselines and default
+    python -m benchmarks.molecules --half dev               # the development half only
     python -m benchmarks.molecules --n 20000 --seeds 1      # quick
     python -m benchmarks.molecules --objectives qed --methods random,"emb_opt surrogate"
     python -m benchmarks.molecules --n 1000000 --budget 5000 --batch 250 --methods ...
@@ -9,12 +10,16 @@ Up to 100,000 molecules come from the MOSES test split, more (up to 1,000,000) f
 split; each split's cache is built on its first use.
 
 Data (`benchmarks.molecules_data`, built and cached on first run): 64-d embeddings of Morgan
-count fingerprints and four RDKit objectives precomputed for every molecule; during a search
-the score function is a counted lookup. Every method in `molecules_methods.METHODS` runs on
-every objective and seed; recall@k is the share of the exhaustive top k that the method
-scored (tie-aware: a scored row counts when its value reaches the k-th best value, at most k).
-Prints a markdown table per objective and writes them to benchmarks/results/molecules.md.
-The original emb-opt 1.0.2 (RLUpdate lr 0.25) runs the same rows through `benchmarks.original`.
+count fingerprints and eight RDKit objectives precomputed for every molecule, in two halves:
+"dev" (to choose methods on) and "check" (to confirm them, run at the end and reported
+apart). During a search the score function is a counted lookup (plus Gaussian noise of a
+known sd for a noisy objective). The baselines and the default run on every objective and
+seed (`--methods` adds others, `all` every row); recall@k is the share of the exhaustive top
+k that the method scored (tie-aware: a scored row counts when its noise-free value reaches
+the k-th best value, at most k). Prints a markdown table per objective, a summary of the
+default against the best baseline, writes them to benchmarks/results/molecules.md and plots
+recall@100 against score calls beside it (`--out`). The original emb-opt 1.0.2 (RLUpdate lr
+0.25) runs the same rows through `benchmarks.original` when asked (`--methods all`).
 """
 
 from __future__ import annotations
@@ -32,19 +37,33 @@ from pathlib import Path
 import numpy as np
 
 from .molecules_data import (
-    OBJECTIVE_NOTES,
+    HALVES,
     OBJECTIVES,
     SPLITS,
     Molecules,
     cache_meta,
+    half,
     load_molecules,
     neighbour_agreement,
     split_for,
 )
-from .molecules_methods import MAX_ITERATIONS, METHODS, STARTS, K, Method, Oracle, methods
+from .molecules_methods import (
+    BASELINES,
+    DEFAULT,
+    MAX_ITERATIONS,
+    METHODS,
+    STARTS,
+    K,
+    Method,
+    Oracle,
+    methods,
+)
 
 RESULTS = Path(__file__).with_name("results")
 TOP_K = (10, 100, 1000)
+CURVE_K = 100  # the recall plotted against score calls, and the goals' recall
+CURVE_POINTS = 20
+AHEAD, BEHIND = 0.05, 0.02  # goals: ahead of the best baseline by AHEAD, never behind by BEHIND
 ORIGINAL = "emb-opt 1.0.2 rl (original library)"
 READING = f"""Recall@k is the share of the exhaustive top k (over all n molecules) that a
 method scored, tie-aware (a scored molecule counts when its value reaches the k-th best
@@ -77,6 +96,10 @@ class Outcome:
     score_calls: float
     seconds: float
     unique: float | None = None  # molecules scored, when a method re-scores some
+    curve: np.ndarray | None = None  # mean recall@CURVE_K after each of `curve_calls(budget)`
+
+    def at(self, k: int) -> float:
+        return self.recall[TOP_K.index(k)]
 
 
 def top_thresholds(values: np.ndarray) -> list[float]:
@@ -91,14 +114,34 @@ def recall(values: np.ndarray, scored: Sequence[int], thresholds: list[float]) -
     return [min(int((found >= t).sum()), k) / k for k, t in zip(TOP_K, thresholds)]
 
 
+def curve_calls(budget: int) -> np.ndarray:
+    """The score-call counts a recall curve is measured at."""
+    return np.linspace(budget / CURVE_POINTS, budget, CURVE_POINTS).round().astype(int)
+
+
+def recall_curve(values: np.ndarray, oracle: Oracle, grid: np.ndarray) -> np.ndarray:
+    """Recall@CURVE_K of the rows scored within each number of calls in `grid`."""
+    threshold = top_thresholds(values)[TOP_K.index(CURVE_K)]
+    hits = np.cumsum(values[oracle.order] >= threshold) if oracle.order else np.zeros(1)
+    reached = np.searchsorted(oracle.first_call, grid, side="right")
+    found = np.where(reached > 0, hits[np.maximum(reached - 1, 0)], 0)
+    return np.minimum(found, CURVE_K) / CURVE_K
+
+
 def run_method(
-    name: str, method: Method, data: Molecules, values: np.ndarray, seeds: int, budget: int
+    name: str,
+    method: Method,
+    data: Molecules,
+    objective: str,
+    seeds: int,
+    budget: int,
 ) -> Outcome:
     """Mean recall, score calls and seconds of one method over seeds."""
+    values, noise = data.objectives[objective], OBJECTIVES[objective].noise
     thresholds = top_thresholds(values)
-    recalls, calls, seconds = [], [], []
+    recalls, calls, seconds, curves = [], [], [], []
     for seed in range(seeds):
-        oracle = Oracle(values, budget)
+        oracle = Oracle(values, budget, noise=noise, seed=seed)
         began = time.perf_counter()
         scored = method(data, oracle, seed, budget)
         seconds.append(time.perf_counter() - began)
@@ -107,7 +150,11 @@ def run_method(
             raise RuntimeError(f"{name} returned rows it never scored")
         recalls.append(recall(values, scored, thresholds))
         calls.append(oracle.calls)
-    return Outcome(name, tuple(np.mean(recalls, axis=0)), float(np.mean(calls)), np.mean(seconds))
+        curves.append(recall_curve(values, oracle, curve_calls(budget)))
+    mean = tuple(np.mean(recalls, axis=0))
+    return Outcome(
+        name, mean, float(np.mean(calls)), np.mean(seconds), curve=np.mean(curves, axis=0)
+    )
 
 
 def run_original(
@@ -153,7 +200,7 @@ def table(
     agreement = neighbour_agreement(data, data.objectives[objective])
     rounds = f", {args.batch} calls a round" if args.batch else ""
     lines = [
-        f"### {objective}: {OBJECTIVE_NOTES[objective]}",
+        f"### {objective} ({OBJECTIVES[objective].half}): {OBJECTIVES[objective].note}",
         "",
         f"n = {len(data):,} (MOSES {args.split} split), budget {args.budget:,} score calls"
         f"{rounds}, {args.seeds} seeds; neighbour agreement {agreement:.2f}",
@@ -179,6 +226,81 @@ def single_threaded() -> None:
     threadpool_limits(1)
 
 
+def summary(results: dict[str, list[Outcome]]) -> str:
+    """The default's recall@CURVE_K against the best baseline's on every objective, by half,
+    and how many objectives meet the goals (ahead by AHEAD, never behind by BEHIND)."""
+    lines = [
+        f"### Summary: recall@{CURVE_K}, the default against the best baseline",
+        "",
+        f"| objective | half | default | best baseline | its recall@{CURVE_K} | difference |",
+        "|---|---|---:|---|---:|---:|",
+    ]
+    differences = []
+    for objective, outcomes in results.items():
+        by_name = {o.method: o for o in outcomes}
+        baselines = [by_name[b] for b in BASELINES if b in by_name]
+        if DEFAULT not in by_name or not baselines:
+            continue
+        best = max(baselines, key=lambda o: o.at(CURVE_K))
+        ours = by_name[DEFAULT].at(CURVE_K)
+        differences.append(ours - best.at(CURVE_K))
+        lines.append(
+            f"| {objective} | {OBJECTIVES[objective].half} | {ours:.3f} | {best.method} "
+            f"| {best.at(CURVE_K):.3f} | {differences[-1]:+.3f} |"
+        )
+    if not differences:
+        return ""
+    ahead = sum(d >= AHEAD for d in differences)
+    worst = min(differences)
+    lines += [
+        "",
+        f"Ahead by >= {AHEAD} on {ahead} of {len(differences)} objectives; the worst "
+        f"difference is {worst:+.3f} (goal: never below -{BEHIND}).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict[str, list[Outcome]], budget: int, path: Path) -> None:
+    """Recall@CURVE_K against score calls, the default and the best baseline per objective."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print('matplotlib is not installed (pip install -e ".[cli]"): no plot written')
+        return
+    shown = {
+        objective: outcomes
+        for objective, outcomes in results.items()
+        if any(o.method == DEFAULT for o in outcomes)
+    }
+    if not shown:
+        return
+    columns = min(4, len(shown))
+    rows = -(-len(shown) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.0 * rows), squeeze=False)
+    grid = curve_calls(budget)
+    for axis, (objective, outcomes) in zip(axes.flat, shown.items()):
+        by_name = {o.method: o for o in outcomes}
+        baselines = [by_name[b] for b in BASELINES if b in by_name]
+        drawn = [by_name[DEFAULT]] + [max(baselines, key=lambda o: o.at(CURVE_K))] * bool(baselines)
+        for outcome, style in zip(drawn, ("-", "--")):
+            label = "emb_opt default" if outcome.method == DEFAULT else outcome.method
+            axis.plot(grid, outcome.curve, style, label=label)
+        axis.set_title(f"{objective} ({OBJECTIVES[objective].half})", fontsize=9)
+        axis.set_xlabel("score calls", fontsize=8)
+        axis.set_ylabel(f"recall@{CURVE_K}", fontsize=8)
+        axis.set_ylim(0, 1)
+        axis.legend(fontsize=6, loc="upper left")
+    for axis in list(axes.flat)[len(shown) :]:
+        axis.set_visible(False)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    print(f"plot written to {path}")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -193,20 +315,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--batch", type=int, default=None, help="score calls per round of every batched method"
     )
     parser.add_argument("--seeds", type=int, default=3, help="seeds per method")
-    parser.add_argument("--objectives", default=",".join(OBJECTIVES), help="comma-separated")
-    parser.add_argument("--methods", default=None, help="comma-separated (default: all)")
-    parser.add_argument("--no-original", action="store_true", help="skip emb-opt 1.0.2")
+    parser.add_argument(
+        "--half", choices=(*HALVES, "all"), default="all", help="which objectives (default all)"
+    )
+    parser.add_argument("--objectives", default=None, help="comma-separated (instead of --half)")
+    parser.add_argument(
+        "--methods",
+        default=None,
+        help="comma-separated; 'all' for every row (default: the baselines and the default)",
+    )
     parser.add_argument("--out", default=str(RESULTS / "molecules.md"), help="markdown output")
     args = parser.parse_args(argv)
     if not 0 < args.n <= max(SPLITS.values()):
         parser.error(f"--n must be in 1..{max(SPLITS.values())}")
     args.split = split_for(args.n)
-    args.objectives = args.objectives.split(",")
-    args.methods = args.methods.split(",") if args.methods else [*METHODS, ORIGINAL]
+    args.objectives = args.objectives.split(",") if args.objectives else half(args.half)
+    if args.methods == "all":
+        args.methods = [*METHODS, ORIGINAL]
+    else:
+        args.methods = args.methods.split(",") if args.methods else [*BASELINES, DEFAULT]
     unknown = [m for m in args.methods if m not in METHODS and m != ORIGINAL]
     unknown += [o for o in args.objectives if o not in OBJECTIVES]
     if unknown:
-        parser.error(f"unknown {unknown}; methods: {list(METHODS)}; objectives: {OBJECTIVES}")
+        parser.error(f"unknown {unknown}; methods: {list(METHODS)}; objectives: {list(OBJECTIVES)}")
     return args
 
 
@@ -215,24 +346,27 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(format="%(message)s")
     logging.getLogger("emb_opt.update.round_cost").setLevel(logging.INFO)  # guided's "auto"
     began = time.perf_counter()
-    data = load_molecules(args.n)
+    data = load_molecules(args.n, objectives=args.objectives)
     loaded = time.perf_counter() - began
     built = cache_meta(args.split).get("build_seconds")
     single_threaded()
     rows = methods(args.batch)
-    sections = []
+    sections, results = [], {}
     with tempfile.TemporaryDirectory(prefix="emb_opt_molecules_") as scratch:
         for objective in args.objectives:
-            values = data.objectives[objective]
             names = [m for m in args.methods if m in rows]
             outcomes = [
-                run_method(m, rows[m], data, values, args.seeds, args.budget) for m in names
+                run_method(m, rows[m], data, objective, args.seeds, args.budget) for m in names
             ]
-            if ORIGINAL in args.methods and not args.no_original:
+            if ORIGINAL in args.methods:
+                values = data.objectives[objective]
                 original = run_original(data, values, args.seeds, args.budget, Path(scratch))
                 outcomes += [original] if original is not None else []
+            results[objective] = outcomes
             sections.append(table(objective, data, outcomes, args))
             print(sections[-1], flush=True)
+    sections.append(summary(results))
+    print(sections[-1])
     took = (
         f"Data loaded in {loaded:.1f} s (its cache was built in {built} s); "
         f"benchmark {time.perf_counter() - began - loaded:.0f} s."
@@ -240,8 +374,10 @@ def main(argv: list[str] | None = None) -> None:
     print(took)
     command = "python -m benchmarks.molecules " + shlex.join(sys.argv[1:] if argv is None else argv)
     header = f"# Molecule screening benchmark\n\n`{command.strip()}`\n\n{READING}\n"
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(header + "\n".join(sections) + f"\n{took}\n")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(header + "\n".join(sections) + f"\n{took}\n")
+    plot(results, args.budget, out.with_suffix(".png"))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +46,57 @@ FP_SIZE = 2048
 CHOICE_SEED = 0
 VERSION = 1  # bump when the build changes; a cache of another version is rebuilt
 CELECOXIB = "Cc1ccc(-c2cc(C(F)(F)F)nn2-c2ccc(S(N)(=O)=O)cc2)cc1"
+TROGLITAZONE = "Cc1c(C)c2OC(C)(COc3ccc(CC4SC(=O)NC4=O)cc3)CCc2c(C)c1O"
+CAMPHOR = "CC1(C)C2CCC1(C)C(=O)C2"
+MENTHOL = "CC(C)C1CCC(C)CC1O"
 MPO_TARGETS = {"logp": (4.0, 0.5), "tpsa": (95.0, 15.0), "mw": (340.0, 15.0)}  # mean, width
-OBJECTIVES = ("celecoxib_similarity", "qed", "mpo_logp_tpsa_mw", "penalized_logp")
-OBJECTIVE_NOTES = {
-    "celecoxib_similarity": "Tanimoto similarity (Morgan r2, 2048 bits) to celecoxib",
-    "qed": "QED drug-likeness (RDKit)",
-    "mpo_logp_tpsa_mw": "desirability product: exp(-z^2/2) of logP 4.0 +- 0.5, "
-    "TPSA 95 +- 15, MW 340 +- 15",
-    "penalized_logp": "Crippen logP - SA score - max(largest ring - 6, 0)",
+NOISY_LOGP_SD = 0.5  # the known noise of `noisy_logp`: Gaussian, sd in logP units
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A benchmark objective: its note, its half ("dev" to choose methods on, "check" to
+    confirm them at the end), and the sd of the Gaussian noise every score call adds."""
+
+    note: str
+    half: str
+    noise: float = 0.0
+
+
+OBJECTIVES = {
+    "celecoxib_similarity": Objective(
+        "Tanimoto similarity (Morgan r2, 2048 bits) to celecoxib", "dev"
+    ),
+    "qed": Objective("QED drug-likeness (RDKit)", "dev"),
+    "mpo_logp_tpsa_mw": Objective(
+        "desirability product: exp(-z^2/2) of logP 4.0 +- 0.5, TPSA 95 +- 15, MW 340 +- 15",
+        "dev",
+    ),
+    "penalized_logp": Objective("Crippen logP - SA score - max(largest ring - 6, 0)", "dev"),
+    "troglitazone_similarity": Objective(
+        "Tanimoto similarity (Morgan r2, 2048 bits) to troglitazone", "check"
+    ),
+    "median_camphor_menthol": Objective(
+        "geometric mean of the Tanimoto similarities to camphor and to menthol "
+        "(GuacaMol's median molecules 1)",
+        "check",
+    ),
+    "qed_minus_sa": Objective("QED - 0.1 x SA score (SA-penalised drug-likeness)", "check"),
+    "noisy_logp": Objective(
+        f"Crippen logP, every score call adding Gaussian noise of sd {NOISY_LOGP_SD} "
+        "(recall counts the noise-free values)",
+        "check",
+        noise=NOISY_LOGP_SD,
+    ),
 }
+HALVES = ("dev", "check")
+BASE_OBJECTIVES = ("celecoxib_similarity", "qed", "mpo_logp_tpsa_mw", "penalized_logp")
+EXTRA_VERSION = 1  # bump when an extra objective changes: extras of another version are rebuilt
+
+
+def half(name: str) -> list[str]:
+    """The objectives of one half ("dev" or "check"), or of both ("all")."""
+    return [o for o, objective in OBJECTIVES.items() if name in (objective.half, "all")]
 
 
 def cache_dir() -> Path:
@@ -111,10 +153,13 @@ class Molecules:
 
 
 def load_molecules(
-    n: int = N_MOLECULES, split: str | None = None, verbose: bool = True
+    n: int = N_MOLECULES,
+    split: str | None = None,
+    verbose: bool = True,
+    objectives: Sequence[str] = tuple(OBJECTIVES),
 ) -> Molecules:
-    """The first n cached rows of `split` (default: `split_for(n)`); builds its cache first
-    if needed."""
+    """The first n cached rows of `split` (default: `split_for(n)`) with the values of
+    `objectives`; builds what the cache lacks first."""
     split = split or split_for(n)
     if split not in SPLITS or not 0 < n <= SPLITS[split]:
         raise ValueError(f"n must be in 1..{SPLITS.get(split)} for split {split!r}, got {n}")
@@ -123,8 +168,27 @@ def load_molecules(
         build_cache(split, verbose=verbose)
     smiles = np.load(folder / "smiles.npy")
     embeddings = np.load(folder / "embeddings.npy")
-    values = {name: np.load(folder / f"{name}.npy") for name in OBJECTIVES}
+    extras = [name for name in objectives if name not in BASE_OBJECTIVES]
+    values = {name: np.load(folder / f"{name}.npy") for name in objectives if name not in extras}
+    values |= load_extras(folder, smiles, extras, verbose) if extras else {}
     return Molecules(smiles, embeddings, values).head(n)
+
+
+def load_extras(
+    folder: Path, smiles: np.ndarray, names: Sequence[str], verbose: bool = True
+) -> dict[str, np.ndarray]:
+    """The values of the objectives outside the main cache, computed for every molecule of
+    the split on first use and cached in the split's `extras-v{EXTRA_VERSION}` folder."""
+    extras = folder / f"extras-v{EXTRA_VERSION}"
+    if not all((extras / f"{name}.npy").exists() for name in names):
+        began = time.perf_counter()
+        _say(verbose, f"molecules: computing the extra objectives for {len(smiles):,} ...")
+        columns = _in_chunks(_extras_chunk, list(smiles), progress=verbose)
+        extras.mkdir(parents=True, exist_ok=True)
+        for name, column in columns.items():
+            _save(extras / f"{name}.npy", column)
+        _say(verbose, f"molecules: extras built in {time.perf_counter() - began:.0f} s")
+    return {name: np.load(extras / f"{name}.npy") for name in names}
 
 
 def cache_meta(split: str) -> dict[str, Any]:
@@ -150,7 +214,7 @@ def build_cache(split: str, verbose: bool = True) -> None:
     rows = featurise(smiles, progress=verbose)
     embeddings = embed(rows["counts"])
     arrays = {"smiles": np.array(smiles), "embeddings": embeddings}
-    arrays |= {name: rows[name] for name in OBJECTIVES}
+    arrays |= {name: rows[name] for name in BASE_OBJECTIVES}
     for name, array in arrays.items():
         _save(folder / f"{name}.npy", array)
     seconds = time.perf_counter() - began
@@ -209,55 +273,109 @@ def choose(smiles: Sequence[str], n: int, seed: int) -> list[str]:
     return [smiles[i] for i in order]
 
 
-def featurise(
-    smiles: Sequence[str], workers: int = 2, chunk: int = 5_000, progress: bool = True
-) -> dict[str, Any]:
-    """Count fingerprints (sparse) and every objective, computed in `workers` processes."""
+def featurise(smiles: Sequence[str], progress: bool = True) -> dict[str, Any]:
+    """Count fingerprints (sparse) and the main cache's objectives."""
     from scipy import sparse
+
+    columns = _in_chunks(_featurise_chunk, smiles, progress=progress)
+    return columns | {"counts": sparse.vstack(columns["counts"]).tocsr()}
+
+
+def _in_chunks(
+    work: Any, smiles: Sequence[str], workers: int = 2, chunk: int = 5_000, progress: bool = True
+) -> dict[str, Any]:
+    """`work(chunk of smiles) -> {name: column}` over every chunk in `workers` processes; the
+    columns concatenated (sparse matrices: a list of the parts)."""
     from tqdm import tqdm
 
     chunks = [list(smiles[i : i + chunk]) for i in range(0, len(smiles), chunk)]
     parts = []
     bar = tqdm(total=len(smiles), unit="mol", unit_scale=True, disable=not progress)
     with ProcessPoolExecutor(workers) as pool, bar:
-        for part in pool.map(_featurise_chunk, chunks):
+        for part, size in zip(pool.map(work, chunks), map(len, chunks)):
             parts.append(part)
-            bar.update(len(part["qed"]))
-    counts = sparse.vstack([part.pop("counts") for part in parts]).tocsr()
-    columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-    return {"counts": counts, **columns}
+            bar.update(size)
+    return {
+        name: [p[name] for p in parts]
+        if not isinstance(parts[0][name], np.ndarray)
+        else np.concatenate([p[name] for p in parts])
+        for name in parts[0]
+    }
 
 
 def _featurise_chunk(smiles: list[str]) -> dict[str, Any]:
-    """One chunk's count fingerprints and objectives (runs in a worker process)."""
-    from rdkit import Chem, DataStructs, RDLogger
-    from rdkit.Chem import QED, Crippen, Descriptors, rdFingerprintGenerator, rdMolDescriptors
+    """One chunk's count fingerprints and main objectives (runs in a worker process)."""
+    from rdkit import DataStructs
+    from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors
     from scipy import sparse
 
-    RDLogger.DisableLog("rdApp.*")
-    sascorer = _sascorer()
-    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=FP_SIZE)
-    reference = generator.GetFingerprint(Chem.MolFromSmiles(CELECOXIB))
-    mols = [Chem.MolFromSmiles(s) for s in smiles]
-    if any(mol is None for mol in mols):
-        bad = next(s for s, mol in zip(smiles, mols) if mol is None)
-        raise ValueError(f"RDKit cannot parse the MOSES SMILES {bad!r}")
+    mols = _parse(smiles)
+    generator = _morgan()
     dense = np.stack([generator.GetCountFingerprintAsNumPy(m) for m in mols])
-    counts = sparse.csr_matrix(dense.astype(np.float32))
     bits = [generator.GetFingerprint(m) for m in mols]
     logp = np.array([Crippen.MolLogP(m) for m in mols])
     tpsa = np.array([rdMolDescriptors.CalcTPSA(m) for m in mols])
     mw = np.array([Descriptors.MolWt(m) for m in mols])
-    sa = np.array([sascorer.calculateScore(m) for m in mols])
+    sa = np.array([_sascorer().calculateScore(m) for m in mols])
     return {
-        "counts": counts,
-        "celecoxib_similarity": np.array(DataStructs.BulkTanimotoSimilarity(reference, bits)),
+        "counts": sparse.csr_matrix(dense.astype(np.float32)),
+        "celecoxib_similarity": np.array(
+            DataStructs.BulkTanimotoSimilarity(_reference(CELECOXIB), bits)
+        ),
         "qed": np.array([QED.qed(m) for m in mols]),
         "mpo_logp_tpsa_mw": desirability({"logp": logp, "tpsa": tpsa, "mw": mw}),
         "penalized_logp": logp - sa - np.array([_ring_penalty(m) for m in mols]),
     }
 
 
+def _extras_chunk(smiles: list[str]) -> dict[str, np.ndarray]:
+    """One chunk's values of the objectives outside the main cache (noise-free)."""
+    from rdkit import DataStructs
+    from rdkit.Chem import QED, Crippen
+
+    mols = _parse(smiles)
+    generator = _morgan()
+    bits = [generator.GetFingerprint(m) for m in mols]
+
+    def similarity(reference: str) -> np.ndarray:
+        return np.array(DataStructs.BulkTanimotoSimilarity(_reference(reference), bits))
+
+    sa = np.array([_sascorer().calculateScore(m) for m in mols])
+    return {
+        "troglitazone_similarity": similarity(TROGLITAZONE),
+        "median_camphor_menthol": np.sqrt(similarity(CAMPHOR) * similarity(MENTHOL)),
+        "qed_minus_sa": np.array([QED.qed(m) for m in mols]) - 0.1 * sa,
+        "noisy_logp": np.array([Crippen.MolLogP(m) for m in mols]),
+    }
+
+
+def _parse(smiles: list[str]) -> list[Any]:
+    """RDKit molecules of the SMILES (RDKit's warnings off)."""
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    mols = [Chem.MolFromSmiles(s) for s in smiles]
+    if any(mol is None for mol in mols):
+        bad = next(s for s, mol in zip(smiles, mols) if mol is None)
+        raise ValueError(f"RDKit cannot parse the MOSES SMILES {bad!r}")
+    return mols
+
+
+def _morgan() -> Any:
+    """The Morgan radius-2, `FP_SIZE`-bit generator of every fingerprint here."""
+    from rdkit.Chem import rdFingerprintGenerator
+
+    return rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=FP_SIZE)
+
+
+def _reference(smiles: str) -> Any:
+    """The Morgan bit fingerprint of a reference molecule."""
+    from rdkit import Chem
+
+    return _morgan().GetFingerprint(Chem.MolFromSmiles(smiles))
+
+
+@cache
 def _sascorer() -> Any:
     """RDKit Contrib's synthetic-accessibility scorer."""
     from rdkit.Chem import RDConfig

@@ -21,6 +21,13 @@ from .molecules_data import Molecules
 STARTS = 5  # emb_opt start items, drawn at random (as the screening benchmark)
 K = 10  # kNN results per emb_opt query
 MAX_ITERATIONS = 500  # a cap for runs that stall before the budget is spent
+BASELINES = (
+    "random",
+    "greedy kNN walk",
+    "pool active learning (RF ridge)",
+    "pool active learning (MLP)",
+)  # what a skeptical user would write: the goals compare the default with the best of them
+DEFAULT = "emb_opt default: guided (auto mode)"
 
 
 class BudgetExceeded(RuntimeError):
@@ -28,13 +35,19 @@ class BudgetExceeded(RuntimeError):
 
 
 class Oracle:
-    """The objective as a lookup that counts calls and keeps the order rows were scored in."""
+    """The objective as a lookup that counts calls and keeps the order rows were scored in.
 
-    def __init__(self, values: np.ndarray, budget: int) -> None:
+    `noise` > 0 adds fresh Gaussian noise of that sd to every value it returns (seeded), so
+    a row scored twice gets two different answers; `values` stay noise-free."""
+
+    def __init__(self, values: np.ndarray, budget: int, noise: float = 0.0, seed: int = 0) -> None:
         self.values = values
         self.budget = budget
+        self.noise = noise
+        self.rng = np.random.default_rng(seed)
         self.calls = 0
-        self.order: list[int] = []
+        self.order: list[int] = []  # rows, in the order they were first scored
+        self.first_call: list[int] = []  # the call that first scored each row of `order`
         self._seen: set[int] = set()
 
     @property
@@ -45,12 +58,14 @@ class Oracle:
         rows = [int(row) for row in rows]
         if len(rows) > self.left:
             raise BudgetExceeded(f"{len(rows)} score calls asked, {self.left} left")
-        self.calls += len(rows)
         for row in rows:
+            self.calls += 1
             if row not in self._seen:
                 self._seen.add(row)
                 self.order.append(row)
-        return self.values[rows]
+                self.first_call.append(self.calls)
+        found = self.values[rows]
+        return found + self.rng.normal(0, self.noise, len(rows)) if self.noise else found
 
 
 Method = Callable[[Molecules, Oracle, int, int], list[int]]
@@ -268,9 +283,7 @@ def methods(batch: int | None = None) -> dict[str, Method]:
         "neighbourhood active learning": neighbourhood_active_learning(
             kernel_ridge, batch=batch or 100
         ),
-        "emb_opt default: guided (auto mode)": emb_opt_row(
-            {"update": guided} if batch else {}, starts=10
-        ),
+        DEFAULT: emb_opt_row({"update": guided} if batch else {}, starts=10),
         "emb_opt guided: neighbourhood mode (no scan)": emb_opt_row(
             {"update": guided | {"mode": "neighbourhood"}}, starts=10
         ),
