@@ -243,7 +243,7 @@ def summary(results: dict[str, list[Outcome]]) -> str:
             continue
         best = max(baselines, key=lambda o: o.at(CURVE_K))
         ours = by_name[DEFAULT].at(CURVE_K)
-        differences.append(ours - best.at(CURVE_K))
+        differences.append(round(ours - best.at(CURVE_K), 3))  # as printed
         lines.append(
             f"| {objective} | {OBJECTIVES[objective].half} | {ours:.3f} | {best.method} "
             f"| {best.at(CURVE_K):.3f} | {differences[-1]:+.3f} |"

@@ -33,20 +33,22 @@ from ..log import item_key
 from ..protocols import Sampleable, Scannable
 from ..schemas import Item, Query, UpdateResponse
 from . import acquisition as acq
-from . import round_cost
+from . import model_choice, round_cost
 from .base import Strategy
 from .pool import Rater, RatingJob, ScoredIds, make_rater
 from .regressors import RandomFeatureEnsemble
 
 Mode = Literal["auto", "pool", "neighbourhood"]
+ModelChoice = Literal["auto", "fixed"]
 MIN_FIT = 8  # fewer scored items than this: keep exploring
+RECHOOSE = 1.25  # "auto" model: choose again once the scored items grew by this factor
 
 
 class GuidedUpdate(Strategy):
     """Model-guided screening: a strategy that also chooses which retrieved items to score."""
 
-    STATE = ("rng", "mode_used", "pool_estimate", "anchors", "promising")
-    STATE_TYPES = (round_cost.RoundCost,)
+    STATE = ("rng", "mode_used", "pool_estimate", "anchors", "promising", "choice")
+    STATE_TYPES = (round_cost.RoundCost, model_choice.Choice)
 
     def __init__(
         self,
@@ -59,6 +61,7 @@ class GuidedUpdate(Strategy):
         diversity: float = 0.1,
         features: int = 512,
         heads: int = 8,
+        model: ModelChoice = "fixed",
         round_seconds: float = 60.0,
         shortlist: int = 10,
         sample: int = 2000,
@@ -77,6 +80,9 @@ class GuidedUpdate(Strategy):
             diversity: no two items of a batch closer than this x the typical gap between
                 neighbours.
             features, heads: random features and bootstrap heads of the model.
+            model: "auto" chooses the model's kernel width and ridge alpha by held-out top-k
+                precision on the scored items (`model_choice`), again whenever they grew by a
+                quarter; "fixed" keeps width 2, alpha 0.01 and rank targets.
             round_seconds: the most time a pool round may take: "auto" picks pool when its
                 estimate of a round (scan and rating of every item) fits.
             shortlist: candidates kept per score call of the batch when scanning a pool.
@@ -90,6 +96,8 @@ class GuidedUpdate(Strategy):
             check_positive_int(name, value)
         for name, value in (("features", features), ("heads", heads), ("shortlist", shortlist)):
             check_positive_int(name, value)
+        if model not in ("auto", "fixed"):
+            raise ValueError(f"model must be 'auto' or 'fixed', got {model!r}")
         if mode not in ("auto", "pool", "neighbourhood"):
             raise ValueError(f"mode must be 'auto', 'pool' or 'neighbourhood', got {mode!r}")
         if acquisition not in acq.ACQUISITIONS:
@@ -100,7 +108,7 @@ class GuidedUpdate(Strategy):
         self.mode, self.acquisition = mode, acquisition
         self.beta = check_number("beta", beta)
         self.diversity = check_number("diversity", diversity)
-        self.features, self.heads = features, heads
+        self.features, self.heads, self.model = features, heads, model
         self.round_seconds = check_number("round_seconds", round_seconds)
         self.shortlist = shortlist
         self.sample = check_count("sample", sample)
@@ -113,6 +121,7 @@ class GuidedUpdate(Strategy):
         self.pool_estimate: round_cost.RoundCost | None = None  # the estimate "auto" went by
         self.anchors: set[str] = set()  # items already used as query points
         self.promising: dict[str, np.ndarray] = {}  # best-rated unscored items of the last round
+        self.choice: model_choice.Choice | None = None  # the "auto" model's last choice
 
     # acquisition step: which items to score ------------------------------------------------
 
@@ -124,8 +133,16 @@ class GuidedUpdate(Strategy):
         memory = self.context.memory
         if len(memory) < max(self.initial, MIN_FIT):
             return self._explore(fresh, min(n, max(self.initial - len(memory), 1)))
+        choice = self._choice()
         model = RandomFeatureEnsemble.fit(
-            memory.embeddings, memory.scores, self.rng, features=self.features, heads=self.heads
+            memory.embeddings,
+            memory.scores,
+            self.rng,
+            width=choice.width,
+            alpha=choice.alpha,
+            ranked=choice.ranked,
+            features=self.features,
+            heads=self.heads,
         )
         size = self.shortlist * n
         if self._mode(model) == "pool":
@@ -148,6 +165,18 @@ class GuidedUpdate(Strategy):
             if (key := item_key(items[i])) not in chosen and key not in self.anchors
         }
         return [items[i] for i in picks]
+
+    def _choice(self) -> model_choice.Choice:
+        """The model's kernel width, ridge alpha and targets ("auto": chosen again as the
+        scored items grow)."""
+        if self.model == "fixed":
+            return model_choice.FIXED
+        memory = self.context.memory
+        if self.choice is None or len(memory) >= RECHOOSE * self.choice.scored:
+            self.choice = model_choice.choose(
+                memory.embeddings, memory.scores, self.rng, features=self.features
+            )
+        return self.choice
 
     def _mode(self, model: RandomFeatureEnsemble) -> str:
         """The mode, decided on the first guided round and kept (module doc)."""

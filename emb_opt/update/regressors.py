@@ -68,8 +68,8 @@ class RandomFeatureEnsemble:
         and skew: only the order of the best items matters here).
         """
         x = np.asarray(points, dtype=np.float32)
-        y = _standardised(_normal_scores(scores) if ranked else scores)
-        gamma = 1.0 / (width * _median_distance(x, rng)) ** 2
+        y = standardised(normal_scores(scores) if ranked else scores)
+        gamma = 1.0 / (width * median_distance(x, rng)) ** 2
         mapping = KernelFeatures.fit(x, gamma, features, rng)
         coef, intercept = _bootstrap_heads(mapping(x), y, alpha, heads, rng)
         weights = (mapping.whitening.astype(np.float64) @ coef).astype(np.float32)
@@ -86,26 +86,33 @@ def _bootstrap_heads(
     phi: np.ndarray, y: np.ndarray, alpha: float, heads: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ridge heads fitted on bootstrap resamples (the first head on all the data)."""
-    n, width = phi.shape
-    coefs, intercepts = [], []
-    for head in range(heads):
-        weights = np.ones(n) if head == 0 else np.asarray(rng.poisson(1.0, n), dtype=np.float64)
-        total = weights.sum() or 1.0
-        x_mean = weights @ phi / total
-        y_mean = float(weights @ y / total)
-        centred = (phi - x_mean) * np.sqrt(weights)[:, None]
-        gram = centred.T @ centred + alpha * np.eye(width)
-        coef = np.linalg.solve(gram, centred.T @ ((y - y_mean) * np.sqrt(weights)))
-        coefs.append(coef)
-        intercepts.append(y_mean - float(x_mean @ coef))
-    return np.stack(coefs, axis=1), np.asarray(intercepts)
+    fits = [
+        ridge_head(phi, y, alpha, None if head == 0 else rng.poisson(1.0, len(y)))
+        for head in range(heads)
+    ]
+    return np.stack([coef for coef, _ in fits], axis=1), np.asarray([b for _, b in fits])
 
 
-def _standardised(values: np.ndarray) -> np.ndarray:
+def ridge_head(
+    phi: np.ndarray, y: np.ndarray, alpha: float, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """(coefficients, intercept) of a ridge regression of y on the features `phi`, rows
+    weighted by `weights` (None: all 1)."""
+    weights = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
+    total = weights.sum() or 1.0
+    x_mean = weights @ phi / total
+    y_mean = float(weights @ y / total)
+    centred = (phi - x_mean) * np.sqrt(weights)[:, None]
+    gram = centred.T @ centred + alpha * np.eye(phi.shape[1])
+    coef = np.linalg.solve(gram, centred.T @ ((y - y_mean) * np.sqrt(weights)))
+    return coef, y_mean - float(x_mean @ coef)
+
+
+def standardised(values: np.ndarray) -> np.ndarray:
     return (values - values.mean()) / (float(values.std()) or 1.0)
 
 
-def _normal_scores(scores: np.ndarray) -> np.ndarray:
+def normal_scores(scores: np.ndarray) -> np.ndarray:
     """The normal quantiles of the scores' ranks (ties share a rank)."""
     order = np.argsort(scores, kind="stable")
     ranks = np.empty(len(scores))
@@ -142,7 +149,7 @@ def _squared_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.maximum(d2, 0, out=d2)
 
 
-def _median_distance(x: np.ndarray, rng: np.random.Generator, sample: int = 256) -> float:
+def median_distance(x: np.ndarray, rng: np.random.Generator, sample: int = 256) -> float:
     """Median pairwise distance of (a sample of) the points: the data's length scale."""
     if len(x) > sample:
         x = x[rng.choice(len(x), sample, replace=False)]
