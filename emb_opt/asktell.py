@@ -5,7 +5,8 @@ called: `ask()` hands out the items the iteration chose to score, `tell(ids, sco
 scores for any of them in any order, and once every asked item has an answer (or on
 `proceed()`) the strategy proposes the next queries. Same strategies, filters, budget, stop
 rules and log; the answers are kept in the order the items were asked, so a search told the
-same scores ends as the callable search does.
+same scores ends as the callable search does. `replicate(ids, scores)` adds further scores
+of items scored earlier (replicate measurements, re-tests), which are averaged.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -149,6 +151,39 @@ class AskTell:
             self.proceed()
         return waiting
 
+    def replicate(self, ids: Sequence[str], scores: Sequence[float]) -> None:
+        """Add further scores of items scored valid earlier in the search (replicate wells,
+        re-tests; an id may come more than once): each item's score becomes the mean of its
+        valid scores. Nothing changes when any id is unknown or has no valid score (yet), or
+        any score is not a finite number."""
+        if len(ids) != len(scores):
+            raise ValueError(
+                f"replicate needs one score per id: got {len(ids)} ids and {len(scores)} scores"
+            )
+        log, keys, added = self.log, self._keys(), []
+        for id, score in zip(ids, scores):
+            key = keys.get(str(id))
+            if key is None or log.score_count(key) == 0:
+                what = "unknown to this search" if key is None else "not scored valid (yet)"
+                raise ValueError(f"id {id!r} is {what}; nothing was replicated")
+            problem = score_problem(score)
+            if problem is not None:
+                raise ValueError(
+                    f"id {id!r}: the score {problem}, got {score!r}; nothing was replicated"
+                )
+            added.append((key, float(score)))
+        for key, score in added:
+            log.add_replicate(key, score)
+
+    def replicable(self) -> set[str]:
+        """The ids `replicate` takes: those of the items scored valid in this search."""
+        return {id for id, key in self._keys().items() if self.log.score_count(key)}
+
+    def _keys(self) -> dict[str, str]:
+        """The keys of the items the search has met (scored, candidates, asked), by id."""
+        asked = self.step.todo if self.step is not None else []
+        return _keys_by_id(chain(self.log.items.items(), self.log.candidates.items(), asked))
+
     def proceed(self) -> None:
         """Finish the open iteration with the scores told so far; the others count as invalid
         ("no score was told") and are not asked again."""
@@ -162,10 +197,7 @@ class AskTell:
 
     def _open(self, step: Step) -> None:
         self.step, self.told = step, {}
-        self._ids = {}
-        for key, item in step.todo:
-            id = key if item.id is None else str(item.id)
-            self._ids[key if id in self._ids else id] = key
+        self._ids = _keys_by_id(step.todo)
 
     def state(self) -> str | None:
         """The open iteration and the scores told so far, as JSON text (None: none is open);
@@ -206,6 +238,16 @@ class AskTell:
         self._ids = dict(data["ids"])
         self.told = {k: ScoreResponse.model_validate(v) for k, v in data["told"].items()}
         self.log.pending = batch
+
+
+def _keys_by_id(items: Iterable[tuple[str, Item]]) -> dict[str, str]:
+    """Item keys by the id `ask` hands out: the item's id as text, or its key when it has
+    none or an earlier item has that text."""
+    keys: dict[str, str] = {}
+    for key, item in items:
+        id = key if item.id is None else str(item.id)
+        keys[key if id in keys else id] = key
+    return keys
 
 
 def score_problem(score: Any) -> str | None:

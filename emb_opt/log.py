@@ -8,6 +8,7 @@ not with how often it looked. `logfile.py` writes it to disk the same way.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,10 +39,7 @@ class QueryNode:
     """One query in the tree: the query (without its results), its parent and children,
     references to the items it retrieved, and the scores of its valid results."""
 
-    __slots__ = (
-        "_log", "_query", "children", "hit_reasons", "hits", "max_score", "parent", "score_count",
-        "score_sum",
-    )  # fmt: skip
+    __slots__ = ("_log", "_query", "children", "hit_reasons", "hits", "parent")
 
     def __init__(
         self, query: Query, log: SearchLog, hits: np.ndarray, hit_reasons: np.ndarray | None
@@ -52,16 +50,31 @@ class QueryNode:
         self.children: list[QueryNode] = []
         self.hits = hits  # item numbers (see SearchLog.item_at) of the results, in rank order
         self.hit_reasons = hit_reasons  # reason codes (SearchLog.reasons), -1 where valid
-        valid = hits if hit_reasons is None else hits[hit_reasons < 0]
-        scores = [s for s in (log.item_at(n).score for n in valid.tolist()) if s is not None]
-        self.score_sum = sum(scores)
-        self.score_count = len(scores)
-        self.max_score = max(scores, default=None)
+
+    def scores(self) -> list[float]:
+        """The scores of the query's valid results as the log holds them now (an item
+        scored more than once: its mean)."""
+        valid = self.hits if self.hit_reasons is None else self.hits[self.hit_reasons < 0]
+        found = (self._log.item_at(n).score for n in valid.tolist())
+        return [score for score in found if score is not None]
+
+    @property
+    def score_sum(self) -> float:
+        return sum(self.scores())
+
+    @property
+    def score_count(self) -> int:
+        return len(self.scores())
+
+    @property
+    def max_score(self) -> float | None:
+        return max(self.scores(), default=None)
 
     @property
     def mean_score(self) -> float | None:
         """Mean score of the query's valid results."""
-        return self.score_sum / self.score_count if self.score_count else None
+        scores = self.scores()
+        return sum(scores) / len(scores) if scores else None
 
     @property
     def id(self) -> str | None:
@@ -205,10 +218,13 @@ class SearchLog:
     units; `best`, `compile_results` and the stop rule follow it).
 
     `items` are the unique items scored (or rejected by the filter), `candidates` those
-    retrieved and not scored (not chosen, or past the budget), both by item key. `journal`
-    lists what the log gained, in order: ("candidate" | "item" | "scored", key) when an item
-    became a candidate, an invalid item or a valid scored one; ("filter" | "score", key) when
-    a cache gained an answer. Writers and the strategies' memory follow it, never rescanning.
+    retrieved and not scored (not chosen, or past the budget), both by item key. An item
+    scored valid more than once (replicates: `add_replicate`) has the mean of its valid
+    scores as its score, everywhere; `replicates` holds all of them, by key. `journal` lists
+    what the log gained, in order: ("candidate" | "item" | "scored", key) when an item became
+    a candidate, an invalid item or a valid scored one; ("replicate", key) when a valid one
+    gained a further score; ("filter" | "score", key) when a cache gained an answer. Writers
+    and the strategies' memory follow it, never rescanning.
     """
 
     pending: Batch | None = None
@@ -225,6 +241,7 @@ class SearchLog:
     journal: list[tuple[str, str]] = field(default_factory=list, repr=False)
     reasons: list[str] = field(default_factory=list, repr=False)
     keys: list[str] = field(default_factory=list, repr=False)  # item number -> item key
+    replicates: dict[str, list[float]] = field(default_factory=dict, repr=False)
     direction: Direction = MAXIMIZE
     _numbers: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     _reason_codes: dict[str, int] = field(default_factory=dict, init=False, repr=False)
@@ -308,11 +325,36 @@ class SearchLog:
         self.candidates.pop(key, None)
         known = self.items.get(key)
         if known is None or (known.internal.removed and not item.internal.removed):
-            valid = not item.internal.removed and item.score is not None
-            self._keep("scored" if valid else "item", key, item)
+            self._keep("scored" if _valid(item) else "item", key, item)
             if self._beats(item):
                 self.best_item = item
         return key
+
+    def add_replicate(self, key: str, score: float) -> None:
+        """Keep a further valid score of the valid item `key`: its score becomes the mean of
+        its valid scores (in the results, `best()`, the score cache and the strategies' memory)."""
+        item = self.items.get(key)
+        if item is None or item.internal.removed or item.score is None:
+            raise ValueError(f"item {key} has no valid score to add a replicate to")
+        if not math.isfinite(score):
+            raise ValueError(f"item {key}: a replicate score must be finite, got {score!r}")
+        scores = self.replicates.setdefault(key, [item.score])
+        scores.append(float(score))
+        item.score = math.fsum(scores) / len(scores)
+        cached = self.score_cache.get(key)
+        if cached is not None:  # an item retrieved again gets the mean, too
+            self.score_cache[key] = cached.model_copy(update={"score": item.score})
+        self.journal.append(("replicate", key))
+        best = self.best_item
+        if best is item or best is None or not self._beats(best, item):
+            self.best_item = self._first_best()  # the first of the best, as if added in order
+
+    def score_count(self, key: str) -> int:
+        """How many valid scores the item `key` has (0: none)."""
+        item = self.items.get(key)
+        if item is None or not _valid(item):
+            return 0
+        return len(self.replicates[key]) if key in self.replicates else 1
 
     def _keep(self, kind: str, key: str, item: Item) -> None:
         item.embedding = _owned(item.embedding)
@@ -331,7 +373,7 @@ class SearchLog:
     def record_iteration(self, seconds: float) -> None:
         """Append the figures of the iteration just finished to `history`."""
         nodes = self.batches[-1].nodes if self.batches else []
-        count = sum(node.score_count for node in nodes)
+        scores = [score for node in nodes for score in node.scores()]
         best = self.best()
         self.history.append(
             {
@@ -341,7 +383,7 @@ class SearchLog:
                 "data_source_calls": self.counters.data_source_calls,
                 "unique_items": self.unique_items,
                 "best_score": None if best is None else best.score,
-                "mean_score": sum(n.score_sum for n in nodes) / count if count else None,
+                "mean_score": sum(scores) / len(scores) if scores else None,
             }
         )
 
@@ -350,11 +392,17 @@ class SearchLog:
         """Items scored (or rejected by the filter) during the search, and those known before it."""
         return len(self.items)
 
-    def _beats(self, item: Item) -> bool:
-        best = self.best_item
+    def _beats(self, item: Item, than: Item | None = None) -> bool:
+        """Whether `item` is valid and strictly better than `than` (None: the best item)."""
+        best = self.best_item if than is None else than
         if item.internal.removed or item.score is None:
             return False
         return best is None or best.score is None or self.direction.better(item.score, best.score)
+
+    def _first_best(self) -> Item | None:
+        """The first valid item (in the order the log met them) of the best score."""
+        valid = (item for item in self.items.values() if _valid(item))
+        return min(valid, key=lambda item: self.direction.sort_key(item.score), default=None)
 
     def best(self) -> Item | None:
         """The best-scoring valid item so far (the highest, or the lowest when minimizing)."""
@@ -362,29 +410,43 @@ class SearchLog:
 
     def compile_results(self, skip_removed: bool = True) -> list[dict[str, Any]]:
         """Unique items as dicts, best first (lowest first when minimizing)."""
-        items = [i for i in self.items.values() if not (skip_removed and i.internal.removed)]
-        items.sort(key=lambda i: self.direction.sort_key(i.score))
-        return [_result_row(item) for item in items]
+        rows = [
+            _result_row(item, self.score_count(key))
+            for key, item in self.items.items()
+            if not (skip_removed and item.internal.removed)
+        ]
+        rows.sort(key=lambda row: self.direction.sort_key(row["score"]))
+        return rows
 
     def add_known(self, item: Item, score: float | None, reason: str | None = None) -> None:
         """Keep an item scored before the search (`score` None: invalid, for `reason`): it
         counts as scored, is never scored again, spends no score calls, and its results row
-        says `source: "known"` (iteration -1)."""
+        says `source: "known"` (iteration -1).
+
+        A valid score of an item scored valid already is a replicate (`add_replicate`); an
+        invalid one is dropped (the item keeps the mean of its valid scores)."""
         key = item_key(item)
-        if key in self.score_cache:
-            raise ValueError(f"id {item.id!r} is scored already in this search")
-        valid = score is not None and reason is None
-        why = None if valid else {"error": reason or "no score"}
-        response = ScoreResponse(valid=valid, score=score if valid else None, data=why)
+        score = score if reason is None else None
+        scored = self.items.get(key)
+        if scored is not None and _valid(scored):
+            if score is not None:
+                self.add_replicate(key, score)
+            return
+        new = key not in self.score_cache
+        if score is None and not new:
+            return  # invalid already
+        why = None if score is not None else {"error": reason or "no score"}
+        response = ScoreResponse(valid=score is not None, score=score, data=why)
         known = Item.trusted(item.id, item.item, item.embedding, item.data, None)
         known.internal.iteration = KNOWN_ITERATION
-        if valid:
+        if score is not None:
             known.score = score
         else:
             known.remove(reason or "no score")
         self.remember("score", key, response)
         self.add_item(known, key)
-        self.count("known_scores")
+        if new:
+            self.count("known_scores")
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the whole log to the directory `path` (replacing a log there)."""
@@ -405,11 +467,17 @@ def _owned(vector: np.ndarray) -> np.ndarray:
     return vector if vector.base is None else vector.copy()
 
 
-def _result_row(item: Item) -> dict[str, Any]:
+def _valid(item: Item) -> bool:
+    """Whether `item` has a valid score."""
+    return not item.internal.removed and item.score is not None
+
+
+def _result_row(item: Item, n_scores: int) -> dict[str, Any]:
     return {
         "id": item.id,
         "item": item.item,
         "score": item.score,
+        "n_scores": n_scores,
         "embedding": item.embedding,
         "data": item.data,
         "iteration": item.internal.iteration,

@@ -9,12 +9,15 @@
                          slot: an earlier checkpoint's)
 
 Lines refer to items by number and to embeddings by row, so an iteration that finds nothing
-new appends only its queries and references. Each line carries its sequence number, the
-iteration, the SHA-256 of the vector bytes it appended (`blocks`) and a SHA-256 checksum of
-itself. Reading drops a torn last line (a crash while writing) and refuses, with a `LogError`
-naming the line, a gap, a reordering, a duplicate that disagrees, a corrupt line before the
-last or vector bytes that differ from those a line appended. Logs whose lines have no `blocks`
-(written before them) and version 1 logs (one `log.json` file) still load.
+new appends only its queries and references. An item scored valid more than once keeps its
+first score in its record; a line lists the further scores items gained (`replicates`: item
+key -> scores, in order), and only a line with some is format 3 (so an older emb_opt, which
+would drop them, refuses it). Each line carries its sequence number, the iteration, the
+SHA-256 of the vector bytes it appended (`blocks`) and a SHA-256 checksum of itself. Reading
+drops a torn last line (a crash while writing) and refuses, with a `LogError` naming the line,
+a gap, a reordering, a duplicate that disagrees, a corrupt line before the last or vector
+bytes that differ from those a line appended. Logs whose lines have no `blocks` (written
+before them) and version 1 logs (one `log.json` file) still load.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from .errors import LogError
 from .schemas import FilterResponse, Query, QueryInternal, ScoreResponse
 
 FORMAT = 2
+REPLICATES_FORMAT = 3  # a line that holds replicates
+READABLE = (FORMAT, REPLICATES_FORMAT)
 CHECKPOINTS = "checkpoints.jsonl"
 CHECKSUM = ',"checksum":"'
 RESPONSES: dict[str, type[FilterResponse] | type[ScoreResponse]] = {

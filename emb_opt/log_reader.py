@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from .direction import as_direction
-from .log_format import CHECKPOINTS, CHECKSUM, FORMAT, LogError, invalid, query_from, response
+from .log_format import CHECKPOINTS, CHECKSUM, READABLE, LogError, invalid, query_from, response
 from .log_v1 import load_version_1
 from .log_vectors import ChangedBlock
 from .log_writer import LogWriter, Written
@@ -88,8 +88,9 @@ def _parse(raw: bytes, path: Path, number: int) -> dict[str, Any]:
         raise LogError(
             f"{path}: line {number} is not JSON, though it matches its checksum"
         ) from None
-    if not isinstance(line, dict) or line.get("format") != FORMAT:
-        raise LogError(f"{path}: line {number} is not a format {FORMAT} checkpoint")
+    if not isinstance(line, dict) or line.get("format") not in READABLE:
+        formats = " or ".join(map(str, READABLE))
+        raise LogError(f"{path}: line {number} is not a format {formats} checkpoint")
     return line
 
 
@@ -142,6 +143,9 @@ class _Reader:
         for kind in ("filter", "score"):
             for key, value in line[kind].items():
                 log.remember(kind, key, response(kind, key, value))
+        for key, scores in line.get("replicates", {}).items():  # format 3 only
+            for score in scores:
+                log.add_replicate(key, score)
         for reason in line["reasons"]:
             log.reason_code(reason)
         for batch in line["batches"]:

@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ import numpy as np
 
 from .atomic import naming
 from .codec import encode
-from .log_format import CHECKPOINTS, FORMAT, query_fields, with_checksum
+from .log_format import CHECKPOINTS, FORMAT, REPLICATES_FORMAT, query_fields, with_checksum
 from .log_vectors import VECTOR_FILES, Vectors
 from .schemas import Query
 
@@ -148,10 +149,12 @@ class _Line:
     def body(self) -> dict[str, Any]:
         log, done = self.log, self.done
         caches: dict[str, dict[str, Any]] = {"filter": {}, "score": {}}
-        items = []
+        items, replicated = [], Counter[str]()
         for kind, key in log.journal[done.journal :]:
             if kind in caches:
                 caches[kind][key] = log.cache(kind)[key].model_dump(mode="json", exclude_none=True)
+            elif kind == "replicate":
+                replicated[key] += 1
             else:
                 items.append(self._item(kind, key))
         batches = [
@@ -162,8 +165,9 @@ class _Line:
             }
             for batch in log.batches[done.batches :]
         ]  # fmt: skip
+        replicates = {key: log.replicates[key][-n:] for key, n in replicated.items()}
         return {
-            "format": FORMAT,
+            "format": REPLICATES_FORMAT if replicates else FORMAT,
             "sequence": done.sequence + 1,
             "direction": log.direction.name,
             "iteration": log.counters.iterations,
@@ -176,6 +180,7 @@ class _Line:
             "counters": asdict(log.counters),
             "dimension": done.vectors.dimension,
             "vectors": dict(done.vectors.counts),
+            **({"replicates": replicates} if replicates else {}),
         }
 
     def _item(self, kind: str, key: str) -> dict[str, Any]:
@@ -183,6 +188,7 @@ class _Line:
         item = log.candidates.get(key) if kind == "candidate" else None
         item = log.items[key] if item is None else item
         internal = item.internal
+        scores = log.replicates.get(key)  # an item scored more than once: its first score
         record = {
             "kind": kind,
             "n": log.number(key),
@@ -190,7 +196,7 @@ class _Line:
             "id": item.id,
             "item": item.item,
             **self.done.vectors.reference(item.embedding),
-            "score": item.score,
+            "score": item.score if scores is None else scores[0],
             "data": item.data,
             "iteration": internal.iteration,
             "query": internal.query_id,

@@ -97,17 +97,19 @@ def row_id(row: dict[str, Any], known: set[str] | frozenset[str] = frozenset()) 
 
 
 def parse_row(
-    row: dict[str, Any], seen: set[str], id: str | None = None
+    row: dict[str, Any], seen: set[str] | None, id: str | None = None
 ) -> tuple[Answer, str | None]:
     """(id, score, reason) of one row (its id as `row_id` reads it, unless given), or the
-    problem with it; `seen` collects the ids."""
+    problem with it; `seen` collects the ids, refusing one seen before (None: repeats, as
+    replicates, are fine)."""
     id = row_id(row) if id is None else id
     nothing = (id, None, None)
     if not id:
         return nothing, "the row has no id"
-    if id in seen:
-        return nothing, f"id {shown(id)} appears twice"
-    seen.add(id)
+    if seen is not None:
+        if id in seen:
+            return nothing, f"id {shown(id)} appears twice"
+        seen.add(id)
     reason = str(row.get("reason") or "").strip() or None
     if str(row.get("valid", "")).strip().lower() in ("false", "0", "no"):
         return (id, None, reason or "marked invalid"), None

@@ -19,16 +19,17 @@ RESULTS = "results.jsonl"
 
 
 def read_known(path: Path, where: str = "start.scores") -> list[Answer]:
-    """The (id, score, reason) rows of a scores file or run directory; a ConfigError naming
-    the bad rows when any is not an id with a finite score (or an invalid mark)."""
+    """The (id, score, reason) rows of a scores file or run directory (an id may repeat: its
+    valid scores are replicates, averaged); a ConfigError naming the bad rows when any is
+    not an id with a finite score (or an invalid mark)."""
     file = path / RESULTS if path.is_dir() else path
     if path.is_dir() and not file.exists():
         raise ConfigError(f"{where}: {path} is a directory without {RESULTS} (not a finished run)")
     if not path.exists():
         raise ConfigError(f"{where}: no such file or run directory {path}")
-    answers, problems, seen = [], [], set[str]()
+    answers, problems = [], []
     for number, row in enumerate(read_rows(file), first_row_number(file)):
-        answer, problem = parse_row(row, seen)
+        answer, problem = parse_row(row, None)
         if problem:
             problems.append(f"row {number}: {problem}")
         answers.append(answer)
@@ -46,7 +47,7 @@ def fetch_known(
     the ids the collection does not hold."""
     if not isinstance(source, Fetchable):
         raise ConfigError(lacks(where, source, Fetchable))
-    texts = [id for id, _, _ in answers]
+    texts = list(dict.fromkeys(id for id, _, _ in answers))  # each id once
     items = _lookup(source, texts)
     if items is None:
         missing = _missing(source, texts)
@@ -54,7 +55,8 @@ def fetch_known(
             f"{where}: ids not in the collection: {', '.join(missing[:10])}"
             + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
         )
-    return [(item, score, reason) for item, (_, score, reason) in zip(items, answers)]
+    by_id = dict(zip(texts, items))
+    return [(by_id[id], score, reason) for id, score, reason in answers]
 
 
 def _lookup(source: Fetchable, texts: list[str]) -> list[Item] | None:

@@ -212,44 +212,75 @@ def tell(
     yes: bool = False,
     wait: float = ASK_TELL_WAIT,
     accept_changed_data: bool = False,
+    replicate: bool = False,
 ) -> str:
     """Apply a scores file (id,score[,valid,reason]); with `proceed`, then give up the items
     still waiting (invalid: no score was told) and finish the iteration (`yes`: even when
-    that ends the search or gives up the whole iteration). Say what is left."""
+    that ends the search or gives up the whole iteration). With `replicate`, the file holds
+    further scores of items scored earlier instead (see `_replicate`). Say what is left."""
+    if replicate and (scores is None or proceed):
+        raise ConfigError("tell --replicate needs a scores file and takes no --proceed")
     if scores is None and not proceed:
         raise ConfigError("tell needs a scores file (or --proceed to go on without the rest)")
     with Session(run, "emb-opt tell", wait, accept_changed_data) as session:
         if scores is None:
             return _proceed(session, yes)
-        rows = read_rows(scores)
+        if replicate:
+            return _replicate(session, scores, partial)
         search = session.search
-        waiting = {asked.id for asked in search.waiting()}
-        good, problems = [], []
-        seen: set[str] = set()
-        for number, row in enumerate(rows, first_row_number(scores)):
-            answer, problem = _answer(row, waiting, seen)
-            if problem:
-                problems.append(f"row {number}: {problem}")
-            else:
-                good.append(answer)
-        listing = problems_text(problems, _list_problems(session, scores, problems))
-        if problems and not partial:
-            hint = ""
-            if any(row_id(row) not in waiting for row in rows):
-                hint = f" (scores you had before the search: start: {{scores: {scores}}})"
-            raise ConfigError(
-                f"{scores}: {listing}; nothing was told (--partial applies the good rows){hint}"
-            )
-        if not good:
-            raise ConfigError(f"{scores}: no row holds a score to tell")
+        good, skipped = _answers(session, scores, partial, {a.id for a in search.waiting()})
         ids, values, reasons = zip(*good)
         left = search.tell(list(ids), list(values), list(reasons))
-        skipped = f"; skipped {listing}" if problems else ""
         if left and proceed:
             return f"told {len(good)} score(s){skipped}; " + _proceed(session, yes)
         session.save()
         told = f"told {len(good)} score(s); {left} item(s) still waiting"
         return told + skipped if left else f"told {len(good)} score(s); iteration done" + skipped
+
+
+def _replicate(session: Session, scores: Path, partial: bool) -> str:
+    """Add the scores of a file as replicates of items scored valid earlier (an id may
+    repeat); a row marked invalid is not counted (the item keeps the mean of its valid
+    scores)."""
+    search = session.search
+    good, skipped = _answers(session, scores, partial, search.replicable(), replicate=True)
+    valid = [(id, score) for id, score, _ in good if score is not None]
+    if valid:
+        ids, values = zip(*valid)
+        search.replicate(ids, values)
+        session.save()
+    invalid = len(good) - len(valid)
+    dropped = f"; {invalid} invalid row(s) not counted" if invalid else ""
+    return f"added {len(valid)} replicate score(s){dropped}{skipped}"
+
+
+def _answers(
+    session: Session, scores: Path, partial: bool, ids: set[str], replicate: bool = False
+) -> tuple[list[Answer], str]:
+    """The (id, score, reason) rows of `scores` for the items `ids` (`replicate`: an id may
+    repeat) and what to say of the rows skipped; a ConfigError naming the bad rows, with
+    nothing changed, unless `partial`, or when no row is good."""
+    rows = read_rows(scores)
+    good, problems = [], []
+    seen: set[str] | None = None if replicate else set()
+    for number, row in enumerate(rows, first_row_number(scores)):
+        answer, problem = _answer(row, ids, seen, replicate)
+        if problem:
+            problems.append(f"row {number}: {problem}")
+        else:
+            good.append(answer)
+    listing = problems_text(problems, _list_problems(session, scores, problems))
+    verb, done = ("replicate", "replicated") if replicate else ("tell", "told")
+    if problems and not partial:
+        hint = ""
+        if not replicate and any(row_id(row) not in ids for row in rows):
+            hint = f" (scores you had before the search: start: {{scores: {scores}}})"
+        raise ConfigError(
+            f"{scores}: {listing}; nothing was {done} (--partial applies the good rows){hint}"
+        )
+    if not good:
+        raise ConfigError(f"{scores}: no row holds a score to {verb}")
+    return good, f"; skipped {listing}" if problems else ""
 
 
 def _list_problems(session: Session, scores: Path, problems: list[str]) -> Path | None:
@@ -372,9 +403,13 @@ def _as_given(id: str) -> int | str:
     return int(id) if re.fullmatch(r"-?[0-9]+", id) and str(int(id)) == id else id
 
 
-def _answer(row: dict[str, Any], waiting: set[str], seen: set[str]) -> tuple[Answer, str | None]:
-    """(id, score, reason) of one row, or the problem with it."""
-    id = row_id(row, waiting)
-    if id not in waiting:
-        return (id, None, None), f"id {shown(id)} is not waiting for a score"
+def _answer(
+    row: dict[str, Any], ids: set[str], seen: set[str] | None, replicate: bool = False
+) -> tuple[Answer, str | None]:
+    """(id, score, reason) of one row for the items `ids` (waiting ones, or `replicate`:
+    scored ones), or the problem with it."""
+    id = row_id(row, ids)
+    if id not in ids:
+        what = "has no valid score to replicate" if replicate else "is not waiting for a score"
+        return (id, None, None), f"id {shown(id)} {what}"
     return parse_row(row, seen, id)

@@ -78,6 +78,11 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="--proceed even when that ends the search or gives up a whole iteration",
     )
+    tell.add_argument(
+        "--replicate",
+        action="store_true",
+        help="the file holds further scores of items scored earlier (averaged)",
+    )
     _wait_option(tell, ASK_TELL_WAIT)
     tell.add_argument(*ACCEPT, action="store_true", help=ACCEPT_HELP)
 
@@ -156,6 +161,7 @@ def dispatch(args: argparse.Namespace) -> None:
                         args.yes,
                         args.wait,
                         args.accept_changed_data,
+                        args.replicate,
                     )
                 )
             else:

@@ -21,7 +21,8 @@ WIDEST = 24  # characters of an item or metadata value in the printed table
 
 
 def result_rows(log: SearchLog) -> list[dict[str, Any]]:
-    """Valid unique items, best first (lowest first when the run minimizes): id, item, score,
+    """Valid unique items, best first (lowest first when the run minimizes): id, item, score
+    (the mean of an item scored more than once), how many scores it has (`n_scores`),
     metadata, the iteration it was found in, the query that found it, that query's
     trajectory (the query tree has the rest), its source ("search", or "known": scored
     before the run, iteration -1), and the embedding."""
@@ -33,6 +34,7 @@ def result_rows(log: SearchLog) -> list[dict[str, Any]]:
                 "id": result["id"],
                 "item": result["item"],
                 "score": result["score"],
+                "n_scores": result["n_scores"],
                 "metadata": result["data"] or {},
                 "iteration": result["iteration"],
                 "query_id": result["query_id"],
@@ -69,6 +71,7 @@ def results_table(rows: list[dict[str, Any]]) -> Any:
         ("id", tables.id_array([r["id"] for r in rows])),
         ("item", tables.value_array([r["item"] for r in rows])),
         ("score", pa.array([r["score"] for r in rows], pa.float64())),
+        ("n_scores", pa.array([r["n_scores"] for r in rows], pa.int64())),
         ("iteration", pa.array([r["iteration"] for r in rows], pa.int64())),
         ("query_id", tables.text_array([r["query_id"] for r in rows])),
         ("trajectory", pa.array([r["trajectory"] for r in rows], pa.int64())),
@@ -129,15 +132,18 @@ def run_figures(log: SearchLog) -> dict[str, Any]:
 
 def top_table(rows: list[dict[str, Any]], top: int) -> str:
     """The best `top` results (rows best first, as results.jsonl holds them): rank, score,
-    iteration, id, item and the first metadata fields of the best one."""
+    how many scores it averages (when any shown has more than one), iteration, id, item and
+    the first metadata fields of the best one."""
     shown = rows[:top]
     first = shown[0]["metadata"] if shown else {}
     keys = [k for k, v in (first or {}).items() if _plain(v)][:SHOWN_METADATA]
-    header = ["rank", "score", "iteration", "id", "item", *keys]
+    counts = any(row["n_scores"] > 1 for row in shown)
+    header = ["rank", "score", *(["n"] if counts else []), "iteration", "id", "item", *keys]
     body = [
         [
             str(rank),
             f"{row['score']:.5f}",
+            *([str(row["n_scores"])] if counts else []),
             str(row["iteration"]),
             _cell(row["id"]),
             _cell(row.get("item")),
@@ -146,7 +152,7 @@ def top_table(rows: list[dict[str, Any]], top: int) -> str:
         for rank, row in enumerate(shown, 1)
     ]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-    right = 3  # rank, score and iteration are right-aligned
+    right = 4 if counts else 3  # rank, score, n and iteration are right-aligned
     return "\n".join(
         "  ".join(
             cell.rjust(width) if i < right else cell.ljust(width)

@@ -18,7 +18,8 @@ def by_trajectory(queries: list[Query]) -> dict[int | None, list[Query]]:
 
 class ScoredMemory:
     """Unique (embedding, score) rows of the valid scored items of a search, each score
-    oriented by the log's direction (higher is better: `Direction.orient`).
+    oriented by the log's direction (higher is better: `Direction.orient`); an item scored
+    more than once has one row, with the mean of its scores.
 
     It follows the log's journal: `sync` appends the items the log gained since the last
     call, so rows count up in scoring order and a resumed search rebuilds the same rows from
@@ -44,12 +45,18 @@ class ScoredMemory:
         return self._rows.get(item_key(item), -1)
 
     def sync(self, log: SearchLog) -> None:
-        """Remember the valid scored items the log gained since the last sync."""
+        """Remember the valid scored items the log gained since the last sync, and the new
+        means of those that gained replicates."""
         journal = log.journal
         for kind, key in journal[self._synced :]:
-            if kind == "scored" and key not in self._rows:
-                item = log.items[key]
-                score = log.direction.orient(float(item.score))  # type: ignore[arg-type]
+            if kind not in ("scored", "replicate"):
+                continue
+            item = log.items[key]
+            score = log.direction.orient(float(item.score))  # type: ignore[arg-type]
+            row = self._rows.get(key)
+            if row is not None:
+                self._scores[row] = score
+            else:
                 self._append(key, np.asarray(item.embedding, dtype=np.float64), score)
         self._synced = len(journal)
 

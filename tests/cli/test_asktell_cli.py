@@ -202,3 +202,57 @@ def test_a_run_whose_data_changed_is_refused_unless_accepted(tmp_path, capsys):
     ask(run, capsys, "--accept-changed-data")
     manifest = json.loads((run / "manifest.json").read_text())
     assert "source.data.embeddings" in manifest["accepted_data_changes"][0]["changes"][0]
+
+
+def write_rows(path: Path, rows: list[tuple]) -> Path:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "score", "reason"])
+        writer.writerows(rows)
+    return path
+
+
+def test_tell_replicate_averages_further_scores_of_items_told_earlier(tmp_path, capsys):
+    config = write(tmp_path, "lab", external=True)
+    run = tmp_path / "lab"
+    filled = fill(Path(ask(config, capsys)))
+    assert main(["tell", str(run), str(filled)]) == 0
+    capsys.readouterr()
+    with open(filled) as handle:
+        told = {int(row["id"]): float(row["score"]) for row in csv.DictReader(handle)}
+    best = json.loads((run / "results.jsonl").read_text().splitlines()[0])["id"]
+    other = next(i for i in told if i != best)
+    plate = Path(ask(run, capsys))  # the next iteration's items: not scored yet
+    waiting = plate.read_text().splitlines()[1].split(",")[0]
+    log = run / "log"
+    before = {path: path.read_bytes() for path in log.iterdir()}
+    bad = write_rows(tmp_path / "bad.csv", [(best, 0.9, ""), (waiting, 0.5, ""), ("nope", 1, "")])
+    assert main(["tell", str(run), str(bad), "--replicate"]) == 2
+    error = capsys.readouterr().err
+    assert f"row 3: id '{waiting}' has no valid score to replicate" in error
+    assert "row 4: id 'nope' has no valid score" in error and "nothing was replicated" in error
+    assert {path: path.read_bytes() for path in log.iterdir()} == before
+    assert main(["tell", str(run), str(bad), "--replicate", "--proceed"]) == 2
+    assert "takes no --proceed" in capsys.readouterr().err
+    again = [(best, told[best] + 0.1, ""), (best, told[best] + 0.2, ""), (other, "", "bubble")]
+    good = write_rows(tmp_path / "again.csv", again)
+    assert main(["tell", str(run), str(good), "--replicate"]) == 0
+    assert "added 2 replicate score(s); 1 invalid row(s) not counted" in capsys.readouterr().out
+    from emb_opt import SearchLog
+
+    for rows in (
+        [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()],
+        SearchLog.load(log).compile_results(),
+    ):
+        found = {row["id"]: (row["score"], row["n_scores"]) for row in rows}
+        assert found[best] == (pytest.approx(told[best] + 0.1), 3)
+        assert found[other] == (pytest.approx(told[other]), 1)
+    assert main(["status", str(run)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    status = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in lines)
+    assert float(status["best score"]) == pytest.approx(told[best] + 0.1)
+    assert status["waiting"] == "12"  # the open iteration is as it was
+    assert main(["inspect", str(run)]) == 0
+    assert re.search(r"rank +score +n +iteration", capsys.readouterr().out)
+    assert main(["tell", str(run), str(bad), "--replicate", "--partial"]) == 0
+    assert "added 1 replicate score(s); skipped row 3" in capsys.readouterr().out

@@ -91,10 +91,28 @@ def test_minimize_from_the_config_orders_and_reports_lowest_first(write_config, 
     assert "direction       minimize" in inspected
 
 
+def test_a_repeated_id_in_the_scores_file_is_averaged_and_resumes(write_config, tmp_path):
+    known = scores_file(tmp_path / "known.csv", [0, 10, 0, 0], ["0.5", "0.4", "0.3", "0.1"])
+    config = write_config(strategy=GUIDED, start={"scores": str(known)}, stop={"iterations": 2})
+    assert main(["run", str(config), "--quiet"]) == 0
+    out = tmp_path / "out"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counters"]["known_scores"] == 2  # items, not rows
+    found = {row["id"]: row for row in rows(out)}
+    assert (found[0]["score"], found[0]["n_scores"]) == (pytest.approx(0.3), 3)
+    assert (found[10]["score"], found[10]["n_scores"]) == (pytest.approx(0.4), 1)
+    table = pq.read_table(out / "results.parquet").to_pydict()
+    assert dict(zip(table["id"], table["n_scores"]))[0] == 3
+    known.unlink()  # a resume reads them from the log
+    (out / "results.jsonl").unlink()
+    assert main(["run", str(config), "--quiet", "--resume"]) == 0
+    again = {row["id"]: row for row in rows(out)}
+    assert (again[0]["score"], again[0]["n_scores"]) == (pytest.approx(0.3), 3)
+
+
 BAD_FILES = {
     "unknown id": ([0, 10, 987654], ["0.5", "0.4", "0.3"], "ids not in the collection: 987654"),
     "not a number": (KNOWN_IDS[:3], ["0.5", "high", "0.2"], "row 3: id '10' has score 'high'"),
-    "duplicate": ([0, 10, 0], ["0.5", "0.4", "0.3"], "row 4: id '0' appears twice"),
 }
 
 

@@ -95,9 +95,10 @@ def test_ask_tell_never_asks_for_known_items_and_resumes_with_them(source, tmp_p
     assert sum(row["source"] == "known" for row in loaded.compile_results()) == 40
 
 
-def test_an_item_told_twice_as_known_is_refused(source):
+def test_an_item_known_twice_is_one_item_with_the_mean_score(source):
     item, score = known_pairs(source, 1)[0]
     log = SearchLog()
     log.add_known(item, score)
-    with pytest.raises(ValueError, match="scored already"):
-        log.add_known(item, score)
+    log.add_known(item, score + 1.0)
+    assert log.counters.known_scores == 1 and len(log.items) == 1
+    assert log.best().score == pytest.approx(score + 0.5)
