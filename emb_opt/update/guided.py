@@ -61,7 +61,7 @@ class GuidedUpdate(Strategy):
         diversity: float = 0.1,
         features: int = 512,
         heads: int = 8,
-        model: ModelChoice = "fixed",
+        model: ModelChoice = "auto",
         round_seconds: float = 60.0,
         shortlist: int = 10,
         sample: int = 2000,
@@ -82,7 +82,7 @@ class GuidedUpdate(Strategy):
             features, heads: random features and bootstrap heads of the model.
             model: "auto" chooses the model's kernel width and ridge alpha by held-out top-k
                 precision on the scored items (`model_choice`), again whenever they grew by a
-                quarter; "fixed" keeps width 2, alpha 0.01 and rank targets.
+                quarter; "fixed" keeps width 2 and alpha 0.01.
             round_seconds: the most time a pool round may take: "auto" picks pool when its
                 estimate of a round (scan and rating of every item) fits.
             shortlist: candidates kept per score call of the batch when scanning a pool.
@@ -140,7 +140,6 @@ class GuidedUpdate(Strategy):
             self.rng,
             width=choice.width,
             alpha=choice.alpha,
-            ranked=choice.ranked,
             features=self.features,
             heads=self.heads,
         )
@@ -167,8 +166,8 @@ class GuidedUpdate(Strategy):
         return [items[i] for i in picks]
 
     def _choice(self) -> model_choice.Choice:
-        """The model's kernel width, ridge alpha and targets ("auto": chosen again as the
-        scored items grow)."""
+        """The model's kernel width and ridge alpha ("auto": chosen again as the scored items
+        grow)."""
         if self.model == "fixed":
             return model_choice.FIXED
         memory = self.context.memory

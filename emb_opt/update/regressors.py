@@ -5,7 +5,8 @@
 fits `heads` ridge heads on bootstrap resamples (the first on all the data): their spread is
 the model's uncertainty. Predicting is two float32 matrix products per batch of items, so a
 pool of a million items takes seconds. The defaults (width 2, alpha 0.01, rank targets) are
-the best of a grid on held-out molecules (`benchmarks/molecules.py`, README).
+the best of a grid on held-out molecules (`benchmarks/molecules.py`, README); the guided
+strategy's `model="auto"` picks width and alpha per search (`model_choice`).
 """
 
 from __future__ import annotations
@@ -87,25 +88,35 @@ def _bootstrap_heads(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ridge heads fitted on bootstrap resamples (the first head on all the data)."""
     fits = [
-        ridge_head(phi, y, alpha, None if head == 0 else rng.poisson(1.0, len(y)))
+        ridge_fit(phi, y, (alpha,), None if head == 0 else rng.poisson(1.0, len(y)))[0]
         for head in range(heads)
     ]
     return np.stack([coef for coef, _ in fits], axis=1), np.asarray([b for _, b in fits])
 
 
-def ridge_head(
-    phi: np.ndarray, y: np.ndarray, alpha: float, weights: np.ndarray | None = None
-) -> tuple[np.ndarray, float]:
-    """(coefficients, intercept) of a ridge regression of y on the features `phi`, rows
-    weighted by `weights` (None: all 1)."""
+def ridge_fit(
+    phi: np.ndarray,
+    y: np.ndarray,
+    alphas: tuple[float, ...],
+    weights: np.ndarray | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(coefficients, intercept) of a ridge regression of y (one target, or one per column)
+    on the features `phi` for every alpha, rows weighted by `weights` (None: all 1); the
+    Gram matrix is worked out once for all alphas."""
     weights = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
     total = weights.sum() or 1.0
     x_mean = weights @ phi / total
-    y_mean = float(weights @ y / total)
-    centred = (phi - x_mean) * np.sqrt(weights)[:, None]
-    gram = centred.T @ centred + alpha * np.eye(phi.shape[1])
-    coef = np.linalg.solve(gram, centred.T @ ((y - y_mean) * np.sqrt(weights)))
-    return coef, y_mean - float(x_mean @ coef)
+    y_mean = weights @ y / total
+    root = np.sqrt(weights)
+    centred = (phi - x_mean) * root[:, None]
+    gram = centred.T @ centred
+    moment = centred.T @ ((y - y_mean) * (root if y.ndim == 1 else root[:, None]))
+    identity = np.eye(phi.shape[1])
+    fits = []
+    for alpha in alphas:
+        coef = np.linalg.solve(gram + alpha * identity, moment)
+        fits.append((coef, y_mean - x_mean @ coef))
+    return fits
 
 
 def standardised(values: np.ndarray) -> np.ndarray:
