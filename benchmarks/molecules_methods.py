@@ -28,7 +28,7 @@ BASELINES = (
     "pool active learning (MLP)",
 )  # what a skeptical user would write: the goals compare the default with the best of them
 DEFAULT = "emb_opt default: guided (auto mode)"
-PREVIOUS = "emb_opt guided: fixed model (the default before model choice)"
+CANDIDATE = "emb_opt guided: model auto (width and alpha chosen per search)"
 
 
 class BudgetExceeded(RuntimeError):
@@ -288,7 +288,14 @@ def methods(batch: int | None = None) -> dict[str, Method]:
         "emb_opt guided: neighbourhood mode (no scan)": emb_opt_row(
             {"update": guided | {"mode": "neighbourhood"}}, starts=10
         ),
-        PREVIOUS: emb_opt_row({"update": guided | {"model": "fixed"}}, starts=10),
+        CANDIDATE: emb_opt_row({"update": guided | {"model": "auto"}}, starts=10),
+        "emb_opt guided: ucb": emb_opt_row({"update": guided | {"acquisition": "ucb"}}, starts=10),
+        "emb_opt guided: 1024 features": emb_opt_row(
+            {"update": guided | {"features": 1024}}, starts=10
+        ),
+        "emb_opt guided: diversity 0.5": emb_opt_row(
+            {"update": guided | {"diversity": 0.5}}, starts=10
+        ),
         "emb_opt rl (the original's update)": emb_opt_row(
             {"update": {"name": "rl", "lrs": [0.25]}}
         ),

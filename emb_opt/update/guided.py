@@ -61,7 +61,7 @@ class GuidedUpdate(Strategy):
         diversity: float = 0.1,
         features: int = 512,
         heads: int = 8,
-        model: ModelChoice = "auto",
+        model: ModelChoice = "fixed",
         round_seconds: float = 60.0,
         shortlist: int = 10,
         sample: int = 2000,
@@ -80,9 +80,9 @@ class GuidedUpdate(Strategy):
             diversity: no two items of a batch closer than this x the typical gap between
                 neighbours.
             features, heads: random features and bootstrap heads of the model.
-            model: "auto" chooses the model's kernel width and ridge alpha by held-out top-k
-                precision on the scored items (`model_choice`), again whenever they grew by a
-                quarter; "fixed" keeps width 2 and alpha 0.01.
+            model: "fixed" (the default) fits kernel width 2 and alpha 0.01; "auto" chooses
+                width and alpha by held-out top-k precision on the scored items
+                (`model_choice`), again whenever they grew by a quarter.
             round_seconds: the most time a pool round may take: "auto" picks pool when its
                 estimate of a round (scan and rating of every item) fits.
             shortlist: candidates kept per score call of the batch when scanning a pool.
