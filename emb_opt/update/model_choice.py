@@ -1,12 +1,12 @@
 """Choose the score model's kernel width and ridge alpha per search, by held-out top-k precision.
 
 Objectives differ in how rough they are over the embedding: a smooth one wants a wide kernel,
-a rough or noisy one a narrow kernel or a stronger ridge. `choose`
-tries every combination of a small grid with k-fold cross-validation on the items scored so
-far and keeps the one whose out-of-fold predictions put the most of the true top 5, 10 and
-20% in their own (top-k precision: what screening needs, not mean squared error); the
-default model stays unless another is clearly better. One feature map per width and one
-Gram matrix per fold keep it cheap: about two seconds for 2,000 scored items.
+a rough or noisy one a narrow kernel or a stronger ridge. `choose` tries every pair of a
+small grid with k-fold cross-validation on the items scored so far and keeps the one whose
+out-of-fold predictions put the most of the true top 5, 10 and 20% in their own (top-k
+precision: what screening needs, not squared error); the fixed model stays unless another is
+clearly better. One feature map per width and one Gram matrix per fold keep it cheap: about a
+second for 2,000 scored items, and never more than for `SAMPLE`.
 """
 
 from __future__ import annotations
