@@ -6,11 +6,13 @@ small grid with k-fold cross-validation on the items scored so far and keeps the
 out-of-fold predictions put the most of the true top 5, 10 and 20% in their own (top-k
 precision: what screening needs, not squared error); the fixed model stays unless another is
 clearly better. One feature map per width and one Gram matrix per fold keep it cheap: about a
-second for 2,000 scored items, and never more than for `SAMPLE`.
+second for 2,000 scored items, and never more than for `SAMPLE`. Each choice is logged at
+INFO (`emb_opt.update.model_choice`).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +26,8 @@ REPEATS = 2  # fold splits, to steady the estimate
 TOPS = (0.05, 0.1, 0.2)  # the shares of the scored items whose recovery is measured
 MARGIN = 0.02  # another model replaces the default only when its precision is this much higher
 SAMPLE = 4000  # more scored items than this: choose on a random sample of them
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,15 @@ def choose(
     default = (FIXED.width, FIXED.alpha)
     if default in found and found[best] < found[default] + MARGIN:
         best = default
-    return Choice(*best, precision=found[best], scored=len(points))
+    choice = Choice(*best, precision=found[best], scored=len(points))
+    logger.info(
+        "guided: model width %g, alpha %g (held-out top-k precision %.2f on %d scored items)",
+        choice.width,
+        choice.alpha,
+        choice.precision,
+        choice.scored,
+    )
+    return choice
 
 
 def _precision(predicted: np.ndarray, truth: np.ndarray) -> float:

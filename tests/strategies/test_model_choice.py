@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from strategy_cases import search
@@ -42,13 +44,16 @@ def test_noisy_scores_get_the_stronger_ridge():
     assert stronger >= 4
 
 
-def test_guided_search_chooses_its_model_and_keeps_the_choice_in_its_state(source):
+def test_guided_search_chooses_its_model_and_keeps_the_choice_in_its_state(source, caplog):
     update = GuidedUpdate(batch=20, initial=30, features=64, model="auto", seed=0)
-    log = search(source, update, budget=150, iterations=20)
+    with caplog.at_level(logging.INFO, logger="emb_opt.update.model_choice"):
+        log = search(source, update, budget=150, iterations=20)
     assert log.counters.score_calls == 150
     assert isinstance(update.choice, Choice)
     # chosen after the random start, and again as the scored items grew by a quarter
     assert update.choice.scored > 30 and 1.25 * update.choice.scored > len(log.items) - 20
+    said = f"guided: model width {update.choice.width:g}, alpha {update.choice.alpha:g}"
+    assert said in caplog.messages[-1] and len(caplog.messages) >= 2
     restored = GuidedUpdate(model="auto")
     restored.restore(update.state())
     assert restored.choice == update.choice
