@@ -11,7 +11,7 @@ the step to its subclasses.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -64,6 +64,11 @@ class SearchContext:
     def scored(self) -> Collection[str]:
         """Keys of every item scored in this search (valid or not)."""
         return self._log.cache("score")
+
+    def data(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
+        """The stored fields (`Item.data`) of scored items, by key."""
+        items = self._log.items
+        return [items[key].data for key in keys]
 
     @property
     def candidates(self) -> dict[str, Item]:

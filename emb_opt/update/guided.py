@@ -24,6 +24,7 @@ The first `initial` score calls go to a random sample (pool) or to random retrie
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -35,6 +36,8 @@ from ..schemas import Item, Query, UpdateResponse
 from . import acquisition as acq
 from . import model_choice, round_cost
 from .base import Strategy
+from .inputs import ModelInputs
+from .memory import ScoredMemory
 from .pool import Rater, RatingJob, ScoredIds, make_rater
 from .regressors import RandomFeatureEnsemble
 
@@ -62,6 +65,7 @@ class GuidedUpdate(Strategy):
         features: int = 512,
         heads: int = 8,
         model: ModelChoice = "fixed",
+        fields: Sequence[str] | None = None,
         round_seconds: float = 60.0,
         shortlist: int = 10,
         sample: int = 2000,
@@ -83,6 +87,8 @@ class GuidedUpdate(Strategy):
             model: "fixed" (the default) fits kernel width 2 and alpha 0.01; "auto" chooses
                 width and alpha by held-out top-k precision on the scored items
                 (`model_choice`), again whenever they grew by a quarter.
+            fields: stored fields the model reads beside the embedding (numbers, or a vector
+                kept in one field as a list of numbers; `emb_opt.update.inputs`).
             round_seconds: the most time a pool round may take: "auto" picks pool when its
                 estimate of a round (scan and rating of every item) fits.
             shortlist: candidates kept per score call of the batch when scanning a pool.
@@ -96,6 +102,10 @@ class GuidedUpdate(Strategy):
             check_positive_int(name, value)
         for name, value in (("features", features), ("heads", heads), ("shortlist", shortlist)):
             check_positive_int(name, value)
+        if fields is not None and (
+            isinstance(fields, str) or not all(isinstance(f, str) and f for f in fields)
+        ):
+            raise ValueError(f"fields must be a list of field names, got {fields!r}")
         if model not in ("auto", "fixed"):
             raise ValueError(f"model must be 'auto' or 'fixed', got {model!r}")
         if mode not in ("auto", "pool", "neighbourhood"):
@@ -109,6 +119,7 @@ class GuidedUpdate(Strategy):
         self.beta = check_number("beta", beta)
         self.diversity = check_number("diversity", diversity)
         self.features, self.heads, self.model = features, heads, model
+        self.fields = tuple(fields or ())
         self.round_seconds = check_number("round_seconds", round_seconds)
         self.shortlist = shortlist
         self.sample = check_count("sample", sample)
@@ -133,9 +144,11 @@ class GuidedUpdate(Strategy):
         memory = self.context.memory
         if len(memory) < max(self.initial, MIN_FIT):
             return self._explore(fresh, min(n, max(self.initial - len(memory), 1)))
-        choice = self._choice()
+        inputs = ModelInputs.fit(self.fields, memory.embeddings, self._data(memory))
+        x = inputs(memory.embeddings, self._data(memory))
+        choice = self._choice(x)
         model = RandomFeatureEnsemble.fit(
-            memory.embeddings,
+            x,
             memory.scores,
             self.rng,
             width=choice.width,
@@ -144,12 +157,16 @@ class GuidedUpdate(Strategy):
             heads=self.heads,
         )
         size = self.shortlist * n
-        if self._mode(model) == "pool":
-            items, predictions = self._pool_shortlist(model, size)
+        if self._mode(model, inputs) == "pool":
+            items, predictions = self._pool_shortlist(model, inputs, size)
         else:
             unique = {item_key(i): i for i in self._unscored(fresh) + self._sampled(self.sample)}
             items = list(unique.values())
-            predictions = model.predict(np.stack([i.embedding for i in items])) if items else None
+            predictions = (
+                model.predict(inputs(np.stack([i.embedding for i in items]), _rows(items)))
+                if items
+                else None
+            )
         if predictions is None:
             return []
         embeddings = np.stack([item.embedding for item in items])
@@ -165,19 +182,21 @@ class GuidedUpdate(Strategy):
         }
         return [items[i] for i in picks]
 
-    def _choice(self) -> model_choice.Choice:
+    def _data(self, memory: ScoredMemory) -> list[dict | None] | None:
+        """The stored fields of the scored items (None when the model reads none)."""
+        return self.context.data(memory.keys()) if self.fields else None
+
+    def _choice(self, x: np.ndarray) -> model_choice.Choice:
         """The model's kernel width and ridge alpha ("auto": chosen again as the scored items
-        grow)."""
+        grow), for the model inputs `x` of the scored items."""
         if self.model == "fixed":
             return model_choice.FIXED
         memory = self.context.memory
         if self.choice is None or len(memory) >= RECHOOSE * self.choice.scored:
-            self.choice = model_choice.choose(
-                memory.embeddings, memory.scores, self.rng, features=self.features
-            )
+            self.choice = model_choice.choose(x, memory.scores, self.rng, features=self.features)
         return self.choice
 
-    def _mode(self, model: RandomFeatureEnsemble) -> str:
+    def _mode(self, model: RandomFeatureEnsemble, inputs: ModelInputs) -> str:
         """The mode, decided on the first guided round and kept (module doc)."""
         if self.mode_used is None:
             self.mode_used = self.mode
@@ -186,7 +205,7 @@ class GuidedUpdate(Strategy):
             elif self.mode == "auto":
                 self.pool_estimate = round_cost.measure(
                     self.context.scan(),
-                    model.predict,
+                    lambda batch: model.predict(inputs(batch.embeddings, batch.metadata)),
                     self.context.count(),
                     workers=self.rating.workers,  # parts rated at once (Ray: the cluster's)
                     rate_scale=self.features / len(model.features.landmarks),  # at full size
@@ -219,11 +238,11 @@ class GuidedUpdate(Strategy):
         return list(known.values()) + [i for i in fresh if item_key(i) not in known]
 
     def _pool_shortlist(
-        self, model: RandomFeatureEnsemble, size: int
+        self, model: RandomFeatureEnsemble, inputs: ModelInputs, size: int
     ) -> tuple[list[Item], np.ndarray | None]:
         """Rate the whole collection, keep the `size` unscored items the model rates highest."""
         scored = ScoredIds.from_keys(self.context.scored)
-        job = RatingJob(model, self.acquisition, self.beta, size, scored)
+        job = RatingJob(model, self.acquisition, self.beta, size, scored, inputs=inputs)
         found = self.context.rate(job, self.rating)
         return found.to_items(), (found.predictions if len(found) else None)
 
@@ -267,6 +286,10 @@ class GuidedUpdate(Strategy):
             UpdateResponse(query=Query(embedding=point), parent_id=owners.get(key))
             for key, point in points.items()
         ]
+
+
+def _rows(items: list[Item]) -> list[dict | None]:
+    return [item.data for item in items]
 
 
 def _owners(queries: list[Query]) -> dict[str, str | None]:

@@ -17,8 +17,6 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from ..protocols import ScanBatch
 
 logger = logging.getLogger(__name__)
@@ -46,13 +44,13 @@ class RoundCost:
 
 def measure(
     parts: Iterable[ScanBatch],
-    rate: Callable[[np.ndarray], Any],
+    rate: Callable[[ScanBatch], Any],
     items: int,
     workers: int = 1,
     rate_scale: float = 1.0,
     batches: int = SAMPLE_BATCHES,
 ) -> RoundCost:
-    """Time reading the first `batches` of the scan `parts` and `rate`-ing their embeddings
+    """Time reading the first `batches` of the scan `parts` and `rate`-ing them
     (that time x `rate_scale`); extrapolate to `items` items rated by `workers` in parallel.
     Closes `parts`."""
     seen, seconds = 0, 0.0
@@ -63,7 +61,7 @@ def measure(
         read = time.perf_counter()
         if part is None:
             break
-        rate(part.embeddings)
+        rate(part)
         seconds += (read - began) + (time.perf_counter() - read) * rate_scale
         seen += len(part.ids)
     if isinstance(parts, Generator):

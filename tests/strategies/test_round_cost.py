@@ -21,9 +21,9 @@ class Clock:
     def __call__(self) -> float:
         return self.now
 
-    def rate(self, embeddings: np.ndarray) -> np.ndarray:
+    def rate(self, batch: ScanBatch) -> np.ndarray:
         self.now += self.rate_step
-        return embeddings.sum(axis=1)
+        return batch.embeddings.sum(axis=1)
 
     def parts(self, sizes: list[int], read: list[int]):
         for size in sizes:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ...protocols import SCAN_BATCH, Partition, ScanBatch
 from .. import acquisition as acq
+from ..inputs import ModelInputs
 from ..regressors import RandomFeatureEnsemble
 from .shortlist import ROW_BITS, Shortlist, merge
 
@@ -85,6 +86,7 @@ class RatingJob:
     size: int
     scored: ScoredIds
     batch_size: int = SCAN_BATCH
+    inputs: ModelInputs = dataclasses.field(default_factory=ModelInputs)  # what the model reads
 
     def rate(self, batches: Iterable[ScanBatch], part: int = 0) -> Shortlist:
         """The shortlist of the scan `batches` of part number `part`.
@@ -96,7 +98,7 @@ class RatingJob:
         offset = 0
         for batch in batches:
             n = len(batch.ids)
-            predictions = self.model.predict(batch.embeddings)
+            predictions = self.model.predict(self.inputs(batch.embeddings, batch.metadata))
             value = acq.values(predictions, self.acquisition, self.beta).astype(np.float64)
             position = (part << ROW_BITS) + offset + np.arange(n, dtype=np.int64)
             offset += n

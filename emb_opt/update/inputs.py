@@ -1,0 +1,94 @@
+"""What the guided model reads per item: its embedding and, when asked, stored fields.
+
+A collection often stores more than the vector it is searched by: numeric properties
+(molecular weight, price, a lab's earlier measurement) or a second vector kept in one field
+(a fingerprint as a list of numbers). `GuidedUpdate(fields=[...])` appends those fields to
+the embedding as the model's inputs: each column standardised on the scored items, the block
+scaled so that it weighs as much as the embedding in the kernel's distances. Items come with
+their fields as `Item.data` (kNN results, samples) or a scan batch's `metadata`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .regressors import median_distance
+
+Rows = Sequence[Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """Maps (embeddings, metadata rows) to the model's input matrix (no fields: the
+    embeddings as they are)."""
+
+    fields: tuple[str, ...] = ()
+    mean: np.ndarray | None = None  # per field column, on the scored items
+    scale: np.ndarray | None = None  # per field column: the block's weight / the column's sd
+
+    @classmethod
+    def fit(cls, fields: Sequence[str], embeddings: np.ndarray, rows: Rows | None) -> ModelInputs:
+        """Standardise the fields' columns on these (scored) items and weigh the block like
+        the embeddings: its typical distance between two items equals theirs."""
+        if not fields:
+            return cls()
+        columns = field_matrix(_present(rows, fields), fields)
+        spread = columns.std(axis=0)
+        spread[spread == 0] = 1.0
+        typical = median_distance(np.asarray(embeddings), np.random.default_rng(0))
+        weight = typical / math.sqrt(2 * columns.shape[1])
+        return cls(tuple(fields), columns.mean(axis=0), weight / spread)
+
+    def __call__(self, embeddings: np.ndarray, rows: Rows | None) -> np.ndarray:
+        if not self.fields:
+            return embeddings
+        assert self.mean is not None and self.scale is not None
+        block = (field_matrix(_present(rows, self.fields), self.fields) - self.mean) * self.scale
+        return np.hstack([np.asarray(embeddings, dtype=np.float32), block.astype(np.float32)])
+
+
+def _present(rows: Rows | None, fields: Sequence[str]) -> Rows:
+    if rows is None:
+        raise ValueError(
+            f"the model reads the fields {list(fields)}, but the source returned no "
+            "metadata with these items"
+        )
+    return rows
+
+
+def field_matrix(rows: Rows, fields: Sequence[str]) -> np.ndarray:
+    """(items, columns) float64: each field a number, or a list of numbers (a vector kept in
+    one field) of the same length on every item."""
+    if not rows:
+        return np.empty((0, 0))
+    columns = [_column(rows, name) for name in fields]
+    return np.hstack(columns)
+
+
+def _column(rows: Rows, name: str) -> np.ndarray:
+    values: list[np.ndarray] = []
+    for index, row in enumerate(rows):
+        value = None if row is None else row.get(name)
+        try:
+            number = np.atleast_1d(np.asarray(value, dtype=np.float64))
+        except (TypeError, ValueError):
+            number = np.empty(0)
+        if value is None or number.ndim != 1 or not len(number) or isinstance(value, (bool, str)):
+            raise ValueError(
+                f"the model reads the field {name!r}, but an item has {value!r} there (item "
+                f"{index} of {len(rows)}): expected a number or a list of numbers"
+            )
+        if values and len(number) != len(values[0]):
+            raise ValueError(
+                f"the field {name!r} holds {len(number)} numbers on one item and "
+                f"{len(values[0])} on another: a vector field needs one length"
+            )
+        if not np.isfinite(number).all():
+            raise ValueError(f"the field {name!r} holds {value!r}: expected finite numbers")
+        values.append(number)
+    return np.stack(values)
