@@ -95,6 +95,12 @@ OBJECTIVES = {
 HALVES = ("dev", "check")
 BASE_OBJECTIVES = ("celecoxib_similarity", "qed", "mpo_logp_tpsa_mw", "penalized_logp")
 EXTRA_VERSION = 1  # bump when an extra objective changes: extras of another version are rebuilt
+DESCRIPTORS_VERSION = 1  # bump when DESCRIPTORS change
+DESCRIPTORS = (  # what a compound database often stores beside a vector (`Molecules.descriptors`)
+    "HeavyAtomCount", "NumHeteroatoms", "RingCount", "NumAromaticRings", "FractionCSP3",
+    "NumRotatableBonds", "NumHDonors", "NumHAcceptors", "NHOHCount", "NOCount",
+    "NumAliphaticRings", "NumSaturatedRings",
+)  # fmt: skip
 
 
 def half(name: str) -> list[str]:
@@ -129,6 +135,7 @@ class Molecules:
     smiles: np.ndarray
     embeddings: np.ndarray
     objectives: dict[str, np.ndarray] = field(default_factory=dict)
+    folder: Path | None = None  # the split's cache folder (None: not cached)
 
     def __len__(self) -> int:
         return len(self.smiles)
@@ -136,7 +143,26 @@ class Molecules:
     def head(self, n: int) -> Molecules:
         """The first n rows (a random subset: rows are in a seeded random order)."""
         values = {name: column[:n] for name, column in self.objectives.items()}
-        return Molecules(self.smiles[:n], np.ascontiguousarray(self.embeddings[:n]), values)
+        embeddings = np.ascontiguousarray(self.embeddings[:n])
+        return Molecules(self.smiles[:n], embeddings, values, self.folder)
+
+    @cached_property
+    def descriptors(self) -> np.ndarray:
+        """(n, len(DESCRIPTORS)) RDKit descriptors of every molecule (cached on first use)."""
+        name = f"descriptors-v{DESCRIPTORS_VERSION}.npy"
+        path = None if self.folder is None else self.folder / name
+        if path is not None and path.exists():
+            return np.load(path)[: len(self)]
+        if path is None:
+            return _in_chunks(_descriptors_chunk, list(self.smiles))["descriptors"]
+        computed = _in_chunks(_descriptors_chunk, list(np.load(path.with_name("smiles.npy"))))
+        _save(path, computed["descriptors"])
+        return computed["descriptors"][: len(self)]
+
+    @cached_property
+    def metadata(self) -> list[dict[str, list[float]]]:
+        """Per molecule, what a database would store beside its vector: `{"descriptors": [...]}`."""
+        return [{"descriptors": row} for row in self.descriptors.tolist()]
 
     @cached_property
     def index(self) -> Any:
@@ -174,7 +200,7 @@ def load_molecules(
     extras = [name for name in objectives if name not in BASE_OBJECTIVES]
     values = {name: np.load(folder / f"{name}.npy") for name in objectives if name not in extras}
     values |= load_extras(folder, smiles, extras, verbose) if extras else {}
-    return Molecules(smiles, embeddings, values).head(n)
+    return Molecules(smiles, embeddings, values, folder).head(n)
 
 
 def load_extras(
@@ -350,6 +376,15 @@ def _extras_chunk(smiles: list[str]) -> dict[str, np.ndarray]:
         "qed_minus_sa": np.array([QED.qed(m) for m in mols]) - 0.1 * sa,
         "noisy_logp": np.array([Crippen.MolLogP(m) for m in mols]),
     }
+
+
+def _descriptors_chunk(smiles: list[str]) -> dict[str, np.ndarray]:
+    """One chunk's `DESCRIPTORS` (runs in a worker process)."""
+    from rdkit.Chem import Descriptors
+
+    functions = [getattr(Descriptors, name) for name in DESCRIPTORS]
+    rows = [[float(f(mol)) for f in functions] for mol in _parse(smiles)]
+    return {"descriptors": np.array(rows)}
 
 
 def _parse(smiles: list[str]) -> list[Any]:

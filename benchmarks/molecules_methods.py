@@ -29,6 +29,7 @@ BASELINES = (
 )  # what a skeptical user would write: the goals compare the default with the best of them
 DEFAULT = "emb_opt default: guided (auto mode)"
 CANDIDATE = "emb_opt guided: model auto (width and alpha chosen per search)"
+FIELDS = "emb_opt guided: fields (12 stored RDKit descriptors beside the vector)"
 
 
 class BudgetExceeded(RuntimeError):
@@ -244,11 +245,15 @@ def make_update(strategy: dict | Callable[[Any, int], Any], source: Any, seed: i
 
 
 def emb_opt_row(
-    strategy: dict | Callable[[Any, int], Any], starts: int = STARTS, k: int = K
+    strategy: dict | Callable[[Any, int], Any],
+    starts: int = STARTS,
+    k: int = K,
+    metadata: bool = False,
 ) -> Method:
-    """An emb_opt search through the public API: FaissDataSource over the same vectors, a
-    score function that looks the value up, `StopRule(max_score_calls=budget)`, start queries
-    at `starts` random items (`source.sample`), at most `MAX_ITERATIONS` iterations."""
+    """An emb_opt search through the public API: FaissDataSource over the same vectors
+    (`metadata`: with `Molecules.metadata` stored beside them), a score function that looks
+    the value up, `StopRule(max_score_calls=budget)`, start queries at `starts` random items
+    (`source.sample`), at most `MAX_ITERATIONS` iterations."""
 
     def run(data: Molecules, objective: Oracle, seed: int, budget: int) -> list[int]:
         from emb_opt.adapters.faiss import FaissDataSource
@@ -261,7 +266,8 @@ def emb_opt_row(
             values = objective([int(item.id) for item in items])
             return [ScoreResponse(valid=True, score=float(value)) for value in values]
 
-        source = FaissDataSource(data.index, k=k, embeddings=data.embeddings)
+        stored = data.metadata if metadata else None
+        source = FaissDataSource(data.index, k=k, embeddings=data.embeddings, metadata=stored)
         update, prune = make_update(strategy, source, seed)
         runner = Runner(source, None, score, prune, update, seed=seed)
         start = build_batch_from_items(source.sample(starts, seed=10_000 + seed))
@@ -295,6 +301,9 @@ def methods(batch: int | None = None) -> dict[str, Method]:
         ),
         "emb_opt guided: diversity 0.5": emb_opt_row(
             {"update": guided | {"diversity": 0.5}}, starts=10
+        ),
+        FIELDS: emb_opt_row(
+            {"update": guided | {"fields": ["descriptors"]}}, starts=10, metadata=True
         ),
         "emb_opt rl (the original's update)": emb_opt_row(
             {"update": {"name": "rl", "lrs": [0.25]}}

@@ -71,24 +71,40 @@ def field_matrix(rows: Rows, fields: Sequence[str]) -> np.ndarray:
 
 
 def _column(rows: Rows, name: str) -> np.ndarray:
-    values: list[np.ndarray] = []
-    for index, row in enumerate(rows):
-        value = None if row is None else row.get(name)
+    """One field of every row as (rows, width) float64; one error naming the first bad value."""
+    values = [None if row is None else row.get(name) for row in rows]
+    try:
+        column = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        column = None
+    clean = column is not None and column.ndim in (1, 2) and bool(np.isfinite(column).all())
+    if clean and not any(isinstance(v, (bool, str, bytes)) for v in values):
+        assert column is not None
+        return column.reshape(len(values), -1)
+    raise ValueError(_first_problem(name, values))
+
+
+def _first_problem(name: str, values: list[Any]) -> str:
+    """What is wrong with the first value of field `name` that is not a number or a list of
+    numbers as long as the others."""
+    width = None
+    for index, value in enumerate(values):
         try:
             number = np.atleast_1d(np.asarray(value, dtype=np.float64))
         except (TypeError, ValueError):
             number = np.empty(0)
-        if value is None or number.ndim != 1 or not len(number) or isinstance(value, (bool, str)):
-            raise ValueError(
+        text = value is None or isinstance(value, (bool, str, bytes))
+        if text or number.ndim != 1 or not len(number):
+            return (
                 f"the model reads the field {name!r}, but an item has {value!r} there (item "
-                f"{index} of {len(rows)}): expected a number or a list of numbers"
+                f"{index} of {len(values)}): expected a number or a list of numbers"
             )
-        if values and len(number) != len(values[0]):
-            raise ValueError(
-                f"the field {name!r} holds {len(number)} numbers on one item and "
-                f"{len(values[0])} on another: a vector field needs one length"
+        if width is not None and len(number) != width:
+            return (
+                f"the field {name!r} holds {len(number)} numbers on one item and {width} on "
+                "another: a vector field needs one length"
             )
         if not np.isfinite(number).all():
-            raise ValueError(f"the field {name!r} holds {value!r}: expected finite numbers")
-        values.append(number)
-    return np.stack(values)
+            return f"the field {name!r} holds {value!r}: expected finite numbers"
+        width = len(number)
+    return f"the field {name!r} is not a number or a list of numbers on every item"

@@ -35,6 +35,7 @@ def screen(collection, field: str, fields: list[str] | None, mode: str) -> int:
     values = np.array([np.sum(row[field]) for row in metadata])
     source = NumpyDataSource(embeddings, k=10, metadata=metadata)
     update = GuidedUpdate(batch=20, initial=40, mode=mode, fields=fields, sample=400, seed=0)
+
     def score(items):
         return [float(np.sum(item.data[field])) for item in items]
 
