@@ -6,6 +6,7 @@
     data.smiles                             # (100000,) str
     data.objectives["qed"]                  # (100000,) float64, higher is better
     half("check")                           # the objectives kept for confirming a choice
+    data.metadata[0]                        # {"descriptors": [12 RDKit descriptors]}
     big = load_molecules(1_000_000, objectives=["qed"])  # the train split (about 36 minutes)
 
 The SMILES come out of the `molsets==0.3.1` wheel (MOSES), which the build downloads with
@@ -17,7 +18,8 @@ train split (larger n), each with a seeded permutation, so the first n rows are 
 subset of any size. Embeddings: Morgan radius-2 count fingerprints (2048 folded),
 square-rooted, rows L2-normalised, reduced to 64 dims by TruncatedSVD fitted on the split's
 cached rows. The four objectives of the dev half are computed with the embeddings; the
-check half's (`EXTRA_VERSION`) on their first use, in the split's `extras-v1` folder.
+check half's (`EXTRA_VERSION`) on their first use, in the split's `extras-v1` folder, and
+the `DESCRIPTORS` a database might store beside the vectors on theirs.
 Everything is cached as .npy in `cache_dir()` (`$EMB_OPT_BENCH_CACHE`, default
 `~/.cache/emb_opt_bench/molecules`; the train split in its `train-1000000` folder). Needs
 RDKit and scikit-learn: `pip install -e ".[bench]"`.
