@@ -144,8 +144,9 @@ class GuidedUpdate(Strategy):
         memory = self.context.memory
         if len(memory) < max(self.initial, MIN_FIT):
             return self._explore(fresh, min(n, max(self.initial - len(memory), 1)))
-        inputs = ModelInputs.fit(self.fields, memory.embeddings, self._data(memory))
-        x = inputs(memory.embeddings, self._data(memory))
+        rows = self._data(memory)
+        inputs = ModelInputs.fit(self.fields, memory.embeddings, rows)
+        x = inputs(memory.embeddings, rows)
         choice = self._choice(x)
         model = RandomFeatureEnsemble.fit(
             x,

@@ -48,7 +48,10 @@ class ModelInputs:
         if not self.fields:
             return embeddings
         assert self.mean is not None and self.scale is not None
-        block = (field_matrix(_present(rows, self.fields), self.fields) - self.mean) * self.scale
+        rows = _present(rows, self.fields)
+        if not len(rows):
+            return np.empty((0, embeddings.shape[1] + len(self.mean)), dtype=np.float32)
+        block = (field_matrix(rows, self.fields) - self.mean) * self.scale
         return np.hstack([np.asarray(embeddings, dtype=np.float32), block.astype(np.float32)])
 
 

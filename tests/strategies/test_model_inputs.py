@@ -88,6 +88,12 @@ def test_a_field_that_is_not_a_number_is_a_clear_error(rows, message):
         field_matrix(rows, ["a"])
 
 
+def test_no_items_make_an_empty_input_matrix_of_the_model_width():
+    inputs = ModelInputs.fit(["b"], np.zeros((2, 3)), [{"b": [1.0, 2.0]}, {"b": [0.0, 1.0]}])
+    assert inputs(np.zeros((0, 3)), []).shape == (0, 5)
+    assert inputs(np.zeros((1, 3)), [{"b": [3.0, 4.0]}]).shape == (1, 5)
+
+
 def test_a_source_without_metadata_is_a_clear_error():
     inputs = ModelInputs.fit(["a"], np.zeros((2, 3)), [{"a": 1.0}, {"a": 2.0}])
     with pytest.raises(ValueError, match=r"reads the fields \['a'\], but the source returned no"):
