@@ -15,7 +15,7 @@ import json
 import math
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import chain
 from typing import Any
 
@@ -23,13 +23,23 @@ import numpy as np
 
 from .calls import as_score
 from .codec import decode, encode
-from .log import SearchLog, item_key
+from .log import GIVEN_UP, SearchLog, item_key
 from .protocols import Searchable
-from .runner import Runner, Step, guarded
+from .runner import Runner, Step, apply_score, guarded
 from .schemas import Batch, DataSourceFunction, Item, ItemInternal, QueryInternal, ScoreResponse
 from .stopping import StopRule
 
-NOT_TOLD = "no score was told"
+
+@dataclass
+class Answers:
+    """Told answers sorted by what telling them does: `new` answers of waiting items and
+    `late` ones of items given up earlier (each by item key), the ids told before with the
+    `same` answer (nothing to do) and the `problems`, as (position, what is wrong)."""
+
+    new: dict[str, ScoreResponse] = field(default_factory=dict)
+    late: dict[str, ScoreResponse] = field(default_factory=dict)
+    same: list[str] = field(default_factory=list)
+    problems: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -127,25 +137,70 @@ class AskTell:
         reasons: Sequence[str | None] | None = None,
     ) -> int:
         """Take the scores of asked items; an item with a reason (or no score) is invalid,
-        with that reason. Nothing changes when any id is unknown, told already or given twice,
-        or any score is not a finite number. Returns how many asked items still wait."""
-        if self.step is None:
-            raise ValueError("nothing is waiting for scores; ask first")
-        reasons = reasons if reasons is not None else [None] * len(ids)
+        with that reason. An item given up earlier (`proceed`) takes its late answer; an
+        answer told before, the same again, changes nothing. Nothing changes when any id is
+        unknown or told before with another answer, or any score is not a finite number.
+        Returns how many asked items still wait."""
+        answers = self.sort(ids, scores, [None] * len(ids) if reasons is None else reasons)
+        if answers.problems:
+            raise ValueError(f"{answers.problems[0][1]}; nothing was told")
+        return self.take(answers)
+
+    def sort(
+        self,
+        ids: Sequence[str],
+        scores: Sequence[float | None],
+        reasons: Sequence[str | None],
+    ) -> Answers:
+        """What telling these answers would do, answer by answer (see `Answers`); changes
+        nothing."""
         if not len(ids) == len(scores) == len(reasons):
             raise ValueError(
                 f"tell needs one score and one reason per id: got {len(ids)} ids, "
                 f"{len(scores)} scores and {len(reasons)} reasons"
             )
-        answers = {}
-        for id, score, reason in zip(ids, scores, reasons):
-            key = self._ids.get(str(id))
-            if key is None or key in self.told or key in answers:
-                what = "told already" if key in self.told else "given twice"
-                what = "unknown" if key is None else what
-                raise ValueError(f"id {id!r} is {what}; nothing was told")
-            answers[key] = _response(id, score, reason)
-        self.told.update(answers)
+        answers, keys = Answers(), self._keys()
+        waiting = {key for key, _ in self.step.todo} if self.step is not None else set()
+        for position, (id, score, reason) in enumerate(zip(ids, scores, reasons)):
+            key = self._ids.get(str(id)) or keys.get(str(id))
+            try:
+                response = _response(id, score, reason)
+            except ValueError as error:
+                answers.problems.append((position, str(error)))
+                continue
+            earlier = self._answer_of(key, answers) if key is not None else None
+            if key is None:
+                answers.problems.append((position, f"id {id!r} is not waiting for a score"))
+            elif earlier is not None:
+                if _same(earlier, response):
+                    answers.same.append(str(id))
+                else:
+                    answers.problems.append((position, _conflict(id, earlier, response)))
+            elif key in waiting:
+                answers.new[key] = response
+            elif self.log.given_up(key):
+                answers.late[key] = response
+            else:
+                answers.problems.append((position, f"id {id!r} was not asked for a score"))
+        return answers
+
+    def _answer_of(self, key: str, answers: Answers) -> ScoreResponse | None:
+        """The answer told for the item `key` so far (in `answers` or before), if any."""
+        for told in (answers.new, answers.late, self.told):
+            if key in told:
+                return told[key]
+        if self.log.given_up(key):
+            return None
+        return self.log.score_cache.get(key)
+
+    def take(self, answers: Answers) -> int:
+        """Keep the answers `sort` found new or late (its problems are left out); returns how
+        many asked items still wait."""
+        self.told.update(answers.new)
+        for key, response in answers.late.items():
+            self.log.add_late(key, response)
+        if self.step is None:
+            return 0
         waiting = len(self.step.todo) - len(self.told)
         if waiting == 0:
             self.proceed()
@@ -154,16 +209,17 @@ class AskTell:
     def replicate(self, ids: Sequence[str], scores: Sequence[float]) -> None:
         """Add further scores of items scored valid earlier in the search (replicate wells,
         re-tests; an id may come more than once): each item's score becomes the mean of its
-        valid scores. Nothing changes when any id is unknown or has no valid score (yet), or
-        any score is not a finite number."""
+        valid scores; the first score of an item given up earlier is its late score. Nothing
+        changes when any id is unknown or has no valid score (yet), or any score is not a
+        finite number."""
         if len(ids) != len(scores):
             raise ValueError(
                 f"replicate needs one score per id: got {len(ids)} ids and {len(scores)} scores"
             )
-        log, keys, added = self.log, self._keys(), []
+        log, keys, late, added = self.log, self._keys(), {}, []
         for id, score in zip(ids, scores):
             key = keys.get(str(id))
-            if key is None or log.score_count(key) == 0:
+            if key is None or not (log.score_count(key) or log.given_up(key)):
                 what = "unknown to this search" if key is None else "not scored valid (yet)"
                 raise ValueError(f"id {id!r} is {what}; nothing was replicated")
             problem = score_problem(score)
@@ -171,13 +227,30 @@ class AskTell:
                 raise ValueError(
                     f"id {id!r}: the score {problem}, got {score!r}; nothing was replicated"
                 )
-            added.append((key, float(score)))
+            if log.given_up(key) and key not in late:
+                late[key] = ScoreResponse(valid=True, score=float(score))
+            else:
+                added.append((key, float(score)))
+        for key, response in late.items():
+            log.add_late(key, response)
         for key, score in added:
             log.add_replicate(key, score)
 
     def replicable(self) -> set[str]:
-        """The ids `replicate` takes: those of the items scored valid in this search."""
-        return {id for id, key in self._keys().items() if self.log.score_count(key)}
+        """The ids `replicate` takes: those of the items scored valid in this search, and of
+        those given up (their first score is late)."""
+        log = self.log
+        return {id for id, key in self._keys().items() if log.score_count(key) or log.given_up(key)}
+
+    def told_items(self) -> list[Item]:
+        """The items of the open iteration told so far, with their answers (valid ones
+        scored, invalid ones removed with their reason), for results and status before the
+        iteration is done."""
+        return [] if self.step is None else told_items(self.step, self.told)
+
+    def known_ids(self) -> set[str]:
+        """The ids of the items the search has met (scored, candidates, asked)."""
+        return set(self._keys())
 
     def _keys(self) -> dict[str, str]:
         """The keys of the items the search has met (scored, candidates, asked), by id."""
@@ -190,7 +263,7 @@ class AskTell:
         if self.step is None:
             raise ValueError("nothing is waiting for scores; ask first")
         step, told = self.step, self.told
-        missing = ScoreResponse(valid=False, data={"error": NOT_TOLD})
+        missing = ScoreResponse(valid=False, data={"error": GIVEN_UP})
         responses = [told.get(key, missing) for key, _ in step.todo]
         self.step, self.told, self._ids = None, {}, {}
         guarded(self.runner.finish, self.log, step, self.log, responses)
@@ -219,12 +292,30 @@ class AskTell:
 
     def restore(self, text: str) -> None:
         """Reopen the iteration `state` saved."""
-        data = decode(json.loads(text), (ItemInternal, QueryInternal))
-        if data["iteration"] != self.log.counters.iterations:
+        saved = SavedIteration.read(text)
+        if saved.iteration != self.log.counters.iterations:
             raise ValueError(
-                f"the open iteration is {data['iteration']}, the log is at "
+                f"the open iteration is {saved.iteration}, the log is at "
                 f"{self.log.counters.iterations}"
             )
+        self.step, self._ids, self.told = saved.step, dict(saved.ids), dict(saved.told)
+        self.log.pending = saved.step.batch
+
+
+@dataclass(frozen=True)
+class SavedIteration:
+    """An open iteration as `AskTell.state` saved it, read without a source or a strategy
+    (what `emb-opt status` shows): the step, the asked ids (id -> item key) and the answers
+    told so far (by item key)."""
+
+    iteration: int
+    step: Step
+    ids: dict[str, str]
+    told: dict[str, ScoreResponse]
+
+    @classmethod
+    def read(cls, text: str) -> SavedIteration:
+        data = decode(json.loads(text), (ItemInternal, QueryInternal))
         batch = Batch.model_validate(data["batch"])
         items = [
             i for q in batch.valid_queries() for i in q.query_results if not i.internal.removed
@@ -234,10 +325,31 @@ class AskTell:
         for item in items:
             first.setdefault(item_key(item), item)
         todo = [(key, first[key]) for key in data["todo"]]
-        self.step = Step(batch, items, todo, began=time.perf_counter())
-        self._ids = dict(data["ids"])
-        self.told = {k: ScoreResponse.model_validate(v) for k, v in data["told"].items()}
-        self.log.pending = batch
+        told = {k: ScoreResponse.model_validate(v) for k, v in data["told"].items()}
+        step = Step(batch, items, todo, began=time.perf_counter())
+        return cls(data["iteration"], step, data["ids"], told)
+
+    def waiting(self) -> list[str]:
+        """The ids of the items not told yet."""
+        told = self.told
+        return [id for id, key in self.ids.items() if key not in told]
+
+    def told_items(self) -> list[Item]:
+        """The items told so far, with their answers (see `AskTell.told_items`)."""
+        return told_items(self.step, self.told)
+
+
+def told_items(step: Step, told: dict[str, ScoreResponse]) -> list[Item]:
+    """Copies of the items of `step` told so far, with their answers: valid ones scored,
+    invalid ones removed with their reason."""
+    items = []
+    for key, item in step.todo:
+        response = told.get(key)
+        if response is not None:
+            copy = item.model_copy(update={"internal": replace(item.internal)})
+            apply_score(copy, response)
+            items.append(copy)
+    return items
 
 
 def _keys_by_id(items: Iterable[tuple[str, Item]]) -> dict[str, str]:
@@ -264,5 +376,26 @@ def _response(id: str, score: Any, reason: str | None) -> ScoreResponse:
         return ScoreResponse(valid=False, data={"error": reason or "no score"})
     problem = score_problem(score)
     if problem is not None:
-        raise ValueError(f"id {id!r}: the score {problem}, got {score!r}; nothing was told")
+        raise ValueError(f"id {id!r}: the score {problem}, got {score!r}")
     return ScoreResponse(valid=True, score=float(score))
+
+
+def _same(earlier: ScoreResponse, answer: ScoreResponse) -> bool:
+    """Whether `answer` tells what `earlier` told: the same score, or invalid for the same
+    reason."""
+    if earlier.valid or answer.valid:
+        return earlier.valid == answer.valid and earlier.score == answer.score
+    return _said(earlier) == _said(answer)
+
+
+def _said(response: ScoreResponse) -> str:
+    """A told answer as a message shows it: its score, or "invalid (reason)"."""
+    if response.valid:
+        return repr(response.score)
+    return f"invalid ({(response.data or {}).get('error', 'no score')})"
+
+
+def _conflict(id: str, earlier: ScoreResponse, answer: ScoreResponse) -> str:
+    """What to say of an answer that differs from the one told before."""
+    hint = "; a further measurement is a replicate (tell --replicate)" if answer.valid else ""
+    return f"id {id!r} was told {_said(earlier)} before, now {_said(answer)}{hint}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from .schemas import Batch, FilterResponse, Item, Query, ScoreResponse
 
 UNSCORED = "score budget exhausted"  # why an item retrieved after the budget ran out is invalid
 NOT_CHOSEN = "not chosen for scoring"  # retrieved, kept as a candidate, not scored (yet)
+GIVEN_UP = "no score was told"  # asked, given up without a score (ask/tell); a late score may come
 CACHES = ("filter", "score")
 KNOWN_ITERATION = -1  # the iteration of an item scored before the search
 KNOWN = "known"  # the source of items whose scores the user had before the search
@@ -315,7 +316,7 @@ class SearchLog:
         """Keep a retrieved item (once per key); return its key.
 
         An unscored one (not chosen, or past the budget) is a candidate until it is scored; a
-        valid one replaces an invalid one of the same key.
+        valid one replaces an invalid one of the same key, and any told answer a given-up one.
         """
         key = key or item_key(item)
         if item.internal.removal_reason in (NOT_CHOSEN, UNSCORED):
@@ -324,7 +325,7 @@ class SearchLog:
             return key
         self.candidates.pop(key, None)
         known = self.items.get(key)
-        if known is None or (known.internal.removed and not item.internal.removed):
+        if known is None or (known.internal.removed and _replaces(item, known)):
             self._keep("scored" if _valid(item) else "item", key, item)
             if self._beats(item):
                 self.best_item = item
@@ -348,6 +349,31 @@ class SearchLog:
         best = self.best_item
         if best is item or best is None or not self._beats(best, item):
             self.best_item = self._first_best()  # the first of the best, as if added in order
+
+    def add_late(self, key: str, response: ScoreResponse) -> None:
+        """Keep the answer told late for the item `key`, given up earlier (`given_up`): it
+        replaces the give-up everywhere and spends one score call."""
+        if not self.given_up(key):
+            raise ValueError(f"item {key} was not given up; a late score cannot replace its answer")
+        asked = self.items[key]
+        item = Item.trusted(asked.id, asked.item, asked.embedding, asked.data, None)
+        item.internal = replace(asked.internal, removed=False, removal_reason=None)
+        if response.valid and response.score is not None:
+            item.score = response.score
+        else:
+            item.remove((response.data or {}).get("error", "invalid score"))
+        self.remember("score", key, response)
+        self.count("score_calls")
+        self.add_item(item, key)
+
+    def given_up(self, key: str) -> bool:
+        """Whether the item `key` was asked and given up without a score (ask/tell)."""
+        item = self.items.get(key)
+        return item is not None and item.internal.removal_reason == GIVEN_UP
+
+    def given_up_count(self) -> int:
+        """How many asked items were given up without a score (and have no late one yet)."""
+        return sum(item.internal.removal_reason == GIVEN_UP for item in self.items.values())
 
     def score_count(self, key: str) -> int:
         """How many valid scores the item `key` has (0: none)."""
@@ -418,6 +444,19 @@ class SearchLog:
         rows.sort(key=lambda row: self.direction.sort_key(row["score"]))
         return rows
 
+    def failures(self) -> list[Item]:
+        """The items scored invalid (a failed call or well, with its reason; not those given
+        up or rejected by the filter), in the order the log met them."""
+        cache = self.score_cache
+        return [
+            item
+            for key, item in self.items.items()
+            if item.internal.removed
+            and key in cache
+            and not cache[key].valid
+            and item.internal.removal_reason != GIVEN_UP
+        ]
+
     def add_known(self, item: Item, score: float | None, reason: str | None = None) -> None:
         """Keep an item scored before the search (`score` None: invalid, for `reason`): it
         counts as scored, is never scored again, spends no score calls, and its results row
@@ -465,6 +504,12 @@ _COUNTER_NAMES = tuple(Counters.__dataclass_fields__)
 def _owned(vector: np.ndarray) -> np.ndarray:
     """`vector` itself, or a copy when it is a view that would keep a larger array alive."""
     return vector if vector.base is None else vector.copy()
+
+
+def _replaces(item: Item, known: Item) -> bool:
+    """Whether `item` replaces the invalid `known` of the same key: a valid one always, an
+    invalid one a give-up (a failure told late)."""
+    return not item.internal.removed or known.internal.removal_reason == GIVEN_UP
 
 
 def _valid(item: Item) -> bool:

@@ -11,7 +11,7 @@ from .calls import blamed, check_query_embeddings, coerce_responses, non_finite,
 from .direction import Direction, as_direction
 from .errors import PluginError, PluginResponseError, SearchAborted
 from .executors import Executor, SerialExecutor
-from .log import NOT_CHOSEN, UNSCORED, SearchLog, item_key
+from .log import GIVEN_UP, NOT_CHOSEN, UNSCORED, SearchLog, item_key
 from .masking import mask_secrets
 from .protocols import Searchable
 from .schemas import (
@@ -243,8 +243,8 @@ class Runner:
 
     def finish(self, step: Step, log: SearchLog, responses: list[ScoreResponse]) -> Batch:
         """The second half of an iteration: keep the scores (`responses`, one per `step.todo`
-        item, in order), prune, record the iteration and let the strategy propose the next
-        queries, which it returns."""
+        item, in order; a given-up one spends no score call), prune, record the iteration and
+        let the strategy propose the next queries, which it returns."""
         if len(responses) != len(step.todo):
             raise ValueError(f"{len(step.todo)} items to score, got {len(responses)} responses")
         for (key, _), response in zip(step.todo, responses):
@@ -252,7 +252,7 @@ class Runner:
             if invalid is not None:
                 log.count("non_finite_scores")
             log.remember("score", key, invalid or response)
-        log.count("score_calls", len(step.todo))
+        log.count("score_calls", sum(not _given_up(r) for r in responses))
         _apply_cached(_SCORE, step.items, log)
         queries = step.batch.valid_queries()
         if self.prune_function is not None:
@@ -449,7 +449,7 @@ def _apply_cached(step: _Step, items: list[Item], log: SearchLog) -> None:
         elif step is _FILTER:
             _apply_filter(item, response)
         else:
-            _apply_score(item, response)
+            apply_score(item, response)
 
 
 def _acquirer_in(update: Any) -> Acquirer | None:
@@ -523,7 +523,12 @@ def _apply_filter(item: Item, response: FilterResponse) -> None:
         item.remove(response.data.get("error", "filtered out") if response.data else "filtered out")
 
 
-def _apply_score(item: Item, response: ScoreResponse) -> None:
+def _given_up(response: ScoreResponse) -> bool:
+    """Whether `response` says an asked item was given up (it spends no score call)."""
+    return not response.valid and (response.data or {}).get("error") == GIVEN_UP
+
+
+def apply_score(item: Item, response: ScoreResponse) -> None:
     if response.data:
         item.data = _merged(item.data, response.data)
     if response.valid and response.score is not None:

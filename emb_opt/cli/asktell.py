@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,15 +21,15 @@ from typing import Any
 
 import yaml
 
-from ..asktell import Asked, AskTell
+from ..asktell import Asked, AskTell, SavedIteration
 from ..atomic import write_atomically
 from ..config import RunConfig, load_config, validate
 from ..errors import ConfigError
 from ..log import SearchLog
 from ..masking import literal_secrets
+from ..schemas import Item
 from ..scorefile import (
     SHOWN,
-    Answer,
     first_row_number,
     parse_row,
     problems_text,
@@ -38,7 +39,7 @@ from ..scorefile import (
 )
 from . import tables
 from .lock import ASK_TELL_WAIT
-from .outputs import result_rows
+from .outputs import result_rows, run_figures
 from .rundir import RunDirectory
 from .session import RunSession
 
@@ -126,10 +127,7 @@ class Session(RunSession):
         """The search of `log`, with the open iteration its last checkpoint (number
         `sequence`, with `annex`) holds."""
         self.search = AskTell(self.run.runner, log=log, stop=self.run.stop)
-        if annex is None:  # a line an earlier emb_opt wrote
-            opened = _open_of_an_earlier_version(self.directory.path / OPEN, sequence)
-        else:
-            opened = annex.get(ANNEX)
+        opened = _opened(self.directory, sequence, annex)
         self.handed: dict[str, str] = {}
         if opened is not None:
             self.search.restore(opened["state"])
@@ -142,10 +140,10 @@ class Session(RunSession):
         self.directory.checkpoint(self.search.log, {ANNEX: opened})
         self.directory.sync()
         (self.directory.path / OPEN).unlink(missing_ok=True)  # superseded by the annex
-        log, stopped = self.search.log, self.search.stopped
-        self.write_outputs(log, stopped)
+        log, stopped, told = self.search.log, self.search.stopped, self.search.told_items()
+        self.write_outputs(log, stopped, told)
         status = "finished" if stopped else f"waiting for {len(self.search.waiting())} scores"
-        self.write_status(log, status, stopped)
+        self.write_status(log, status, stopped, told)
 
 
 def _refuse_no_run(target: Path) -> None:
@@ -227,60 +225,93 @@ def tell(
             return _proceed(session, yes)
         if replicate:
             return _replicate(session, scores, partial)
-        search = session.search
-        good, skipped = _answers(session, scores, partial, {a.id for a in search.waiting()})
-        ids, values, reasons = zip(*good)
-        left = search.tell(list(ids), list(values), list(reasons))
-        if left and proceed:
-            return f"told {len(good)} score(s){skipped}; " + _proceed(session, yes)
-        session.save()
-        told = f"told {len(good)} score(s); {left} item(s) still waiting"
-        return told + skipped if left else f"told {len(good)} score(s); iteration done" + skipped
+        return _tell(session, scores, partial, proceed, yes)
+
+
+def _tell(session: Session, scores: Path, partial: bool, proceed: bool, yes: bool) -> str:
+    """Apply the rows of `scores`: answers of waiting items, late ones of items given up
+    earlier; rows told before with the same answer change nothing. A ConfigError naming the
+    bad rows, with nothing changed, unless `partial`."""
+    search = session.search
+    numbers, ids, values, reasons, problems = [], [], [], [], []
+    known = search.known_ids()
+    for number, row in enumerate(read_rows(scores), first_row_number(scores)):
+        (id, value, reason), problem = parse_row(row, None, row_id(row, known))
+        if problem:
+            problems.append((number, problem))
+        else:
+            numbers.append(number)
+            ids.append(id)
+            values.append(value)
+            reasons.append(reason)
+    answers = search.sort(ids, values, reasons)
+    problems += [(numbers[position], problem) for position, problem in answers.problems]
+    listing = _listing(session, scores, problems)
+    if problems and not partial:
+        hint = ""
+        if any("is not waiting for a score" in problem for _, problem in problems):
+            hint = f" (scores you had before the search: start: {{scores: {scores}}})"
+        raise ConfigError(
+            f"{scores}: {listing}; nothing was told (--partial applies the good rows){hint}"
+        )
+    told = len(answers.new) + len(answers.late)
+    same = f"; {len(answers.same)} row(s) told before, unchanged" if answers.same else ""
+    skipped = f"; skipped {listing}" if problems else ""
+    if not told:
+        if answers.same:
+            return f"nothing new: told 0 score(s){same}{skipped}"
+        raise ConfigError(f"{scores}: no row holds a score to tell")
+    late = f" ({len(answers.late)} late, for items given up before)" if answers.late else ""
+    was_open = search.step is not None and bool(answers.new)
+    left = search.take(answers)
+    said = f"told {told} score(s){late}"
+    if left and proceed:
+        return f"{said}{same}{skipped}; " + _proceed(session, yes)
+    session.save()
+    if not was_open:
+        return said + same + skipped
+    where = f"{left} item(s) still waiting" if left else "iteration done"
+    return f"{said}; {where}{same}{skipped}"
 
 
 def _replicate(session: Session, scores: Path, partial: bool) -> str:
     """Add the scores of a file as replicates of items scored valid earlier (an id may
-    repeat); a row marked invalid is not counted (the item keeps the mean of its valid
-    scores)."""
+    repeat; the first score of an item given up earlier is its late score); a row marked
+    invalid is not counted (the item keeps the mean of its valid scores). A ConfigError
+    naming the bad rows, with nothing changed, unless `partial`."""
     search = session.search
-    good, skipped = _answers(session, scores, partial, search.replicable(), replicate=True)
+    ids = search.replicable()
+    good, problems = [], []
+    for number, row in enumerate(read_rows(scores), first_row_number(scores)):
+        answer, problem = parse_row(row, None, row_id(row, ids))
+        if not problem and answer[0] not in ids:
+            problem = f"id {shown(answer[0])} has no valid score to replicate"
+        if problem:
+            problems.append((number, problem))
+        else:
+            good.append(answer)
+    listing = _listing(session, scores, problems)
+    if problems and not partial:
+        raise ConfigError(
+            f"{scores}: {listing}; nothing was replicated (--partial applies the good rows)"
+        )
+    if not good:
+        raise ConfigError(f"{scores}: no row holds a score to replicate")
     valid = [(id, score) for id, score, _ in good if score is not None]
     if valid:
-        ids, values = zip(*valid)
-        search.replicate(ids, values)
+        replicated, values = zip(*valid)
+        search.replicate(replicated, values)
         session.save()
     invalid = len(good) - len(valid)
     dropped = f"; {invalid} invalid row(s) not counted" if invalid else ""
+    skipped = f"; skipped {listing}" if problems else ""
     return f"added {len(valid)} replicate score(s){dropped}{skipped}"
 
 
-def _answers(
-    session: Session, scores: Path, partial: bool, ids: set[str], replicate: bool = False
-) -> tuple[list[Answer], str]:
-    """The (id, score, reason) rows of `scores` for the items `ids` (`replicate`: an id may
-    repeat) and what to say of the rows skipped; a ConfigError naming the bad rows, with
-    nothing changed, unless `partial`, or when no row is good."""
-    rows = read_rows(scores)
-    good, problems = [], []
-    seen: set[str] | None = None if replicate else set()
-    for number, row in enumerate(rows, first_row_number(scores)):
-        answer, problem = _answer(row, ids, seen, replicate)
-        if problem:
-            problems.append(f"row {number}: {problem}")
-        else:
-            good.append(answer)
-    listing = problems_text(problems, _list_problems(session, scores, problems))
-    verb, done = ("replicate", "replicated") if replicate else ("tell", "told")
-    if problems and not partial:
-        hint = ""
-        if not replicate and any(row_id(row) not in ids for row in rows):
-            hint = f" (scores you had before the search: start: {{scores: {scores}}})"
-        raise ConfigError(
-            f"{scores}: {listing}; nothing was {done} (--partial applies the good rows){hint}"
-        )
-    if not good:
-        raise ConfigError(f"{scores}: no row holds a score to {verb}")
-    return good, f"; skipped {listing}" if problems else ""
+def _listing(session: Session, scores: Path, problems: list[tuple[int, str]]) -> str:
+    """The problems of rows (by row number) as a message lists them."""
+    texts = [f"row {number}: {problem}" for number, problem in sorted(problems)]
+    return problems_text(texts, _list_problems(session, scores, texts))
 
 
 def _list_problems(session: Session, scores: Path, problems: list[str]) -> Path | None:
@@ -315,27 +346,64 @@ def _proceed(session: Session, yes: bool) -> str:
 
 
 def status(run: Path) -> str:
-    """What the run is waiting for (read only: it takes no lock and changes nothing)."""
-    with Session(run) as session:
-        search, log = session.search, session.search.log
-        best = log.best()
-        waiting = [asked.id for asked in search.waiting()]
-        files = sorted({session.handed[i] for i in waiting if i in session.handed})
-        facts = [
-            ("run", str(session.directory.path)),
-            ("iteration", log.counters.iterations),
-            ("score calls", log.counters.score_calls),
-            ("known items", log.counters.known_scores),
-            ("direction", log.direction.name),
-            ("best score", "-" if best is None else best.score),
-            ("stopped", search.stopped or "-"),
-            ("waiting", len(waiting)),
-            ("out in", ", ".join(files) or "-"),
-            ("not out yet", sum(i not in session.handed for i in waiting)),
-            ("results", len(result_rows(log))),
-        ]
-        width = max(len(name) for name, _ in facts)
-        return "\n".join(f"{name:<{width}}  {value}" for name, value in facts)
+    """What the run is waiting for, what was told and what failed. It reads only the run
+    directory: no source, no database, no lock (a command changing the run meanwhile
+    commits whole, so this shows the run before or after it)."""
+    _refuse_no_run(run)
+    directory = RunDirectory(run)
+    log, sequence, annex = directory.read_checkpoint()
+    opened = _opened(directory, sequence, annex)
+    saved = SavedIteration.read(opened["state"]) if opened is not None else None
+    handed: dict[str, str] = opened["handed"] if opened is not None else {}
+    told = saved.told_items() if saved is not None else []
+    waiting = saved.waiting() if saved is not None else []
+    figures = run_figures(log, told)
+    counters = figures["counters"]
+    failures = [*log.failures(), *(item for item in told if item.internal.removed)]
+    facts = [
+        ("run", os.path.normpath(directory.path.absolute())),
+        ("iteration", log.counters.iterations),
+        ("score calls", counters["score_calls"]),
+        ("told", f"{len(told)} of {len(saved.ids)}" if saved is not None else "-"),
+        ("known items", log.counters.known_scores),
+        ("direction", log.direction.name),
+        ("best score", "-" if figures["best_score"] is None else figures["best_score"]),
+        ("stopped", (directory.manifest() or {}).get("stopped", "-")),
+        ("waiting", len(waiting)),
+        ("out in", ", ".join(sorted({handed[i] for i in waiting if i in handed})) or "-"),
+        ("not out yet", sum(i not in handed for i in waiting)),
+        ("failed", _failures(failures)),
+        ("given up", _given_up(counters["given_up"])),
+        ("results", len(result_rows(log, told))),
+    ]
+    width = max(len(name) for name, _ in facts)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in facts)
+
+
+def _opened(
+    directory: RunDirectory, sequence: int, annex: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The open iteration the last checkpoint (number `sequence`, with `annex`) holds."""
+    if annex is None:  # a line an earlier emb_opt wrote
+        return _open_of_an_earlier_version(directory.path / OPEN, sequence)
+    opened: dict[str, Any] | None = annex.get(ANNEX)
+    return opened
+
+
+def _failures(items: list[Item]) -> str:
+    """The failed items as status shows them: how many, and the first few with reasons."""
+    if not items:
+        return "0"
+    shown = ", ".join(f"{item.id} ({item.internal.removal_reason})" for item in items[:SHOWN])
+    more = (
+        f" and {len(items) - SHOWN} more (results.jsonl lists them)" if len(items) > SHOWN else ""
+    )
+    return f"{len(items)}: {shown}{more}"
+
+
+def _given_up(count: int) -> str:
+    """The given-up items as status shows them."""
+    return f"{count} (a late score is still taken: emb-opt tell)" if count else "0"
 
 
 def _refuse_literal_secrets(raw: dict[str, Any], target: Path) -> None:
@@ -401,15 +469,3 @@ def _open_of_an_earlier_version(path: Path, sequence: int) -> dict[str, Any] | N
 def _as_given(id: str) -> int | str:
     """An asked id as the database gave it: an integer where its text is one."""
     return int(id) if re.fullmatch(r"-?[0-9]+", id) and str(int(id)) == id else id
-
-
-def _answer(
-    row: dict[str, Any], ids: set[str], seen: set[str] | None, replicate: bool = False
-) -> tuple[Answer, str | None]:
-    """(id, score, reason) of one row for the items `ids` (waiting ones, or `replicate`:
-    scored ones), or the problem with it."""
-    id = row_id(row, ids)
-    if id not in ids:
-        what = "has no valid score to replicate" if replicate else "is not waiting for a score"
-        return (id, None, None), f"id {shown(id)} {what}"
-    return parse_row(row, seen, id)

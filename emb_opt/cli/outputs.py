@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomically
-from ..log import SearchLog
+from ..log import KNOWN, KNOWN_ITERATION, SEARCHED, SearchLog
+from ..schemas import Item
 from . import tables
 from .plots import PLOTS
 
@@ -20,36 +21,63 @@ SHOWN_METADATA = 2  # metadata fields in the printed table
 WIDEST = 24  # characters of an item or metadata value in the printed table
 
 
-def result_rows(log: SearchLog) -> list[dict[str, Any]]:
-    """Valid unique items, best first (lowest first when the run minimizes): id, item, score
-    (the mean of an item scored more than once), how many scores it has (`n_scores`),
-    metadata, the iteration it was found in, the query that found it, that query's
-    trajectory (the query tree has the rest), its source ("search", or "known": scored
-    before the run, iteration -1), and the embedding."""
-    rows = []
-    for result in log.compile_results():
-        node = log.query_tree.nodes.get(result["query_id"] or "")
-        rows.append(
-            {
-                "id": result["id"],
-                "item": result["item"],
-                "score": result["score"],
-                "n_scores": result["n_scores"],
-                "metadata": result["data"] or {},
-                "iteration": result["iteration"],
-                "query_id": result["query_id"],
-                "trajectory": None if node is None else node.trajectory,
-                "source": result["source"],
-                "embedding": result["embedding"],
-            }
-        )
-    return rows
+def result_rows(log: SearchLog, told: Sequence[Item] = ()) -> list[dict[str, Any]]:
+    """Valid unique items, best first (lowest first when the run minimizes), then the items
+    scored invalid, with their `reason`; `told` adds the items of an open ask/tell iteration
+    told so far. Each row: id, item, score (the mean of an item scored more than once; None
+    for a failure), how many scores it has (`n_scores`), metadata, the iteration it was found
+    in, the query that found it, that query's trajectory (the query tree has the rest), its
+    source ("search", or "known": scored before the run, iteration -1), the reason a failure
+    has and the embedding."""
+    valid = [
+        *(_row(log, r["id"], r) for r in log.compile_results()),
+        *(_row(log, item.id, _told(item)) for item in told if not item.internal.removed),
+    ]
+    valid.sort(key=lambda row: log.direction.sort_key(row["score"]))
+    failed = [*log.failures(), *(item for item in told if item.internal.removed)]
+    return valid + [_row(log, item.id, _told(item)) for item in failed]
 
 
-def write_results(log: SearchLog, directory: Path) -> list[dict[str, Any]]:
+def _told(item: Item) -> dict[str, Any]:
+    """An item as `compile_results` gives it, with the reason it is invalid (if it is)."""
+    internal = item.internal
+    return {
+        "item": item.item,
+        "score": None if internal.removed else item.score,
+        "n_scores": 0 if internal.removed else 1,
+        "data": item.data,
+        "iteration": internal.iteration,
+        "query_id": internal.query_id,
+        "source": KNOWN if internal.iteration == KNOWN_ITERATION else SEARCHED,
+        "removal_reason": internal.removal_reason if internal.removed else None,
+        "embedding": item.embedding,
+    }
+
+
+def _row(log: SearchLog, id: Any, result: dict[str, Any]) -> dict[str, Any]:
+    node = log.query_tree.nodes.get(result["query_id"] or "")
+    return {
+        "id": id,
+        "item": result["item"],
+        "score": result["score"],
+        "n_scores": result["n_scores"],
+        "metadata": result["data"] or {},
+        "iteration": result["iteration"],
+        "query_id": result["query_id"],
+        "trajectory": None if node is None else node.trajectory,
+        "source": result["source"],
+        "reason": result["removal_reason"] if result["score"] is None else None,
+        "embedding": result["embedding"],
+    }
+
+
+def write_results(
+    log: SearchLog, directory: Path, told: Sequence[Item] = ()
+) -> list[dict[str, Any]]:
     """Write results.jsonl (for people: no embeddings) and results.parquet (typed columns,
-    one per metadata key, and the embeddings), each replacing the last one whole."""
-    rows = result_rows(log)
+    one per metadata key, and the embeddings), each replacing the last one whole; `told` as
+    for `result_rows`."""
+    rows = result_rows(log, told)
     lines = [
         json.dumps({name: value for name, value in row.items() if name != "embedding"}, default=str)
         for row in rows
@@ -76,6 +104,7 @@ def results_table(rows: list[dict[str, Any]]) -> Any:
         ("query_id", tables.text_array([r["query_id"] for r in rows])),
         ("trajectory", pa.array([r["trajectory"] for r in rows], pa.int64())),
         ("source", tables.text_array([r["source"] for r in rows])),
+        ("reason", tables.text_array([r["reason"] for r in rows])),
         ("embedding", pa.FixedSizeListArray.from_arrays(pa.array(flat), dimension)),
     ]
     return tables.table(columns, [r["metadata"] for r in rows])
@@ -110,22 +139,30 @@ class LiveOutputs:
             self._took = time.perf_counter() - now
 
 
-def run_figures(log: SearchLog) -> dict[str, Any]:
-    """Counters and timings for the manifest."""
+def run_figures(log: SearchLog, told: Sequence[Item] = ()) -> dict[str, Any]:
+    """Counters and timings for the manifest; `told` (the answers of an open ask/tell
+    iteration so far) count as score calls, and the best of them as a best score."""
     best = log.best()
+    scores = [item.score for item in told if not item.internal.removed]
+    best_score = None if best is None else best.score
+    if scores:
+        best_score = min([*scores, *([] if best_score is None else [best_score])],
+                         key=log.direction.sort_key)  # fmt: skip
     return {
         "counters": {
             "iterations": log.counters.iterations,
-            "score_calls": log.counters.score_calls,
+            "score_calls": log.counters.score_calls + len(told),
             "filter_calls": log.counters.filter_calls,
             "data_source_calls": log.counters.data_source_calls,
-            "unique_items": log.unique_items,
+            "unique_items": log.unique_items + len(told),
             "returned_items": log.counters.returned_items,
             "non_finite_scores": log.counters.non_finite_scores,
             "known_scores": log.counters.known_scores,
+            "failed": len(log.failures()) + sum(item.internal.removed for item in told),
+            "given_up": log.given_up_count(),
         },
         "direction": log.direction.name,
-        "best_score": None if best is None else best.score,
+        "best_score": best_score,
         "search_seconds": sum(h["seconds"] for h in log.history),
     }
 
@@ -134,7 +171,7 @@ def top_table(rows: list[dict[str, Any]], top: int) -> str:
     """The best `top` results (rows best first, as results.jsonl holds them): rank, score,
     how many scores it averages (when any shown has more than one), iteration, id, item and
     the first metadata fields of the best one."""
-    shown = rows[:top]
+    shown = [row for row in rows if row["score"] is not None][:top]
     first = shown[0]["metadata"] if shown else {}
     keys = [k for k, v in (first or {}).items() if _plain(v)][:SHOWN_METADATA]
     counts = any(row["n_scores"] > 1 for row in shown)
@@ -166,7 +203,8 @@ def finished_report(rows: list[dict[str, Any]], directory: Path, top: int = 10) 
     """What `run` prints at the end: the best results and where the files are."""
     path = directory.absolute()
     files = [path / name for name in (*RESULTS, *PLOTS)]
-    table = top_table(rows, top) if rows else "no valid results"
+    valid = any(row["score"] is not None for row in rows)
+    table = top_table(rows, top) if valid else "no valid results"
     return "\n".join([table, "", *(f"wrote {file}" for file in files if file.exists())])
 
 

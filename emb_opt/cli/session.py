@@ -9,11 +9,13 @@ run's backend. The commands differ only in who scores: `run` calls the score fun
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from ..config import Run, RunConfig, build_run
 from ..log import SearchLog
+from ..schemas import Item
 from .lock import holding
 from .outputs import run_figures, write_results
 from .plots import write_plots
@@ -76,17 +78,25 @@ class RunSession:
         self.directory.start_checkpoints(log)
         return log
 
-    def write_outputs(self, log: SearchLog, stopped: str | None) -> None:
-        """The results, and the plots once the search has `stopped`."""
-        write_results(log, self.directory.path)
+    def write_outputs(self, log: SearchLog, stopped: str | None, told: Sequence[Item] = ()) -> None:
+        """The results (with `told`, the answers of an open ask/tell iteration so far), and
+        the plots once the search has `stopped`."""
+        write_results(log, self.directory.path, told)
         if stopped is not None:
             write_plots(log, self.directory.path)
 
-    def write_status(self, log: SearchLog, status: str, stopped: str | None, **fields: Any) -> None:
+    def write_status(
+        self,
+        log: SearchLog,
+        status: str,
+        stopped: str | None,
+        told: Sequence[Item] = (),
+        **fields: Any,
+    ) -> None:
         """The manifest's status, why the search stopped ("-": it goes on), `fields` and the
-        log's figures."""
+        log's figures (with `told`, as for `write_outputs`)."""
         self.directory.write_manifest(
-            {"status": status, "stopped": stopped or "-", **fields, **run_figures(log)}
+            {"status": status, "stopped": stopped or "-", **fields, **run_figures(log, told)}
         )
 
     def close(self) -> None:

@@ -24,7 +24,7 @@ The first `initial` score calls go to a random sample (pool) or to random retrie
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Literal
 
 import numpy as np
@@ -137,13 +137,22 @@ class GuidedUpdate(Strategy):
     # acquisition step: which items to score ------------------------------------------------
 
     def acquire(self, fresh: list[Item], budget: int | None) -> list[Item]:
-        """The round's batch: a random start, then the best-rated diverse candidates."""
+        """The round's batch, always a full one: random items until `initial` items were
+        scored (failures count, so a failed well is topped up by the model, not by a round of
+        one), then the best-rated diverse candidates."""
         n = self.batch if budget is None else min(self.batch, budget)
         if n <= 0:
             return []
+        random = min(n, max(self.initial - len(self.context.scored), 0))
+        if random == n or len(self.context.memory) < MIN_FIT:  # no model to fit yet
+            return self._explore(fresh, n)
+        chosen = self._guided(fresh, n - random)
+        keys = {item_key(item) for item in chosen}
+        return chosen + self._explore(fresh, random, exclude=keys)
+
+    def _guided(self, fresh: list[Item], n: int) -> list[Item]:
+        """The `n` best-rated diverse candidates, by a model fitted to the scored items."""
         memory = self.context.memory
-        if len(memory) < max(self.initial, MIN_FIT):
-            return self._explore(fresh, min(n, max(self.initial - len(memory), 1)))
         rows = self._data(memory)
         inputs = ModelInputs.fit(self.fields, memory.embeddings, rows)
         x = inputs(memory.embeddings, rows)
@@ -214,12 +223,15 @@ class GuidedUpdate(Strategy):
                 self.mode_used = round_cost.choose_mode(self.pool_estimate, self.round_seconds)
         return self.mode_used
 
-    def _explore(self, fresh: list[Item], n: int) -> list[Item]:
+    def _explore(self, fresh: list[Item], n: int, exclude: Collection[str] = ()) -> list[Item]:
         """`n` random unscored items of the collection (or of those retrieved, when the
-        source cannot sample)."""
+        source cannot sample), none of those keyed in `exclude`."""
+        if n == 0:
+            return []
         if self.context.supports(Sampleable):
-            return self._sampled(n)
-        items = self._unscored(fresh)
+            sampled = self._sampled(n + len(exclude))
+            return [item for item in sampled if item_key(item) not in exclude][:n]
+        items = [item for item in self._unscored(fresh) if item_key(item) not in exclude]
         if not items:
             return []
         picks = self.rng.choice(len(items), min(n, len(items)), replace=False)

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emb_opt.asktell import Asked
-from emb_opt.cli.asktell import FORMATS, _answer, _as_given, _write_asked
+from emb_opt.cli.asktell import FORMATS, _as_given, _write_asked
 from emb_opt.cli.main import main
-from emb_opt.scorefile import read_rows
+from emb_opt.scorefile import parse_row, read_rows, row_id
 
 HUGE = "C" * 200_000  # over the 128 KiB the csv module reads by default
 AWKWARD = 'a\u2028b\u2029c\x0cd\x0be\x1cf\x85g\r\nh\x00i"j,k'  # line breaks only splitlines sees
@@ -51,8 +51,8 @@ def told(path: Path, waiting: set[str]) -> dict[str, float | None]:
     seen: set[str] = set()
     answers = {}
     for row in read_rows(path):
-        (id, score, reason), problem = _answer(row, waiting, seen)
-        assert problem is None and reason is None, problem
+        (id, score, reason), problem = parse_row(row, seen, row_id(row, waiting))
+        assert problem is None and reason is None and id in waiting, (problem, id)
         answers[id] = score
     return answers
 

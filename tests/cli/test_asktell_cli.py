@@ -67,20 +67,24 @@ def test_plates_of_n_go_out_in_separate_files_and_can_be_told_apart(tmp_path, ca
     assert main(["tell", str(run), str(fill(first))]) == 0
     assert "told 5 score(s); 7 item(s) still waiting" in capsys.readouterr().out
     assert main(["status", str(run)]) == 0
-    text = capsys.readouterr().out
-    assert "waiting      7" in text and second.name in text and "not out yet  2" in text
+    facts = status_facts(capsys.readouterr().out)
+    assert facts["waiting"] == "7" and facts["out in"] == second.name
+    assert facts["not out yet"] == "2"
+    # the told plate is visible before the round is in
+    assert facts["score calls"] == "5" and facts["told"] == "5 of 12"
+    assert facts["results"] == "5"
 
 
 BAD_ROWS = {
     "unknown id": lambda rows: [*rows, {**rows[0], "id": "999999"}],
-    "duplicate": lambda rows: [*rows, rows[0]],
+    "duplicate": lambda rows: [*rows, {**rows[0], "score": "-1.5"}],
     "nan": lambda rows: [{**rows[0], "score": "nan"}, *rows[1:]],
     "text": lambda rows: [{**rows[0], "score": "high"}, *rows[1:]],
     "missing score": lambda rows: [{**rows[0], "score": ""}, *rows[1:]],
 }
 MESSAGES = {
     "unknown id": "row 14: id '999999' is not waiting for a score",
-    "duplicate": "appears twice",
+    "duplicate": "row 14: id .* was told .* before, now -1.5",
     "nan": "row 2: id .* has score 'nan'; scores must be finite",
     "text": "row 2: id .* has score 'high', which is not a number",
     "missing score": "row 2: id .* has no score",
@@ -256,3 +260,8 @@ def test_tell_replicate_averages_further_scores_of_items_told_earlier(tmp_path, 
     assert re.search(r"rank +score +n +iteration", capsys.readouterr().out)
     assert main(["tell", str(run), str(bad), "--replicate", "--partial"]) == 0
     assert "added 1 replicate score(s); skipped row 3" in capsys.readouterr().out
+
+
+def status_facts(text: str) -> dict[str, str]:
+    """The facts `emb-opt status` printed, by name (names and values are two spaces apart)."""
+    return dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in text.splitlines())
