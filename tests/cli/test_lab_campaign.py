@@ -136,3 +136,25 @@ def test_a_plate_told_again_after_a_partial_tell_applies_only_the_rest(lab, caps
     err = capsys.readouterr().err
     assert f"id '{rows[1]['id']}' was told" in err and "now -123.5" in err
     assert "--replicate" in err
+
+
+def test_status_reads_only_the_run_directory(tmp_path, capsys):
+    """`status` answers with the source gone: it opens no source and no database."""
+    import numpy as np
+    import yaml
+
+    embeddings = tmp_path / "embeddings.npy"
+    np.save(embeddings, np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32))
+    config = write(tmp_path, "lab", external=True)
+    raw = yaml.safe_load(config.read_text())
+    raw["source"] = {
+        "backend": "faiss",
+        "k": 5,
+        "data": {"kind": "files", "embeddings": str(embeddings)},
+    }
+    config.write_text(yaml.safe_dump(raw))
+    run = tmp_path / "lab"
+    plate = Path(say(capsys, "ask", str(config)))
+    embeddings.unlink()
+    shown = facts(say(capsys, "status", str(run)))
+    assert shown["waiting"] == str(len(rows_of(plate))) and shown["out in"] == plate.name
