@@ -287,7 +287,11 @@ def test_a_non_finite_score_marks_the_item_invalid(write_config, tmp_path, capsy
     invalid = written["counters"]["non_finite_scores"]
     assert invalid > 0 and math.isfinite(written["best_score"])
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert rows and all(math.isfinite(row["score"]) for row in rows)
+    valid = [row for row in rows if row["score"] is not None]
+    assert valid and all(math.isfinite(row["score"]) for row in valid)
+    failed = [row["reason"] for row in rows if row["score"] is None]  # after the valid ones
+    assert rows[len(valid) :] == [row for row in rows if row["score"] is None]
+    assert failed.count(f"score function 'NonFiniteTarget' returned {value}") == invalid
     reasons = [i.internal.removal_reason for i in SearchLog.load(out / "log").items.values()]
     assert reasons.count(f"score function 'NonFiniteTarget' returned {value}") == invalid
     assert main(["inspect", str(out)]) == 0

@@ -152,7 +152,10 @@ def test_each_accepted_shape_runs_through_the_cli(write_config, tmp_path, capsys
     if shape == "numpy float32":
         assert all(row["score"] == float(np.float32(row["score"])) for row in rows)
     if shape == "None for some":
-        assert all(row["metadata"]["rand"] >= 0.3 for row in rows)
+        valid = [row for row in rows if row["score"] is not None]
+        assert all(row["metadata"]["rand"] >= 0.3 for row in valid)
+        failed = [row for row in rows if row["score"] is None]
+        assert failed and {row["reason"] for row in failed} == {"score function returned None"}
         reasons = [i.internal.removal_reason for i in SearchLog.load(out / "log").items.values()]
         assert "score function returned None" in reasons
 
