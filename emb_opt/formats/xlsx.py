@@ -13,6 +13,7 @@ naming the id and the column.
 
 from __future__ import annotations
 
+import io
 import math
 import numbers
 from collections.abc import Iterator
@@ -74,8 +75,8 @@ def _rows(cells: Iterator[tuple[Any, ...]], names: list[str]) -> Iterator[dict[s
 
 
 def write(path: Path, table: Table) -> None:
-    """One sheet: the header row, then a row per item (see above). Every cell is checked
-    before the workbook is made, so a refused write leaves nothing half done."""
+    """One sheet: the header row, then a row per item (see above); a refusal, before
+    anything is written, for text no cell can hold."""
     openpyxl = _openpyxl()
     layout = _layout(table)
     for name, _, _ in layout:
@@ -89,12 +90,21 @@ def write(path: Path, table: Table) -> None:
         ]
         for row in range(table.size)
     ]
-    book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet(SHEET)
-    sheet.append([_text(sheet, name) for name, _, _ in layout])
-    for row in cells:
-        sheet.append([_text(sheet, cell) if isinstance(cell, Text) else cell for cell in row])
-    write_with(path, book.save)
+    book = openpyxl.Workbook()  # in memory: the file is written at once, when saved
+    sheet = book.active
+    sheet.title = SHEET
+    for number, row in enumerate([[Text(name) for name, _, _ in layout], *cells], 1):
+        for column, value in enumerate(row, 1):
+            cell = sheet.cell(number, column, value)
+            if isinstance(value, Text):
+                cell.data_type = "s"  # openpyxl would make `=...` a formula
+
+    def save(tmp: Path) -> None:  # to memory first: a failed write leaves no zip half open
+        saved = io.BytesIO()
+        book.save(saved)
+        tmp.write_bytes(saved.getvalue())
+
+    write_with(path, save)
 
 
 def _value(column: Column, key: Any, row: int) -> Any:
@@ -136,15 +146,6 @@ def _cell(table: Table, row: int, name: str, kind: str, value: Any) -> Any:
     if problem:
         raise table.refuse(row, name, problem, "an Excel cell")
     return Text(text)
-
-
-def _text(sheet: Any, text: str) -> Any:
-    """A cell that holds `text` as text (openpyxl would make `=...` a formula)."""
-    from openpyxl.cell import WriteOnlyCell
-
-    cell = WriteOnlyCell(sheet, value=text)
-    cell.data_type = "s"
-    return cell
 
 
 def _unholdable(text: str) -> str | None:

@@ -400,7 +400,9 @@ def test_ask_xlsx_fill_it_in_excel_and_tell_it(tmp_path, capsys):
     filled = fill_in_excel(asked, {id: score for id, score in scores.items()})
     assert main(["tell", str(tmp_path / "lab"), str(filled)]) == 0
     assert f"told {len(ids)} score(s); iteration done" in capsys.readouterr().out
-    results = [json.loads(line) for line in (tmp_path / "lab" / "results.jsonl").open()]
+    results = [
+        json.loads(line) for line in (tmp_path / "lab" / "results.jsonl").read_text().splitlines()
+    ]
     assert {str(r["id"]) for r in results} == set(ids)
     for result in results:
         assert math.isclose(result["score"], scores[str(result["id"])], rel_tol=1e-12)
@@ -417,7 +419,9 @@ def test_ask_csv_save_it_from_european_excel_and_tell_it(tmp_path, capsys):
     filled.write_bytes(BOM + "\r\n".join(lines).encode() + b"\r\n;;\r\n;;\r\n")  # empty rows too
     assert main(["tell", str(tmp_path / "lab"), str(filled)]) == 0
     assert f"told {len(ids)} score(s); iteration done" in capsys.readouterr().out
-    results = [json.loads(line) for line in (tmp_path / "lab" / "results.jsonl").open()]
+    results = [
+        json.loads(line) for line in (tmp_path / "lab" / "results.jsonl").read_text().splitlines()
+    ]
     for result in results:
         assert result["score"] == pytest.approx(scores[str(result["id"])], abs=1e-6)
 
