@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -115,10 +115,16 @@ class Table:
 
     columns: list[Column]
     hint: str = ""
-    size: int = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "size", len(self.columns[0].values) if self.columns else 0)
+        lengths = {column.name: len(column.values) for column in self.columns}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"the columns of a table have one length each, got {lengths}")
+
+    @property
+    def size(self) -> int:
+        """The number of rows."""
+        return len(self.columns[0].values) if self.columns else 0
 
     def refuse(self, row: int, column: str, problem: str, format: str) -> ConfigError:
         """The error for text of `row` (named by its first column) that `format` cannot hold."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -19,11 +20,11 @@ from asktell_runs import CORPUS, write
 
 from emb_opt import formats
 from emb_opt.asktell import Asked
-from emb_opt.cli.asktell import FORMATS, _answer, _write_asked
+from emb_opt.cli.asktell import FORMATS, _write_asked
 from emb_opt.cli.main import main
 from emb_opt.errors import ConfigError
 from emb_opt.objectives import target_distance_score
-from emb_opt.scorefile import first_row_number, open_rows, parse_row, read_rows
+from emb_opt.scorefile import first_row_number, open_rows, parse_row, read_rows, row_id
 
 BOM = codecs.BOM_UTF8
 
@@ -359,8 +360,8 @@ def test_an_xlsx_plate_keeps_ids_as_text_and_metadata_as_typed_columns(tmp_path)
     seen: set[str] = set()
     told = {}
     for row in read_rows(filled):
-        (id, score, _), problem = _answer(row, set(ids), seen)
-        assert problem is None, problem
+        (id, score, _), problem = parse_row(row, seen, row_id(row, set(ids)))
+        assert problem is None and id in ids, (problem, id)
         told[id] = score
     assert told == {"12": 0.5, "007": 0.25, "=A1": 1.0, str(2**62): -2.5e-3}
 
@@ -424,6 +425,15 @@ def test_ask_csv_save_it_from_european_excel_and_tell_it(tmp_path, capsys):
     ]
     for result in results:
         assert result["score"] == pytest.approx(scores[str(result["id"])], abs=1e-6)
+
+
+def test_without_openpyxl_an_xlsx_file_is_one_error_naming_the_extra(tmp_path, monkeypatch):
+    path = excel_workbook(tmp_path / "plate.xlsx", [["id", "score"], [7, 0.5]])
+    monkeypatch.setitem(sys.modules, "openpyxl", None)  # `import openpyxl` fails
+    with pytest.raises(ImportError, match=r"openpyxl is not installed.*\[cli\]"):
+        read_rows(path)
+    with pytest.raises(ImportError, match=r"openpyxl is not installed.*\[cli\]"):
+        _write_asked(tmp_path / "asked.xlsx", plate(["7"]))
 
 
 def test_ask_refuses_a_format_it_has_not(tmp_path, capsys):
