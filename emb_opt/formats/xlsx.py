@@ -8,8 +8,8 @@ parser's emptied row elements; 130 MB at Excel's most, 1,048,576 rows).
 Write: one sheet, a header row, then a row per item; ids and text as text cells (so Excel
 never turns `007` into 7 or `=A1` into a formula), numbers Excel holds exactly as numbers,
 metadata a column per key (`metadata.KEY`; nested values as JSON text). Text no Excel cell
-can hold (a control character, a lone surrogate, over 32,767 characters) refuses the write,
-naming the id and the column.
+holds exactly (a control character, a carriage return, a lone surrogate, over 32,767
+characters) refuses the write, naming the id and the column.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 import numbers
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,7 @@ from .base import (
 CELL_TEXT = 32_767  # characters an Excel cell holds
 EXACT_DIGITS = 15  # Excel keeps 15 significant digits of a number
 SHEET = "emb-opt"
+CARRIAGE_RETURN = re.compile("\r")  # XML reads it back as a line feed
 
 
 def _openpyxl() -> Any:
@@ -155,7 +157,7 @@ def _unholdable(text: str) -> str | None:
 
     if has_lone_surrogate(text):
         return "a lone surrogate"
-    illegal = ILLEGAL_CHARACTERS_RE.search(text)
+    illegal = ILLEGAL_CHARACTERS_RE.search(text) or CARRIAGE_RETURN.search(text)
     if illegal:
         return f"the control character {illegal.group()!r}"
     if len(text) > CELL_TEXT:

@@ -8,6 +8,7 @@ import codecs
 import json
 import math
 import sys
+import tempfile
 import tracemalloc
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from asktell_runs import CORPUS, write
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emb_opt import formats
 from emb_opt.asktell import Asked
@@ -370,6 +373,11 @@ def test_an_xlsx_plate_keeps_ids_as_text_and_metadata_as_typed_columns(tmp_path)
     ("ids", "metadata", "says"),
     [
         (["a\x0bb"], None, "id 'a\\x0bb': its id holds the control character '\\x0b'"),
+        (
+            ["ok"],
+            [{"note": "a\r\nb"}],
+            "id 'ok': its metadata.note holds the control character '\\r'",
+        ),
         (["ok"], [{"note": "N" * 40_000}], "its metadata.note holds 40,000 characters"),
         (["x\udc80"], None, "id 'x\\\\udc80': its id holds a lone surrogate"),
     ],
@@ -440,3 +448,29 @@ def test_ask_refuses_a_format_it_has_not(tmp_path, capsys):
     config = write(tmp_path, "lab", external=True)
     assert main(["ask", str(config), "--format", "xls"]) == 2
     assert "--format must be one of csv, parquet, jsonl, xlsx, got 'xls'" in capsys.readouterr().err
+
+
+EXCEL_TEXT = st.text(
+    st.characters(exclude_categories=["Cs", "Cc"], include_characters="\t\n"), max_size=12
+)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    ids=st.lists(EXCEL_TEXT.filter(lambda id: id.strip()), min_size=1, max_size=5, unique=True),
+    data=st.data(),
+)
+def test_any_text_an_excel_cell_holds_round_trips_as_an_xlsx_plate_id(ids, data):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "asked.xlsx"
+        _write_asked(path, plate(ids))
+        scores = {id: data.draw(st.floats(-1e300, 1e300)) for id in ids}
+        filled = fill_in_excel(path, scores)
+        seen: set[str] = set()
+        told = {}
+        for row in read_rows(filled):
+            (id, score, _), problem = parse_row(row, seen, row_id(row, set(ids)))
+            assert problem is None, problem
+            told[id] = score
+    assert told.keys() == scores.keys()
+    assert all(told[id] == pytest.approx(scores[id], rel=1e-15) for id in ids)
