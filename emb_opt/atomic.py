@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,4 +34,20 @@ def write_atomically(path: str | os.PathLike, text: str) -> None:
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def write_with(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+    """`write(tmp)` a file beside `path` (a library that writes files itself), then rename it
+    over `path`; a failed write leaves no temporary file and names `path`."""
+    path = Path(path)
+    with naming(path):
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # the library may have removed it
             raise

@@ -1,4 +1,5 @@
-"""Files of scores: `id,score[,valid,reason]` rows in CSV, Parquet or JSON lines.
+"""Files of scores: `id,score[,valid,reason]` rows in any table format (`emb_opt.formats`:
+CSV, xlsx, Parquet, JSON lines).
 
 `emb-opt tell` reads the scores of asked items with them, and `start: {scores: ...}` the
 scores a user had before the search.
@@ -6,93 +7,58 @@ scores a user had before the search.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import re
 import reprlib
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from . import formats
 from .calls import as_score
 from .errors import ConfigError
+from .formats import first_row_number
+
+__all__ = ["first_row_number", "open_rows", "parse_row", "parse_score", "read_rows", "row_id"]
 
 Answer = tuple[str, float | None, str | None]  # id, score (None: invalid), reason
 COLUMNS = "id,score[,valid,reason]"
+KNOWN, NUMBERS = ("id", "score", "valid", "reason"), ("score",)  # header names in any case
+COMMA = (
+    " (a comma is read as a decimal point only in a file separated by ; or tabs, in a number"
+    " with no point and no other comma: write it with a decimal point and no thousands"
+    " separator)"
+)
 SHOWN = 5  # problems a message lists; the rest are counted
 NUMBER = re.compile(
     r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*|\s*[+-]?(nan|inf|infinity)\s*", re.I | re.ASCII
 )
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows of a scores file (a ConfigError naming it when it cannot be read or lacks
-    the id and score columns)."""
-    try:
-        if path.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            rows = pq.read_table(path).to_pylist()
-        elif path.suffix == ".jsonl":
-            rows = _jsonl(path, path.read_text(encoding="utf-8"))
-        else:
-            rows = _csv(path)
-    except OSError as error:
-        raise ConfigError(f"cannot read the scores file {path}: {error.strerror}") from None
-    except (UnicodeDecodeError, csv.Error, ValueError) as error:
-        raise ConfigError(f"{path}: cannot read it as {path.suffix[1:]}: {error}") from None
-    if path.suffix != ".jsonl" and rows and not {"id", "score"} <= set(rows[0]):
-        raise ConfigError(
-            f"{path}: expected the columns {COLUMNS}, got {','.join(map(str, rows[0]))}"
-        )
-    return rows
-
-
-def first_row_number(path: Path) -> int:
-    """The line number of the first row (a CSV file's header is line 1)."""
-    return 2 if path.suffix == ".csv" else 1
-
-
-def _csv(path: Path) -> list[dict[str, Any]]:
-    """The rows of a CSV file, parsed from the file itself so that any text in a quoted field
-    (line separators, form feeds, fields over 128 KiB) comes back as written."""
-    with open(path, newline="", encoding="utf-8") as handle, _no_field_limit():
-        return list(csv.DictReader(handle))
-
-
 @contextmanager
-def _no_field_limit() -> Iterator[None]:
-    """Within, the csv module reads fields of any size (its default stops at 128 KiB)."""
-    previous = csv.field_size_limit(sys.maxsize)
-    try:
-        yield
-    finally:
-        csv.field_size_limit(previous)
+def open_rows(path: Path) -> Iterator[Iterator[dict[str, Any]]]:
+    """The rows of a scores file in any table format (`emb_opt.formats`), as they are read;
+    a ConfigError naming it when it cannot be read or lacks the id and score columns."""
+    with formats.open_rows(path, KNOWN, NUMBERS) as table:
+        if table.columns is not None and not {"id", "score"} <= set(table.columns):
+            got = ",".join(table.columns) or "no header"
+            raise ConfigError(f"{path}: expected the columns {COLUMNS}, got {got}")
+        yield table.rows
 
 
-def _jsonl(path: Path, text: str) -> list[dict[str, Any]]:
-    rows = []
-    for number, line in enumerate(text.split("\n"), 1):  # not splitlines: U+2028 is text
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise ConfigError(f"{path}: line {number} is not JSON") from None
-        if not isinstance(row, dict):
-            raise ConfigError(f"{path}: line {number} is not a JSON object with {COLUMNS}")
-        rows.append(row)
-    return rows
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Every row of a scores file (`open_rows` streams them)."""
+    with open_rows(path) as rows:
+        return list(rows)
 
 
 def row_id(row: dict[str, Any], known: set[str] | frozenset[str] = frozenset()) -> str:
     """The id of a row, as text: as written when `known` holds it, else without the spaces
     an editor may have added around it."""
-    given = str(row.get("id", ""))
+    value = row.get("id")
+    given = "" if value is None else str(value)  # an empty cell: no id
     return given if given in known else given.strip()
 
 
@@ -137,7 +103,7 @@ def parse_score(raw: Any) -> tuple[float, str | None]:
     in a message."""
     if isinstance(raw, str):
         if not NUMBER.fullmatch(raw):
-            return math.nan, ", which is not a number"
+            return math.nan, ", which is not a number" + (COMMA if "," in raw else "")
         raw = float(raw)
     if isinstance(raw, Decimal):  # a Parquet decimal column
         raw = float(raw)

@@ -1,6 +1,6 @@
 """Scores a user had before the search (`start: {scores: ...}`): read, checked, fetched.
 
-The scores come from a file of `id,score[,valid,reason]` rows (CSV, Parquet, JSON lines) or
+The scores come from a file of `id,score[,valid,reason]` rows (CSV, xlsx, Parquet, JSON lines) or
 from an earlier run's directory (its results.jsonl: every valid item it scored). The items
 are fetched from the collection by id, so the strategy knows their embeddings.
 """
@@ -13,7 +13,7 @@ from typing import Any
 from .errors import ConfigError
 from .protocols import Fetchable, lacks
 from .schemas import Item
-from .scorefile import Answer, first_row_number, parse_row, problems_text, read_rows
+from .scorefile import Answer, first_row_number, open_rows, parse_row, problems_text
 
 RESULTS = "results.jsonl"
 
@@ -28,11 +28,12 @@ def read_known(path: Path, where: str = "start.scores") -> list[Answer]:
     if not path.exists():
         raise ConfigError(f"{where}: no such file or run directory {path}")
     answers, problems = [], []
-    for number, row in enumerate(read_rows(file), first_row_number(file)):
-        answer, problem = parse_row(row, None)
-        if problem:
-            problems.append(f"row {number}: {problem}")
-        answers.append(answer)
+    with open_rows(file) as rows:
+        for number, row in enumerate(rows, first_row_number(file)):
+            answer, problem = parse_row(row, None)
+            if problem:
+                problems.append(f"row {number}: {problem}")
+            answers.append(answer)
     if problems:
         raise ConfigError(f"{where}: {file}: {problems_text(problems)}")
     if not answers:

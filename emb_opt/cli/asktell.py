@@ -10,8 +10,6 @@ which names the checkpoint it belongs to; it is read until the next command save
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import re
@@ -21,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from .. import formats
 from ..asktell import Asked, AskTell, SavedIteration
 from ..atomic import write_atomically
 from ..config import RunConfig, load_config, validate
@@ -31,13 +30,12 @@ from ..schemas import Item
 from ..scorefile import (
     SHOWN,
     first_row_number,
+    open_rows,
     parse_row,
     problems_text,
-    read_rows,
     row_id,
     shown,
 )
-from . import tables
 from .lock import ASK_TELL_WAIT
 from .outputs import result_rows, run_figures
 from .rundir import RunDirectory
@@ -45,7 +43,7 @@ from .session import RunSession
 
 CONFIG, OPEN, ANNEX = "config.yaml", Path("ask") / "open.json", "open_iteration"
 ASK = "emb-opt ask"
-FORMATS = ("csv", "parquet", "jsonl")
+FORMATS = ("csv", "parquet", "jsonl", "xlsx")
 
 
 class Session(RunSession):
@@ -235,15 +233,16 @@ def _tell(session: Session, scores: Path, partial: bool, proceed: bool, yes: boo
     search = session.search
     numbers, ids, values, reasons, problems = [], [], [], [], []
     known = search.known_ids()
-    for number, row in enumerate(read_rows(scores), first_row_number(scores)):
-        (id, value, reason), problem = parse_row(row, None, row_id(row, known))
-        if problem:
-            problems.append((number, problem))
-        else:
-            numbers.append(number)
-            ids.append(id)
-            values.append(value)
-            reasons.append(reason)
+    with open_rows(scores) as rows:
+        for number, row in enumerate(rows, first_row_number(scores)):
+            (id, value, reason), problem = parse_row(row, None, row_id(row, known))
+            if problem:
+                problems.append((number, problem))
+            else:
+                numbers.append(number)
+                ids.append(id)
+                values.append(value)
+                reasons.append(reason)
     answers = search.sort(ids, values, reasons)
     problems += [(numbers[position], problem) for position, problem in answers.problems]
     listing = _listing(session, scores, problems)
@@ -282,14 +281,15 @@ def _replicate(session: Session, scores: Path, partial: bool) -> str:
     search = session.search
     ids = search.replicable()
     good, problems = [], []
-    for number, row in enumerate(read_rows(scores), first_row_number(scores)):
-        answer, problem = parse_row(row, None, row_id(row, ids))
-        if not problem and answer[0] not in ids:
-            problem = f"id {shown(answer[0])} has no valid score to replicate"
-        if problem:
-            problems.append((number, problem))
-        else:
-            good.append(answer)
+    with open_rows(scores) as rows:
+        for number, row in enumerate(rows, first_row_number(scores)):
+            answer, problem = parse_row(row, None, row_id(row, ids))
+            if not problem and answer[0] not in ids:
+                problem = f"id {shown(answer[0])} has no valid score to replicate"
+            if problem:
+                problems.append((number, problem))
+            else:
+                good.append(answer)
     listing = _listing(session, scores, problems)
     if problems and not partial:
         raise ConfigError(
@@ -418,43 +418,21 @@ def _refuse_literal_secrets(raw: dict[str, Any], target: Path) -> None:
 
 
 def _write_asked(path: Path, asked: list[Asked]) -> None:
-    """The items to score, with empty `score` and `reason` columns for whoever scores them.
-
-    CSV: one `metadata` column of JSON text; JSON lines: `metadata` as an object; Parquet: one
-    typed column per metadata key (`metadata.KEY`, see `tables`). Any text round-trips; an id
-    or item that UTF-8 cannot hold (a lone surrogate) is refused for CSV and Parquet."""
-    if path.suffix != ".jsonl":
-        for a in asked:
-            if any(tables.has_lone_surrogate(str(v)) for v in (a.id, a.item) if v is not None):
-                raise ConfigError(
-                    f"id {tables.escape_surrogates(a.id)!r}: its id or item holds a lone "
-                    f"surrogate, which {path.suffix[1:]} (UTF-8) cannot hold; ask with "
-                    "--format jsonl"
-                )
+    """The items to score, with empty `score` and `reason` columns for whoever scores them,
+    in the format of `path`'s suffix (`emb_opt.formats`: CSV and JSON lines keep metadata in
+    one column, Parquet and xlsx a column per key). Any text round-trips; an id or item a
+    format cannot hold (a lone surrogate in UTF-8, a control character in xlsx) is refused."""
+    none = [None] * len(asked)
+    parquet = path.suffix == ".parquet"  # ids as the database gave them: typed columns
+    columns = [
+        formats.Column("id", "id", [_as_given(a.id) if parquet else a.id for a in asked], True),
+        formats.Column("item", "value", [a.item for a in asked], exact=True),
+        formats.Column("metadata", "metadata", [a.metadata for a in asked]),
+        formats.Column("score", "float", none),
+        formats.Column("reason", "text", none),
+    ]
     path.parent.mkdir(exist_ok=True)
-    if path.suffix == ".jsonl":
-        blank = {"score": None, "reason": None}
-        rows = [{"id": a.id, "item": a.item, "metadata": a.metadata or {}, **blank} for a in asked]
-        write_atomically(path, "".join(json.dumps(row, default=str) + "\n" for row in rows))
-    elif path.suffix == ".csv":
-        buffer = io.StringIO(newline="")
-        writer = csv.writer(buffer)
-        writer.writerow(["id", "item", "metadata", "score", "reason"])
-        for a in asked:
-            item = "" if a.item is None else str(a.item)
-            writer.writerow([a.id, item, tables.to_json(a.metadata or {}), "", ""])
-        write_atomically(path, buffer.getvalue())
-    else:
-        import pyarrow as pa
-
-        none = [None] * len(asked)
-        columns = [
-            ("id", tables.id_array([_as_given(a.id) for a in asked])),
-            ("item", tables.value_array([a.item for a in asked])),
-            ("score", pa.array(none, pa.float64())),
-            ("reason", pa.array(none, pa.string())),
-        ]
-        tables.write_parquet(tables.table(columns, [a.metadata for a in asked]), path)
+    formats.write(path, formats.Table(columns, hint="ask with --format jsonl"))
 
 
 def _open_of_an_earlier_version(path: Path, sequence: int) -> dict[str, Any] | None:

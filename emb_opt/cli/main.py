@@ -60,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("target", type=Path, help="the config (YAML) or its run directory")
     ask.add_argument("--n", type=int, help="at most this many items (default: all waiting)")
-    ask.add_argument("--format", default="csv", help="csv (default), parquet or jsonl")
+    ask.add_argument("--format", default="csv", help="csv (default), xlsx, parquet or jsonl")
     _wait_option(ask, ASK_TELL_WAIT)
     ask.add_argument(*ACCEPT, action="store_true", help=ACCEPT_HELP)
 
@@ -68,7 +68,9 @@ def parser() -> argparse.ArgumentParser:
         "tell", help="give the scores of asked items: id,score[,valid,reason]"
     )
     tell.add_argument("directory", type=Path, help="the run directory")
-    tell.add_argument("scores", type=Path, nargs="?", help="a .csv, .parquet or .jsonl file")
+    tell.add_argument(
+        "scores", type=Path, nargs="?", help="a .csv (, ; or tab), .xlsx, .parquet or .jsonl file"
+    )
     tell.add_argument("--partial", action="store_true", help="apply the good rows, list the rest")
     tell.add_argument(
         "--proceed", action="store_true", help="then give up the items still waiting and go on"

@@ -3,16 +3,14 @@ the table of the best results that `run` and `inspect` print."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_atomically
+from .. import formats
 from ..log import KNOWN, KNOWN_ITERATION, SEARCHED, SearchLog
 from ..schemas import Item
-from . import tables
 from .plots import PLOTS
 
 RESULTS = ("results.jsonl", "results.parquet")
@@ -78,36 +76,21 @@ def write_results(
     one per metadata key, and the embeddings), each replacing the last one whole; `told` as
     for `result_rows`."""
     rows = result_rows(log, told)
-    lines = [
-        json.dumps({name: value for name, value in row.items() if name != "embedding"}, default=str)
-        for row in rows
-    ]
-    write_atomically(directory / RESULTS[0], "".join(line + "\n" for line in lines))
-    tables.write_parquet(results_table(rows), directory / RESULTS[1])
+    table = results_table(rows)
+    people = [column for column in table.columns if column.name != "embedding"]
+    formats.write(directory / RESULTS[0], formats.Table(people))
+    formats.write(directory / RESULTS[1], table)
     return rows
 
 
-def results_table(rows: list[dict[str, Any]]) -> Any:
-    """The Arrow table of results.parquet."""
-    import numpy as np
-    import pyarrow as pa
-
-    vectors = [np.asarray(r["embedding"]) for r in rows]
-    dimension = len(vectors[0]) if vectors else 1  # Arrow needs one, even with no rows
-    flat = np.concatenate(vectors) if vectors else np.zeros(0, np.float32)
-    columns = [
-        ("id", tables.id_array([r["id"] for r in rows])),
-        ("item", tables.value_array([r["item"] for r in rows])),
-        ("score", pa.array([r["score"] for r in rows], pa.float64())),
-        ("n_scores", pa.array([r["n_scores"] for r in rows], pa.int64())),
-        ("iteration", pa.array([r["iteration"] for r in rows], pa.int64())),
-        ("query_id", tables.text_array([r["query_id"] for r in rows])),
-        ("trajectory", pa.array([r["trajectory"] for r in rows], pa.int64())),
-        ("source", tables.text_array([r["source"] for r in rows])),
-        ("reason", tables.text_array([r["reason"] for r in rows])),
-        ("embedding", pa.FixedSizeListArray.from_arrays(pa.array(flat), dimension)),
-    ]
-    return tables.table(columns, [r["metadata"] for r in rows])
+def results_table(rows: list[dict[str, Any]]) -> formats.Table:
+    """The columns of the result files, in the order of `result_rows`."""
+    kinds = {"id": "id", "item": "value", "score": "float", "n_scores": "int"}
+    kinds |= {"metadata": "metadata", "iteration": "int", "query_id": "text"}
+    kinds |= {"trajectory": "int", "source": "text", "reason": "text", "embedding": "vector"}
+    return formats.Table(
+        [formats.Column(name, kind, [row[name] for row in rows]) for name, kind in kinds.items()]
+    )
 
 
 class LiveOutputs:

@@ -232,8 +232,8 @@ def test_embeddings_beyond_the_address_space_limit_are_one_line(
 
 WRITES = {  # a run file written past a 1,000-byte limit
     "text": "from emb_opt.atomic import write_atomically as w; w(PATH, 'x' * 5000)",
-    "parquet": "import pyarrow as pa; from emb_opt.cli.tables import write_parquet as w; "
-    "w(pa.table({'a': list(range(5000))}), PATH)",
+    "parquet": "from emb_opt.formats import Column, Table, write; "
+    "write(PATH.with_suffix('.parquet'), Table([Column('a', 'int', list(range(5000)))]))",
 }
 
 
@@ -248,5 +248,6 @@ def test_a_write_past_the_file_size_limit_names_the_file(tmp_path, kind):
         text=True,
     )
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("OSError: [Errno 27]") and last.endswith(f": '{path}'"), last
+    written = path if kind == "text" else path.with_suffix(".parquet")
+    assert last.startswith("OSError: [Errno 27]") and last.endswith(f": '{written}'"), last
     assert list(tmp_path.iterdir()) == []  # no temporary file left
