@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import naming
+from ..atomic import naming, temporary_beside
 
 METADATA_PREFIX = "metadata."
 JSON_ENCODING = {b"emb_opt.encoding": b"json"}
@@ -116,8 +115,7 @@ def write_parquet(parquet_table: Any, path: Path) -> None:
     import pyarrow.parquet as pq
 
     with naming(path):
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
+        tmp = temporary_beside(path)
         try:
             pq.write_table(parquet_table, tmp)
             os.replace(tmp, path)
