@@ -21,11 +21,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from filelock import FileLock, Timeout
+from typing import TYPE_CHECKING
 
 from ..atomic import created_mode, write_atomically
 from ..errors import RunDirectoryBusy
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 LOCK, HOLDER = ".emb-opt.lock", ".emb-opt.lock.json"
 LOCK_FILES = (LOCK, HOLDER)
@@ -38,6 +40,8 @@ def holding(directory: Path, command: str, wait: float) -> Iterator[None]:
     """Hold the write lock of `directory` (created if missing) within, as `command` (what the
     note says it does); wait up to `wait` seconds for it, then raise `RunDirectoryBusy`
     naming the holder; say on stderr whom it waits for."""
+    from filelock import FileLock, Timeout  # not at the top: `emb-opt --version` needs none
+
     directory.mkdir(parents=True, exist_ok=True)
     mode = created_mode() | 0o600  # the umask's, as other files of the directory
     lock = FileLock(directory / LOCK, timeout=wait, thread_local=False, mode=mode)
@@ -57,6 +61,8 @@ def holding(directory: Path, command: str, wait: float) -> Iterator[None]:
 
 
 def _acquire(lock: FileLock, directory: Path, wait: float) -> None:
+    from filelock import Timeout
+
     try:
         lock.acquire()
     except Timeout:
