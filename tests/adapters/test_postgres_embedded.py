@@ -18,6 +18,7 @@ import pytest
 import yaml
 from engines import _start_time, kill_tracked, postgres_skip_reason, stop_process, track
 
+from emb_opt.adapters import postgres_embedded, postmaster
 from emb_opt.adapters.postgres_embedded import EmbeddedPostgres
 from emb_opt.adapters.postmaster import alive
 from emb_opt.errors import BackendError
@@ -230,3 +231,29 @@ def scored(plate: Path) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return filled
+
+
+def test_a_left_server_that_does_not_answer_is_ended_and_the_next_start_works(
+    reachable_dir, processes, monkeypatch
+):
+    import psycopg
+
+    data = reachable_dir / "pg"
+    holder, pid = hold(data, "kept")
+    processes.append(holder)
+    os.kill(pid, signal.SIGSTOP)  # alive, in its directory, answering nobody
+    holder.send_signal(signal.SIGKILL)
+    holder.communicate(timeout=30)
+    monkeypatch.setattr(postgres_embedded, "READY_WAIT", 1.0)
+    monkeypatch.setattr(postmaster, "SHUTDOWN", ((signal.SIGINT, 1.0), (signal.SIGKILL, 30.0)))
+    with pytest.raises(BackendError) as error:
+        EmbeddedPostgres(data, durable=False).start()
+    assert f"(pid {pid}) does not answer on port " in str(error.value)
+    assert _start_time(pid) is None  # its only user ended it
+    again = EmbeddedPostgres(data, durable=False).start()
+    try:
+        assert again.pid != pid
+        with psycopg.connect(again.url, autocommit=True) as conn:
+            assert conn.execute("SELECT id FROM kept").fetchall() == [(1,)]
+    finally:
+        again.stop()
