@@ -70,18 +70,19 @@ class _NotAnswering(BackendError):
 
 
 class _Use:
-    """One process's use of the server `pid` of a data directory: a shared lock on the
-    directory's users file, held until `leave`."""
+    """One process's use of the server of a data directory: a shared lock on the directory's
+    users file, held until `leave`; `pid` is the server's once joined or started (`child`:
+    started here)."""
 
-    def __init__(
-        self, control: FileLock, users: Path, pid: int, child: subprocess.Popen[bytes] | None
-    ) -> None:
-        self.control, self.pid, self.child = control, pid, child
+    def __init__(self, control: FileLock, users: Path) -> None:
+        self.control = control
+        self.pid: int | None = None
+        self.child: subprocess.Popen[bytes] | None = None
         self.fd: int | None = os.open(users, os.O_RDWR | os.O_CREAT, 0o666)
         fcntl.flock(self.fd, fcntl.LOCK_SH)
 
     def leave(self) -> bool:
-        """Give up this use; the last user ends the server. Whether the server has ended."""
+        """Give up this use; the last user ends the server. Whether no server runs now."""
         if self.fd is None:
             return False
         with self.control:
@@ -92,7 +93,7 @@ class _Use:
             finally:
                 os.close(self.fd)
                 self.fd = None
-            return shut_down(self.pid, self.child)
+            return self.pid is None or shut_down(self.pid, self.child)
 
 
 class EmbeddedPostgres:
@@ -124,7 +125,10 @@ class EmbeddedPostgres:
         `vector` extension."""
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         control = FileLock(
-            self._beside("start"), timeout=START_WAIT, thread_local=False, mode=created_mode()
+            self._beside("start"),
+            timeout=START_WAIT,
+            thread_local=False,
+            mode=created_mode() | 0o600,
         )
         try:
             control.acquire()
@@ -142,24 +146,24 @@ class EmbeddedPostgres:
 
     def _join_or_launch(self, control: FileLock) -> None:
         """Holding `control`: use the live server `postmaster.pid` names, else start one."""
-        running = read_postmaster(self.data_dir)
-        joined = running is not None and serves(running.pid, self.data_dir)
-        if running is not None and joined:
-            pid, self.port = running.pid, running.port or self.port
-        else:
-            if running is not None:  # a dead server's, or its pid now another program's
-                (self.data_dir / PID_FILE).unlink(missing_ok=True)
-            pid = self._launch()
-        use = self._use = _Use(control, self._beside("users"), pid, self.proc)
+        use = self._use = _Use(control, self._beside("users"))
         self._finalizer = weakref.finalize(self, use.leave)
         try:
+            running = read_postmaster(self.data_dir)
+            if running is not None and serves(running.pid, self.data_dir):
+                use.pid, self.port = running.pid, running.port or self.port
+            else:
+                if running is not None:  # a dead server's, or its pid now another program's
+                    (self.data_dir / PID_FILE).unlink(missing_ok=True)
+                use.pid = self._launch()
+                use.child = self.proc
             self._wait_ready(READY_WAIT)
         except BaseException as error:  # also KeyboardInterrupt: never leave it running
             ended = self._finalizer()
             self._use = self._finalizer = None
             if isinstance(error, _NotAnswering) and not ended:
                 raise BackendError(
-                    f"{error}; stop it with `kill -INT {pid}` (as its owner or root), "
+                    f"{error}; stop it with `kill -INT {use.pid}` (as its owner or root), "
                     "then try again"
                 ) from None
             raise
@@ -271,7 +275,7 @@ class EmbeddedPostgres:
         BackendError if it exits, `_NotAnswering` after `timeout` seconds."""
         import psycopg
 
-        assert self._use is not None
+        assert self._use is not None and self._use.pid is not None
         pid, deadline = self._use.pid, time.monotonic() + timeout
         while True:
             if (self.proc.poll() is not None) if self.proc is not None else not alive(pid):
