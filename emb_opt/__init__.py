@@ -1,7 +1,8 @@
 """emb_opt: find the highest-scoring items in a vector database while scoring only a sliver of it.
 
-The names a search needs are importable from here; the adapters too
-(`emb_opt.FaissDataSource`), loaded on first use, so the package imports no database library.
+The names a search needs are importable from here, each loaded on first use (the adapters
+too, `emb_opt.FaissDataSource`), so the package imports no database library and a command
+such as `emb-opt --version` starts without numpy or pydantic.
 """
 
 import importlib
@@ -14,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 # chose otherwise; it takes effect for OpenMP runtimes started after this import.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .asktell import Asked, AskTell
 from .errors import (
     BackendError,
     CallTimedOut,
@@ -29,22 +29,6 @@ from .errors import (
     StateError,
     UnsupportedFilterError,
 )
-from .log import SearchLog
-from .protocols import (
-    Closable,
-    DataSource,
-    Fetchable,
-    Partition,
-    Partitioned,
-    Sampleable,
-    Scannable,
-    Searchable,
-)
-from .runner import Runner
-from .schemas import Batch, DataSourceResponse, FilterResponse, Item, Query, ScoreResponse
-from .stopping import StopRule
-from .update import GuidedUpdate, Strategy
-from .utils import build_batch_from_embeddings, build_batch_from_items
 
 if TYPE_CHECKING:
     from .adapters.chroma import ChromaDataSource as ChromaDataSource
@@ -56,6 +40,29 @@ if TYPE_CHECKING:
     from .adapters.pgvector import PgvectorDataSource as PgvectorDataSource
     from .adapters.qdrant import QdrantDataSource as QdrantDataSource
     from .adapters.qdrant_edge import QdrantEdgeDataSource as QdrantEdgeDataSource
+    from .asktell import Asked as Asked
+    from .asktell import AskTell as AskTell
+    from .log import SearchLog as SearchLog
+    from .protocols import Closable as Closable
+    from .protocols import DataSource as DataSource
+    from .protocols import Fetchable as Fetchable
+    from .protocols import Partition as Partition
+    from .protocols import Partitioned as Partitioned
+    from .protocols import Sampleable as Sampleable
+    from .protocols import Scannable as Scannable
+    from .protocols import Searchable as Searchable
+    from .runner import Runner as Runner
+    from .schemas import Batch as Batch
+    from .schemas import DataSourceResponse as DataSourceResponse
+    from .schemas import FilterResponse as FilterResponse
+    from .schemas import Item as Item
+    from .schemas import Query as Query
+    from .schemas import ScoreResponse as ScoreResponse
+    from .stopping import StopRule as StopRule
+    from .update import GuidedUpdate as GuidedUpdate
+    from .update import Strategy as Strategy
+    from .utils import build_batch_from_embeddings as build_batch_from_embeddings
+    from .utils import build_batch_from_items as build_batch_from_items
 
 __version__ = "2.0.0.dev0"
 
@@ -71,18 +78,38 @@ _ADAPTERS = {
     "QdrantDataSource": "qdrant",
     "QdrantEdgeDataSource": "qdrant_edge",
 }
+# any other name -> its module in emb_opt, imported on first use
+_NAMES = {
+    **dict.fromkeys(["Asked", "AskTell"], "asktell"),
+    "SearchLog": "log",
+    **dict.fromkeys(
+        ["Closable", "DataSource", "Fetchable", "Partition", "Partitioned", "Sampleable"],
+        "protocols",
+    ),
+    **dict.fromkeys(["Scannable", "Searchable"], "protocols"),
+    "Runner": "runner",
+    **dict.fromkeys(
+        ["Batch", "DataSourceResponse", "FilterResponse", "Item", "Query", "ScoreResponse"],
+        "schemas",
+    ),
+    "StopRule": "stopping",
+    **dict.fromkeys(["GuidedUpdate", "Strategy"], "update"),
+    **dict.fromkeys(["build_batch_from_embeddings", "build_batch_from_items"], "utils"),
+    **{name: f"adapters.{module}" for name, module in _ADAPTERS.items()},
+}
 
 
 def __getattr__(name: str) -> Any:
-    """An adapter class, imported from its module when first asked for."""
-    module = _ADAPTERS.get(name)
+    """A public name, imported from its module when first asked for."""
+    module = _NAMES.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.adapters.{module}"), name)
+    value = globals()[name] = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_ADAPTERS})
+    return sorted({*globals(), *_NAMES})
 
 
 __all__ = [

@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .atomic import naming
+from .atomic import naming, temporary_directory
 from .codec import encode
 from .log_format import CHECKPOINTS, FORMAT, REPLICATES_FORMAT, query_fields, with_checksum
 from .log_vectors import VECTOR_FILES, Vectors
@@ -227,7 +226,7 @@ def save_log(log: SearchLog, path: str | os.PathLike) -> None:
     one is complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    building = temporary_directory(path.parent, prefix=f".{path.name}.")
     try:
         LogWriter.create(building, log)  # on disk before it replaces anything
         old = path.with_name(f".{path.name}.old")

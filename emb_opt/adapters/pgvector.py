@@ -589,9 +589,10 @@ def open_client(source: SourceSpec) -> Any:
 
 
 def connect(source: SourceSpec) -> PgvectorDataSource:
-    """The server at `source.url`; else, with `source.path`, an embedded PostgreSQL keeping
-    its data there, started now and stopped when the source closes (other processes open the
-    source at that server's URL: one server per data directory); else libpq's defaults."""
+    """The server at `source.url`; else, with `source.path`, the embedded PostgreSQL keeping
+    its data there, joined (or started) now and left when the source closes (one server per
+    data directory, shared by the processes using it; see `postgres_embedded`); else libpq's
+    defaults."""
     from .postgres_embedded import EmbeddedPostgres
 
     if source.url or not source.path:

@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from ..calls import raised_by
-
 
 class Terminated(BaseException):
     """The process was asked to stop (SIGTERM)."""
@@ -47,6 +45,8 @@ def describe(error: BaseException) -> str:
         return "interrupted: KeyboardInterrupt"
     if isinstance(error, Exception):
         return f"failed: {type(error).__name__}: {error}"
+    from ..calls import raised_by  # not at the top: `emb-opt --version` needs no numpy
+
     origin = raised_by(error)
     return f"failed: {error!r}" + (f" raised by {origin}" if origin else "")
 

@@ -3,8 +3,12 @@
 `run`, `ask` and `tell` hold `.emb-opt.lock` (an flock: the kernel drops it when its process
 dies, so a killed command leaves nothing to clean up) for their whole read-modify-write.
 Beside it, `.emb-opt.lock.json` says who holds it (pid, host, command, since when); it is only
-a note for the message a waiting command gives up with, never taken for the lock itself.
-`status`, `inspect` and `plot` take no lock.
+a note for the messages of a waiting command (one line on stderr when it starts waiting, one
+when it gives up), never taken for the lock itself. `status`, `inspect` and `plot` take no lock.
+
+An ask or tell waits 10 minutes by default: the first guided ask of a round over a collection
+of a million items in a database holds the lock for minutes, and a lab's tells queue up behind
+it; `--wait` says otherwise.
 """
 
 from __future__ import annotations
@@ -12,19 +16,22 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from filelock import FileLock, Timeout
-
-from ..atomic import write_atomically
+from ..atomic import created_mode, write_atomically
 from ..errors import RunDirectoryBusy
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 LOCK, HOLDER = ".emb-opt.lock", ".emb-opt.lock.json"
 LOCK_FILES = (LOCK, HOLDER)
-ASK_TELL_WAIT = 30.0  # seconds an ask or tell waits for the run directory
+ASK_TELL_WAIT = 600.0  # seconds an ask or tell waits for the run directory
 RUN_WAIT = 2.0  # a run may last hours: a second one gives up almost at once
 
 
@@ -32,16 +39,18 @@ RUN_WAIT = 2.0  # a run may last hours: a second one gives up almost at once
 def holding(directory: Path, command: str, wait: float) -> Iterator[None]:
     """Hold the write lock of `directory` (created if missing) within, as `command` (what the
     note says it does); wait up to `wait` seconds for it, then raise `RunDirectoryBusy`
-    naming the holder."""
+    naming the holder; say on stderr whom it waits for."""
+    from filelock import FileLock, Timeout  # not at the top: `emb-opt --version` needs none
+
     directory.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(directory / LOCK, timeout=wait, thread_local=False)
+    mode = created_mode() | 0o600  # the umask's, as other files of the directory
+    lock = FileLock(directory / LOCK, timeout=wait, thread_local=False, mode=mode)
     try:
-        lock.acquire()
+        lock.acquire(timeout=0)
     except Timeout:
-        raise RunDirectoryBusy(
-            f"{directory} is in use by {holder(directory)}; gave up after waiting {wait:g} s "
-            "(try again once it is done)"
-        ) from None
+        if wait > 0:
+            print(f"emb-opt: {waiting_line(directory, wait)}", file=sys.stderr, flush=True)
+        _acquire(lock, directory, wait)
     note = directory / HOLDER
     try:
         write_atomically(note, json.dumps(_me(command)))
@@ -49,6 +58,30 @@ def holding(directory: Path, command: str, wait: float) -> Iterator[None]:
     finally:
         note.unlink(missing_ok=True)  # while still holding the lock
         lock.release()
+
+
+def _acquire(lock: FileLock, directory: Path, wait: float) -> None:
+    from filelock import Timeout
+
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RunDirectoryBusy(
+            f"{directory} is in use by {holder(directory)}; gave up after waiting {wait:g} s "
+            "(try again once it is done)"
+        ) from None
+
+
+def waiting_line(directory: Path, wait: float) -> str:
+    """What a command waiting for the lock of `directory` says, e.g. "waiting for runs/lab,
+    held by pid 1234 on host (emb-opt tell, 12 s); giving up after 600 s"."""
+    try:
+        note = json.loads((directory / HOLDER).read_text())
+        held = f"{max(time.time() - note['since'], 0):.0f} s"
+        who = f"pid {note['pid']} on {note['host']} ({note['command']}, {held})"
+    except (OSError, ValueError, KeyError, TypeError):
+        who = "another process (no note of who it is yet)"
+    return f"waiting for {directory}, held by {who}; giving up after {wait:g} s (--wait)"
 
 
 def holder(directory: Path) -> str:

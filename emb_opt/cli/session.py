@@ -20,7 +20,13 @@ from .lock import holding
 from .outputs import run_figures, write_results
 from .plots import write_plots
 from .rundir import RunDirectory
-from .sourcedata import source_data_record, source_fingerprint
+from .sourcedata import (
+    cached_fingerprint,
+    files_identity,
+    keep_fingerprint,
+    source_data_record,
+    source_fingerprint,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self from Python 3.11
@@ -34,6 +40,7 @@ class RunSession:
         self.directory = directory
         self._resources = ExitStack()
         self._source_data: dict[str, dict[str, Any]] | None = None
+        self._keep_under: str | None = None  # the identity a new fingerprint is kept under
 
     def build(self, config: RunConfig) -> Run:
         """Build the run of `config` (opening its source); `close` closes it."""
@@ -47,9 +54,14 @@ class RunSession:
         self._resources.enter_context(holding(self.directory.path, command, wait))
 
     def read_source_data(self) -> dict[str, dict[str, Any]]:
-        """The fingerprint of the source data (read once)."""
+        """The fingerprint of the source data (read once; of unchanged files, the one the
+        directory keeps)."""
         if self._source_data is None:
-            self._source_data = source_fingerprint(self.run.config.source, self.run.source)
+            config = self.run.config.source
+            identity = files_identity(config)
+            kept = cached_fingerprint(self.directory.path, identity)
+            self._keep_under = identity if kept is None else None
+            self._source_data = kept or source_fingerprint(config, self.run.source)
         return self._source_data
 
     def claim(
@@ -70,6 +82,7 @@ class RunSession:
         )
         self.directory.claim(raw, resume=fresh is None, status=status)
         self.directory.write_manifest(record)
+        keep_fingerprint(self.directory.path, self._keep_under, record["source_data"])
 
     def open_log(self, fresh: SearchLog | None) -> SearchLog:
         """The log to go on with (`fresh`, else the directory's), checkpointed from now on:

@@ -10,6 +10,13 @@ refused (the manifest's `source_data`).
   32 items a scan yields (ids, embeddings, items, metadata, in id order): one count and one
   scan page.
 - Synthetic data is its parameters, which the config's fingerprint already covers.
+
+The fingerprint of `source.data` files read in process is kept in the run directory
+(`.emb-opt-source.json`) under their cheap identity (`files_identity`: the source block, and
+each file's path, size, mtime, ctime, inode and device; any write to a file changes its
+ctime, which nobody can set back), so a command over unchanged files reads no data to check
+it. A database collection is checked every time: its count and first page are cheap, and
+nothing cheaper tells that it is unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from ..adapters.backend import builtin_backends
+from ..atomic import write_atomically
 from ..config import fingerprint
 from ..config.schema import FileData, SourceConfig
 from ..errors import ConfigError
@@ -33,6 +41,8 @@ ACCEPT_FLAG = "--accept-changed-data"
 WHOLE_FILE_LIMIT = 64 * 2**20
 SAMPLED_BLOCKS, BLOCK_BYTES = 64, 2**20
 FIRST_ITEMS = 32
+CACHE = ".emb-opt-source.json"
+CACHE_FORMAT = 1  # changes whenever what a fingerprint holds does
 
 
 class FileFingerprint(BaseModel):
@@ -58,7 +68,7 @@ SourceData = dict[str, FileFingerprint | ItemsFingerprint]  # the manifest's `so
 def source_fingerprint(config: SourceConfig, source: Searchable) -> dict[str, dict[str, Any]]:
     """The fingerprint of the data `source` (built from `config`) serves, by what it names."""
     found = {}
-    server = getattr(builtin_backends().get(config.backend), "open_client", None) is not None
+    server = _is_server(config)
     if isinstance(config.data, FileData) and not server:  # a server's data is its collection
         for key in ("embeddings", "metadata"):
             path = getattr(config.data, key)
@@ -69,6 +79,49 @@ def source_fingerprint(config: SourceConfig, source: Searchable) -> dict[str, di
     if items is not None:
         found[name] = items
     return found
+
+
+def files_identity(config: SourceConfig) -> str | None:
+    """What the fingerprint of a source of `source.data` files read in process is kept under:
+    a hash of its source block and of each file's path, size, mtime, ctime, inode and device.
+    None for any other source (a database collection, synthetic data)."""
+    if not isinstance(config.data, FileData) or _is_server(config):
+        return None
+    parts: dict[str, Any] = {"format": CACHE_FORMAT, "source": config.model_dump(mode="json")}
+    for key in ("embeddings", "metadata"):
+        name = getattr(config.data, key)
+        if name is not None:
+            path = Path(name)
+            stat = path.stat()
+            parts[key] = [str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+            parts[key] += [stat.st_ino, stat.st_dev]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def cached_fingerprint(directory: Path, identity: str | None) -> dict[str, dict[str, Any]] | None:
+    """The fingerprint `directory` keeps under `identity` (None: none, or another's)."""
+    if identity is None:
+        return None
+    try:
+        saved = json.loads((directory / CACHE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("identity") != identity:
+        return None
+    found = saved.get("source_data")
+    return found if isinstance(found, dict) else None
+
+
+def keep_fingerprint(directory: Path, identity: str | None, found: dict[str, Any]) -> None:
+    """Keep `found` in `directory` under `identity` (None: nothing to keep it under)."""
+    if identity is not None:
+        document = {"identity": identity, "source_data": found}
+        write_atomically(directory / CACHE, json.dumps(document))
+
+
+def _is_server(config: SourceConfig) -> bool:
+    """Whether the source is a server's collection (its data is that, not `source.data`)."""
+    return getattr(builtin_backends().get(config.backend), "open_client", None) is not None
 
 
 def file_fingerprint(path: Path) -> dict[str, Any]:

@@ -110,8 +110,10 @@ def test_a_second_run_of_a_running_directory_is_refused_and_a_killed_ones_lock_t
                 break
             time.sleep(0.02)
         code, err = finish(start_run(config, out, "--resume"))
-        assert code == 2 and len(err.splitlines()) == 1
-        assert f"is in use by pid {first.pid} on " in err and "(emb-opt run, since" in err
+        waited, gave_up = err.splitlines()
+        assert code == 2 and waited.startswith(f"emb-opt: waiting for {out}, held by pid ")
+        assert f"is in use by pid {first.pid} on " in gave_up
+        assert "(emb-opt run, since" in gave_up
         first.send_signal(signal.SIGKILL)
     finally:
         finish(first, 30)
@@ -131,13 +133,30 @@ def test_a_command_waits_for_the_lock_a_bounded_time_then_names_the_holder(tmp_p
     before = (run / "log" / CHECKPOINTS).read_bytes()
     with holding(run, "emb-opt ask", 0):
         assert main(["tell", str(run), str(filled), "--wait", "0.3"]) == 2
-        err = capsys.readouterr().err
-        assert len(err.splitlines()) == 1 and f"is in use by pid {os.getpid()}" in err
-        assert "(emb-opt ask, since " in err and "after waiting 0.3 s" in err
+        waited, gave_up = capsys.readouterr().err.splitlines()
+        assert waited.startswith(f"emb-opt: waiting for {run}, held by pid {os.getpid()} on ")
+        assert f"is in use by pid {os.getpid()}" in gave_up
+        assert "(emb-opt ask, since " in gave_up and "after waiting 0.3 s" in gave_up
         assert main(["status", str(run)]) == 0  # status takes no lock
         assert "waiting      12" in capsys.readouterr().out
     assert (run / "log" / CHECKPOINTS).read_bytes() == before
     assert main(["tell", str(run), str(filled)]) == 0
+
+
+def test_a_waiting_command_says_once_whom_it_waits_for(tmp_path, capsys):
+    config = write(tmp_path, "lab", external=True)
+    run = tmp_path / "lab"
+    filled = fill(Path(ask(config, capsys)))
+    with holding(run, "emb-opt tell", 0):
+        teller = start_command("tell", str(run), str(filled), "--wait", "1")
+        code, err = finish(teller)
+    assert code == 2, err
+    waited, gave_up = err.splitlines()  # one line on waiting, one on giving up
+    assert waited.startswith(f"emb-opt: waiting for {run}, held by pid {os.getpid()} on ")
+    assert "(emb-opt tell, " in waited and waited.endswith("; giving up after 1 s (--wait)")
+    assert gave_up.startswith("emb-opt: error: ") and "gave up after waiting 1 s" in gave_up
+    assert main(["tell", str(run), str(filled), "--wait", "1"]) == 0
+    assert "waiting for" not in capsys.readouterr().err  # nobody held it: not a word
 
 
 def test_status_only_reads_and_a_stopped_search_leaves_its_manifest_finished(tmp_path, capsys):

@@ -1,13 +1,20 @@
-"""The fingerprint of a run's data files: whole, or sampled (then a new mtime is a change)."""
+"""The fingerprint of a run's data files: whole, or sampled (then a new mtime is a change),
+kept in the run directory while the files' identity (size, mtime, ctime, inode) stays."""
 
 from __future__ import annotations
 
+import json
 import os
 
+import numpy as np
 import pytest
+import yaml
+from asktell_runs import CORPUS, write
 
 from emb_opt.cli import sourcedata
-from emb_opt.cli.sourcedata import changes, file_fingerprint
+from emb_opt.cli.main import main
+from emb_opt.cli.sourcedata import changes, file_fingerprint, files_identity
+from emb_opt.config.schema import SourceConfig
 
 
 def fingerprint(path):
@@ -55,3 +62,53 @@ def test_a_changed_collection_names_what_changed(key):
     assert changes({"collection c": was}, {"collection c": now}) == [
         f"collection c: {key} {was[key]} -> {was[key] + 50}"
     ]
+
+
+def files_run(tmp_path):
+    """An ask/tell config over `source.data` files (3000 x 16 and their metadata)."""
+    config = write(tmp_path, "lab", external=True)
+    raw = yaml.safe_load(config.read_text())
+    np.save(tmp_path / "emb.npy", CORPUS.embeddings)
+    lines = [json.dumps(row) for row in CORPUS.metadata]
+    (tmp_path / "meta.jsonl").write_text("".join(line + "\n" for line in lines))
+    raw["source"]["data"] = {"kind": "files", "embeddings": "emb.npy", "metadata": "meta.jsonl"}
+    config.write_text(yaml.safe_dump(raw))
+    return config
+
+
+def test_unchanged_files_are_not_read_again_and_an_edit_is_still_refused(
+    tmp_path, capsys, monkeypatch
+):
+    config = files_run(tmp_path)
+    run = tmp_path / "lab"
+    assert main(["ask", str(config), "--n", "3"]) == 0
+    assert (run / sourcedata.CACHE).exists()
+    hashed = []
+    monkeypatch.setattr(
+        sourcedata, "file_fingerprint", lambda path: hashed.append(path) or file_fingerprint(path)
+    )
+    assert main(["ask", str(run), "--n", "3"]) == 0
+    assert hashed == []  # the kept fingerprint
+    capsys.readouterr()
+    metadata = tmp_path / "meta.jsonl"
+    written = metadata.stat().st_mtime_ns
+    text = metadata.read_text()
+    metadata.write_text(text.replace("0.", "1.", 1))  # the same size
+    os.utime(metadata, ns=(written, written))  # and mtime: only its ctime tells
+    assert main(["ask", str(run), "--n", "3"]) == 2
+    error = capsys.readouterr().err
+    assert "refused, the source data changed: source.data.metadata: content changed" in error
+    assert metadata.resolve() in [path.resolve() for path in hashed]
+
+
+def test_only_files_read_in_process_are_kept_by_identity(tmp_path):
+    (tmp_path / "emb.npy").write_bytes(b"x")
+    files = {"kind": "files", "embeddings": str(tmp_path / "emb.npy")}
+    synthetic = {"kind": "synthetic", "n": 10, "dim": 4, "seed": 0}
+    identity = {
+        (backend, data["kind"]): files_identity(SourceConfig(backend=backend, data=data))
+        for backend in ("faiss", "pgvector")
+        for data in (files, synthetic)
+    }
+    assert identity.pop(("faiss", "files")) is not None
+    assert set(identity.values()) == {None}  # a collection, generated data: checked each time

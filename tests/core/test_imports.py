@@ -138,3 +138,14 @@ def test_the_modules_import_each_other_in_no_cycle():
              if ".testing" not in m}  # fmt: skip
     assert "emb_opt.logfile" in graph and "emb_opt.log_reader" in graph["emb_opt.log"]
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
+
+
+def test_the_version_command_imports_neither_numpy_nor_pydantic():
+    code = (
+        "import sys\nfrom emb_opt.cli.main import main\ntry:\n    main(['--version'])\n"
+        "except SystemExit:\n    pass\n"
+        "print([m for m in ('numpy', 'pydantic', 'filelock') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [out.stdout.splitlines()[0], "[]"]
+    assert out.stdout.startswith("emb-opt ")
