@@ -15,7 +15,7 @@ from ..config import EXTENDABLE, changed_keys, fingerprint
 from ..errors import ConfigError
 from ..log import SearchLog
 from ..logfile import CHECKPOINTS, LogWriter, load_log, open_log, read_checkpoint
-from ..masking import mask_secrets
+from ..masking import MASK, mask_config, mask_secrets
 from .lock import LOCK_FILES
 from .manifest import MANIFEST, read_manifest
 from .outputs import run_figures
@@ -76,13 +76,13 @@ class RunDirectory:
                     f"{self.path} already holds this run ({manifest.get('status')}); "
                     "pass --resume to continue it, or choose another --output"
                 )
-            before, after = manifest["config"].get("stop"), mask_secrets(raw_config).get("stop")
+            before, after = manifest["config"].get("stop"), mask_config(raw_config).get("stop")
             if before != after:
                 self._stop_change = {"stop_before": before, "stop_after": after}
         self.path.mkdir(parents=True, exist_ok=True)
         fields = {
             "fingerprint": fingerprint(raw_config, extendable=True),
-            "config": mask_secrets(raw_config),
+            "config": mask_config(raw_config),
             "started": manifest["started"] if manifest else time.time(),
             "versions": package_versions(),
         }
@@ -104,14 +104,15 @@ class RunDirectory:
     def _same_run(self, manifest: dict[str, Any], raw_config: dict[str, Any], resume: bool) -> None:
         """A ConfigError naming the changed keys unless `raw_config` is the manifest's config
         but for the blocks a run may change (a manifest written before those could change
-        holds the hash of the whole config)."""
+        holds the hash of the whole config; one written before secrets were named holds `***`
+        for keys that are none, which match any value)."""
         marks = {fingerprint(raw_config, extendable=True), fingerprint(raw_config)}
         if manifest.get("fingerprint") in marks:
             return
         changed = [
             key
-            for key in changed_keys(manifest["config"], mask_secrets(raw_config))
-            if key.split(".")[0] not in EXTENDABLE
+            for key in changed_keys(manifest["config"], mask_config(raw_config))
+            if key.split(".")[0] not in EXTENDABLE and _value_at(manifest["config"], key) != MASK
         ]
         if changed:  # else only secret values or the stop block changed
             what = "--resume with a changed config" if resume else "another run"
@@ -123,7 +124,7 @@ class RunDirectory:
 
     def write_manifest(self, fields: dict[str, Any]) -> None:
         document = {**(self.manifest() or {}), **fields, "updated": time.time()}
-        document = mask_secrets(document)  # the config, and errors naming a URL or DSN
+        document = mask_secrets(document)  # errors naming a URL or DSN (the config is masked)
         write_atomically(self.path / MANIFEST, json.dumps(document, indent=2, default=str))
 
     def read_log(self) -> SearchLog:
@@ -196,3 +197,11 @@ class RunDirectory:
         """Flush the checkpoints to disk (they are, at the latest, a second after writing)."""
         if self._writer is not None:
             self._writer.sync()
+
+
+def _value_at(config: dict[str, Any], dotted: str) -> Any:
+    """The value at a dotted path of `changed_keys` (None where there is none)."""
+    value: Any = config
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value

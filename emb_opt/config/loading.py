@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from ..adapters.names import text_problem
 from ..errors import ConfigError
-from ..masking import mask_secrets
+from ..masking import mask_config
 from .schema import RunConfig
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(\}|:-)")
@@ -94,7 +94,7 @@ def fingerprint(raw: dict[str, Any], extendable: bool = False) -> str:
     """A hash of the config as written, to tell runs apart (variables are hashed unexpanded,
     secrets masked: the hash gives away no password, and a rotated token is the same run);
     with `extendable`, of all but the blocks a run may change (`EXTENDABLE`)."""
-    masked = mask_secrets(raw)
+    masked = mask_config(raw)
     kept = {k: v for k, v in masked.items() if not (extendable and k in EXTENDABLE)}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from emb_opt.objectives import TargetScore
+from emb_opt.schemas import FilterResponse
 
 
 class SlowTarget(TargetScore):
@@ -50,3 +51,16 @@ def hang_after_first_call(items):
         Path(marker).touch()
         threading.Event().wait()
     return TargetScore()(items)
+
+
+class ThresholdFilter:
+    """A filter function with parameters named like secrets but not (`sig_threshold`: keep
+    items whose `rand` is below it, given as text as a `${VAR}` gives it) and one holding a
+    credential (`token`)."""
+
+    def __init__(self, sig_threshold: str = "0.9", token: str | None = None) -> None:
+        self.threshold = float(sig_threshold)
+        self.token = token
+
+    def __call__(self, items):
+        return [FilterResponse(valid=item.data["rand"] < self.threshold) for item in items]
