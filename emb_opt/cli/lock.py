@@ -4,7 +4,8 @@
 dies, so a killed command leaves nothing to clean up) for their whole read-modify-write.
 Beside it, `.emb-opt.lock.json` says who holds it (pid, host, command, since when); it is only
 a note for the message a waiting command gives up with, never taken for the lock itself.
-`status`, `inspect` and `plot` take no lock.
+`status`, `inspect` and `plot` take no lock; `inspect` asks `is_held` whether a run its
+manifest calls running has a live process.
 """
 
 from __future__ import annotations
@@ -49,6 +50,22 @@ def holding(directory: Path, command: str, wait: float) -> Iterator[None]:
     finally:
         note.unlink(missing_ok=True)  # while still holding the lock
         lock.release()
+
+
+def is_held(directory: Path) -> bool:
+    """Does a live process hold the write lock of `directory`? Probed by taking the lock
+    without waiting (and letting it go at once); True when that cannot be told (no right to
+    open the lock file), False when there is no lock file."""
+    path = directory / LOCK
+    if not path.exists():
+        return False
+    lock = FileLock(path, timeout=0, thread_local=False)
+    try:
+        lock.acquire()
+    except (Timeout, OSError):  # held, or not ours to open
+        return True
+    lock.release()
+    return False
 
 
 def holder(directory: Path) -> str:

@@ -324,5 +324,8 @@ def test_inspect_shows_a_running_run_as_it_stands(write_config, tmp_path, capsys
         assert (out / "results.jsonl").read_text().splitlines()
         assert process.stdout.readline() == f"run directory: {out.absolute()}\n"  # at the start
     finally:
-        process.kill()
+        process.kill()  # SIGKILL: the manifest still says running
         finish(process, 30)
+    assert json.loads((out / "manifest.json").read_text())["status"] == "running"
+    assert run_cli("inspect", str(out)) == 0
+    assert "status          stopped (killed?)\n" in capsys.readouterr().out
