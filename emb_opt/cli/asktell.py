@@ -145,7 +145,13 @@ class Session(RunSession):
         log, stopped = self.search.log, self.search.stopped
         self.write_outputs(log, stopped)
         status = "finished" if stopped else f"waiting for {len(self.search.waiting())} scores"
-        self.write_status(log, status, stopped)
+        self.write_status(log, status, stopped, search_seconds=self._search_seconds())
+
+    def _search_seconds(self) -> float:
+        """The run's search time: the wall time of every ask and tell that changed it, this
+        one so far included (not the time its items waited for scores outside)."""
+        before = (self.directory.manifest() or {}).get("search_seconds") or 0.0
+        return float(before) + self.work_seconds()
 
 
 def _refuse_no_run(target: Path) -> None:

@@ -9,6 +9,7 @@ run's backend. The commands differ only in who scores: `run` calls the score fun
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,14 @@ class RunSession:
         self.directory = directory
         self._resources = ExitStack()
         self._source_data: dict[str, dict[str, Any]] | None = None
+        self._since = time.perf_counter()  # when the work not yet counted began
+
+    def work_seconds(self) -> float:
+        """Wall seconds this command worked since it began or since the last call (the wait
+        for the lock not counted)."""
+        now = time.perf_counter()
+        seconds, self._since = now - self._since, now
+        return seconds
 
     def build(self, config: RunConfig) -> Run:
         """Build the run of `config` (opening its source); `close` closes it."""
@@ -42,7 +51,9 @@ class RunSession:
     def lock(self, command: str, wait: float) -> None:
         """Hold the directory's lock (which makes the directory) until `close`, waiting
         `wait` seconds at most for it."""
+        began = time.perf_counter()
         self._resources.enter_context(holding(self.directory.path, command, wait))
+        self._since += time.perf_counter() - began  # waiting is no work
 
     def read_source_data(self) -> dict[str, dict[str, Any]]:
         """The fingerprint of the source data (read once)."""
@@ -83,10 +94,10 @@ class RunSession:
             write_plots(log, self.directory.path)
 
     def write_status(self, log: SearchLog, status: str, stopped: str | None, **fields: Any) -> None:
-        """The manifest's status, why the search stopped ("-": it goes on), `fields` and the
-        log's figures."""
+        """The manifest's status, why the search stopped ("-": it goes on), the log's figures
+        and `fields` (which take precedence)."""
         self.directory.write_manifest(
-            {"status": status, "stopped": stopped or "-", **fields, **run_figures(log)}
+            {"status": status, "stopped": stopped or "-", **run_figures(log), **fields}
         )
 
     def close(self) -> None:

@@ -64,3 +64,18 @@ class ThresholdFilter:
 
     def __call__(self, items):
         return [FilterResponse(valid=item.data["rand"] < self.threshold) for item in items]
+
+
+FILTER_CALLS: list[int] = []
+
+
+class SlowFilter:
+    """Keeps every item, `delay` seconds per call (counted in FILTER_CALLS)."""
+
+    def __init__(self, delay: float = 0.2) -> None:
+        self.delay = delay
+
+    def __call__(self, items):
+        FILTER_CALLS.append(len(items))
+        time.sleep(self.delay)
+        return [FilterResponse(valid=True) for _ in items]
