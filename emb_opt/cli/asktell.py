@@ -38,6 +38,7 @@ from ..scorefile import (
 )
 from . import tables
 from .lock import ASK_TELL_WAIT
+from .manifest import MANIFEST
 from .outputs import result_rows
 from .rundir import RunDirectory
 from .session import RunSession
@@ -157,6 +158,11 @@ class Session(RunSession):
 def _refuse_no_run(target: Path) -> None:
     """A ConfigError unless `target` is the directory of an ask/tell run."""
     if not (target / CONFIG).is_file():
+        if (target / MANIFEST).is_file():
+            raise ConfigError(
+                f"{target} is the directory of an `emb-opt run`, not an ask/tell run; "
+                f"see it with `emb-opt inspect {target}`"
+            )
         problem = "no such directory" if not target.exists() else f"{CONFIG} is missing"
         raise ConfigError(
             f"{target} holds no ask/tell run ({problem}); start one with `emb-opt ask CONFIG`"

@@ -31,7 +31,7 @@ def summary(path: Path, top: int = 10) -> str:
     counters = manifest.get("counters", {})
     source = manifest.get("config", {}).get("source", {})
     facts = [
-        ("run", str(path)),
+        ("run", str(directory.path)),
         ("status", _status(directory)),
         ("stopped", manifest.get("stopped", "-")),
         ("backend", str(source.get("backend", "?"))),

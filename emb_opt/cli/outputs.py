@@ -13,6 +13,7 @@ from ..atomic import write_atomically
 from ..log import SearchLog
 from . import tables
 from .plots import PLOTS
+from .stdout import tidy_path
 
 RESULTS = ("results.jsonl", "results.parquet")
 MANIFEST_INTERVAL = 1.0  # seconds between a running run's manifest updates, at least
@@ -164,7 +165,7 @@ def top_table(rows: list[dict[str, Any]], top: int) -> str:
 
 def finished_report(rows: list[dict[str, Any]], directory: Path, top: int = 10) -> str:
     """What `run` prints at the end: the best results and where the files are."""
-    path = directory.absolute()
+    path = tidy_path(directory).absolute()
     files = [path / name for name in (*RESULTS, *PLOTS)]
     table = top_table(rows, top) if rows else "no valid results"
     return "\n".join([table, "", *(f"wrote {file}" for file in files if file.exists())])

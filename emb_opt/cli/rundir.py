@@ -19,6 +19,7 @@ from ..masking import MASK, mask_config, mask_secrets
 from .lock import LOCK_FILES
 from .manifest import MANIFEST, read_manifest
 from .outputs import run_figures
+from .stdout import tidy_path
 
 LOG, VERSION_1_LOG = "log", "log.json"
 CORE_PACKAGES = ("emb-opt", "numpy", "pydantic")
@@ -42,7 +43,7 @@ class RunDirectory:
     """The files of one run: manifest.json, the checkpointed log (`log/`), results and plots."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path = tidy_path(path)
         self._writer: LogWriter | None = None
         self._checkpointed = 0  # iterations finished at the last checkpoint (history entries)
         self._figures: dict[str, Any] = {}  # the manifest's figures at the last checkpoint

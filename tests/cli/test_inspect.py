@@ -38,3 +38,13 @@ def test_search_seconds_of_an_ask_tell_run_are_its_commands_work(tmp_path, capsy
     assert DELAY * len(slow_objective.FILTER_CALLS) <= seconds <= worked
     assert main(["inspect", str(run)]) == 0
     assert f"search seconds  {seconds:.2f}\n" in capsys.readouterr().out
+
+
+def test_status_of_a_run_directory_points_to_inspect(write_config, tmp_path, capsys):
+    assert main(["run", str(write_config(stop={"iterations": 2})), "--quiet"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main(["status", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is the directory of an `emb-opt run`" in err
+    assert f"see it with `emb-opt inspect {out}`" in err

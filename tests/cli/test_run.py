@@ -328,3 +328,19 @@ def test_inspect_shows_a_running_run_as_it_stands(write_config, tmp_path, capsys
     assert json.loads((out / "manifest.json").read_text())["status"] == "running"
     assert run_cli("inspect", str(out)) == 0
     assert "status          stopped (killed?)\n" in capsys.readouterr().out
+
+
+def test_printed_paths_have_no_dot_dot(write_config, tmp_path, monkeypatch, capsys):
+    for folder in ("proj", "w"):
+        (tmp_path / folder).mkdir()
+    config = write_config("proj/run.yaml", output={"dir": "out"})
+    monkeypatch.chdir(tmp_path)
+    winding = Path("w") / ".." / "proj"
+    assert run_cli("run", str(winding / "run.yaml"), "--quiet") == 0
+    run = config.parent.resolve() / "out"
+    out = capsys.readouterr().out
+    assert f"run directory: {run}\n" in out and f"wrote {run / 'results.jsonl'}\n" in out
+    assert run_cli("inspect", str(winding / "out")) == 0
+    out += capsys.readouterr().out
+    assert f"run             {run}\n" in out
+    assert ".." not in out
