@@ -11,11 +11,11 @@ from typing import Any
 
 from ..adapters.backend import builtin_backends
 from ..atomic import write_atomically
-from ..config import EXTENDABLE, changed_keys, fingerprint
+from ..config import EXTENDABLE, config_changes, fingerprint
 from ..errors import ConfigError
 from ..log import SearchLog
 from ..logfile import CHECKPOINTS, LogWriter, load_log, open_log, read_checkpoint
-from ..masking import MASK, mask_config, mask_secrets
+from ..masking import mask_config, mask_secrets
 from .lock import LOCK_FILES
 from .manifest import MANIFEST, read_manifest
 from .outputs import run_figures
@@ -104,18 +104,9 @@ class RunDirectory:
 
     def _same_run(self, manifest: dict[str, Any], raw_config: dict[str, Any], resume: bool) -> None:
         """A ConfigError naming the changed keys unless `raw_config` is the manifest's config
-        but for the blocks a run may change (a manifest written before those could change
-        holds the hash of the whole config; one written before secrets were named holds `***`
-        for keys that are none, which match any value)."""
-        marks = {fingerprint(raw_config, extendable=True), fingerprint(raw_config)}
-        if manifest.get("fingerprint") in marks:
-            return
-        changed = [
-            key
-            for key in changed_keys(manifest["config"], mask_config(raw_config))
-            if key.split(".")[0] not in EXTENDABLE and _value_at(manifest["config"], key) != MASK
-        ]
-        if changed:  # else only secret values or the stop block changed
+        but for the blocks a run may change (`config_changes`)."""
+        changed = config_changes(manifest, raw_config)
+        if changed:
             what = "--resume with a changed config" if resume else "another run"
             raise ConfigError(
                 f"{what}: {self.path} holds the run of a config that differs in "
@@ -198,11 +189,3 @@ class RunDirectory:
         """Flush the checkpoints to disk (they are, at the latest, a second after writing)."""
         if self._writer is not None:
             self._writer.sync()
-
-
-def _value_at(config: dict[str, Any], dotted: str) -> Any:
-    """The value at a dotted path of `changed_keys` (None where there is none)."""
-    value: Any = config
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value

@@ -244,16 +244,21 @@ def test_a_plugin_secret_is_masked_by_run_and_refused_by_ask(
 
 def test_a_run_whose_manifest_masked_a_plain_key_resumes(write_config, tmp_path, capsys):
     """A manifest written when `item_key` was taken for a secret holds `***` for it (and a
-    fingerprint of that): `--resume` with the same config goes on."""
-    config = write_config(source=files_source(tmp_path, "smiles"), stop={"iterations": 2})
-    assert main(["run", str(config)]) == 0
+    fingerprint of that): `--resume` with the same config goes on, its data checked."""
+    source = files_source(tmp_path, "smiles")
+    assert main(["run", str(write_config(source=source, stop={"iterations": 2}))]) == 0
     path = tmp_path / "out" / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest["config"]["source"]["item_key"] = "***"
     manifest["fingerprint"] = "0" * 16
     path.write_text(json.dumps(manifest))
-    longer = write_config(source=files_source(tmp_path, "smiles"), stop={"iterations": 4})
+    embeddings = (tmp_path / "emb.npy").read_bytes()
+    np.save(tmp_path / "emb.npy", np.ones((300, 8), dtype=np.float32))  # the data changed
+    longer = write_config(source=source, stop={"iterations": 4})
     capsys.readouterr()
+    assert main(["run", str(longer), "--resume"]) == 2  # the same run, so its data is checked
+    assert "the source data changed" in capsys.readouterr().err
+    (tmp_path / "emb.npy").write_bytes(embeddings)
     assert main(["run", str(longer), "--resume"]) == 0, capsys.readouterr().err
     manifest = json.loads(path.read_text())
     assert manifest["config"]["source"]["item_key"] == "smiles"
