@@ -1,33 +1,46 @@
-"""Secrets never written: `mask_secrets` replaces them with `***` in config values and in text.
+"""Secrets never written: replaced with `***` in a run's files, on the terminal, in errors.
 
-What counts as a secret:
+A run config's secrets are named, never guessed from a key's spelling (`item_key`,
+`inchi_key` or `sig_threshold` are plain values):
 
-- every value of a `headers` mapping (any header may carry a credential);
-- a string under a key whose name has a word like key, token, secret, auth(orization),
-  password, passwd, pwd, cookie, credential(s) or signature (`api_key`, `X-Api-Key`,
-  `Proxy-Authorization`, `access_token`, `clientSecret`);
-- the password of a URL (`postgresql://user:***@host/db`) and the value of a `name=value`
-  pair named like a secret (`?token=***`, `&api_key=***`, a libpq DSN's `password=***`),
-  wherever they appear in a string;
-- in text, a quoted `'name': 'value'` pair named like a secret (a dict's repr).
+- `SECRET_FIELDS`: the credentials the config itself takes (`source.api_key`, every value of
+  `executor.headers`, Ray's `init_kwargs` secrets);
+- a plugin's own: the parameters its `secrets:` list names
+  (`score.function: {name: my.module:Score, token: ..., secrets: [token]}`).
 
-A value that takes its secret from the environment, `${VAR}` (or `${VAR:-}`,
-`${VAR:-${OTHER}}`), is kept as written: the reference, never the value. A reference with a
-written default, `${VAR:-default}`, is masked like a literal, as its default may be one.
+`mask_config` masks those in a config as written; `literal_secrets` says where one is written
+out. A secret that comes from the environment, `${VAR}` (or `${VAR:-}`, `${VAR:-${OTHER}}`),
+is kept as written: the reference, never the value; `${VAR:-default}` is masked like a
+literal, as its default may be one.
+
+In any text (every string of a config, error messages, tracebacks) `mask_secrets` masks:
+
+- the password of a URL (`postgresql://user:***@host/db`);
+- a `name=value` pair named like a credential (`SECRET_NAMES`: `?token=***`, `&api_key=***`,
+  a libpq DSN's `password=***`);
+- a quoted `'name': 'value'` pair so named (a dict's repr, such as headers in an error).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 MASK = "***"
-SECRET_WORDS = frozenset(
-    {"key", "apikey", "token", "secret", "auth", "authorization", "password", "passwd", "pwd"}
-    | {"cookie", "credential", "credentials", "signature", "sig"}
+SECRET_FIELDS = (
+    ("source", "api_key"),
+    ("executor", "headers", "*"),
+    ("executor", "init_kwargs", "_redis_password"),
+    ("executor", "init_kwargs", "runtime_env", "env_vars", "*"),
 )
-_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
-_SECRET_ENDINGS = ("password", "secret", "token", "apikey")  # accesstoken
+# names (lower case, `-` as `_`) of query parameters, DSN keys and headers that hold credentials
+SECRET_NAMES = frozenset(
+    {"password", "passwd", "pwd", "secret", "client_secret", "key", "api_key", "apikey"}
+    | {"token", "access_token", "refresh_token", "id_token", "auth", "authorization"}
+    | {"proxy_authorization", "cookie", "set_cookie", "x_api_key", "x_chroma_token"}
+    | {"sig", "signature", "x_amz_signature", "x_amz_security_token"}
+)
 _REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-)?\}")  # ${VAR}, ${VAR:-}
 _URL_PASSWORD = re.compile(
     r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s'\"]*:)(?P<value>[^@/\s'\"]+)@"
@@ -41,53 +54,90 @@ _QUOTED_PAIR = re.compile(
 
 
 def is_secret_name(name: object) -> bool:
-    """Does a key, header or parameter named `name` hold a secret?"""
-    words = {word.lower() for word in _WORD.findall(str(name))}
-    return bool(words & SECRET_WORDS) or str(name).lower().endswith(_SECRET_ENDINGS)
+    """Is `name` the name of a credential in text (a query parameter, DSN key or header)?"""
+    return str(name).lower().replace("-", "_") in SECRET_NAMES
 
 
 def mask_secrets(value: Any) -> Any:
-    """`value` (a string, or dicts and lists of them) with every secret replaced by `***`."""
-    return _walk(value, "", [])
+    """`value` (a string, or dicts and lists of them) with every secret in its text masked."""
+    if isinstance(value, dict):
+        return {key: mask_secrets(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(mask_secrets(item) for item in value)
+    return _mask_text(value) if isinstance(value, str) else value
+
+
+def mask_config(value: Any, at: str = "") -> Any:
+    """A run config as written (or its block at dotted path `at`, e.g. "executor") with its
+    secret fields and the secrets in its text masked."""
+    return _walk(value, tuple(at.split(".")) if at else (), set(), [])
 
 
 def literal_secrets(value: Any) -> list[str]:
-    """Where `value` holds a secret written out rather than as a `${VAR}` reference."""
+    """Where a run config holds a secret written out rather than as a `${VAR}` reference."""
     found: list[str] = []
-    _walk(value, "", found)
+    _walk(value, (), set(), found)
     return found
 
 
-def _walk(value: Any, where: str, found: list[str]) -> Any:
+def mask_named(params: dict[str, Any], names: Collection[str]) -> dict[str, Any]:
+    """`params` with the values of `names` masked (a plugin's `secrets`, for an error)."""
+    return {key: MASK if key in names else value for key, value in params.items()}
+
+
+def _walk(value: Any, path: tuple[str, ...], listed: set[str], found: list[str]) -> Any:
+    """`value` at `path` masked; `listed` are the secret names of the plugin whose params
+    `value` is."""
     if isinstance(value, dict):
+        own = _plugin_secrets(value)
         masked = {}
         for key, item in value.items():
-            path = f"{where}.{key}" if where else str(key)
-            if str(key).lower() in ("headers", "header") and isinstance(item, dict):
-                masked[key] = {
-                    name: _secret(v, f"{path}.{name}", found) for name, v in item.items()
-                }
-            elif is_secret_name(key) and isinstance(item, str):
-                masked[key] = _secret(item, path, found)
+            here = (*path, str(key))
+            if _is_secret_field(here) or key in listed or (key in own and key != "params"):
+                masked[key] = _secret(item, here, found)
             else:
-                masked[key] = _walk(item, path, found)
+                masked[key] = _walk(item, here, own if key == "params" else set(), found)
         return masked
     if isinstance(value, (list, tuple)):
-        return type(value)(_walk(item, f"{where}[{i}]", found) for i, item in enumerate(value))
+        return type(value)(_walk(v, (*path, f"[{i}]"), set(), found) for i, v in enumerate(value))
     if isinstance(value, str):
         text = _mask_text(value)
         if text != value:
-            found.append(where or "text")
+            found.append(_dotted(path))
         return text
     return value
 
 
-def _secret(value: Any, where: str, found: list[str]) -> Any:
-    """A value that is a secret as a whole: kept only when it comes from the environment."""
-    if isinstance(value, str) and _from_environment(value):
+def _plugin_secrets(block: dict[str, Any]) -> set[str]:
+    """The parameter names a plugin block (one with a `name`) lists under `secrets`."""
+    names = block.get("secrets")
+    if "name" not in block or not isinstance(names, list):
+        return set()
+    return {name for name in names if isinstance(name, str)}
+
+
+def _is_secret_field(path: tuple[str, ...]) -> bool:
+    return any(
+        len(path) == len(field) and all(f in ("*", p) for f, p in zip(field, path))
+        for field in SECRET_FIELDS
+    )
+
+
+def _secret(value: Any, path: tuple[str, ...], found: list[str]) -> Any:
+    """A value that is a secret as a whole (each of its leaves, if a mapping or list): kept
+    only when it comes from the environment (or is not given)."""
+    if isinstance(value, dict):
+        return {k: _secret(v, (*path, str(k)), found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_secret(v, (*path, f"[{i}]"), found) for i, v in enumerate(value)]
+    if value is None or (isinstance(value, str) and _from_environment(value)):
         return value
-    found.append(where)
+    found.append(_dotted(path))
     return MASK
+
+
+def _dotted(path: tuple[str, ...]) -> str:
+    return ".".join(path).replace(".[", "[") or "text"
 
 
 def _from_environment(value: str) -> bool:

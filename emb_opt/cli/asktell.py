@@ -37,6 +37,7 @@ from ..scorefile import (
     shown,
 )
 from .lock import ASK_TELL_WAIT
+from .manifest import MANIFEST
 from .outputs import result_rows, run_figures
 from .rundir import RunDirectory
 from .session import RunSession
@@ -141,12 +142,23 @@ class Session(RunSession):
         log, stopped, told = self.search.log, self.search.stopped, self.search.told_items()
         self.write_outputs(log, stopped, told)
         status = "finished" if stopped else f"waiting for {len(self.search.waiting())} scores"
-        self.write_status(log, status, stopped, told)
+        self.write_status(log, status, stopped, told, search_seconds=self._search_seconds())
+
+    def _search_seconds(self) -> float:
+        """The run's search time: the wall time of every ask and tell that changed it, this
+        one so far included (not the time its items waited for scores outside)."""
+        before = (self.directory.manifest() or {}).get("search_seconds") or 0.0
+        return float(before) + self.work_seconds()
 
 
 def _refuse_no_run(target: Path) -> None:
     """A ConfigError unless `target` is the directory of an ask/tell run."""
     if not (target / CONFIG).is_file():
+        if (target / MANIFEST).is_file():
+            raise ConfigError(
+                f"{target} is the directory of an `emb-opt run`, not an ask/tell run; "
+                f"see it with `emb-opt inspect {target}`"
+            )
         problem = "no such directory" if not target.exists() else f"{CONFIG} is missing"
         raise ConfigError(
             f"{target} holds no ask/tell run ({problem}); start one with `emb-opt ask CONFIG`"

@@ -13,7 +13,7 @@ from ..config.backends import source_spec
 from ..objectives import target_distance_score
 from .run import execute
 from .rundir import RunDirectory
-from .stdout import say
+from .stdout import say, tidy_path
 
 DEMO_CONFIG: dict[str, Any] = {
     "source": {
@@ -32,7 +32,7 @@ DEMO_CONFIG: dict[str, Any] = {
 def run_demo(output: Path | None = None, quiet: bool = False) -> dict[str, float]:
     """Run the demo config, print the top results against the truth; return recall figures."""
     config = validate(DEMO_CONFIG, "demo config")
-    output = Path(output or config.output.dir)
+    output = tidy_path(output or config.output.dir)
     if (RunDirectory(output).manifest() or {}).get("config", {}).get("source") == DEMO_CONFIG[
         "source"
     ]:

@@ -1,7 +1,8 @@
 """`emb-opt inspect DIR`: a summary table of a run and its best results.
 
 A running run rewrites its manifest's counters and its results every few seconds (see
-`outputs.LiveOutputs`), so `inspect` shows where it stands."""
+`outputs.LiveOutputs`), so `inspect` shows where it stands; a run the manifest calls running
+that no live process holds is shown `stopped (killed?)`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 from pathlib import Path
 
 from ..errors import ConfigError
+from .lock import is_held
 from .outputs import result_rows, top_table
 from .rundir import RunDirectory
 
@@ -29,8 +31,8 @@ def summary(path: Path, top: int = 10) -> str:
     counters = manifest.get("counters", {})
     source = manifest.get("config", {}).get("source", {})
     facts = [
-        ("run", str(path)),
-        ("status", manifest.get("status", "?")),
+        ("run", str(directory.path)),
+        ("status", _status(directory)),
         ("stopped", manifest.get("stopped", "-")),
         ("backend", str(source.get("backend", "?"))),
         ("iterations", counters.get("iterations", "-")),
@@ -48,6 +50,16 @@ def summary(path: Path, top: int = 10) -> str:
     if rows:
         lines += ["", top_table(rows, top)]
     return "\n".join(lines)
+
+
+def _status(directory: RunDirectory) -> str:
+    """The manifest's status; `stopped (killed?)` for a run it calls running that no live
+    process holds (a run killed with SIGKILL, or its machine gone down)."""
+    status = str((directory.manifest() or {}).get("status", "?"))
+    if status != "running" or is_held(directory.path):
+        return status
+    now = str((directory.manifest() or {}).get("status", "?"))  # it may have ended meanwhile
+    return "stopped (killed?)" if now == "running" else now
 
 
 def _number(value: object, digits: int = 2) -> str:

@@ -4,7 +4,8 @@
 dies, so a killed command leaves nothing to clean up) for their whole read-modify-write.
 Beside it, `.emb-opt.lock.json` says who holds it (pid, host, command, since when); it is only
 a note for the messages of a waiting command (one line on stderr when it starts waiting, one
-when it gives up), never taken for the lock itself. `status`, `inspect` and `plot` take no lock.
+when it gives up), never taken for the lock itself. `status`, `inspect` and `plot` take no lock;
+`inspect` asks `is_held` whether a run its manifest calls running has a live process.
 
 An ask or tell waits 10 minutes by default: the first guided ask of a round over a collection
 of a million items in a database holds the lock for minutes, and a lab's tells queue up behind
@@ -82,6 +83,24 @@ def waiting_line(directory: Path, wait: float) -> str:
     except (OSError, ValueError, KeyError, TypeError):
         who = "another process (no note of who it is yet)"
     return f"waiting for {directory}, held by {who}; giving up after {wait:g} s (--wait)"
+
+
+def is_held(directory: Path) -> bool:
+    """Does a live process hold the write lock of `directory`? Probed by taking the lock
+    without waiting (and letting it go at once); True when that cannot be told (no right to
+    open the lock file), False when there is no lock file."""
+    path = directory / LOCK
+    if not path.exists():
+        return False
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(path, timeout=0, thread_local=False)
+    try:
+        lock.acquire()
+    except (Timeout, OSError):  # held, or not ours to open
+        return True
+    lock.release()
+    return False
 
 
 def holder(directory: Path) -> str:

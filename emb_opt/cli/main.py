@@ -13,6 +13,7 @@ from ..errors import EmbOptError, PluginResponseError, SearchAborted
 from ..masking import mask_secrets
 from .interrupts import describe, exit_code, sigterm_raises
 from .lock import ASK_TELL_WAIT, RUN_WAIT
+from .needs import check_installed
 from .stdout import CLOSED_EXIT, closed, say
 
 USER_ERRORS = (EmbOptError, ValueError, ImportError, OSError)
@@ -118,6 +119,7 @@ def version() -> str:
 
 
 def dispatch(args: argparse.Namespace) -> None:
+    check_installed(args.command)  # before anything is written
     if args.command == "run":
         from ..config import config_folder_on_path, load_config
         from .outputs import finished_report, result_rows

@@ -12,6 +12,7 @@ from .. import formats
 from ..log import KNOWN, KNOWN_ITERATION, SEARCHED, SearchLog
 from ..schemas import Item
 from .plots import PLOTS
+from .stdout import tidy_path
 
 RESULTS = ("results.jsonl", "results.parquet")
 MANIFEST_INTERVAL = 1.0  # seconds between a running run's manifest updates, at least
@@ -184,7 +185,7 @@ def top_table(rows: list[dict[str, Any]], top: int) -> str:
 
 def finished_report(rows: list[dict[str, Any]], directory: Path, top: int = 10) -> str:
     """What `run` prints at the end: the best results and where the files are."""
-    path = directory.absolute()
+    path = tidy_path(directory).absolute()
     files = [path / name for name in (*RESULTS, *PLOTS)]
     valid = any(row["score"] is not None for row in rows)
     table = top_table(rows, top) if valid else "no valid results"

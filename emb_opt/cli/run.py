@@ -75,7 +75,7 @@ def _search(session: RunSession, log: SearchLog, quiet: bool) -> SearchLog:
     """The iterations the log still lacks, checkpointed one by one; then the outputs."""
     run, directory = session.run, session.directory
     config = run.config
-    progress = Progress(config.stop.iterations, quiet)
+    progress = Progress(run.stop, quiet)
     timings = {"checkpoints": 0.0, "outputs": 0.0}
     live = LiveOutputs(directory.path, directory.write_manifest)
 

@@ -11,14 +11,15 @@ from typing import Any
 
 from ..adapters.backend import builtin_backends
 from ..atomic import write_atomically
-from ..config import EXTENDABLE, changed_keys, fingerprint
+from ..config import EXTENDABLE, config_changes, fingerprint
 from ..errors import ConfigError
 from ..log import SearchLog
 from ..logfile import CHECKPOINTS, LogWriter, load_log, open_log, read_checkpoint
-from ..masking import mask_secrets
+from ..masking import mask_config, mask_secrets
 from .lock import LOCK_FILES
 from .manifest import MANIFEST, read_manifest
 from .outputs import run_figures
+from .stdout import tidy_path
 
 LOG, VERSION_1_LOG = "log", "log.json"
 CORE_PACKAGES = ("emb-opt", "numpy", "pydantic")
@@ -42,7 +43,7 @@ class RunDirectory:
     """The files of one run: manifest.json, the checkpointed log (`log/`), results and plots."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path = tidy_path(path)
         self._writer: LogWriter | None = None
         self._checkpointed = 0  # iterations finished at the last checkpoint (history entries)
         self._figures: dict[str, Any] = {}  # the manifest's figures at the last checkpoint
@@ -76,13 +77,13 @@ class RunDirectory:
                     f"{self.path} already holds this run ({manifest.get('status')}); "
                     "pass --resume to continue it, or choose another --output"
                 )
-            before, after = manifest["config"].get("stop"), mask_secrets(raw_config).get("stop")
+            before, after = manifest["config"].get("stop"), mask_config(raw_config).get("stop")
             if before != after:
                 self._stop_change = {"stop_before": before, "stop_after": after}
         self.path.mkdir(parents=True, exist_ok=True)
         fields = {
             "fingerprint": fingerprint(raw_config, extendable=True),
-            "config": mask_secrets(raw_config),
+            "config": mask_config(raw_config),
             "started": manifest["started"] if manifest else time.time(),
             "versions": package_versions(),
         }
@@ -103,17 +104,9 @@ class RunDirectory:
 
     def _same_run(self, manifest: dict[str, Any], raw_config: dict[str, Any], resume: bool) -> None:
         """A ConfigError naming the changed keys unless `raw_config` is the manifest's config
-        but for the blocks a run may change (a manifest written before those could change
-        holds the hash of the whole config)."""
-        marks = {fingerprint(raw_config, extendable=True), fingerprint(raw_config)}
-        if manifest.get("fingerprint") in marks:
-            return
-        changed = [
-            key
-            for key in changed_keys(manifest["config"], mask_secrets(raw_config))
-            if key.split(".")[0] not in EXTENDABLE
-        ]
-        if changed:  # else only secret values or the stop block changed
+        but for the blocks a run may change (`config_changes`)."""
+        changed = config_changes(manifest, raw_config)
+        if changed:
             what = "--resume with a changed config" if resume else "another run"
             raise ConfigError(
                 f"{what}: {self.path} holds the run of a config that differs in "
@@ -123,7 +116,7 @@ class RunDirectory:
 
     def write_manifest(self, fields: dict[str, Any]) -> None:
         document = {**(self.manifest() or {}), **fields, "updated": time.time()}
-        document = mask_secrets(document)  # the config, and errors naming a URL or DSN
+        document = mask_secrets(document)  # errors naming a URL or DSN (the config is masked)
         write_atomically(self.path / MANIFEST, json.dumps(document, indent=2, default=str))
 
     def read_log(self) -> SearchLog:

@@ -9,6 +9,7 @@ run's backend. The commands differ only in who scores: `run` calls the score fun
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,14 @@ class RunSession:
         self._resources = ExitStack()
         self._source_data: dict[str, dict[str, Any]] | None = None
         self._keep_under: str | None = None  # the identity a new fingerprint is kept under
+        self._since = time.perf_counter()  # when the work not yet counted began
+
+    def work_seconds(self) -> float:
+        """Wall seconds this command worked since it began or since the last call (the wait
+        for the lock not counted)."""
+        now = time.perf_counter()
+        seconds, self._since = now - self._since, now
+        return seconds
 
     def build(self, config: RunConfig) -> Run:
         """Build the run of `config` (opening its source); `close` closes it."""
@@ -51,7 +60,9 @@ class RunSession:
     def lock(self, command: str, wait: float) -> None:
         """Hold the directory's lock (which makes the directory) until `close`, waiting
         `wait` seconds at most for it."""
+        began = time.perf_counter()
         self._resources.enter_context(holding(self.directory.path, command, wait))
+        self._since += time.perf_counter() - began  # waiting is no work
 
     def read_source_data(self) -> dict[str, dict[str, Any]]:
         """The fingerprint of the source data (read once; of unchanged files, the one the
@@ -106,10 +117,10 @@ class RunSession:
         told: Sequence[Item] = (),
         **fields: Any,
     ) -> None:
-        """The manifest's status, why the search stopped ("-": it goes on), `fields` and the
-        log's figures (with `told`, as for `write_outputs`)."""
+        """The manifest's status, why the search stopped ("-": it goes on), the log's figures
+        (with `told`, as for `write_outputs`) and `fields` (which take precedence)."""
         self.directory.write_manifest(
-            {"status": status, "stopped": stopped or "-", **fields, **run_figures(log, told)}
+            {"status": status, "stopped": stopped or "-", **run_figures(log, told), **fields}
         )
 
     def close(self) -> None:

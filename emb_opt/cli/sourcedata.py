@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from ..adapters.backend import builtin_backends
 from ..atomic import write_atomically
-from ..config import fingerprint
+from ..config import config_changes
 from ..config.schema import FileData, SourceConfig
 from ..errors import ConfigError
 from ..protocols import Scannable, Searchable
@@ -226,8 +226,7 @@ def source_data_record(
     (starting with `what`) if the manifest of the same config recorded other data, unless
     `accept`: then the fields also keep what changed, when, and that it was accepted."""
     record: dict[str, Any] = {"source_data": now}
-    marks = {fingerprint(raw_config), fingerprint(raw_config, extendable=True)}
-    if manifest is None or manifest.get("fingerprint") not in marks:
+    if manifest is None or config_changes(manifest, raw_config):
         return record  # a new run (or another config's, which claiming refuses)
     found = changes(manifest.get("source_data") or {}, now)
     if not found:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 CLOSED_EXIT = 141  # 128 + SIGPIPE, what a shell reports for `seq 100000 | head -1`
 _closed = False
@@ -28,3 +29,10 @@ def say(text: str) -> None:
 def closed() -> bool:
     """Whether the reader closed stdout before all of our lines were written."""
     return _closed
+
+
+def tidy_path(path: str | os.PathLike[str]) -> Path:
+    """`path` as we show and use it: without `..` parts (resolved, following symlinks as the
+    system does: `w/../proj/out` is `/home/me/proj/out`); a path without them as given."""
+    path = Path(path)
+    return path.resolve() if ".." in path.parts else path

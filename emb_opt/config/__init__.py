@@ -2,7 +2,14 @@
 
 from .build import Run, build_run, build_strategy
 from .import_path import config_folder_on_path
-from .loading import EXTENDABLE, changed_keys, fingerprint, load_config, validate
+from .loading import (
+    EXTENDABLE,
+    changed_keys,
+    config_changes,
+    fingerprint,
+    load_config,
+    validate,
+)
 from .schema import RunConfig, StrategyConfig
 
 __all__ = [
@@ -13,6 +20,7 @@ __all__ = [
     "build_run",
     "build_strategy",
     "changed_keys",
+    "config_changes",
     "config_folder_on_path",
     "fingerprint",
     "load_config",

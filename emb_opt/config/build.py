@@ -14,7 +14,7 @@ from ..adapters.spec import SourceSpec
 from ..errors import ConfigError
 from ..executors import Executor, ProcessExecutor, SerialExecutor, ThreadExecutor
 from ..log import SearchLog
-from ..masking import mask_secrets
+from ..masking import mask_config
 from ..protocols import (
     Closable,
     DataSource,
@@ -120,8 +120,9 @@ def build_executor(config: ExecutorConfig) -> Executor:
     try:
         executor = cls(**options)
     except TypeError as error:
+        shown = mask_config(options, "executor")
         raise ConfigError(
-            f"executor: {config.kind} executor does not take {mask_secrets(options)}: {error}"
+            f"executor: {config.kind} executor does not take {shown}: {error}"
         ) from None
     if config.kind == "ray":
         try:
@@ -135,7 +136,7 @@ def build_executor(config: ExecutorConfig) -> Executor:
 def _plugin(config: PluginConfig | None, registry: dict[str, str], where: str) -> Any:
     if config is None:
         return None
-    return resolve(config.name, config.params, registry, where)
+    return resolve(config.name, config.params, registry, where, config.secrets)
 
 
 def build_run(config: RunConfig) -> Run:
@@ -227,4 +228,4 @@ def _update(config: PluginConfig, where: str) -> Any:
         except ValidationError as error:
             raise ConfigError(f"{where}.update: {error.errors()[0]['msg']}") from None
         params = {**params, "update": _update(nested, f"{where}.update")}
-    return resolve(config.name, params, STRATEGIES, where)
+    return resolve(config.name, params, STRATEGIES, where, config.secrets)

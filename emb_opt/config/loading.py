@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from ..adapters.names import text_problem
 from ..errors import ConfigError
-from ..masking import mask_secrets
+from ..masking import MASK, mask_config
 from .schema import RunConfig
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(\}|:-)")
@@ -94,9 +94,32 @@ def fingerprint(raw: dict[str, Any], extendable: bool = False) -> str:
     """A hash of the config as written, to tell runs apart (variables are hashed unexpanded,
     secrets masked: the hash gives away no password, and a rotated token is the same run);
     with `extendable`, of all but the blocks a run may change (`EXTENDABLE`)."""
-    masked = mask_secrets(raw)
+    masked = mask_config(raw)
     kept = {k: v for k, v in masked.items() if not (extendable and k in EXTENDABLE)}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def config_changes(manifest: dict[str, Any], raw: dict[str, Any]) -> list[str]:
+    """The dotted keys where `raw` differs from the config of the run a manifest describes,
+    but for the blocks a run may change (a manifest written before those could change holds
+    the hash of the whole config) and keys the manifest masked: `***` matches any value (a
+    secret, or a key an emb_opt that guessed secrets by name took for one)."""
+    if manifest.get("fingerprint") in {fingerprint(raw, extendable=True), fingerprint(raw)}:
+        return []
+    before = manifest.get("config") or {}
+    return [
+        key
+        for key in changed_keys(before, mask_config(raw))
+        if key.split(".")[0] not in EXTENDABLE and _value_at(before, key) != MASK
+    ]
+
+
+def _value_at(config: dict[str, Any], dotted: str) -> Any:
+    """The value at a dotted path of `changed_keys` (None where there is none)."""
+    value: Any = config
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def changed_keys(before: Any, after: Any, prefix: str = "") -> list[str]:

@@ -12,12 +12,13 @@ does), or a function `build(spec: SourceSpec) -> DataSource` (`emb_opt.adapters.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
 from ..adapters.backend import Backend, builtin_backends
 from ..errors import ConfigError
+from ..masking import mask_named
 from .import_path import not_found
 
 ENTRY_POINT_GROUP = "emb_opt.adapters"
@@ -85,10 +86,14 @@ PRUNES = {"topk": "emb_opt.prune:TopKPrune"}
 
 
 def resolve(
-    name: str, params: dict[str, Any], registry: Mapping[str, str | type], where: str
+    name: str,
+    params: dict[str, Any],
+    registry: Mapping[str, str | type],
+    where: str,
+    secrets: Collection[str] = (),
 ) -> Any:
     """A plugin from a registry name (an import path or a class) or an import path; a class is
-    built with `params`."""
+    built with `params` (errors show them with the `secrets` among them masked)."""
     if name not in registry and ":" not in name:
         raise ConfigError(
             f"{where}: unknown name {name!r}; expected one of {', '.join(sorted(registry))} "
@@ -101,9 +106,11 @@ def resolve(
         try:
             target = target(**params)
         except (TypeError, ValueError) as error:
-            raise ConfigError(f"{where}: cannot build {name!r} with {params}: {error}") from None
+            shown = mask_named(params, secrets)
+            raise ConfigError(f"{where}: cannot build {name!r} with {shown}: {error}") from None
     elif params:
-        raise ConfigError(f"{where}: {name!r} is a function, it takes no params (got {params})")
+        shown = mask_named(params, secrets)
+        raise ConfigError(f"{where}: {name!r} is a function, it takes no params (got {shown})")
     if not callable(target):
         raise ConfigError(f"{where}: {name!r} is not callable")
     return target

@@ -64,10 +64,13 @@ class SourceConfig(_Block):
 
 
 class PluginConfig(_Block):
-    """A callable by registry name or import path (`package.module:name`), with parameters."""
+    """A callable by registry name or import path (`package.module:name`), with parameters;
+    `secrets` names those that hold a credential (masked in a run's files, refused written
+    out by `emb-opt ask`: give them as `${VAR}`)."""
 
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
+    secrets: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -76,9 +79,19 @@ class PluginConfig(_Block):
         if isinstance(value, str):
             return {"name": value}
         if isinstance(value, dict) and "params" not in value:
-            params = {k: v for k, v in value.items() if k != "name"}
-            return {"name": value.get("name"), "params": params}
+            params = {k: v for k, v in value.items() if k not in ("name", "secrets")}
+            return {**{k: value[k] for k in ("name", "secrets") if k in value}, "params": params}
         return value
+
+    @model_validator(mode="after")
+    def _secrets_are_params(self) -> PluginConfig:
+        unknown = [name for name in self.secrets if name not in self.params]
+        if unknown:
+            raise ValueError(
+                f"secrets: {unknown[0]!r} is not a parameter of {self.name!r}; its parameters: "
+                f"{', '.join(self.params) or '(none)'}"
+            )
+        return self
 
 
 class ScoreConfig(_Block):

@@ -11,11 +11,13 @@ with the same bound. A batch that exhausts its retries becomes a `BackendError`.
 raised by the function is returned as is (never retried). Every input is in exactly one
 batch of the results, in input order.
 
-Deadlines: a batch without an answer `timeout` seconds after it was sent to its actor (in
-tasks mode: after the executor began to wait for it, batches being collected in order, so
-tasks queued for resources are not cut short) fails with a `CallTimedOut`, not retried; its
-actor is killed and replaced, its task cancelled. Actors or tasks that ask for more CPUs or
-GPUs than the cluster has are an error at once.
+Deadlines: each batch's call has `timeout` seconds from the moment it starts running on its
+actor or task worker, which says so first (a streaming generator's first item): time spent
+waiting for an actor or worker process to start, for resources or behind another batch never
+counts. A call past its deadline fails with a `CallTimedOut`, not retried; its actor is
+killed and replaced, its task cancelled (a task Ray retried after losing its worker keeps the
+deadline of its first start). Actors or tasks that ask for more CPUs or GPUs than the cluster
+has are an error at once.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from ..checks import check_count, check_number, check_positive
@@ -170,51 +172,43 @@ class RayExecutor:
             max_retries=self.max_retries,
             retry_exceptions=False,
         )
-        refs = [task.remote(fn_ref, batch) for batch in batches]
-        outcomes: list[Outcome] = []
-        for batch, ref in zip(batches, refs):  # each waited for in turn, `timeout` at most
-            try:
-                outcomes.append((batch, ray.get(ref, timeout=self.timeout)))
-            except ray.exceptions.GetTimeoutError:
-                ray.cancel(ref, force=True)
-                outcomes.append((batch, timed_out(self.timeout or 0, len(batch))))
-            except Exception as error:
-                outcomes.append((batch, self._failure(error, len(batch))))
-        return outcomes
+        calls = _Calls(self.timeout)
+        for index, batch in enumerate(batches):
+            calls.add(task.remote(fn_ref, batch), index)
+        results: list[Any] = [None] * len(batches)
+        while calls:
+            call, index, answer = calls.next_answer()
+            if answer is TIMED_OUT:
+                ray.cancel(call, force=True)
+                answer = timed_out(self.timeout or 0, len(batches[index]))
+            elif isinstance(answer, Exception):
+                answer = self._failure(answer, len(batches[index]))
+            results[index] = answer
+        return list(zip(batches, results))
 
     def _run_actors(self, token: int, fn_ref: Any, batches: list[list[Any]]) -> list[Outcome]:
         """One batch in flight per actor; a batch whose actor died goes to a fresh actor."""
-        import ray
-
         results: list[Any] = [None] * len(batches)
         attempts = [0] * len(batches)
         waiting = deque(range(len(batches)))
-        running: dict[Any, tuple[int, int]] = {}  # ref -> (actor slot, batch index)
-        deadlines: dict[Any, float] = {}  # ref -> when its batch is given up
+        calls = _Calls(self.timeout)  # each: (actor slot, batch index)
         idle = deque(range(len(self.actors)))
-        while waiting or running:
+        while waiting or calls:
             while waiting and idle:
                 slot, index = idle.popleft(), waiting.popleft()
-                ref = self.actors[slot].run.remote(token, [fn_ref], batches[index])
-                running[ref] = (slot, index)
-                deadlines[ref] = time.monotonic() + (self.timeout or math.inf)
-            first = min(running, key=deadlines.__getitem__)
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=_left(deadlines[first]))
-            ref = ready[0] if ready else first
-            slot, index = running.pop(ref)
-            del deadlines[ref]
-            if not ready:  # past its deadline: the actor may be stuck in it for good
+                calls.add(
+                    self.actors[slot].run.remote(token, [fn_ref], batches[index]), (slot, index)
+                )
+            _, (slot, index), answer = calls.next_answer()
+            if answer is TIMED_OUT:  # the actor may be stuck in the call for good
                 self._replace_actor(slot)
                 results[index] = timed_out(self.timeout or 0, len(batches[index]))
-                idle.append(slot)
-                continue
-            try:
-                results[index] = ray.get(ref)
-            except Exception as error:
-                if self._retry_after_loss(error, slot, attempts, index):
-                    waiting.appendleft(index)
-                else:
-                    results[index] = self._failure(error, len(batches[index]))
+            elif not isinstance(answer, Exception):
+                results[index] = answer
+            elif self._retry_after_loss(answer, slot, attempts, index):
+                waiting.appendleft(index)
+            else:
+                results[index] = self._failure(answer, len(batches[index]))
             idle.append(slot)
         return list(zip(batches, results))
 
@@ -250,6 +244,51 @@ class RayExecutor:
         return error
 
 
+STARTED = "emb-opt: the call started"  # a worker's first item: the deadline counts from now
+TIMED_OUT = object()  # `_Calls.next_answer`'s answer for a call past its deadline
+
+
+class _Calls:
+    """Calls in flight, each a streaming generator that yields STARTED, then the answer;
+    `next_answer` waits for the next answer, a deadline `timeout` seconds after its start."""
+
+    def __init__(self, timeout: float | None) -> None:
+        self.timeout = math.inf if timeout is None else timeout
+        self.keys: dict[Any, Any] = {}  # generator -> what the caller knows it by
+        self.deadlines: dict[Any, float] = {}  # started generator -> when it is given up
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, call: Any, key: Any) -> None:
+        self.keys[call] = key
+
+    def next_answer(self) -> tuple[Any, Any, Any]:
+        """(call, key, answer) of a call that is done: its outputs, the exception it raised
+        (or Ray's), or TIMED_OUT; the call is forgotten."""
+        import ray
+
+        while True:
+            first = min(self.deadlines, key=self.deadlines.__getitem__, default=None)
+            wait = None if first is None else _left(self.deadlines[first])
+            ready, _ = ray.wait(list(self.keys), num_returns=1, timeout=wait)
+            if not ready:  # past the first deadline
+                assert first is not None
+                return first, self._forget(first), TIMED_OUT
+            call: Any = ready[0]
+            try:
+                item = ray.get(next(call))
+            except Exception as error:
+                return call, self._forget(call), error
+            if call in self.deadlines:  # its second item: the answer
+                return call, self._forget(call), item
+            self.deadlines[call] = time.monotonic() + self.timeout  # its first: STARTED
+
+    def _forget(self, call: Any) -> Any:
+        self.deadlines.pop(call, None)
+        return self.keys.pop(call)
+
+
 def _left(deadline: float) -> float | None:
     """Seconds until `deadline` (None: it is infinite), for Ray's `timeout=` arguments."""
     return None if deadline == math.inf else max(deadline - time.monotonic(), 0)
@@ -281,11 +320,12 @@ def _worker_class() -> Any:
         def __init__(self) -> None:
             self.functions: dict[int, BatchFunction] = {}
 
-        def run(self, token: int, boxed_fn: list[Any], batch: list[Any]) -> Any:
+        def run(self, token: int, boxed_fn: list[Any], batch: list[Any]) -> Iterator[Any]:
             fn = self.functions.get(token)
             if fn is None:
                 fn = self.functions[token] = ray.get(boxed_fn[0])
-            return fn(batch)
+            yield STARTED
+            yield fn(batch)
 
     return BatchWorker
 
@@ -295,7 +335,8 @@ def _batch_task() -> Any:
     import ray
 
     @ray.remote
-    def run_batch(fn: BatchFunction, batch: list[Any]) -> Any:
-        return fn(batch)
+    def run_batch(fn: BatchFunction, batch: list[Any]) -> Iterator[Any]:
+        yield STARTED
+        yield fn(batch)
 
     return run_batch

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from emb_opt.objectives import TargetScore
+from emb_opt.schemas import FilterResponse
 
 
 class SlowTarget(TargetScore):
@@ -50,3 +51,31 @@ def hang_after_first_call(items):
         Path(marker).touch()
         threading.Event().wait()
     return TargetScore()(items)
+
+
+class ThresholdFilter:
+    """A filter function with parameters named like secrets but not (`sig_threshold`: keep
+    items whose `rand` is below it, given as text as a `${VAR}` gives it) and one holding a
+    credential (`token`)."""
+
+    def __init__(self, sig_threshold: str = "0.9", token: str | None = None) -> None:
+        self.threshold = float(sig_threshold)
+        self.token = token
+
+    def __call__(self, items):
+        return [FilterResponse(valid=item.data["rand"] < self.threshold) for item in items]
+
+
+FILTER_CALLS: list[int] = []
+
+
+class SlowFilter:
+    """Keeps every item, `delay` seconds per call (counted in FILTER_CALLS)."""
+
+    def __init__(self, delay: float = 0.2) -> None:
+        self.delay = delay
+
+    def __call__(self, items):
+        FILTER_CALLS.append(len(items))
+        time.sleep(self.delay)
+        return [FilterResponse(valid=True) for _ in items]

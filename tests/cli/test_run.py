@@ -61,12 +61,11 @@ def test_progress_lines_go_to_stderr_when_not_a_terminal(write_config, capsys):
 def test_the_run_says_why_it_stopped(write_config, tmp_path, capsys):
     config = write_config(stop={"iterations": 50, "max_score_calls": 40})
     assert run_cli("run", str(config)) == 0
-    assert (
-        capsys.readouterr()
-        .err.strip()
-        .splitlines()[-1]
-        .endswith(": score budget of 40 calls spent")
-    )
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].endswith(": score budget of 40 calls spent")
+    progress = [line for line in lines if line.startswith("iteration ")]
+    assert progress and not any("/50" in line for line in progress)  # the budget counts
+    assert re.search(r"^iteration \d+  best .*  score calls 40/40  db calls", progress[-1])
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["stopped"] == "score budget of 40 calls spent"
     assert manifest["counters"]["score_calls"] == 40
@@ -324,5 +323,24 @@ def test_inspect_shows_a_running_run_as_it_stands(write_config, tmp_path, capsys
         assert (out / "results.jsonl").read_text().splitlines()
         assert process.stdout.readline() == f"run directory: {out.absolute()}\n"  # at the start
     finally:
-        process.kill()
+        process.kill()  # SIGKILL: the manifest still says running
         finish(process, 30)
+    assert json.loads((out / "manifest.json").read_text())["status"] == "running"
+    assert run_cli("inspect", str(out)) == 0
+    assert "status          stopped (killed?)\n" in capsys.readouterr().out
+
+
+def test_printed_paths_have_no_dot_dot(write_config, tmp_path, monkeypatch, capsys):
+    for folder in ("proj", "w"):
+        (tmp_path / folder).mkdir()
+    config = write_config("proj/run.yaml", output={"dir": "out"})
+    monkeypatch.chdir(tmp_path)
+    winding = Path("w") / ".." / "proj"
+    assert run_cli("run", str(winding / "run.yaml"), "--quiet") == 0
+    run = config.parent.resolve() / "out"
+    out = capsys.readouterr().out
+    assert f"run directory: {run}\n" in out and f"wrote {run / 'results.jsonl'}\n" in out
+    assert run_cli("inspect", str(winding / "out")) == 0
+    out += capsys.readouterr().out
+    assert f"run             {run}\n" in out
+    assert ".." not in out

@@ -3,13 +3,15 @@ the run directory, not on stdout or stderr, not in error messages."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from emb_opt.cli.main import main
-from emb_opt.masking import literal_secrets, mask_secrets
+from emb_opt.masking import literal_secrets, mask_config, mask_secrets
 
 SECRETS = {
     "password": "PW-S3CRET-1",
@@ -45,31 +47,62 @@ def leaks(directory: Path, *texts: str) -> list[str]:
             "http://u:${PGPASSWORD}@h/db?token=${TOKEN}",
         ),
         ("http://127.0.0.1:8080/score author=me", "http://127.0.0.1:8080/score author=me"),
+        ("https://h/x?key=k&sig=s&item_key=smiles", "https://h/x?key=***&sig=***&item_key=smiles"),
     ],
 )
 def test_mask_secrets_in_text(text, masked):
     assert mask_secrets(text) == masked
 
 
-def test_mask_secrets_in_a_config_keeps_environment_references():
+def test_mask_config_masks_named_fields_and_keeps_environment_references():
     config = {
+        "source": {"api_key": "k", "url": "postgresql://u:pw@h/db", "item_key": "smiles"},
+        "score": {
+            "function": {"name": "m:F", "token": "t", "ref": "${A:-${B:-}}", "secrets": ["token"]},
+            "filter_function": {"name": "m:G", "params": {"pw": "${PW:-x}"}, "secrets": ["pw"]},
+        },
         "executor": {"headers": {"X-Trace": "abc", "Authorization": "Bearer ${TOKEN}"}},
-        "source": {"api_key": "k", "k": 5, "filter": {"author": "me"}, "accessToken": "t"},
-        "score": {"max_tokens": "10", "password": "${PW:-fallback}", "token": "${A:-${B:-}}"},
-        "start": {"api_key": "${QDRANT_API_KEY:-}"},
+        "start": {"api_key": "${QDRANT_API_KEY:-}"},  # not a secret field: a plain value
     }
-    assert mask_secrets(config) == {
+    assert mask_config(config) == {
+        "source": {"api_key": "***", "url": "postgresql://u:***@h/db", "item_key": "smiles"},
+        "score": {
+            "function": {
+                "name": "m:F",
+                "token": "***",
+                "ref": "${A:-${B:-}}",
+                "secrets": ["token"],
+            },
+            "filter_function": {"name": "m:G", "params": {"pw": "***"}, "secrets": ["pw"]},
+        },
         "executor": {"headers": {"X-Trace": "***", "Authorization": "Bearer ${TOKEN}"}},
-        "source": {"api_key": "***", "k": 5, "filter": {"author": "me"}, "accessToken": "***"},
-        "score": {"max_tokens": "10", "password": "***", "token": "${A:-${B:-}}"},
         "start": {"api_key": "${QDRANT_API_KEY:-}"},
     }
     assert literal_secrets(config) == [
-        "executor.headers.X-Trace",
         "source.api_key",
-        "source.accessToken",
-        "score.password",
+        "source.url",
+        "score.function.token",
+        "score.filter_function.params.pw",
+        "executor.headers.X-Trace",
     ]
+
+
+PLAIN = {
+    "source": {
+        "item_key": "smiles",
+        "filter": {"inchi_key": {"$ne": "KEY0001"}, "key": {"$ne": "x"}},
+        "data": {"kind": "files", "items_key": "smiles"},
+        "options": {"token_count": "5"},
+    },
+    "score": {"filter_function": {"name": "m:F", "sig_threshold": "0.9", "api_key_field": "k"}},
+}
+
+
+def test_keys_named_like_secrets_are_plain_values():
+    assert mask_config(PLAIN) == PLAIN
+    assert literal_secrets(PLAIN) == []
+    text = "item_key=smiles inchi_key=ABC sig_threshold=0.9 {'items_key': 'smiles'}"
+    assert mask_secrets(text) == text
 
 
 def test_no_secret_of_a_config_reaches_a_file_or_the_terminal(
@@ -124,3 +157,109 @@ def test_ask_tell_refuses_a_literal_secret_and_keeps_a_reference(
     stored = yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())
     assert stored["source"]["api_key"] == "${EMB_OPT_TEST_KEY}"
     assert leaks(tmp_path / "out", out, err) == []
+
+
+def files_source(tmp_path: Path, item_key: str) -> dict:
+    """A `source` block over 300 molecules-like rows: `smiles` items, `inchi_key` fields."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "emb.npy", rng.normal(size=(300, 8)).astype(np.float32))
+    rows = [
+        {"smiles": f"C{i}O", "inchi_key": f"KEY{i:04d}", "rand": rng.random()} for i in range(300)
+    ]
+    (tmp_path / "meta.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return {
+        "item_key": item_key,
+        "filter": {"inchi_key": {"$ne": "KEY0001"}},
+        "data": {
+            "kind": "files",
+            "embeddings": str(tmp_path / "emb.npy"),
+            "metadata": str(tmp_path / "meta.jsonl"),
+            "items_key": "smiles",
+        },
+    }
+
+
+THRESHOLD = {"name": "slow_objective:ThresholdFilter", "sig_threshold": "${EMB_OPT_TEST_SIG:-0.9}"}
+
+
+@pytest.mark.parametrize("command", ["run", "ask"])
+@pytest.mark.parametrize("item_key", ["smiles", "${EMB_OPT_TEST_ITEM_KEY:-item}"])
+def test_keys_named_like_secrets_are_kept_by_run_and_ask(
+    command, item_key, write_config, tmp_path, capsys
+):
+    source = files_source(tmp_path, item_key)
+    score = {"function": None, "external": True} if command == "ask" else {}
+    config = write_config(score={**score, "filter_function": THRESHOLD}, source=source)
+    assert main([command, str(config)]) == 0, capsys.readouterr().err
+    written = yaml.safe_load(config.read_text())
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["config"]["source"] == written["source"]
+    assert manifest["config"]["score"]["filter_function"] == THRESHOLD
+    assert "***" not in json.dumps(manifest)
+    if command == "ask":
+        assert yaml.safe_load((tmp_path / "out" / "config.yaml").read_text()) == written
+    assert main(["inspect", str(tmp_path / "out")]) == 0
+    assert "***" not in capsys.readouterr().out
+
+
+def test_a_plugin_secret_is_masked_by_run_and_refused_by_ask(
+    write_config, tmp_path, monkeypatch, capsys
+):
+    secret = SECRETS["api_key"]
+    plugin = {**THRESHOLD, "token": secret, "secrets": ["token"]}
+    config = write_config(score={"filter_function": plugin})
+    assert main(["run", str(config)]) == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["config"]["score"]["filter_function"]["token"] == "***"
+    assert (
+        manifest["config"]["score"]["filter_function"]["sig_threshold"]
+        == "${EMB_OPT_TEST_SIG:-0.9}"
+    )
+    assert leaks(tmp_path / "out", *capsys.readouterr()) == []
+
+    bad = write_config("bad.yaml", score={"filter_function": {**plugin, "bogus": 1}})
+    assert main(["run", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot build" in err and "'token': '***'" in err and secret not in err
+
+    typo = write_config("typo.yaml", score={"filter_function": {**plugin, "secrets": ["tokn"]}})
+    assert main(["run", str(typo)]) == 2
+    assert "secrets: 'tokn' is not a parameter" in capsys.readouterr().err
+
+    score = {"function": None, "external": True, "filter_function": plugin}
+    ask = write_config("ask.yaml", score=score, output={"dir": str(tmp_path / "asked")})
+    assert main(["ask", str(ask)]) == 2
+    err = capsys.readouterr().err
+    assert "score.filter_function.token holds a secret written out" in err
+    assert not (tmp_path / "asked").exists()
+
+    monkeypatch.setenv("EMB_OPT_TEST_TOKEN", secret)
+    plugin["token"] = "${EMB_OPT_TEST_TOKEN}"
+    ask = write_config("ask.yaml", score=score, output={"dir": str(tmp_path / "asked")})
+    assert main(["ask", str(ask)]) == 0
+    stored = yaml.safe_load((tmp_path / "asked" / "config.yaml").read_text())
+    assert stored["score"]["filter_function"]["token"] == "${EMB_OPT_TEST_TOKEN}"
+    assert leaks(tmp_path / "asked", *capsys.readouterr()) == []
+
+
+def test_a_run_whose_manifest_masked_a_plain_key_resumes(write_config, tmp_path, capsys):
+    """A manifest written when `item_key` was taken for a secret holds `***` for it (and a
+    fingerprint of that): `--resume` with the same config goes on, its data checked."""
+    source = files_source(tmp_path, "smiles")
+    assert main(["run", str(write_config(source=source, stop={"iterations": 2}))]) == 0
+    path = tmp_path / "out" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["config"]["source"]["item_key"] = "***"
+    manifest["fingerprint"] = "0" * 16
+    path.write_text(json.dumps(manifest))
+    embeddings = (tmp_path / "emb.npy").read_bytes()
+    np.save(tmp_path / "emb.npy", np.ones((300, 8), dtype=np.float32))  # the data changed
+    longer = write_config(source=source, stop={"iterations": 4})
+    capsys.readouterr()
+    assert main(["run", str(longer), "--resume"]) == 2  # the same run, so its data is checked
+    assert "the source data changed" in capsys.readouterr().err
+    (tmp_path / "emb.npy").write_bytes(embeddings)
+    assert main(["run", str(longer), "--resume"]) == 0, capsys.readouterr().err
+    manifest = json.loads(path.read_text())
+    assert manifest["config"]["source"]["item_key"] == "smiles"
+    assert manifest["counters"]["iterations"] == 4

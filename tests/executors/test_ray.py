@@ -262,6 +262,29 @@ def test_a_stuck_batch_fails_at_its_deadline_and_the_rest_go_on(items, mode):
         assert flat(executor.run(TargetScore(), items[:4])) == serial_scores(items[:4])
 
 
+class SlowToArrive(TargetScore):
+    """The demo objective, whose unpickling on a worker takes `seconds` (a function that
+    brings a model along): time that passes before its call starts."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def __setstate__(self, state):
+        time.sleep(state["seconds"])
+        self.__dict__.update(state)
+
+
+@pytest.mark.parametrize("mode", ["actors", "tasks"])
+def test_a_deadline_counts_from_when_the_call_starts_not_from_when_it_was_sent(items, mode):
+    """Each batch's function takes 10 s to reach its worker (as an actor that starts slowly
+    on a busy machine would): the 8 s deadline of a call that takes milliseconds holds."""
+    with RayExecutor(num_actors=1, num_cpus=0.5, batch_size=4, mode=mode, timeout=8) as executor:
+        outcomes = executor.run(SlowToArrive(seconds=10), items[:8])
+    assert [type(answer).__name__ for _, answer in outcomes] == ["list", "list"]
+    assert flat(outcomes) == pytest.approx(serial_scores(items[:8]))
+
+
 CLUSTER_CLIENT = """
 import sys
 from emb_opt.executors import RayExecutor
