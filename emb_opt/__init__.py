@@ -27,6 +27,7 @@ from .errors import (
     RunDirectoryBusy,
     SearchAborted,
     StateError,
+    UnknownIdError,
     UnsupportedFilterError,
 )
 from .log import SearchLog
@@ -34,6 +35,7 @@ from .protocols import (
     Closable,
     DataSource,
     Fetchable,
+    Narrowable,
     Partition,
     Partitioned,
     Sampleable,
@@ -102,6 +104,7 @@ __all__ = [
     "GuidedUpdate",
     "Item",
     "LogError",
+    "Narrowable",
     "Partition",
     "Partitioned",
     "PluginError",
@@ -118,6 +121,7 @@ __all__ = [
     "StateError",
     "StopRule",
     "Strategy",
+    "UnknownIdError",
     "UnsupportedFilterError",
     "build_batch_from_embeddings",
     "build_batch_from_items",

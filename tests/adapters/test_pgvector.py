@@ -71,29 +71,29 @@ def loaded_factory(conn, corpus, storage="columns", load=None, **options):
 class TestColumnsConformance(DataSourceConformance):
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, conn):
-        return loaded_factory(conn, conformance, "columns")
+    def load_source(cls, conn):
+        return lambda corpus: loaded_factory(conn, corpus, "columns")
 
 
 class TestJsonbConformance(DataSourceConformance):
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, conn):
-        return loaded_factory(conn, conformance, "jsonb")
+    def load_source(cls, conn):
+        return lambda corpus: loaded_factory(conn, corpus, "jsonb")
 
 
 class TestColumnsHnswConformance(DataSourceConformance):
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, index_conn):
-        return loaded_factory(index_conn, conformance, "columns", HNSW, ef_search=1000)
+    def load_source(cls, index_conn):
+        return lambda corpus: loaded_factory(index_conn, corpus, "columns", HNSW, ef_search=1000)
 
 
 class TestJsonbHnswConformance(DataSourceConformance):
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, index_conn):
-        return loaded_factory(index_conn, conformance, "jsonb", HNSW, ef_search=1000)
+    def load_source(cls, index_conn):
+        return lambda corpus: loaded_factory(index_conn, corpus, "jsonb", HNSW, ef_search=1000)
 
 
 def plan(source, queries) -> str:
