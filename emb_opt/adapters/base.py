@@ -80,6 +80,7 @@ class VectorDataSource(ABC):
     metric: str = "l2"
     max_k: int | None = None  # the most results per query the engine answers
     fetch_batch: int = FETCH_BATCH  # ids per read of `fetch` (and per `_find` call)
+    _id_kind: type | None = None  # the type of every id (int or str), if the backend has one
     # another process gets a copy (pickled) rather than opening it again (in-process sources)
     sent_by_value: ClassVar[bool] = False
 
@@ -174,9 +175,9 @@ class VectorDataSource(ABC):
 
     def _id_key(self, item_id: Any) -> Any:
         """`item_id` as this source stores and compares its ids, or None when it cannot be
-        one of them. By default: integers as int, other hashable values (str that has a
-        UTF-8 form) as given; never a bool."""
-        return plain_id(item_id)
+        one of them. By default `plain_id` of `_id_kind`: integers as int, other hashable
+        values (str that has a UTF-8 form) as given; never a bool."""
+        return plain_id(item_id, self._id_kind)
 
     def _find(self, ids: list[Any]) -> QueryHits:
         """The items among `ids` (distinct `_id_key` values, at most `fetch_batch`) that the

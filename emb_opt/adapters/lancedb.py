@@ -20,7 +20,7 @@ from ..errors import ConfigError, missing_dependency
 from ..filters import FALSE, Filter
 from ..filters.to_lance import lance_columns, lance_filter, render_lance, sql_literal
 from .backend import Backend
-from .base import MATCHES_NOTHING, QueryHits, check_metric, id_bounds, plain_id, slice_hits
+from .base import MATCHES_NOTHING, QueryHits, check_metric, id_bounds, slice_hits
 from .names import LANCEDB
 from .remote import (
     LoaderCalls,
@@ -114,7 +114,7 @@ class LanceDataSource(RemoteDataSource):
                 f"columns: {schema.names} (pass id_column=)"
             )
         self.id_column = id_column
-        self._id_kind = _id_kind(schema.field(id_column).type)  # what a fetched id must be
+        self._id_kind = arrow_id_kind(schema.field(id_column).type)  # what a fetched id must be
         recorded = (schema.metadata or {}).get(METRIC_KEY, b"l2").decode()
         self.metric = check_metric(metric or recorded)
         self.tuning = {"nprobes": nprobes, "refine_factor": refine_factor, "ef": ef}
@@ -220,9 +220,6 @@ class LanceDataSource(RemoteDataSource):
     def _count(self) -> int:
         return int(self._call("count_rows", self.table.count_rows, self.native_filter))
 
-    def _id_key(self, item_id: Any) -> Any:
-        return plain_id(item_id, self._id_kind)
-
     def _find(self, ids: list[Any]) -> QueryHits:
         where = f"`{self.id_column}` IN ({', '.join(map(sql_literal, ids))})"
         if self.native_filter is not None:
@@ -230,7 +227,7 @@ class LanceDataSource(RemoteDataSource):
         return self._rows_to_hits(self._call("query", self._rows(where, self._select).to_arrow))
 
 
-def _id_kind(arrow_type: Any) -> type | None:
+def arrow_id_kind(arrow_type: Any) -> type | None:
     """The Python type of the ids of an id column of this Arrow type (None: any)."""
     import pyarrow as pa
 

@@ -30,7 +30,7 @@ from ..filters.to_milvus import (
     type_name,
 )
 from .backend import Backend
-from .base import MATCHES_NOTHING, QueryHits, id_bounds, plain_id
+from .base import MATCHES_NOTHING, QueryHits, id_bounds
 from .names import MILVUS, MILVUS_NAME
 from .remote import (
     LoaderCalls,
@@ -358,10 +358,6 @@ class MilvusDataSource(RemoteDataSource):
             **self._extra,
         )
         return int(row["count(*)"])
-
-    def _id_key(self, item_id: Any) -> Any:
-        """An int (64 bits at most) for an INT64 primary key, a str for a VARCHAR one."""
-        return plain_id(item_id, self._id_kind)
 
     def _find(self, ids: list[Any]) -> QueryHits:
         """One query: the filter and `id in [...]`, compiled together (escaped or as

@@ -198,3 +198,14 @@ def test_old_scores_go_in_the_warm_start_and_are_never_asked(write_config, tmp_p
     assert asked_ids and not asked_ids & set(KNOWN_IDS)
     assert main(["status", str(tmp_path / "out")]) == 0
     assert "known items  30" in capsys.readouterr().out
+
+
+def test_start_ids_the_collection_lacks_are_one_line(write_config, tmp_path, capsys):
+    config = write_config(start={"random": None, "ids": [PASSING[0], 987654, REJECTED[0]]})
+    assert main(["run", str(config), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        f"emb-opt: error: start.ids: unknown ids [987654, {REJECTED[0]}]: FaissDataSource "
+        "holds no item of these ids that passes its filter"
+    )
+    assert not (tmp_path / "out").exists()
