@@ -186,8 +186,11 @@ class ChromaDataSource(RemoteDataSource):
                 {**(metadata or {}), DOCUMENT: document}
                 for metadata, document in zip(metadatas, documents or [])
             ]
-        converted = ids if self.id_type is str else [self.id_type(i) for i in ids]
-        return self._hits(converted, distances, vectors, metadatas)
+        return self._hits(self._ids_read(ids), distances, vectors, metadatas)
+
+    def _ids_read(self, ids: Sequence[str]) -> Sequence[Any]:
+        """Chroma's string ids as `id_type` makes them."""
+        return ids if self.id_type is str else [self.id_type(i) for i in ids]
 
     def _pages(
         self, limit: int, include: list[str], bounds: tuple[int, int] | None = None
@@ -212,7 +215,7 @@ class ChromaDataSource(RemoteDataSource):
 
     def _matching_ids(self) -> list[Any]:
         result = self._call("get", self.collection.get, where=self.native_filter, include=[])
-        return list(result["ids"])
+        return list(self._ids_read(result["ids"]))
 
     def _partition_bounds(self, count: int) -> list[Any]:
         """Offset ranges `(start, stop)` of near-equal numbers of matching records."""
