@@ -27,6 +27,7 @@ from .errors import (
     RunDirectoryBusy,
     SearchAborted,
     StateError,
+    UnknownIdError,
     UnsupportedFilterError,
 )
 
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from .protocols import Closable as Closable
     from .protocols import DataSource as DataSource
     from .protocols import Fetchable as Fetchable
+    from .protocols import Narrowable as Narrowable
     from .protocols import Partition as Partition
     from .protocols import Partitioned as Partitioned
     from .protocols import Sampleable as Sampleable
@@ -79,14 +81,12 @@ _ADAPTERS = {
     "QdrantEdgeDataSource": "qdrant_edge",
 }
 # any other name -> its module in emb_opt, imported on first use
+_PROTOCOLS = "Closable DataSource Fetchable Narrowable Partition Partitioned Sampleable Scannable"
+_PROTOCOLS += " Searchable"
 _NAMES = {
     **dict.fromkeys(["Asked", "AskTell"], "asktell"),
     "SearchLog": "log",
-    **dict.fromkeys(
-        ["Closable", "DataSource", "Fetchable", "Partition", "Partitioned", "Sampleable"],
-        "protocols",
-    ),
-    **dict.fromkeys(["Scannable", "Searchable"], "protocols"),
+    **dict.fromkeys(_PROTOCOLS.split(), "protocols"),
     "Runner": "runner",
     **dict.fromkeys(
         ["Batch", "DataSourceResponse", "FilterResponse", "Item", "Query", "ScoreResponse"],
@@ -124,6 +124,7 @@ __all__ = [
     "DataSourceResponse",
     "EmbOptError",
     "Fetchable",
+    "Narrowable",
     "FilterError",
     "FilterResponse",
     "GuidedUpdate",
@@ -145,6 +146,7 @@ __all__ = [
     "StateError",
     "StopRule",
     "Strategy",
+    "UnknownIdError",
     "UnsupportedFilterError",
     "build_batch_from_embeddings",
     "build_batch_from_items",

@@ -4,6 +4,7 @@
     ├── FilterError (ValueError)               a malformed metadata filter
     │   └── UnsupportedFilterError (NotImplementedError)
     ├── ConfigError (ValueError)               an invalid run configuration
+    ├── UnknownIdError (ValueError)            ids a source does not hold (`fetch`)
     ├── LogError (ValueError)                  a log on disk that cannot be read back
     ├── StateError (ValueError)                a strategy state that cannot be saved or read
     ├── PluginError (RuntimeError)             a plugin misbehaved or failed
@@ -60,6 +61,15 @@ class CallTimedOut(BackendError, TimeoutError):
 
 class ConfigError(EmbOptError, ValueError):
     """A run configuration is invalid; the message names the key and what is allowed."""
+
+
+class UnknownIdError(EmbOptError, ValueError):
+    """`fetch` was asked for ids the source does not hold, or whose items its filter
+    rejects; `ids` lists them, in the order asked."""
+
+    def __init__(self, message: str, ids: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.ids = list(ids or [])
 
 
 class LogError(EmbOptError, ValueError):

@@ -8,12 +8,14 @@ protocols and test a tier with `isinstance(source, Tier)`; they never import an 
     Sampleable           sample: random items that pass the filter
     Fetchable            fetch: items by id
     Scannable            scan, count: every item that passes the filter
+    Narrowable           narrowed: the same source with a further filter (to scan a subset)
     Partitioned          partitions, opener: a scan in parts, each readable in another process
     Closable             close: release the backend
     DataSource           Searchable + Scannable + Closable: what a configured backend builds
 
-The built-in adapters are all of `DataSource` and `Sampleable`; the in-process ones
-(numpy, FAISS, HF Datasets) are `Fetchable` too.
+The built-in adapters are all of `DataSource`, `Sampleable`, `Fetchable`, `Narrowable`
+and `Partitioned`. Their `fetch` answers only for items that pass the source's filter: an
+id whose item the filter rejects is unknown, as one the collection lacks.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ class Fetchable(Protocol):
     """Looks items up by id."""
 
     def fetch(self, ids: Sequence[Any]) -> list[Item]:
-        """The items with these ids, in that order (an unknown id is a ValueError)."""
+        """The items with these ids, in that order (an unknown id is a ValueError naming
+        it; the built-in sources raise `emb_opt.errors.UnknownIdError`, which lists them)."""
         ...
 
 
@@ -80,6 +83,17 @@ class Scannable(Protocol):
 
     def count(self) -> int:
         """How many items the filter accepts (what a full `scan` yields)."""
+        ...
+
+
+@runtime_checkable
+class Narrowable(Protocol):
+    """Applies a further filter inside the database."""
+
+    def narrowed(self, flt: Any) -> Scannable:
+        """This source with `flt` (plain data or filter IR) applied besides its own filter:
+        its scans and counts hold the items both accept. It shares the source's
+        connection: close the source, not it."""
         ...
 
 
@@ -129,6 +143,7 @@ _ABILITIES: dict[type, tuple[str, str]] = {
     Sampleable: ("sample items", "sample"),
     Fetchable: ("fetch items by id", "fetch"),
     Scannable: ("scan items", "scan, count"),
+    Narrowable: ("narrow its filter", "narrowed"),
     Partitioned: ("scan in partitions", "partitions, scan(partition=...), opener"),
     Closable: ("be closed", "close"),
 }

@@ -2,31 +2,41 @@
 they implement are in `emb_opt.protocols`).
 
 An adapter subclasses `VectorDataSource` and implements `dimension` and `_search`, one batched
-database call for all queries, and for streaming every matching item `_scan` and `_count`;
-`_partition_bounds` splits a scan into parts that other processes read (`Partitioned`).
-A backend with a native filter implements `_compile` and calls `_compile_filter` once it knows
-its schema. The base class validates the arguments, short-circuits a filter that can match
-nothing, applies `distance_cutoff` and builds the responses and scan batches.
+database call for all queries, for streaming every matching item `_scan` and `_count`, and
+for `fetch` `_find`, one read of the matching items among some ids (`_id_key` says which
+values can be its ids, and how it compares them); `_partition_bounds` splits a scan into
+parts that other processes read (`Partitioned`). A backend with a native filter implements
+`_compile` and calls `_compile_filter` once it knows its schema (`_filter_changed` when
+`narrowed` gives a copy a further filter). The base class validates the arguments,
+short-circuits a filter that can match nothing, applies `distance_cutoff`, batches fetches
+and builds the responses, scan batches and items.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
+import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Final, NamedTuple
 
 import numpy as np
 
 from ..calls import check_query_embeddings
 from ..checks import check_positive_int
+from ..errors import UnknownIdError
 from ..filters import FALSE, TRUE, Filter, parse
+from ..filters.ir import and_
 from ..protocols import SCAN_BATCH, Partition, ScanBatch
 from ..protocols import DataSource as DataSource  # its home before emb_opt.protocols
 from ..schemas import DataSourceResponse, Item, Query
+from .names import encodable
 
 METRICS = ("l2", "cosine", "ip")
+FETCH_BATCH = 1000  # ids per database read of `fetch`
+INT64 = (-(2**63), 2**63 - 1)
 
 
 class _MatchesNothing:
@@ -69,6 +79,8 @@ class VectorDataSource(ABC):
 
     metric: str = "l2"
     max_k: int | None = None  # the most results per query the engine answers
+    fetch_batch: int = FETCH_BATCH  # ids per read of `fetch` (and per `_find` call)
+    _id_kind: type | None = None  # the type of every id (int or str), if the backend has one
     # another process gets a copy (pickled) rather than opening it again (in-process sources)
     sent_by_value: ClassVar[bool] = False
 
@@ -124,6 +136,70 @@ class VectorDataSource(ABC):
     def _empty(self) -> bool:
         """Whether the filter can match nothing (answered without a database call)."""
         return self.native_filter is MATCHES_NOTHING
+
+    def fetch(self, ids: Sequence[Any]) -> list[Item]:
+        """The items with these ids, in that order; an id asked for twice gives two items.
+
+        An id the collection lacks, or whose item the filter rejects, is unknown: an
+        `UnknownIdError` (a ValueError) naming the unknown ids. The ids are read
+        `fetch_batch` at a time, one database call each, the filter applied inside it.
+        """
+        requested = list(ids)
+        keys = [self._id_key(item_id) for item_id in requested]
+        found = self._found([key for key in dict.fromkeys(keys) if key is not None])
+        missing = [item_id for item_id, key in zip(requested, keys) if key not in found]
+        if missing:
+            raise UnknownIdError(self._unknown(missing), missing)
+        seen: set[int] = set()
+        items = []
+        for key in keys:
+            item = found[key]
+            items.append(_copy(item) if id(item) in seen else item)
+            seen.add(id(item))
+        return items
+
+    def _found(self, keys: list[Any]) -> dict[Any, Item]:
+        """The matching items among `keys` (distinct `_id_key` values), by key."""
+        found: dict[Any, Item] = {}
+        if self._empty:
+            return found
+        for start in range(0, len(keys), self.fetch_batch):
+            for item in hits_to_items(self._find(keys[start : start + self.fetch_batch])):
+                found[self._id_key(item.id)] = item
+        return found
+
+    def _unknown(self, missing: list[Any]) -> str:
+        listed = repr(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        rejected = " that passes its filter" if self.has_filter else ""
+        return f"unknown ids {listed}: {type(self).__name__} holds no item of these ids{rejected}"
+
+    def _id_key(self, item_id: Any) -> Any:
+        """`item_id` as this source stores and compares its ids, or None when it cannot be
+        one of them. By default `plain_id` of `_id_kind`: integers as int, other hashable
+        values (str that has a UTF-8 form) as given; never a bool."""
+        return plain_id(item_id, self._id_kind)
+
+    def _find(self, ids: list[Any]) -> QueryHits:
+        """The items among `ids` (distinct `_id_key` values, at most `fetch_batch`) that the
+        filter accepts, in any order, with zero distances: one database call."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement fetch")
+
+    def narrowed(self, flt: Any) -> VectorDataSource:
+        """This source with `flt` (plain data or filter IR) applied besides its filter: its
+        scans, counts, fetches and searches keep the items both accept, the filter compiled
+        into the database query as the source's own is. A shallow copy sharing the
+        connection: closing it does nothing (close the source)."""
+        view = copy.copy(self)
+        view.filter = and_(self.filter, parse(flt))
+        view.native_filter = MATCHES_NOTHING if view.filter == FALSE else view.filter
+        if view.filter != FALSE:
+            view._filter_changed()
+        view.close = _keep_open  # type: ignore[method-assign]
+        return view
+
+    def _filter_changed(self) -> None:
+        """Compile `self.filter` again (it is not FALSE), after `narrowed` changed it."""
+        self._compile_filter()
 
     def scan(
         self, batch_size: int = SCAN_BATCH, partition: Partition | None = None
@@ -207,6 +283,31 @@ class VectorDataSource(ABC):
 
 def _itself(source: Any) -> Any:
     return source
+
+
+def _keep_open() -> None:
+    """The `close` of a narrowed view: the connection belongs to the source it came from."""
+
+
+def _copy(item: Item) -> Item:
+    """Another item of the same values (a repeated id in `fetch` gets its own)."""
+    data = dict(item.data) if item.data is not None else None
+    return Item.trusted(item.id, item.item, item.embedding, data, item.internal.distance)
+
+
+def plain_id(item_id: Any, kind: type | None = None) -> Any:
+    """`item_id` as a plain id: an integer (numpy ones too) as int, a str with a UTF-8 form,
+    another hashable value as given; None for a bool, an unhashable value, or (with `kind`,
+    int or str) one of another kind or an int beyond 64 bits."""
+    if isinstance(item_id, bool | np.bool_) or not isinstance(item_id, Hashable):
+        return None
+    if isinstance(item_id, numbers.Integral):
+        item_id = int(item_id)
+        if kind is int and not INT64[0] <= item_id <= INT64[1]:
+            return None
+    elif isinstance(item_id, str) and not encodable(item_id):
+        return None
+    return item_id if kind is None or isinstance(item_id, kind) else None
 
 
 def even_bounds(n: int, count: int) -> list[tuple[int, int]]:

@@ -19,13 +19,12 @@ from ..errors import missing_dependency
 from ..filters import Filter
 from ..filters.to_chroma import to_chroma
 from .backend import Backend
-from .base import QueryHits, even_bounds
+from .base import QueryHits, even_bounds, plain_id
 from .names import CHROMA
 from .remote import (
     LoaderCalls,
     RemoteDataSource,
     ScoreConvention,
-    in_order,
     load_rows,
     loader_metric,
 )
@@ -187,8 +186,11 @@ class ChromaDataSource(RemoteDataSource):
                 {**(metadata or {}), DOCUMENT: document}
                 for metadata, document in zip(metadatas, documents or [])
             ]
-        converted = ids if self.id_type is str else [self.id_type(i) for i in ids]
-        return self._hits(converted, distances, vectors, metadatas)
+        return self._hits(self._ids_read(ids), distances, vectors, metadatas)
+
+    def _ids_read(self, ids: Sequence[str]) -> Sequence[Any]:
+        """Chroma's string ids as `id_type` makes them."""
+        return ids if self.id_type is str else [self.id_type(i) for i in ids]
 
     def _pages(
         self, limit: int, include: list[str], bounds: tuple[int, int] | None = None
@@ -213,7 +215,7 @@ class ChromaDataSource(RemoteDataSource):
 
     def _matching_ids(self) -> list[Any]:
         result = self._call("get", self.collection.get, where=self.native_filter, include=[])
-        return list(result["ids"])
+        return list(self._ids_read(result["ids"]))
 
     def _partition_bounds(self, count: int) -> list[Any]:
         """Offset ranges `(start, stop)` of near-equal numbers of matching records."""
@@ -221,13 +223,17 @@ class ChromaDataSource(RemoteDataSource):
 
     def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
         for result in self._pages(batch_size, self._include, bounds):
-            yield self._records_to_hits(
-                result["ids"],
-                np.zeros(len(result["ids"])),
-                result["embeddings"],
-                result["metadatas"],
-                result.get("documents"),
-            )
+            yield self._got_to_hits(result)
+
+    def _got_to_hits(self, result: Mapping[str, Any]) -> QueryHits:
+        """The hits of a `get` result."""
+        return self._records_to_hits(
+            result["ids"],
+            np.zeros(len(result["ids"])),
+            result["embeddings"],
+            result["metadatas"],
+            result.get("documents"),
+        )
 
     def _process_bound(self) -> str | None:
         settings = self.client.get_settings()
@@ -240,17 +246,21 @@ class ChromaDataSource(RemoteDataSource):
             return int(self._call("count", self.collection.count))
         return len(self._matching_ids())
 
-    def _fetch(self, ids: list[Any]) -> QueryHits:
-        result = self._call("get", self.collection.get, ids=ids, include=self._include)
-        documents = result.get("documents") or [None] * len(result["ids"])
-        rows = {
-            record_id: (vector, metadata, document)
-            for record_id, vector, metadata, document in zip(
-                result["ids"], result["embeddings"], result["metadatas"], documents
-            )
-        }
-        vectors, metadatas, docs = zip(*in_order(ids, rows))
-        return self._records_to_hits(ids, np.zeros(len(ids)), vectors, metadatas, docs)
+    def _id_key(self, item_id: Any) -> Any:
+        """The id as Chroma stores it, a non-empty str, when `id_type` turns that back into
+        the id (with `id_type=int`, 7 is "7" and "7" is no id; with str, the other way)."""
+        key = plain_id(item_id)
+        if not isinstance(key, int | str) or key == "":
+            return None
+        try:
+            return str(key) if self.id_type(str(key)) == key else None
+        except (ValueError, TypeError):  # no id of `id_type`
+            return None
+
+    def _find(self, ids: list[Any]) -> QueryHits:
+        get = self.collection.get
+        found = self._call("get", get, ids=ids, where=self.native_filter, include=self._include)
+        return self._got_to_hits(found)
 
 
 def load_collection(

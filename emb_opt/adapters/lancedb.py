@@ -26,7 +26,6 @@ from .remote import (
     LoaderCalls,
     RemoteDataSource,
     ScoreConvention,
-    in_order,
     load_rows,
     loader_metric,
 )
@@ -115,6 +114,7 @@ class LanceDataSource(RemoteDataSource):
                 f"columns: {schema.names} (pass id_column=)"
             )
         self.id_column = id_column
+        self._id_kind = arrow_id_kind(schema.field(id_column).type)  # what a fetched id must be
         recorded = (schema.metadata or {}).get(METRIC_KEY, b"l2").decode()
         self.metric = check_metric(metric or recorded)
         self.tuning = {"nprobes": nprobes, "refine_factor": refine_factor, "ef": ef}
@@ -220,11 +220,22 @@ class LanceDataSource(RemoteDataSource):
     def _count(self) -> int:
         return int(self._call("count_rows", self.table.count_rows, self.native_filter))
 
-    def _fetch(self, ids: list[Any]) -> QueryHits:
+    def _find(self, ids: list[Any]) -> QueryHits:
         where = f"`{self.id_column}` IN ({', '.join(map(sql_literal, ids))})"
-        rows = self._call("query", self._rows(where, self._select).to_arrow)
-        position = {item_id: row for row, item_id in enumerate(rows[self.id_column].to_pylist())}
-        return self._rows_to_hits(rows.take(in_order(ids, position)))
+        if self.native_filter is not None:
+            where = f"({self.native_filter}) AND {where}"
+        return self._rows_to_hits(self._call("query", self._rows(where, self._select).to_arrow))
+
+
+def arrow_id_kind(arrow_type: Any) -> type | None:
+    """The Python type of the ids of an id column of this Arrow type (None: any)."""
+    import pyarrow as pa
+
+    if pa.types.is_integer(arrow_type):
+        return int
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return str
+    return None
 
 
 def _vector_column(schema: Any, name: str | None) -> tuple[str, int]:

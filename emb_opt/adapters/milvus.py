@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import missing_dependency
 from ..filters import FALSE, Filter
 from ..filters._native import check_kinds, compared_fields, infer_kinds, sampled_kinds
+from ..filters.ir import and_, compare
 from ..filters.to_milvus import (
     Dialect,
     MilvusSchema,
@@ -35,7 +36,6 @@ from .remote import (
     LoaderCalls,
     RemoteDataSource,
     ScoreConvention,
-    in_order,
     load_rows,
     loader_metric,
 )
@@ -146,6 +146,8 @@ class MilvusDataSource(RemoteDataSource):
         description = self._describe()
         fields = description["fields"]
         self.id_field = id_field or next(f["name"] for f in fields if f.get("is_primary"))
+        id_type = type_name(next(f for f in fields if f["name"] == self.id_field))
+        self._id_kind = {"INT64": int, "VARCHAR": str}.get(id_type)  # what a fetched id must be
         vector = _vector_field(fields, vector_field)
         self.vector_field = vector["name"]
         self._dimension = int(vector["params"]["dim"])
@@ -153,15 +155,20 @@ class MilvusDataSource(RemoteDataSource):
         self._ensure_loaded()
         self.dialect = milvus_dialect(str(self._call("version", client.get_server_version)))
         self.schema = self._schema(description, field_kinds, kind_sample)
-        self._compile_filter()
+        self._consistency = {"consistency_level": consistency_level} if consistency_level else {}
+        self._filter_changed()
         self.search_params = {"metric_type": self._metric_name, **(search_params or {})}
-        self._extra: dict[str, Any] = (
-            {"consistency_level": consistency_level} if consistency_level else {}
-        )
-        if not self._empty and self.native_filter[1]:
-            self._extra["filter_params"] = self.native_filter[1]
         self._output = [self.vector_field, "*"]
         self._fields_not_metadata = frozenset((self.id_field, self.vector_field))
+
+    def _filter_changed(self) -> None:
+        """Compile the filter; searches and queries send it with `_extra`."""
+        self._compile_filter()
+        self._extra = self._options(None if self._empty else self.native_filter[1])
+
+    def _options(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The keywords of a search or query: the consistency level, the filter's params."""
+        return {**self._consistency, **({"filter_params": params} if params else {})}
 
     def _compile(self, flt: Filter) -> Any:
         """(expression, filter_params), folded for the schema (known kinds can make FALSE)."""
@@ -352,17 +359,23 @@ class MilvusDataSource(RemoteDataSource):
         )
         return int(row["count(*)"])
 
-    def _fetch(self, ids: list[Any]) -> QueryHits:
+    def _find(self, ids: list[Any]) -> QueryHits:
+        """One query: the filter and `id in [...]`, compiled together (escaped or as
+        templates, as the filter is)."""
+        compiled = self._compile(and_(self.filter, compare(self.id_field, "in", ids)))
+        if compiled is MATCHES_NOTHING:
+            return self._entities_to_hits([], scored=False)
+        expression, params = compiled
         rows = self._call(
-            "get",
-            self.client.get,
+            "query",
+            self.client.query,
             self.collection_name,
-            ids=ids,
+            filter=expression,
             output_fields=self._output,
             timeout=self.timeout,
+            **self._options(params),
         )
-        found = {row[self.id_field]: row for row in rows}
-        return self._entities_to_hits(in_order(ids, found), scored=False)
+        return self._entities_to_hits(rows, scored=False)
 
 
 def _vector_field(fields: Sequence[Mapping[str, Any]], name: str | None) -> Mapping[str, Any]:

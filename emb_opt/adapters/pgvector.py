@@ -6,7 +6,8 @@ distance operator (`<->`, `<=>`, `<#>`: euclidean, 1 - cosine, minus the inner p
 which are the library's distances), re-ordered by that distance. The planner may serve it
 from an HNSW or IVFFlat index; the adapter sets `hnsw.iterative_scan = relaxed_order` (and
 IVFFlat's) on the session, so a selective filter still fills `k` (pgvector >= 0.8). The
-filter compiles to a parameterised WHERE (`emb_opt.filters.to_sql`). Scans page by id.
+filter compiles to a parameterised WHERE (`emb_opt.filters.to_sql`). Scans page by id;
+fetches add `id = ANY(ids)` to the filter's WHERE.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from ..errors import missing_dependency
 from ..filters import Filter
 from ..filters.ir import BOOL, NUMBER, STR, kind_of
 from .backend import Backend
-from .base import QueryHits, check_metric
+from .base import QueryHits, check_metric, plain_id
 from .names import PG_IDENTIFIER_BYTES, POSTGRES
-from .remote import LoaderCalls, RemoteDataSource, in_order, load_rows
+from .remote import LoaderCalls, RemoteDataSource, load_rows
 from .retry import RetryPolicy
 from .servers import close_also, connect_server
 from .spec import SourceSpec
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 OPERATORS = {"l2": "<->", "cosine": "<=>", "ip": "<#>"}
 OPCLASSES = {"vector_l2_ops": "l2", "vector_cosine_ops": "cosine", "vector_ip_ops": "ip"}
 SESSION = {"hnsw.iterative_scan": "relaxed_order", "ivfflat.iterative_scan": "relaxed_order"}
+ID_KINDS = {"int2": int, "int4": int, "int8": int, "text": str, "varchar": str}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CATALOG = """
 SELECT a.attname, t.typname, a.atttypmod,
@@ -233,6 +235,7 @@ class PgvectorDataSource(RemoteDataSource):
         self.vector_column = vector.name
         key = _pick(found, id_column, None, "id_column", lambda c: c.primary)
         self.id_column = key.name
+        self._id_kind = ID_KINDS.get(key.type)  # what a fetched id must be (None: any)
         jsonb = [c for c in found if c.type == "jsonb"]
         self.json_column = (
             _pick(found, json_column, "jsonb", "json_column").name
@@ -276,8 +279,12 @@ class PgvectorDataSource(RemoteDataSource):
 
         return to_sql(flt, SqlSchema(self.columns, self.json_column))
 
+    def _filter_changed(self) -> None:
+        self._check_filter_keys()
+        self._compose()
+
     def _compose(self) -> None:
-        """The statements, built once: kNN, scan pages, ids, count and fetch."""
+        """The statements, built once per filter: kNN, scan pages, ids, count and fetch."""
         from psycopg import sql
 
         self._compile_filter()
@@ -305,9 +312,7 @@ class PgvectorDataSource(RemoteDataSource):
         ).format(**parts)
         self._ids = sql.SQL("SELECT {id} FROM {table} WHERE {where}").format(**parts)
         self._count_sql = sql.SQL("SELECT count(*) FROM {table} WHERE {where}").format(**parts)
-        self._fetch_sql = sql.SQL("SELECT {columns} FROM {table} WHERE {id} = ANY(%(ids)b)").format(
-            **parts
-        )
+        self._find_sql = self._select + sql.SQL(" AND {id} = ANY(%(ids)b)").format(**parts)
 
     def _execute(self, query: Any, params: Any = None) -> list[tuple[Any, ...]]:
         """One statement, one round trip: its rows."""
@@ -374,9 +379,14 @@ class PgvectorDataSource(RemoteDataSource):
     def _count(self) -> int:
         return int(self._execute(self._count_sql, self._params)[0][0])
 
-    def _fetch(self, ids: list[Any]) -> QueryHits:
-        rows = self._execute(self._fetch_sql, {"ids": ids})
-        return self._rows_to_hits(in_order(ids, {row[0]: row for row in rows}))
+    def _id_key(self, item_id: Any) -> Any:
+        """An int (int8 at most) for an integer id column, a str PostgreSQL text can hold
+        (no NUL) for a text one."""
+        key = plain_id(item_id, self._id_kind)
+        return None if isinstance(key, str) and "\x00" in key else key
+
+    def _find(self, ids: list[Any]) -> QueryHits:
+        return self._rows_to_hits(self._execute(self._find_sql, {**self._params, "ids": ids}))
 
     def close(self) -> None:
         """Closes the adapter's cursor, and the connection if the adapter opened it."""

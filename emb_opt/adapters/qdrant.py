@@ -8,6 +8,7 @@ Works with any `QdrantClient`: a server (REST or gRPC) or local mode (`":memory:
 
 from __future__ import annotations
 
+import numbers
 import uuid
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,7 +19,7 @@ import numpy as np
 
 from ..errors import missing_dependency
 from ..filters import Filter
-from ..filters.to_qdrant import to_qdrant
+from ..filters.to_qdrant import QdrantModels, client_models, to_qdrant, with_ids
 from .backend import Backend
 from .base import QueryHits, id_bounds, slice_hits
 from .names import QDRANT
@@ -26,7 +27,6 @@ from .remote import (
     LoaderCalls,
     RemoteDataSource,
     ScoreConvention,
-    in_order,
     load_rows,
     loader_metric,
 )
@@ -37,6 +37,7 @@ from .spec import SourceSpec
 METRICS = {"Euclid": "l2", "Cosine": "cosine", "Dot": "ip"}
 SCORES = ScoreConvention(l2_squared=False, similarity=True)
 SCROLL_PAGE = 10_000
+POINT_IDS = 2**64  # Qdrant ids: unsigned 64-bit ints, or UUIDs
 
 
 def import_qdrant() -> Any:
@@ -63,11 +64,29 @@ def qdrant_address(client: Any) -> str:
     return f"local mode ({getattr(inner, 'location', None) or ':memory:'})"
 
 
+def point_id(item_id: Any) -> int | str | None:
+    """A Qdrant point id as the engine compares it: an unsigned 64-bit int, or a UUID (a
+    `uuid.UUID` or any form `uuid.UUID` reads) in its hyphenated lowercase form; None for
+    anything else."""
+    if isinstance(item_id, numbers.Integral) and not isinstance(item_id, bool):
+        return int(item_id) if 0 <= int(item_id) < POINT_IDS else None
+    if isinstance(item_id, uuid.UUID):
+        return str(item_id)
+    if isinstance(item_id, str):
+        try:
+            return str(uuid.UUID(item_id))
+        except ValueError:
+            return None
+    return None
+
+
 class QdrantPoints(RemoteDataSource):
     """What the qdrant-client and Qdrant Edge adapters share: points (id, score, vector,
-    payload) turned into hits, and scans and samples paged through `scroll`."""
+    payload) turned into hits, scans and samples paged through `scroll`, and fetches as
+    one `scroll` for the points of some ids that pass the filter."""
 
     vector_name: str | None = None
+    models: QdrantModels  # the client's filter constructors
 
     def _vector(self, point: Any) -> Any:
         return point.vector[self.vector_name] if self.vector_name else point.vector
@@ -75,7 +94,7 @@ class QdrantPoints(RemoteDataSource):
     def _points_to_hits(self, points: Sequence[Any], scored: bool = True) -> QueryHits:
         raw = np.array([p.score for p in points] if scored else [], dtype=np.float64)
         return self._hits(
-            [p.id for p in points],
+            [p.id if isinstance(p.id, int) else str(p.id) for p in points],  # Edge: UUID
             SCORES.to_distance(self.metric, raw) if scored else np.zeros(len(points)),
             [self._vector(p) for p in points],
             [p.payload for p in points],
@@ -88,8 +107,11 @@ class QdrantPoints(RemoteDataSource):
         return [slice_hits(hits, start, end) for start, end in pairwise(bounds)]
 
     @abstractmethod
-    def _scroll_page(self, limit: int, offset: Any, with_data: bool) -> tuple[list[Any], Any]:
-        """One page of at most `limit` matching points from `offset`, and the next offset."""
+    def _scroll_page(
+        self, limit: int, offset: Any, with_data: bool, native: Any
+    ) -> tuple[list[Any], Any]:
+        """One page of at most `limit` points from `offset` that the compiled filter
+        `native` (None: none) accepts, and the next offset."""
 
     def _scroll(
         self, limit: int, with_data: bool, bounds: tuple[Any, Any] | None = None
@@ -99,7 +121,7 @@ class QdrantPoints(RemoteDataSource):
         offset, end = bounds or (None, None)
         stop = None if end is None else point_order(end)
         while True:
-            points, offset = self._scroll_page(limit, offset, with_data)
+            points, offset = self._scroll_page(limit, offset, with_data, self.native_filter)
             if stop is not None and (offset is None or point_order(offset) >= stop):
                 yield [p for p in points if point_order(p.id) < stop]
                 return
@@ -122,6 +144,14 @@ class QdrantPoints(RemoteDataSource):
     def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
         for points in self._scroll(batch_size, True, bounds):
             yield self._points_to_hits(points, scored=False)
+
+    def _id_key(self, item_id: Any) -> Any:
+        return point_id(item_id)
+
+    def _find(self, ids: list[Any]) -> QueryHits:
+        native = with_ids(self.native_filter, ids, self.models)
+        points, _ = self._scroll_page(len(ids), None, True, native)
+        return self._points_to_hits(points, scored=False)
 
 
 class QdrantDataSource(QdrantPoints):
@@ -167,6 +197,7 @@ class QdrantDataSource(QdrantPoints):
         """
         super().__init__(client, collection_name, k, filter, item_key, distance_cutoff, retry)
         models = import_qdrant()
+        self.models = client_models()
         self.timeout = timeout
         info = self._collection_info()
         self.vector_name, params = _vector_params(info.config.params.vectors, vector_name)
@@ -236,12 +267,14 @@ class QdrantDataSource(QdrantPoints):
         responses = self._call("query_batch_points", query)
         return self._results_to_hits([response.points for response in responses])
 
-    def _scroll_page(self, limit: int, offset: Any, with_data: bool) -> tuple[list[Any], Any]:
+    def _scroll_page(
+        self, limit: int, offset: Any, with_data: bool, native: Any
+    ) -> tuple[list[Any], Any]:
         return self._call(
             "scroll",
             self.client.scroll,
             self.collection_name,
-            scroll_filter=self.native_filter,
+            scroll_filter=native,
             limit=limit,
             offset=offset,
             with_payload=with_data,
@@ -262,17 +295,6 @@ class QdrantDataSource(QdrantPoints):
             exact=True,
         )
         return int(result.count)
-
-    def _fetch(self, ids: list[Any]) -> QueryHits:
-        records = self._call(
-            "retrieve",
-            self.client.retrieve,
-            self.collection_name,
-            ids=ids,
-            with_payload=True,
-            with_vectors=self._with_vector,
-        )
-        return self._points_to_hits(in_order(ids, {r.id: r for r in records}), scored=False)
 
 
 def _vector_params(vectors: Any, name: str | None) -> tuple[str | None, Any]:

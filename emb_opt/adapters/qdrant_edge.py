@@ -22,12 +22,12 @@ import numpy as np
 from ..errors import ConfigError, missing_dependency
 from ..filters import Filter
 from ..filters._native import infer_kinds
-from ..filters.to_qdrant import to_qdrant_edge
+from ..filters.to_qdrant import edge_models, to_qdrant_edge
 from .backend import Backend
 from .base import QueryHits
 from .names import IDENTIFIER, QDRANT_EDGE
 from .qdrant import METRICS, QdrantPoints, _vector_params
-from .remote import in_order, load_rows, loader_metric
+from .remote import load_rows, loader_metric
 from .retry import RetryPolicy
 from .servers import connect_server
 from .spec import SourceSpec
@@ -102,6 +102,7 @@ class QdrantEdgeDataSource(QdrantPoints):
         path = None if isinstance(shard, edge.EdgeShard) else Path(shard)
         name = path.name if path is not None else "shard"
         super().__init__(shard, name or "shard", k, filter, item_key, distance_cutoff, retry)
+        self.models = edge_models()
         config = config if config is not None else path
         if config is None:
             raise ValueError(
@@ -152,11 +153,13 @@ class QdrantEdgeDataSource(QdrantPoints):
         batch = edge.QueryBatchRequest(requests)
         return self._results_to_hits(self._call("query_batch", self.client.query_batch, batch))
 
-    def _scroll_page(self, limit: int, offset: Any, with_data: bool) -> tuple[list[Any], Any]:
+    def _scroll_page(
+        self, limit: int, offset: Any, with_data: bool, native: Any
+    ) -> tuple[list[Any], Any]:
         request = import_edge().ScrollRequest(
             offset=offset,
             limit=limit,
-            filter=self.native_filter,
+            filter=native,
             with_payload=with_data,
             with_vector=self._with_vector if with_data else False,
         )
@@ -168,10 +171,6 @@ class QdrantEdgeDataSource(QdrantPoints):
     def _count(self) -> int:
         request = import_edge().CountRequest(exact=True, filter=self.native_filter)
         return int(self._call("count", self.client.count, request))
-
-    def _fetch(self, ids: list[Any]) -> QueryHits:
-        records = self._call("retrieve", self.client.retrieve, ids, True, self._with_vector)
-        return self._points_to_hits(in_order(ids, {r.id: r for r in records}), scored=False)
 
     def close(self) -> None:
         """Closes the shard if this source opened it (from a directory)."""

@@ -4,8 +4,9 @@
 database call through bounded retries that name the backend and address, samples by
 scanning matching ids, and turns raw scores into smaller-is-closer distances. Each adapter
 pages through its matching items (`_scan`) with the backend's own cursor: Qdrant `scroll`,
-Chroma `get` with offsets, the Milvus query iterator. The loader
-helpers check and batch the arrays the `load_collection` functions take.
+Chroma `get` with offsets, the Milvus query iterator; and reads the matching items among
+some ids (`_find`, behind the base class's `fetch`) with the id condition and the filter in
+one query. The loader helpers check and batch the arrays the `load_collection` functions take.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..errors import BackendError
 from ..schemas import Item
-from .base import QueryHits, VectorDataSource, check_metric, hits_to_items, l2_to_distance
+from .base import QueryHits, VectorDataSource, check_metric, l2_to_distance
 from .names import NameRules, encodable
 from .retry import RetryPolicy, call_with_retry
 
@@ -128,16 +129,14 @@ class RemoteDataSource(VectorDataSource):
         """`n` distinct random items that pass the filter (fewer if fewer match).
 
         Scans the ids of the matching items (ids only, paged), picks `n` with `seed`,
-        then fetches those items in one call.
+        then fetches those items (`fetch_batch` per call).
         """
         if self._empty or n <= 0:
             return []
         ids = sorted(self._matching_ids(), key=_sort_key)
         rng = np.random.default_rng(seed)
         chosen = np.sort(rng.choice(len(ids), size=min(n, len(ids)), replace=False))
-        if not len(chosen):
-            return []
-        return hits_to_items(self._fetch([ids[i] for i in chosen.tolist()]))
+        return self.fetch([ids[i] for i in chosen.tolist()])
 
     def opener(self) -> Callable[[], Any]:
         """How another process opens this source: what its `connect` or `set_opener` said.
@@ -169,8 +168,8 @@ class RemoteDataSource(VectorDataSource):
         """Every id the filter accepts."""
 
     @abstractmethod
-    def _fetch(self, ids: list[Any]) -> QueryHits:
-        """The items with these ids, in this order, with zero distances."""
+    def _find(self, ids: list[Any]) -> QueryHits:
+        """The items among `ids` that the filter accepts, in any order, in one call."""
 
     @abstractmethod
     def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
@@ -186,14 +185,6 @@ class RemoteDataSource(VectorDataSource):
 
 def _sort_key(value: Any) -> tuple[str, Any]:
     return (type(value).__name__, value)
-
-
-def in_order(ids: list[Any], found: Mapping[Any, T]) -> list[T]:
-    """`found[id]` for each requested id (fetch calls may answer in any order)."""
-    missing = [i for i in ids if i not in found]
-    if missing:
-        raise KeyError(f"the database did not return ids {missing[:5]}")
-    return [found[i] for i in ids]
 
 
 # ---- loaders ---------------------------------------------------------------------------
@@ -227,7 +218,8 @@ def load_rows(
 ) -> LoadRows:
     """Check the arrays a loader takes and build one payload per row.
 
-    The payload is the row's metadata plus `{item_key: item}` when items are given.
+    The payload is the row's metadata plus `{item_key: item}` when items are given (metadata
+    may hold that key already with the same value: the items were read from it).
     `drop_nulls` removes None values, for stores that cannot hold null (same filter
     semantics: a null field and a missing one both fail `$eq` and pass `$ne`). Keys in
     `reserved` (a backend's id and vector fields), and keys and text the engine cannot
@@ -251,8 +243,11 @@ def load_rows(
     for row in range(n):
         payload = dict(metadata[row] or {}) if metadata is not None else {}
         if items is not None:
-            if item_key in payload:
-                raise ValueError(f"row {row}: metadata already has the item key {item_key!r}")
+            if item_key in payload and not same_value(payload[item_key], items[row]):
+                raise ValueError(
+                    f"row {row}: metadata key {item_key!r} holds {payload[item_key]!r}, but "
+                    f"the item stored under that key is {items[row]!r}; name another item_key"
+                )
             payload[item_key] = items[row]
         if drop_nulls:
             payload = {key: value for key, value in payload.items() if value is not None}
@@ -261,6 +256,11 @@ def load_rows(
         names.check_row(row, payload)
         payloads.append(payload)
     return LoadRows(matrix, row_ids, payloads)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal values of one type (True is not 1, 1 is not 1.0)."""
+    return type(a) is type(b) and bool(a == b)
 
 
 def loader_metric(metric: str, names: Mapping[str, str], backend: str) -> str:

@@ -1,14 +1,16 @@
 """In-process sources whose vectors are addressed by row number (numpy, FAISS, HF Datasets).
 
 A subclass says how to find the nearest rows (`_nearest`) and how to fetch rows (`_fetch`);
-this module does the filter mask, one fetch for the whole batch, random samples and scans
-(an unfiltered scan fetches contiguous row slices, which the subclasses read without copying).
+this module does the filter mask, one fetch for the whole batch, fetches by id, random samples
+and scans (an unfiltered scan fetches contiguous row slices, which the subclasses read without
+copying).
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
+from functools import cached_property
 from itertools import pairwise
 from typing import Any
 
@@ -16,7 +18,14 @@ import numpy as np
 
 from ..filters import Columns, Filter, mask
 from ..schemas import Item
-from .base import QueryHits, VectorDataSource, even_bounds, hits_to_items, slice_hits
+from .base import (
+    QueryHits,
+    VectorDataSource,
+    even_bounds,
+    hits_to_items,
+    plain_id,
+    slice_hits,
+)
 
 Rows = np.ndarray | slice  # row numbers, or a contiguous run of rows (`slice(start, stop)`)
 
@@ -54,6 +63,19 @@ class RowTable:
         self.metadata = metadata
         self._columns = columns
         self._cached: tuple[Filter, np.ndarray] | None = None
+
+    def rows_of(self, ids: Sequence[Any]) -> list[int]:
+        """The rows of those of `ids` (`plain_id` values) the table holds."""
+        if self.ids is None:  # the ids are the row numbers
+            return [i for i in ids if isinstance(i, int) and 0 <= i < self.n]
+        positions = self._positions
+        return [positions[i] for i in ids if i in positions]
+
+    @cached_property
+    def _positions(self) -> dict[Any, int]:
+        """The row of each id (as `plain_id` gives it), made at the first fetch by id."""
+        keys = (plain_id(item_id) for item_id in self.ids or ())
+        return {key: row for row, key in enumerate(keys) if key is not None}
 
     def allowed(self, flt: Filter) -> np.ndarray:
         """Boolean mask of the rows the filter accepts."""
@@ -111,19 +133,13 @@ class RowDataSource(VectorDataSource):
         bounds = np.concatenate([[0], np.cumsum(valid.sum(axis=1))]).tolist()
         return [slice_hits(fetched, start, end) for start, end in pairwise(bounds)]
 
-    def fetch(self, ids: Sequence[Any]) -> list[Item]:
-        """The items with these ids, in that order (an unknown id is a ValueError)."""
-        n = self.rows.n
-        if self.rows.ids is None:
-            found = [i if isinstance(i, int) and 0 <= i < n else None for i in ids]
-        else:
-            positions = {item_id: row for row, item_id in enumerate(self.rows.ids)}
-            found = [positions.get(i) for i in ids]
-        missing = [i for i, row in zip(ids, found) if row is None]
-        if missing:
-            raise ValueError(f"unknown ids {missing[:5]}; the source has {n} items")
-        rows = np.array(found, dtype=np.int64)
-        return hits_to_items(self._fetch(rows, np.zeros(len(rows))))
+    def _find(self, ids: list[Any]) -> QueryHits:
+        """The rows of these ids that the filter mask keeps, in one read."""
+        rows = np.array(self.rows.rows_of(ids), dtype=np.int64)
+        allowed = self._allowed()
+        if allowed is not None:
+            rows = rows[allowed[rows]]
+        return self._fetch(rows, np.zeros(len(rows)))
 
     def sample(self, n: int, seed: int | None = None) -> list[Item]:
         """`n` distinct random items that pass the filter (fewer if fewer match)."""

@@ -53,8 +53,13 @@ def connect_server(
         return client, source.collection in collections(client)
 
     client, exists = _reach(backend.name, address, first_calls)
-    _fill_if_missing(source, exists, load, client, **(load_options or {}))
-    made = _adapter(adapter or backend.adapter, client, source, options)
+    try:
+        _fill_if_missing(source, exists, load, client, **(load_options or {}))
+        made = _adapter(adapter or backend.adapter, client, source, options)
+    except BaseException:  # data the backend refuses, a bad option: nothing is left open
+        if close_client:
+            _close(client)
+        raise
     return _owning(made, client) if close_client else made
 
 
@@ -109,7 +114,12 @@ def _adapter(
 def _owning(adapter: Any, client: Any) -> Any:
     """Make `adapter.close()` also close the client the config opened (adapters leave a
     caller's client open)."""
-    return close_also(adapter, lambda: client.close() if hasattr(client, "close") else None)
+    return close_also(adapter, lambda: _close(client))
+
+
+def _close(client: Any) -> None:
+    if hasattr(client, "close"):
+        client.close()
 
 
 def close_also(adapter: Any, action: Callable[[], Any]) -> Any:

@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from ..adapters.spec import SourceSpec
-from ..errors import ConfigError
+from ..errors import ConfigError, UnknownIdError
 from ..executors import Executor, ProcessExecutor, SerialExecutor, ThreadExecutor
 from ..log import SearchLog
 from ..masking import mask_config
@@ -50,10 +50,11 @@ class Run:
         (`start.scores`), with the start queries pending."""
         log = SearchLog()
         self.runner.orient(log)
-        scores = self.config.start.scores
+        scores, key = self.config.start.scores, self.config.start.key
         if scores is not None:
-            answers = read_known(Path(scores))
-            for item, score, reason in fetch_known(self.source, answers, f"start.scores {scores}"):
+            where = f"start.scores {scores}"
+            answers = read_known(Path(scores), key=key)
+            for item, score, reason in fetch_known(self.source, answers, where, key):
                 log.add_known(item, score, reason)
         log.pending = self.start_batch(log)
         return log
@@ -77,7 +78,10 @@ class Run:
         if start.ids is not None:
             if not isinstance(self.source, Fetchable):
                 raise ConfigError(lacks("start.ids", self.source, Fetchable))
-            return build_batch_from_items(self.source.fetch(start.ids))
+            try:
+                return build_batch_from_items(self.source.fetch(start.ids))
+            except UnknownIdError as error:
+                raise ConfigError(f"start.ids: {error}") from None
         try:
             embeddings = np.load(start.file)  # type: ignore[arg-type]
         except OSError as error:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ..errors import FilterError
 from ..filters import TRUE, Filter, parse
+from ..filters.ir import check_field
 from ..stopping import StopRule
 
 
@@ -124,7 +125,8 @@ class StrategyConfig(_Block):
 
 class StartConfig(_Block):
     """Start queries: random items from the collection, given ids, or an `.npy` file; and
-    `scores`, items scored before the run (a file of id,score rows or a run directory).
+    `scores`, items scored before the run (a file of id,score rows or a run directory),
+    found by id or, with `key`, by that metadata field (the rows' ids are its values).
     `scores` alone starts from the best `KNOWN_STARTS` of them; `count_budget` makes them
     spend `stop.max_score_calls`."""
 
@@ -132,6 +134,7 @@ class StartConfig(_Block):
     ids: list[int | str] | None = None
     file: str | None = None
     scores: str | None = None
+    key: str | None = None
     count_budget: bool = False
     seed: int = 0
 
@@ -143,6 +146,13 @@ class StartConfig(_Block):
                 "give exactly one of random, ids or file (or scores alone); got "
                 f"{', '.join(given) or 'none'}"
             )
+        if self.key is not None:
+            if self.scores is None:
+                raise ValueError("key: finds the items of start.scores; give scores too")
+            try:
+                check_field(self.key)
+            except FilterError as error:
+                raise ValueError(f"key: {error}") from None
         return self
 
 

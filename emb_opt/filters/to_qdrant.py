@@ -87,6 +87,7 @@ class QdrantModels(NamedTuple):
     range: Callable[..., Any]
     value: Callable[[Any], Any]
     any: Callable[[list[Any]], Any]
+    has_id: Callable[[list[Any]], Any]  # the points of these ids
 
 
 def client_models() -> QdrantModels:
@@ -100,6 +101,7 @@ def client_models() -> QdrantModels:
         models.Range,
         lambda value: models.MatchValue(value=value),
         lambda values: models.MatchAny(any=values),
+        lambda ids: models.HasIdCondition(has_id=ids),
     )
 
 
@@ -119,6 +121,7 @@ def edge_models() -> QdrantModels:
         qdrant_edge.RangeFloat,
         value,
         lambda values: qdrant_edge.MatchAny(any=values),
+        lambda ids: qdrant_edge.HasIdCondition(point_ids=set(ids)),
     )
 
 
@@ -161,6 +164,13 @@ def to_qdrant_edge(flt: Filter) -> Any:
     """A `qdrant_edge.Filter` equivalent to `flt`, or None for TRUE."""
     neutral = qdrant_filter(flt)
     return None if neutral is None else build(neutral, edge_models())
+
+
+def with_ids(native: Any, ids: list[Any], models: QdrantModels) -> Any:
+    """A native filter for the points of `ids` that `native` (a compiled filter, or None
+    for none) accepts."""
+    has_id = models.has_id(ids)
+    return models.filter(must=[has_id] if native is None else [has_id, native])
 
 
 def _condition(flt: Filter) -> Condition:

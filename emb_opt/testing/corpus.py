@@ -34,7 +34,7 @@ class ConformanceCorpus:
     """Vectors with ids and per-row metadata (None values stand for null; absent keys, missing)."""
 
     embeddings: np.ndarray
-    ids: list[int]
+    ids: list[Any]
     metadata: list[dict[str, Any]]
 
     @property

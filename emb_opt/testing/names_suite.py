@@ -14,6 +14,8 @@ A backend's test module subclasses `NameConformance` and provides `source_config
 
 Collections are loaded and opened through the backend's descriptor, as a config does. A
 refused load must leave no collection behind: the check comes before the first write.
+Metadata may hold the item under the item key already (a config's `items_key: item` reads
+the items from there): the load takes it, and refuses a different value under that key.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 import pytest
 
 from ..adapters.backend import Backend, builtin_backends
+from ..adapters.base import scan_to_items
 from ..adapters.spec import SourceSpec
 from ..schemas import Query
 
@@ -60,15 +63,23 @@ class NameConformance:
     def backend(self, source_config: dict[str, Any]) -> Backend:
         return builtin_backends()[source_config["backend"]]
 
-    def load(self, source_config: dict[str, Any], metadata: list[Any], name: str) -> None:
-        """`metadata` (one dict per row) into a new collection `name`."""
+    def load(
+        self,
+        source_config: dict[str, Any],
+        metadata: list[Any],
+        name: str,
+        items: list[Any] | None = None,
+    ) -> None:
+        """`metadata` (one dict per row) into a new collection `name`, with `items` stored
+        under the item key "item" if given."""
         backend = self.backend(source_config)
         assert backend.open_client is not None and backend.load_collection is not None
         client = backend.open_client(SourceSpec(**source_config))
         try:
             embeddings = np.random.default_rng(0).standard_normal((len(metadata), 4))
+            ids = list(range(len(metadata)))
             backend.load_collection(
-                client, name, embeddings, metadata=metadata, ids=list(range(len(metadata)))
+                client, name, embeddings, metadata=metadata, ids=ids, items=items
             )
         finally:
             _close(client)
@@ -91,11 +102,18 @@ class NameConformance:
         finally:
             source.close()
 
-    def refuses(self, source_config: dict[str, Any], metadata: list[Any], *names: str) -> None:
-        """Loading `metadata` is a ValueError naming `names`, and writes nothing."""
+    def refuses(
+        self,
+        source_config: dict[str, Any],
+        metadata: list[Any],
+        *names: str,
+        items: list[Any] | None = None,
+    ) -> None:
+        """Loading `metadata` (and `items`) is a ValueError naming `names`, and writes
+        nothing."""
         collection = f"names_{uuid.uuid4().hex[:8]}"
         with pytest.raises(ValueError) as refused:
-            self.load(source_config, metadata, collection)
+            self.load(source_config, metadata, collection, items)
         message = str(refused.value)
         for expected in names:
             assert expected in message, f"{expected!r} not in {message!r}"
@@ -111,6 +129,30 @@ class NameConformance:
         others = self.search(source_config, name, ROWS, {LONG_KEY: {"$ne": 3}})
         assert len(others) == ROWS - 1
         assert all(set(item.data) == {LONG_KEY} for item in others)
+
+    def test_metadata_holding_the_items_under_the_item_key_loads(
+        self, source_config: dict[str, Any]
+    ) -> None:
+        name = f"names_{uuid.uuid4().hex[:8]}"
+        metadata = [{"item": f"mol-{row}", "tag": "fine"} for row in range(ROWS)]
+        self.load(source_config, metadata, name, items=[row["item"] for row in metadata])
+        config = SourceSpec(**source_config, collection=name, k=ROWS, item_key="item")
+        source = self.backend(source_config).connect(config)
+        try:
+            found = [item for batch in source.scan() for item in scan_to_items(batch)]
+        finally:
+            source.close()
+        assert sorted((item.item, item.data) for item in found) == sorted(
+            (row["item"], {"tag": "fine"}) for row in metadata
+        )
+
+    def test_another_value_under_the_item_key_is_refused(
+        self, source_config: dict[str, Any]
+    ) -> None:
+        metadata = [{"item": f"mol-{row}"} for row in range(ROWS)]
+        items = [row["item"] for row in metadata]
+        items[6] = "other"
+        self.refuses(source_config, metadata, "row 6", "'item'", "'other'", items=items)
 
     @pytest.mark.parametrize("where", ["value", "key", "nested"])
     def test_a_lone_surrogate_is_refused_before_anything_is_written(

@@ -4,7 +4,8 @@ A scan must yield exactly the items the reference evaluator accepts, each once, 
 batches of at most `batch_size`, carrying the corpus vectors and metadata; items built from
 scan rows must equal the items a kNN search returns for the same ids. The parts of a scan,
 each read by another source opened like the first, must together be the full scan: every
-item once, in scan order.
+item once, in scan order. A narrowed source (`narrowed(flt)`) scans, counts and fetches
+what both its filter and `flt` accept; closing it leaves the source open.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..errors import UnsupportedFilterError
 from ..filters import matches, parse
 from ..protocols import Partition
 from .cases import FILTER_CASES, FilterCase
-from .corpus import RARE_BUCKET, ConformanceCorpus, query_batch
+from .corpus import RARE_BUCKET, TRICKY_STRINGS, ConformanceCorpus, query_batch
 
 Factory = Callable[..., Any]
 ALWAYS_FALSE = {"$and": [{"n": 1}, {"tag": {"$in": []}}]}
@@ -34,6 +35,11 @@ PARTITION_FILTERS = {
     "none": {"bucket": {"$gt": 5000}},  # matches nothing, which only the engine can tell
 }
 PARTITION_COUNTS = (1, 2, 3, 8)
+NARROWED = {  # (the source's filter, the further one)
+    "tricky_in": ({"n": {"$lt": 5}}, {"tag": {"$in": list(TRICKY_STRINGS)}}),
+    "numbers_or_text": (None, {"$or": [{"bucket": {"$in": [3, 7, 11]}}, {"tag": "it's"}]}),
+    "disjoint": ({"n": 1}, {"n": 2}),
+}
 
 
 def accepted_ids(corpus: ConformanceCorpus, flt: Any) -> list[Any]:
@@ -155,6 +161,35 @@ class ScanConformance:
                 f"repeated {sorted({i for i in joined if joined.count(i) > 1})[:5]}, "
                 f"missing {sorted(set(full) - set(joined))[:5]}"
             )
+
+    @pytest.mark.parametrize("case", list(NARROWED))
+    def test_a_narrowed_source_holds_what_both_filters_accept(
+        self, conformance: ConformanceCorpus, make_source: Factory, case: str
+    ) -> None:
+        first, further = NARROWED[case]
+        both = {"$and": [first, further]} if first else further
+        source = make_source(k=1, filter=first)
+        view = source.narrowed(further)
+        expected = accepted_ids(conformance, both)
+        assert_scan_matches(conformance, view, both, pagination_size(len(expected)))
+        assert view.count() == len(expected)
+        outside = [i for i in accepted_ids(conformance, first) if i not in set(expected)][:3]
+        assert [item.id for item in view.fetch(expected[:5])] == expected[:5]
+        with pytest.raises(ValueError, match="unknown ids"):
+            view.fetch(outside)
+        view.close()
+        assert source.count() == len(accepted_ids(conformance, first))
+
+    def test_narrowed_to_nothing_makes_no_database_call(
+        self, conformance: ConformanceCorpus, make_source: Factory
+    ) -> None:
+        view = make_source(k=1).narrowed(ALWAYS_FALSE)
+
+        def forbidden(*args: Any, **kwargs: Any) -> None:
+            raise AssertionError("the database was called for an always-false filter")
+
+        view._scan = view._count = forbidden
+        assert list(view.scan(7)) == [] and view.count() == 0
 
     @pytest.mark.parametrize("count", BAD_BATCH_SIZES, ids=repr)
     def test_partitions_reject_a_bad_count(self, make_source: Factory, count: Any) -> None:

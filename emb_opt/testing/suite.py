@@ -1,17 +1,24 @@
-"""The adapter conformance suite. An adapter's test module subclasses it and provides a factory:
+"""The adapter conformance suite. An adapter's test module subclasses it and provides a loader:
 
     class TestMyAdapter(DataSourceConformance):
         unsupported = frozenset()          # capabilities from emb_opt.testing.cases it lacks
+        string_ids = "any"                 # the string ids it holds: "any" or "uuid"
 
         @pytest.fixture(scope="class")
         @classmethod
-        def make_source(cls, conformance):   # conformance: the ConformanceCorpus
-            def make(k, filter=None, distance_cutoff=None):
-                return MyDataSource(..., k=k, filter=filter, distance_cutoff=distance_cutoff)
-            return make
+        def load_source(cls, tmp_path_factory):
+            def load(corpus):                # a ConformanceCorpus: embeddings, ids, metadata
+                ...                          # a new collection holding it
+                def make(k, filter=None, distance_cutoff=None):
+                    return MyDataSource(..., k=k, filter=filter, distance_cutoff=distance_cutoff)
+                return make
+            return load
 
-Every check compares with exact euclidean kNN over the items the reference evaluator accepts;
-the scan checks (`emb_opt.testing.scan_suite`) compare scans with the accepted items.
+`make_source` (the factory over the conformance corpus) is `load_source(conformance)` unless
+the class provides it too. Every check compares with exact euclidean kNN over the items the
+reference evaluator accepts; the scan checks (`emb_opt.testing.scan_suite`) compare scans
+with the accepted items, the fetch checks (`emb_opt.testing.fetch_suite`) fetched items with
+the corpus rows.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from hypothesis import strategies as st
 
 from ..errors import UnsupportedFilterError
 from ..filters import matches, parse
-from ..protocols import DataSource, Sampleable
+from ..protocols import DataSource, Fetchable, Narrowable, Sampleable
 from ..schemas import Query
 from .cases import FILTER_CASES, FilterCase, capabilities_needed
 from .corpus import (
@@ -36,6 +43,7 @@ from .corpus import (
     conformance_corpus,
     query_batch,
 )
+from .fetch_suite import FetchConformance, Loader
 from .scan_suite import ScanConformance
 
 Factory = Callable[..., Any]
@@ -95,10 +103,11 @@ def random_filters(draw: Any, depth: int = 2) -> Any:
     return {"$not": children[0]} if logic == "$not" else {logic: children}
 
 
-class DataSourceConformance(ScanConformance):
-    """Checks every adapter must pass; subclasses provide `make_source` and `unsupported`.
+class DataSourceConformance(ScanConformance, FetchConformance):
+    """Checks every adapter must pass; subclasses provide `load_source` and `unsupported`.
 
-    The kNN checks live here, the `scan` / `count` checks in `ScanConformance`.
+    The kNN checks live here, the `scan` / `count` checks in `ScanConformance`, the `fetch`
+    checks in `FetchConformance`.
     """
 
     unsupported: frozenset[str] = frozenset()
@@ -111,8 +120,13 @@ class DataSourceConformance(ScanConformance):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance: ConformanceCorpus) -> Factory:
-        raise NotImplementedError("a conformance test class must provide make_source")
+    def load_source(cls) -> Loader:
+        raise NotImplementedError("a conformance test class must provide load_source")
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def make_source(cls, conformance: ConformanceCorpus, load_source: Loader) -> Factory:
+        return load_source(conformance)
 
     @pytest.mark.parametrize("case", FILTER_CASES, ids=lambda case: case.name)
     def test_filter_case(
@@ -197,7 +211,7 @@ class DataSourceConformance(ScanConformance):
 
     def test_implements_the_tiers_the_core_reads(self, make_source: Factory) -> None:
         source = make_source(k=K)
-        for tier in (DataSource, Sampleable):
+        for tier in (DataSource, Sampleable, Fetchable, Narrowable):
             assert isinstance(source, tier), f"{type(source).__name__} is no {tier.__name__}"
 
     def test_wrong_dimension_is_a_clear_error(

@@ -8,6 +8,7 @@ semantics) and has no exact form for a negated range (declared unsupported).
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -70,9 +71,11 @@ def loaded_factory(client, corpus):
         ef_construction=400,
     )
 
+    id_type = int if all(isinstance(i, int) for i in corpus.ids) else str
+
     def make(k, filter=None, distance_cutoff=None):
         return ChromaDataSource(
-            client, name, k=k, filter=filter, distance_cutoff=distance_cutoff, id_type=int
+            client, name, k=k, filter=filter, distance_cutoff=distance_cutoff, id_type=id_type
         )
 
     return make
@@ -83,8 +86,8 @@ class TestChromaServerConformance(DataSourceConformance):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, chroma_server):
-        return loaded_factory(chroma_server.client(), conformance)
+    def load_source(cls, chroma_server):
+        return functools.partial(loaded_factory, chroma_server.client())
 
 
 class TestChromaEmbeddedConformance(DataSourceConformance):
@@ -92,9 +95,9 @@ class TestChromaEmbeddedConformance(DataSourceConformance):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, tmp_path_factory):
+    def load_source(cls, tmp_path_factory):
         client = chromadb.PersistentClient(path=str(tmp_path_factory.mktemp("chroma-embedded")))
-        return loaded_factory(client, conformance)
+        return functools.partial(loaded_factory, client)
 
 
 class TestChromaDockerConformance(DataSourceConformance):
@@ -102,9 +105,9 @@ class TestChromaDockerConformance(DataSourceConformance):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, chroma_container_url):
+    def load_source(cls, chroma_container_url):
         host, port = host_port(chroma_container_url)
-        return loaded_factory(chromadb.HttpClient(host=host, port=port), conformance)
+        return functools.partial(loaded_factory, chromadb.HttpClient(host=host, port=port))
 
 
 @pytest.fixture(params=["server", "embedded", "docker"])

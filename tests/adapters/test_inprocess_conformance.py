@@ -14,18 +14,21 @@ from emb_opt.testing import DataSourceConformance
 class TestNumpyConformance(DataSourceConformance):
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance):
-        def make(k, filter=None, distance_cutoff=None):
-            return NumpyDataSource(
-                conformance.embeddings,
-                k=k,
-                ids=conformance.ids,
-                metadata=conformance.metadata,
-                filter=filter,
-                distance_cutoff=distance_cutoff,
-            )
+    def load_source(cls):
+        def load(corpus):
+            def make(k, filter=None, distance_cutoff=None):
+                return NumpyDataSource(
+                    corpus.embeddings,
+                    k=k,
+                    ids=corpus.ids,
+                    metadata=corpus.metadata,
+                    filter=filter,
+                    distance_cutoff=distance_cutoff,
+                )
 
-        return make
+            return make
+
+        return load
 
 
 class TestFaissFlatConformance(DataSourceConformance):
@@ -33,26 +36,29 @@ class TestFaissFlatConformance(DataSourceConformance):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance):
-        faiss = import_faiss()
-        index = faiss.index_factory(conformance.dimension, cls.index_factory)
-        index.train(conformance.embeddings)
-        index.add(conformance.embeddings)
-        if hasattr(index, "hnsw"):
-            index.hnsw.efSearch = 512  # unfiltered HNSW is approximate; make it exact here
+    def load_source(cls):
+        def load(corpus):
+            faiss = import_faiss()
+            index = faiss.index_factory(corpus.dimension, cls.index_factory)
+            index.train(corpus.embeddings)
+            index.add(corpus.embeddings)
+            if hasattr(index, "hnsw"):
+                index.hnsw.efSearch = 512  # unfiltered HNSW is approximate; make it exact here
 
-        def make(k, filter=None, distance_cutoff=None):
-            return FaissDataSource(
-                index,
-                k=k,
-                ids=conformance.ids,
-                metadata=conformance.metadata,
-                embeddings=conformance.embeddings,
-                filter=filter,
-                distance_cutoff=distance_cutoff,
-            )
+            def make(k, filter=None, distance_cutoff=None):
+                return FaissDataSource(
+                    index,
+                    k=k,
+                    ids=corpus.ids,
+                    metadata=corpus.metadata,
+                    embeddings=corpus.embeddings,
+                    filter=filter,
+                    distance_cutoff=distance_cutoff,
+                )
 
-        return make
+            return make
+
+        return load
 
 
 class TestFaissHNSWConformance(TestFaissFlatConformance):
@@ -64,26 +70,29 @@ class TestFaissHNSWConformance(TestFaissFlatConformance):
 class TestHuggingFaceConformance(DataSourceConformance):
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance):
+    def load_source(cls):
         from datasets import Dataset
 
-        columns = {"id": conformance.ids, "embedding": list(conformance.embeddings)}
-        for key in ("rand", "n", "price", "flag", "tag", "bucket"):
-            columns[key] = [row.get(key) for row in conformance.metadata]
-        dataset = Dataset.from_dict(columns)
-        dataset.add_faiss_index("embedding")
+        def load(corpus):
+            columns = {"id": corpus.ids, "embedding": list(corpus.embeddings)}
+            for key in ("rand", "n", "price", "flag", "tag", "bucket"):
+                columns[key] = [row.get(key) for row in corpus.metadata]
+            dataset = Dataset.from_dict(columns)
+            dataset.add_faiss_index("embedding")
 
-        def make(k, filter=None, distance_cutoff=None):
-            return HuggingFaceDataSource(
-                dataset,
-                "embedding",
-                k=k,
-                id_key="id",
-                filter=filter,
-                distance_cutoff=distance_cutoff,
-            )
+            def make(k, filter=None, distance_cutoff=None):
+                return HuggingFaceDataSource(
+                    dataset,
+                    "embedding",
+                    k=k,
+                    id_key="id",
+                    filter=filter,
+                    distance_cutoff=distance_cutoff,
+                )
 
-        return make
+            return make
+
+        return load
 
 
 def test_faiss_index_without_selector_support_is_a_clear_error(conformance_small):

@@ -51,11 +51,13 @@ class TestLanceConformance(DataSourceConformance):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, tmp_path_factory):
-        path = tmp_path_factory.mktemp("lance")
-        return loaded_factory(
-            path, conformance, cls.load_options, cls.vector_index, **cls.source_options
-        )
+    def load_source(cls, tmp_path_factory):
+        def load(corpus):
+            path = tmp_path_factory.mktemp("lance")
+            options = cls.source_options
+            return loaded_factory(path, corpus, cls.load_options, cls.vector_index, **options)
+
+        return load
 
 
 class TestLanceUnindexedConformance(TestLanceConformance):

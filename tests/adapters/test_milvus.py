@@ -8,6 +8,7 @@ the metadata kinds; the Docker image (>= 2.5) runs the `filter_params` template 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -93,16 +94,16 @@ class TestMilvusServerConformance(DataSourceConformance):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, milvus_server):
-        return loaded_factory(MilvusClient(uri=milvus_server.uri), conformance)
+    def load_source(cls, milvus_server):
+        return functools.partial(loaded_factory, MilvusClient(uri=milvus_server.uri))
 
 
 class TestMilvusLiteConformance(DataSourceConformance):
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, tmp_path_factory):
+    def load_source(cls, tmp_path_factory):
         path = tmp_path_factory.mktemp("milvus-lite") / "conformance.db"
-        return loaded_factory(MilvusClient(str(path)), conformance)
+        return functools.partial(loaded_factory, MilvusClient(str(path)))
 
 
 class TestMilvusDockerConformance(DataSourceConformance):
@@ -110,8 +111,8 @@ class TestMilvusDockerConformance(DataSourceConformance):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, milvus_container_uri):
-        return loaded_factory(MilvusClient(uri=milvus_container_uri), conformance)
+    def load_source(cls, milvus_container_uri):
+        return functools.partial(loaded_factory, MilvusClient(uri=milvus_container_uri))
 
 
 @pytest.fixture(scope="module", params=["server", "lite", "docker"])

@@ -7,7 +7,9 @@ searched exactly (no index) or through an HNSW index that the planner is made to
 from __future__ import annotations
 
 import functools
+import gc
 import math
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,10 +18,12 @@ import psycopg
 import pytest
 from engines import check_numeric_filters, numeric_corpus, unique
 
-from emb_opt.adapters.pgvector import PgvectorDataSource, load_collection, table_exists
-from emb_opt.errors import UnsupportedFilterError
+from emb_opt.adapters.pgvector import BACKEND, PgvectorDataSource, load_collection, table_exists
+from emb_opt.adapters.spec import SourceSpec
+from emb_opt.errors import ConfigError, UnsupportedFilterError
 from emb_opt.filters import matches, parse
 from emb_opt.schemas import Query
+from emb_opt.synthetic import Corpus
 from emb_opt.testing import (
     ConformanceCorpus,
     DataSourceConformance,
@@ -71,29 +75,29 @@ def loaded_factory(conn, corpus, storage="columns", load=None, **options):
 class TestColumnsConformance(DataSourceConformance):
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, conn):
-        return loaded_factory(conn, conformance, "columns")
+    def load_source(cls, conn):
+        return lambda corpus: loaded_factory(conn, corpus, "columns")
 
 
 class TestJsonbConformance(DataSourceConformance):
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, conn):
-        return loaded_factory(conn, conformance, "jsonb")
+    def load_source(cls, conn):
+        return lambda corpus: loaded_factory(conn, corpus, "jsonb")
 
 
 class TestColumnsHnswConformance(DataSourceConformance):
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, index_conn):
-        return loaded_factory(index_conn, conformance, "columns", HNSW, ef_search=1000)
+    def load_source(cls, index_conn):
+        return lambda corpus: loaded_factory(index_conn, corpus, "columns", HNSW, ef_search=1000)
 
 
 class TestJsonbHnswConformance(DataSourceConformance):
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, index_conn):
-        return loaded_factory(index_conn, conformance, "jsonb", HNSW, ef_search=1000)
+    def load_source(cls, index_conn):
+        return lambda corpus: loaded_factory(index_conn, corpus, "jsonb", HNSW, ef_search=1000)
 
 
 def plan(source, queries) -> str:
@@ -269,6 +273,19 @@ def test_loader_text_ids_and_an_item_column(conn):
     assert [(h.id, h.item) for h in hits] == [("id-3", "item 3")]  # the item field is a column
     sample = PgvectorDataSource(conn, name, k=3, item_key="item").sample(5, seed=0)
     assert all(item.item == f"item {item.id[3:]}" and "item" not in item.data for item in sample)
+
+
+def test_data_the_table_cannot_hold_leaves_no_connection_open(postgres_server):
+    corpus = Corpus(np.ones((2, 2), np.float32), ["a", "b"], [{"tag": "nul\x00"}, {}])
+    spec = SourceSpec(
+        backend="pgvector", url=postgres_server.url, collection=unique("no"), data=lambda: corpus
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ConfigError, match=r"source\.data: row 0: metadata key 'tag' holds"):
+            BACKEND.connect(spec)
+        gc.collect()  # an open connection, dropped, warns as it goes
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 class TestPgvectorNames(NameConformance):

@@ -8,6 +8,7 @@ local mode (an emulation) is what always runs.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 
 import numpy as np
@@ -63,20 +64,23 @@ class TestQdrantLocalConformance(DataSourceConformance):
     """Local mode evaluates filters in Python (slow): fewer random examples, every check."""
 
     property_examples = 12
+    string_ids = "uuid"
 
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance):
-        return loaded_factory(QdrantClient(":memory:"), conformance)
+    def load_source(cls):
+        return functools.partial(loaded_factory, QdrantClient(":memory:"))
 
 
 class TestQdrantServerConformance(DataSourceConformance):
     """The same suite against a real Qdrant server (nulls stored as null)."""
 
+    string_ids = "uuid"
+
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, qdrant_url):
-        return loaded_factory(QdrantClient(url=qdrant_url), conformance)
+    def load_source(cls, qdrant_url):
+        return functools.partial(loaded_factory, QdrantClient(url=qdrant_url))
 
 
 @pytest.fixture(params=["local", "server"])

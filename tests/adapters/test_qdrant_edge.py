@@ -39,13 +39,22 @@ class TestQdrantEdgeConformance(DataSourceConformance):
     payload_indexes = True
     property_examples = 150  # in process and fast: more random filter trees
 
+    string_ids = "uuid"
+
     @pytest.fixture(scope="class")
     @classmethod
-    def make_source(cls, conformance, tmp_path_factory):
-        path = tmp_path_factory.mktemp("edge") / "shard"
-        shard, make = shard_factory(path, conformance, payload_indexes=cls.payload_indexes)
-        yield make
-        shard.close()
+    def load_source(cls, tmp_path_factory):
+        shards = []
+
+        def load(corpus):
+            path = tmp_path_factory.mktemp("edge") / "shard"
+            shard, make = shard_factory(path, corpus, payload_indexes=cls.payload_indexes)
+            shards.append(shard)
+            return make
+
+        yield load
+        for shard in shards:
+            shard.close()
 
 
 class TestQdrantEdgeUnindexedConformance(TestQdrantEdgeConformance):

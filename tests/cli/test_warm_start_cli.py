@@ -18,7 +18,9 @@ from emb_opt.objectives import target_distance_score
 from emb_opt.synthetic import random_corpus
 
 CORPUS = random_corpus(3000, 16, seed=0)  # what write_config's synthetic data holds
-KNOWN_IDS = list(range(0, 300, 10))
+PASSING = [i for i in range(3000) if CORPUS.metadata[i]["rand"] < 0.9]  # write_config's filter
+REJECTED = [i for i in range(3000) if CORPUS.metadata[i]["rand"] >= 0.9]
+KNOWN_IDS = PASSING[:300:10]
 GUIDED = {"update": {"name": "guided", "batch": 10, "queries": 4, "initial": 20}, "prune": None}
 
 
@@ -110,8 +112,40 @@ def test_a_repeated_id_in_the_scores_file_is_averaged_and_resumes(write_config, 
     assert (again[0]["score"], again[0]["n_scores"]) == (pytest.approx(0.3), 3)
 
 
+def test_rows_the_collection_lacks_are_skipped_and_counted(write_config, tmp_path, caplog):
+    stale = [987654, 987655, REJECTED[0]]  # two ids never held, one the filter rejects
+    held = PASSING[:2]
+    ids = [held[0], stale[0], held[1], *stale[1:], stale[0]]
+    known = scores_file(tmp_path / "known.csv", ids, ["0.5"] * len(ids))
+    config = write_config(start={"scores": str(known)}, stop={"iterations": 1})
+    assert main(["run", str(config), "--quiet"]) == 0
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "emb_opt.warmstart"]
+    assert warning == (
+        f"start.scores {known}: skipped 4 rows whose id is not in the collection (or fails "
+        f"the source's filter): {stale[0]}, {stale[1]}, {stale[2]}"
+    )
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["counters"]["known_scores"] == 2
+    assert {row["id"] for row in rows(tmp_path / "out") if row["source"] == "known"} == set(held)
+
+
+@pytest.mark.slow
+def test_the_skipped_rows_are_said_on_stderr(write_config, tmp_path):
+    known = scores_file(tmp_path / "known.csv", [PASSING[0], 987654], ["0.5", "0.4"])
+    config = write_config(start={"scores": str(known)}, stop={"iterations": 1})
+    code, stderr = finish(start_run(config, tmp_path / "run"))
+    assert code == 0, stderr
+    line = f"start.scores {known}: skipped 1 row whose id is not in the collection"
+    assert line in stderr
+
+
 BAD_FILES = {
-    "unknown id": ([0, 10, 987654], ["0.5", "0.4", "0.3"], "ids not in the collection: 987654"),
+    "no id held": (
+        [987654, REJECTED[0]],
+        ["0.5", "0.4"],
+        f"no id of the file is in the collection (or fails the source's filter): 987654, "
+        f"{REJECTED[0]}",
+    ),
     "not a number": (KNOWN_IDS[:3], ["0.5", "high", "0.2"], "row 3: id '10' has score 'high'"),
 }
 
@@ -164,3 +198,14 @@ def test_old_scores_go_in_the_warm_start_and_are_never_asked(write_config, tmp_p
     assert asked_ids and not asked_ids & set(KNOWN_IDS)
     assert main(["status", str(tmp_path / "out")]) == 0
     assert "known items  30" in capsys.readouterr().out
+
+
+def test_start_ids_the_collection_lacks_are_one_line(write_config, tmp_path, capsys):
+    config = write_config(start={"random": None, "ids": [PASSING[0], 987654, REJECTED[0]]})
+    assert main(["run", str(config), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        f"emb-opt: error: start.ids: unknown ids [987654, {REJECTED[0]}]: FaissDataSource "
+        "holds no item of these ids that passes its filter"
+    )
+    assert not (tmp_path / "out").exists()
