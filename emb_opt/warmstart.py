@@ -10,11 +10,10 @@ items are looked up in the collection, so the strategy knows their embeddings:
   results give their `metadata.KEY`). Values are text or whole numbers (a whole number
   matches as a number and as text). Every item holding the value gets the row's score.
 
-Ids go to `fetch` (which reads them in batches), key values `LOOKUP_BATCH` per narrowed scan;
-both apply the source's filter inside the database, so an item the filter rejects is not
-found. Rows whose id or value the
-collection does not hold are skipped, counted in a warning (logger `emb_opt.warmstart`); a
-file none of whose rows is found is refused.
+Ids go to `fetch` (which reads them in batches), key values `LOOKUP_BATCH` per narrowed
+scan; both apply the source's filter inside the database, so an item the filter rejects is
+not found. Rows whose id or value the collection does not hold are skipped, counted in a
+warning (logger `emb_opt.warmstart`); a file none of whose rows is found is refused.
 """
 
 from __future__ import annotations

@@ -188,13 +188,17 @@ class VectorDataSource(ABC):
         """This source with `flt` (plain data or filter IR) applied besides its filter: its
         scans, counts, fetches and searches keep the items both accept, the filter compiled
         into the database query as the source's own is. A shallow copy sharing the
-        connection: closing it does nothing (close the source)."""
+        connection: closing it does nothing (close the source). Its `opener` opens the
+        source again, narrowed the same way."""
+        further = parse(flt)
         view = copy.copy(self)
-        view.filter = and_(self.filter, parse(flt))
+        view.filter = and_(self.filter, further)
         view.native_filter = MATCHES_NOTHING if view.filter == FALSE else view.filter
         if view.filter != FALSE:
             view._filter_changed()
         view.close = _keep_open  # type: ignore[method-assign]
+        if self._opener is not None:
+            view._opener = functools.partial(_open_narrowed, self._opener, further)
         return view
 
     def _filter_changed(self) -> None:
@@ -287,6 +291,14 @@ def _itself(source: Any) -> Any:
 
 def _keep_open() -> None:
     """The `close` of a narrowed view: the connection belongs to the source it came from."""
+
+
+def _open_narrowed(opener: Callable[[], Any], flt: Filter) -> Any:
+    """The source `opener` opens, narrowed by `flt`; closing it closes that source."""
+    source = opener()
+    view = source.narrowed(flt)
+    view.close = source.close
+    return view
 
 
 def _copy(item: Item) -> Item:

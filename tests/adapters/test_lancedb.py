@@ -15,7 +15,10 @@ from engines import check_numeric_filters, numeric_corpus
 from lancedb.index import BTree, IvfFlat, IvfPq
 
 from emb_opt.adapters.lancedb import LanceDataSource, load_collection
+from emb_opt.adapters.spec import SourceSpec
+from emb_opt.config.build import open_source
 from emb_opt.schemas import Query
+from emb_opt.synthetic import Corpus
 from emb_opt.testing import (
     ConformanceCorpus,
     DataSourceConformance,
@@ -290,3 +293,24 @@ def test_a_table_with_a_column_a_search_cannot_return_is_refused_when_opened(tmp
     db.create_table("made_elsewhere", data=table)
     with pytest.raises(ValueError, match="column '_distance' cannot be read back by a search"):
         LanceDataSource(db, "made_elsewhere", k=1)
+
+
+def test_a_narrowed_source_opens_again_narrowed(tmp_path):
+    corpus = conformance_corpus(200)
+    data = Corpus(corpus.embeddings, [None] * 200, corpus.metadata)
+    first, further = {"n": {"$lt": 5}}, {"tag": {"$in": ["red", "blue"]}}
+    spec = SourceSpec(
+        backend="lancedb", path=str(tmp_path), collection="c", filter=first, data=lambda: data
+    )
+    source = open_source(spec)
+    try:
+        view = source.narrowed(further)
+        expected = sorted(accepted_ids(corpus, {"$and": [first, further]}))
+        assert sorted(i for batch in view.scan() for i in batch.ids) == expected
+        again = view.opener()()  # as another process opens it
+        try:
+            assert sorted(i for batch in again.scan() for i in batch.ids) == expected
+        finally:
+            again.close()
+    finally:
+        source.close()

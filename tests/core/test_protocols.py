@@ -14,7 +14,14 @@ from emb_opt.adapters.backend import builtin_backends
 from emb_opt.config import build_run, validate
 from emb_opt.errors import ConfigError, PluginError
 from emb_opt.log import SearchLog
-from emb_opt.protocols import DataSource, Fetchable, Sampleable, Scannable, Searchable
+from emb_opt.protocols import (
+    DataSource,
+    Fetchable,
+    Narrowable,
+    Sampleable,
+    Scannable,
+    Searchable,
+)
 from emb_opt.update import SearchContext
 from emb_opt.warmstart import fetch_known
 
@@ -31,7 +38,7 @@ class SearchOnly:
 
 
 def test_the_in_process_adapters_implement_every_tier(numpy_source):
-    for tier in (Searchable, Sampleable, Fetchable, Scannable, DataSource):
+    for tier in (Searchable, Sampleable, Fetchable, Narrowable, Scannable, DataSource):
         assert isinstance(numpy_source, tier), tier.__name__
     assert isinstance(SearchOnly(numpy_source), Searchable)
     assert not isinstance(SearchOnly(numpy_source), Sampleable | Fetchable | Scannable)
