@@ -38,11 +38,15 @@ NUMBER = re.compile(
 
 
 @contextmanager
-def open_rows(path: Path) -> Iterator[Iterator[dict[str, Any]]]:
+def open_rows(path: Path, key: str | None = None) -> Iterator[Iterator[dict[str, Any]]]:
     """The rows of a scores file in any table format (`emb_opt.formats`), as they are read;
-    a ConfigError naming it when it cannot be read or lacks the id and score columns."""
+    a ConfigError naming it when it cannot be read or lacks the id and score columns (a
+    column named `key` may stand for the id column)."""
     with formats.open_rows(path, KNOWN, NUMBERS) as table:
-        if table.columns is not None and not {"id", "score"} <= set(table.columns):
+        columns = set(table.columns or ())
+        if key is not None and key in columns:
+            columns.add("id")
+        if table.columns is not None and not {"id", "score"} <= columns:
             got = ",".join(table.columns) or "no header"
             raise ConfigError(f"{path}: expected the columns {COLUMNS}, got {got}")
         yield table.rows

@@ -51,7 +51,7 @@ def read_known(path: Path, where: str = "start.scores", key: str | None = None) 
     if not path.exists():
         raise ConfigError(f"{where}: no such file or run directory {path}")
     answers, problems = [], []
-    with open_rows(file) as rows:
+    with open_rows(file, key) as rows:
         for number, row in enumerate(rows, first_row_number(file)):
             given = None if key is None else _key_value(row, key, in_run)
             if key is not None and given is None:

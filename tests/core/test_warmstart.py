@@ -128,3 +128,16 @@ def test_a_lookup_by_key_needs_a_narrowable_source(numpy_source):
         "start.scores (key: smiles): FetchOnly cannot narrow its filter "
         "(it does not implement Narrowable: narrowed)"
     )
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".parquet"])
+def test_a_table_may_name_its_id_column_after_the_key(tmp_path, suffix):
+    from emb_opt import formats
+
+    path = tmp_path / f"prior{suffix}"
+    columns = [
+        formats.Column("smiles", "text", ["C3", "C4"]),
+        formats.Column("score", "float", [1.0, 2.0]),
+    ]
+    formats.write(path, formats.Table(columns))
+    assert read_known(path, key="smiles") == [("C3", 1.0, None), ("C4", 2.0, None)]
