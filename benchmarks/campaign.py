@@ -285,6 +285,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--wells", type=int, default=96)
     parser.add_argument("--out", type=Path, help="also write the table to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the run directory, and say where")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="emb-opt-campaign-"))
     os.chmod(workdir, 0o755)  # the second account reads the run inside
@@ -294,7 +295,10 @@ def main() -> None:
         campaign.play()
         text = report(campaign, campaign.check(), time.perf_counter() - began)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep:
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     print(text)
     if args.out is not None:
         args.out.write_text(text + "\n")

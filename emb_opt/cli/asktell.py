@@ -38,7 +38,7 @@ from ..scorefile import (
 )
 from .lock import ASK_TELL_WAIT
 from .manifest import MANIFEST
-from .outputs import result_rows, run_figures
+from .outputs import run_figures
 from .rundir import RunDirectory
 from .session import RunSession
 
@@ -386,10 +386,16 @@ def status(run: Path) -> str:
         ("not out yet", sum(i not in handed for i in waiting)),
         ("failed", _failures(failures)),
         ("given up", _given_up(counters["given_up"])),
-        ("results", len(result_rows(log, told))),
+        ("results", _result_count(log, told)),
     ]
     width = max(len(name) for name, _ in facts)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in facts)
+
+
+def _result_count(log: SearchLog, told: list[Item]) -> int:
+    """How many rows the results hold (`result_rows`), without building them."""
+    valid = sum(not item.internal.removed and item.score is not None for item in log.items.values())
+    return valid + len(told) + len(log.failures())
 
 
 def _opened(
