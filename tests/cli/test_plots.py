@@ -18,8 +18,11 @@ from emb_opt.cli.plots import (
     scores_by_round,
 )
 from emb_opt.log import SearchLog
+from emb_opt.synthetic import random_corpus
 
-KNOWN_IDS = [3, 30, 300, 1000, 2000]
+CORPUS = random_corpus(3000, 16, seed=0)  # what write_config's synthetic data holds
+PASSING = [i for i in range(3000) if CORPUS.metadata[i]["rand"] < 0.9]  # write_config's filter
+KNOWN_IDS = PASSING[:2500:500]  # items the source serves (a filtered-out id is not found)
 
 
 @pytest.fixture
