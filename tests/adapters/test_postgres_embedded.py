@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from engines import _start_time, kill_tracked, postgres_skip_reason, stop_process, track
+from engines import (
+    STARTED,
+    _start_time,
+    kill_tracked,
+    postgres_skip_reason,
+    stop_process,
+    track,
+)
 
 from emb_opt.adapters import postgres_embedded, postmaster
 from emb_opt.adapters.postgres_embedded import EmbeddedPostgres
@@ -98,15 +105,17 @@ def hold(data: Path, table: str) -> tuple[subprocess.Popen[str], int]:
 
 @pytest.fixture
 def processes() -> Iterator[list[subprocess.Popen[str]]]:
-    """Processes a test starts, and the servers it tracks: stopped by pid on every exit."""
+    """Processes a test starts, and the servers it tracks: stopped by pid on every exit (only
+    those: the session's engine servers are tracked too)."""
     started: list[subprocess.Popen[str]] = []
+    before = set(STARTED)
     try:
         yield started
     finally:
         for process in started:
             stop_process(process)
             process.communicate()  # closes its pipes
-        kill_tracked()
+        kill_tracked([pid for pid in STARTED if pid not in before])
 
 
 def test_a_killed_users_server_is_joined_then_ended_by_the_last_to_leave(reachable_dir, processes):
