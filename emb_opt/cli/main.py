@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import EmbOptError, PluginResponseError, SearchAborted
 from ..masking import mask_secrets
 from .interrupts import describe, exit_code, sigterm_raises
-from .lock import ASK_TELL_WAIT, RUN_WAIT
+from .lock import ASK_TELL_WAIT, RUN_WAIT, check_wait
 from .needs import check_installed
 from .stdout import CLOSED_EXIT, closed, say
 
@@ -97,11 +97,21 @@ def parser() -> argparse.ArgumentParser:
 def _wait_option(command: argparse.ArgumentParser, default: float) -> None:
     command.add_argument(
         "--wait",
-        type=float,
+        type=_seconds,
         default=default,
         metavar="SECONDS",
         help=f"wait this long for another command writing the run directory (default {default:g})",
     )
+
+
+def _seconds(text: str) -> float:
+    """The value of `--wait`: a number of seconds, 0 or more."""
+    try:
+        return check_wait(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds, 0 or more; got {text!r}"
+        ) from None
 
 
 def version() -> str:
