@@ -179,7 +179,8 @@ def dispatch(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command; a failure is one line on stderr (`--debug`: and its traceback)."""
+    """Run the command; a failure is one line on stderr (`--debug`: and its traceback), a
+    bug its traceback. Whatever is printed has its secrets masked (`mask_secrets`)."""
     args = parser().parse_args(argv)
     try:
         with sigterm_raises():
@@ -189,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         return _failed(args, f"{error}{'' if same_again else _resume_hint(args)}", 1)
     except USER_ERRORS as error:
         return _failed(args, f"error: {error}", 2)
-    except Exception:
-        raise  # a bug: its traceback
+    except Exception:  # a bug: its traceback (masked), and the exit status Python gives it
+        print(mask_secrets(traceback.format_exc()), end="", file=sys.stderr)
+        return 1
     except BaseException as error:  # Ctrl-C, SIGTERM, a plugin's SystemExit or other
         return _failed(args, f"{describe(error)}{_resume_hint(args)}", exit_code(error))
     return CLOSED_EXIT if closed() else 0

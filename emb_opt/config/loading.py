@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from ..adapters.names import text_problem
 from ..errors import ConfigError
-from ..masking import MASK, mask_config
+from ..masking import MASK, mask_config, register_config
 from .schema import RunConfig
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(\}|:-)")
@@ -87,7 +87,10 @@ def _closing_brace(text: str, start: int, where: str) -> int:
     raise ConfigError(f"{where}: {text!r} opens a '${{' that no '}}' closes")
 
 
-EXTENDABLE = ("stop",)  # blocks a run may change between its commands (more budget, say)
+# blocks a run may change between its commands: more budget (`stop`), or where and how its
+# functions are called (`executor`: a longer timeout, another service URL, more workers); what
+# is called, the `score` block, may not change
+EXTENDABLE = ("stop", "executor")
 
 
 def fingerprint(raw: dict[str, Any], extendable: bool = False) -> str:
@@ -137,12 +140,15 @@ def validate(
     raw: dict[str, Any], origin: str = "config", base: str | os.PathLike | None = None
 ) -> RunConfig:
     """Substitute variables and validate; errors name the key, its location and what is allowed.
+    The secrets the config resolves are masked in all text from now on (`register_config`).
 
     With `base` (a config file's directory), relative paths in the config resolve against it;
     without, they stay relative to the current directory."""
     check_shape(raw, origin)
+    resolved = substitute(raw)
+    register_config(resolved)
     try:
-        config = RunConfig.model_validate(substitute(raw))
+        config = RunConfig.model_validate(resolved)
     except ValidationError as error:
         first: dict[str, Any] = dict(error.errors()[0])
         location = ".".join(str(part) for part in first["loc"]) or "(top level)"
