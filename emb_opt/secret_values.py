@@ -17,6 +17,7 @@ import threading
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 MIN_LENGTH = 4
+_USERINFO = "!$&'()*+,;=:"  # what a URL's user and password keep unencoded (RFC 3986)
 
 
 class SecretValues:
@@ -57,6 +58,7 @@ def forms(value: str, user: str | None = None) -> set[str]:
     found = set(plain)
     for text in plain:
         found |= {quote(text, safe=""), quote(text), quote_plus(text, safe="")}
+        found.add(quote(text, safe=_USERINFO))  # as a URL's user or password (httpx's)
         found |= _escaped(text) | _base64(text)
         for name in users:
             found |= _base64(f"{name}:{text}")
