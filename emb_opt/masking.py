@@ -249,6 +249,7 @@ def _credentials_in(text: str) -> Iterator[tuple[str, str | None]]:
     for pattern in (_URL_PASSWORD, _URL_PASSWORD_TO_LAST_AT):
         for match in pattern.finditer(text):
             yield match["value"], match["user"]
+            yield re.split("[/?#]", match["value"])[0], None  # a URL parser's port (unencoded)
     for match in _URL_USER.finditer(text):  # a token as the user: Basic `token:`
         yield "", match["value"]
     for pattern, is_secret in _RULES[1:]:
