@@ -264,7 +264,8 @@ def _register(value: str, user: str | None = None) -> None:
     if _from_environment(value):  # a reference, not a value (a config as written)
         return
     bare = _unquoted(value)
-    for text in {value, bare}:
+    inner = value[1:-1] if bare != value else value  # as written between its quotes
+    for text in {value, inner, bare}:
         RESOLVED.add(text, user)
     scheme, _, credential = bare.partition(" ")
     if credential.strip() and scheme.isalpha():
