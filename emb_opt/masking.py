@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
@@ -133,16 +134,19 @@ def mask_secrets(value: Any) -> Any:
     return _mask_text(value) if isinstance(value, str) else value
 
 
-def mask_config(value: Any, at: str = "") -> Any:
+def mask_config(value: Any, at: str = "", by_value: bool = True) -> Any:
     """A run config as written (or its block at dotted path `at`, e.g. "executor") with its
-    secret fields and the secrets in its text masked."""
-    return _masked_config(value, tuple(at.split(".")) if at else (), [])
+    secret fields and the secrets in its text masked (`by_value`: also the values this
+    process resolved, else by syntax only: the same in every process)."""
+    return _masked_config(value, tuple(at.split(".")) if at else (), [], by_value)
 
 
 def literal_secrets(value: Any) -> list[str]:
-    """Where a run config holds a secret written out rather than as a `${VAR}` reference."""
+    """Where a run config holds a secret written out rather than as a `${VAR}` reference
+    (a reference's value may be a word the config holds elsewhere: that is no secret
+    written out)."""
     found: list[str] = []
-    _masked_config(value, (), found)
+    _masked_config(value, (), found, by_value=False)
     return found
 
 
@@ -193,11 +197,11 @@ def _walk(value: Any, path: tuple[str, ...], listed: set[str], secret: Visit, te
     return text(value, path) if isinstance(value, str) else value
 
 
-def _masked_config(value: Any, path: tuple[str, ...], found: list[str]) -> Any:
+def _masked_config(value: Any, path: tuple[str, ...], found: list[str], by_value: bool) -> Any:
     """`value` masked; where it held a secret written out is added to `found`."""
 
     def text(item: str, here: tuple[str, ...]) -> str:
-        masked = _mask_text(item)
+        masked = _mask_text(item, by_value)
         if masked != item:
             found.append(_dotted(here))
         return masked
@@ -295,10 +299,11 @@ def _from_environment(value: str) -> bool:
     return "${" in value and "${" not in rest
 
 
-def _mask_text(text: str) -> str:
-    text = RESOLVED.mask(text, MASK)
+def _mask_text(text: str, by_value: bool = True) -> str:
+    if by_value:
+        text = RESOLVED.mask(text, MASK)
     for pattern, is_secret in _RULES:
-        text = pattern.sub(lambda match: _masked(match, is_secret), text)
+        text = pattern.sub(functools.partial(_masked, is_secret=is_secret), text)
     return text
 
 

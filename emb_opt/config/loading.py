@@ -95,9 +95,10 @@ EXTENDABLE = ("stop", "executor")
 
 def fingerprint(raw: dict[str, Any], extendable: bool = False) -> str:
     """A hash of the config as written, to tell runs apart (variables are hashed unexpanded,
-    secrets masked: the hash gives away no password, and a rotated token is the same run);
-    with `extendable`, of all but the blocks a run may change (`EXTENDABLE`)."""
-    masked = mask_config(raw)
+    secrets masked: the hash gives away no password, and a rotated token is the same run;
+    by name and syntax only, so every process computes the same); with `extendable`, of all
+    but the blocks a run may change (`EXTENDABLE`)."""
+    masked = mask_config(raw, by_value=False)
     kept = {k: v for k, v in masked.items() if not (extendable and k in EXTENDABLE)}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

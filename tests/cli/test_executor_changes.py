@@ -65,7 +65,8 @@ def test_ask_config_goes_on_with_a_changed_executor_block(tmp_path, capsys):
     assert manifest(run)["executor_changes"] == [
         {"at_iteration": 1, "executor_before": threads, "executor_after": more}
     ]
-    config.write_text(config.read_text().replace("external: true", "{external: true, direction: minimize}"))
+    minimize = "{external: true, direction: minimize}"
+    config.write_text(config.read_text().replace("external: true", minimize))
     assert main(["ask", str(config)]) == 2
     err = capsys.readouterr().err
     assert "differs in score.direction (only the stop and executor blocks may change)" in err

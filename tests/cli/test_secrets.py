@@ -130,6 +130,28 @@ def test_mask_config_masks_named_fields_and_keeps_environment_references():
     ]
 
 
+def test_a_reference_whose_value_the_config_holds_elsewhere_is_no_literal_secret(monkeypatch):
+    monkeypatch.setenv("EMB_OPT_TEST_PASSWORD", "postgres")  # a password as common as its user
+    url = "postgresql://postgres:${EMB_OPT_TEST_PASSWORD}@db/items"
+    raw = {"source": {"backend": "faiss", "url": url}, "score": {"function": "target"}}
+    validate(raw)
+    assert literal_secrets(raw) == []  # `ask` takes it
+    assert mask_secrets("login postgres:postgres failed") == "login ***:*** failed"
+
+
+def test_a_bug_s_traceback_is_masked_too(monkeypatch, capsys):
+    secret = SECRETS["password"]
+
+    def bug(args):
+        raise RuntimeError(f"a bug near postgresql://u:{secret}@db/items")
+
+    monkeypatch.setattr("emb_opt.cli.main.dispatch", bug)
+    assert main(["status", "anywhere"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: a bug near postgresql://u:***@db" in err
+    assert secret not in err
+
+
 PLAIN = {
     "source": {
         "item_key": "smiles",

@@ -125,7 +125,8 @@ def leaks(directory: Path, secret: str, texts: dict[str, str]) -> list[str]:
         for form in forms
         if form.encode() in path.read_bytes()
     ]
-    return found + [f"{name}: {form!r}" for name, text in texts.items() for form in forms if form in text]
+    said = [f"{name}: {form!r}" for name, text in texts.items() for form in forms if form in text]
+    return found + said
 
 
 @pytest.fixture(scope="module")

@@ -290,4 +290,5 @@ def test_an_ask_tell_run_goes_on_with_a_changed_stop_block(tmp_path, capsys):
     edited = (run / "config.yaml").read_text().replace("seed: 3", "seed: 4")
     (run / "config.yaml").write_text(edited)
     assert main(["ask", str(run)]) == 2
-    assert "differs in seed (only the stop and executor blocks may change)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "differs in seed (only the stop and executor blocks may change)" in err
