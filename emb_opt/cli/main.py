@@ -9,7 +9,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from ..errors import EmbOptError, PluginResponseError, SearchAborted
+from ..errors import CallTimedOut, EmbOptError, PluginResponseError, SearchAborted
 from ..masking import mask_secrets
 from .interrupts import describe, exit_code, sigterm_raises
 from .lock import ASK_TELL_WAIT, RUN_WAIT
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             dispatch(args)
     except SearchAborted as error:
         same_again = isinstance(error.__cause__, PluginResponseError)  # a wrong answer's shape
-        return _failed(args, f"{error}{'' if same_again else _resume_hint(args)}", 1)
+        return _failed(args, f"{error}{'' if same_again else _resume_hint(args, error)}", 1)
     except USER_ERRORS as error:
         return _failed(args, f"error: {error}", 2)
     except Exception:  # a bug: its traceback (masked), and the exit status Python gives it
@@ -198,14 +198,21 @@ def main(argv: list[str] | None = None) -> int:
     return CLOSED_EXIT if closed() else 0
 
 
-def _resume_hint(args: argparse.Namespace) -> str:
+def _resume_hint(args: argparse.Namespace, error: BaseException | None = None) -> str:
     """The advice to resume, only where `--resume` can continue: `emb-opt run` stopped
-    with finished iterations checkpointed in its run directory."""
+    with finished iterations checkpointed in its run directory; after a call's deadline, with
+    a longer one (the executor block may change on `--resume`)."""
     from .rundir import RunDirectory
 
     directory = getattr(args, "run_directory", None)
     if directory is None or not RunDirectory(directory).has_log():
         return ""
+    causes: list[BaseException] = []
+    while error is not None and len(causes) < 10:
+        causes.append(error)
+        error = error.__cause__
+    if any(isinstance(cause, CallTimedOut) for cause in causes):
+        return "; continue with --resume, with a longer executor.timeout if calls need it"
     return "; continue with --resume"
 
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from ..checks import check_count, check_number, check_positive
-from ..errors import BackendError, PluginError, missing_dependency
+from ..errors import BackendError, CallTimedOut, PluginError, missing_dependency
 from ..masking import mask_secrets, register_config
 from ..schemas import Item
 from .base import BatchFunction, Outcome, split
@@ -164,12 +164,13 @@ class HTTPExecutor:
         )
 
     async def _post(self, function: str, batch: list[Any]) -> list[Any]:
-        """One batch's responses; retries transient failures, then raises BackendError."""
+        """One batch's responses; retries transient failures, then raises BackendError
+        (CallTimedOut when the last attempt timed out)."""
         import httpx
 
         where = f"scoring service {mask_secrets(self.url)} (function {function!r})"
         body = request_body(function, batch)
-        last_failure = ""
+        last_failure, timed_out = "", False
         for attempt in range(self.retries + 1):
             if attempt:
                 await asyncio.sleep(min(self.backoff * 2 ** (attempt - 1), self.max_backoff))
@@ -178,10 +179,11 @@ class HTTPExecutor:
                 response = await asyncio.wait_for(post, self.timeout)
             except (httpx.TransportError, asyncio.TimeoutError) as error:
                 last_failure = _transport_failure(error, self.timeout)
+                timed_out = isinstance(error, (httpx.TimeoutException, asyncio.TimeoutError))
                 continue
             status = response.status_code
             if status >= 500 or status == 429:
-                last_failure = f"HTTP {status}: {_error_text(response)}"
+                last_failure, timed_out = f"HTTP {status}: {_error_text(response)}", False
                 continue
             if status >= 400:
                 raise PluginError(
@@ -194,7 +196,7 @@ class HTTPExecutor:
                     "address"
                 )
             return parse_response(_json(response, where), len(batch), where)
-        raise BackendError(
+        raise (CallTimedOut if timed_out else BackendError)(
             f"{where} failed {self.retries + 1} attempt(s) for a batch of {len(batch)} "
             f"items; last failure: {last_failure}"
         )

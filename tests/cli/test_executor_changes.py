@@ -27,7 +27,9 @@ def test_a_run_stopped_by_its_timeout_resumes_with_a_longer_one_at_another_servi
     ):
         short = {"kind": "http", "url": stuck.url, "timeout": 0.5, "retries": 0}
         assert main(["run", str(write_config(executor=short)), "--quiet"]) == 1
-        assert "timed out after 0.5 s" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "timed out after 0.5 s" in err
+        assert "continue with --resume, with a longer executor.timeout if calls need it" in err
         longer = {**short, "url": other.url, "timeout": 60}
         resumed = write_config(executor=longer)
         assert main(["run", str(resumed), "--resume", "--quiet"]) == 0, capsys.readouterr().err

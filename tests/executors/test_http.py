@@ -14,7 +14,14 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from emb_opt import BackendError, PluginError, PluginResponseError, Runner, SearchAborted
+from emb_opt import (
+    BackendError,
+    CallTimedOut,
+    PluginError,
+    PluginResponseError,
+    Runner,
+    SearchAborted,
+)
 from emb_opt.executors import HTTPExecutor, RemoteFunction, SerialExecutor
 from emb_opt.masking import mask_secrets
 from emb_opt.objectives import TargetScore
@@ -147,7 +154,7 @@ def test_a_service_that_keeps_hanging_times_out_clearly(server, items):
     server.faults.hang_next, server.faults.hang_seconds = 10, 1.0
     with quick(server.url, timeout=0.2, retries=1) as executor:
         [(_, error)] = executor.run(TargetScore(), items[:3])
-    assert isinstance(error, BackendError) and "timeout=0.2" in str(error)
+    assert isinstance(error, CallTimedOut) and "timeout=0.2" in str(error)
 
 
 def test_an_unreachable_service_is_a_backend_error(server, items):
