@@ -88,7 +88,8 @@ class RunDirectory:
                     f"{self.path} already holds this run ({manifest.get('status')}); "
                     "pass --resume to continue it, or choose another --output"
                 )
-            self._changes = extended_blocks(manifest["config"], mask_config(raw_config))
+            before = mask_config(manifest["config"])  # an older emb_opt may have masked less
+            self._changes = extended_blocks(before, mask_config(raw_config))
         self.path.mkdir(parents=True, exist_ok=True)
         fields = {
             "fingerprint": fingerprint(raw_config, extendable=True),

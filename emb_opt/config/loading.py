@@ -107,10 +107,11 @@ def config_changes(manifest: dict[str, Any], raw: dict[str, Any]) -> list[str]:
     """The dotted keys where `raw` differs from the config of the run a manifest describes,
     but for the blocks a run may change (a manifest written before those could change holds
     the hash of the whole config) and keys the manifest masked: `***` matches any value (a
-    secret, or a key an emb_opt that guessed secrets by name took for one)."""
+    secret, or a key an emb_opt that guessed secrets by name took for one). The manifest's
+    config is masked again, as an older emb_opt may have masked less."""
     if manifest.get("fingerprint") in {fingerprint(raw, extendable=True), fingerprint(raw)}:
         return []
-    before = manifest.get("config") or {}
+    before = mask_config(manifest.get("config") or {})
     return [
         key
         for key in changed_keys(before, mask_config(raw))

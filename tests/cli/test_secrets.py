@@ -328,3 +328,21 @@ def test_a_run_whose_manifest_masked_a_plain_key_resumes(write_config, tmp_path,
     manifest = json.loads(path.read_text())
     assert manifest["config"]["source"]["item_key"] == "smiles"
     assert manifest["counters"]["iterations"] == 4
+
+
+def test_a_run_whose_manifest_an_older_emb_opt_masked_less_resumes(write_config, tmp_path):
+    """A manifest holding a DSN password that the masking of its day missed (`password = PW`)
+    and a fingerprint of that: `--resume` goes on, and the manifest is masked now."""
+    source = {"url": f"host=db password = {SECRETS['password']} dbname=items"}
+    assert main(["run", str(write_config(source=source, stop={"iterations": 2}))]) == 0
+    path = tmp_path / "out" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["config"]["source"]["url"] = source["url"]
+    manifest["fingerprint"] = "0" * 16
+    path.write_text(json.dumps(manifest))
+    longer = write_config(source=source, stop={"iterations": 3})
+    assert main(["run", str(longer), "--resume"]) == 0
+    manifest = json.loads(path.read_text())
+    assert manifest["config"]["source"]["url"] == "host=db password = *** dbname=items"
+    assert manifest["counters"]["iterations"] == 3 and "executor_changes" not in manifest
+    assert leaks(tmp_path / "out") == []
