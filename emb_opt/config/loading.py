@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from ..adapters.names import text_problem
 from ..errors import ConfigError
-from ..masking import MASK, mask_config
+from ..masking import MASK, mask_config, register_config
 from .schema import RunConfig
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(\}|:-)")
@@ -87,14 +87,18 @@ def _closing_brace(text: str, start: int, where: str) -> int:
     raise ConfigError(f"{where}: {text!r} opens a '${{' that no '}}' closes")
 
 
-EXTENDABLE = ("stop",)  # blocks a run may change between its commands (more budget, say)
+# blocks a run may change between its commands: more budget (`stop`), or where and how its
+# functions are called (`executor`: a longer timeout, another service URL, more workers); what
+# is called, the `score` block, may not change
+EXTENDABLE = ("stop", "executor")
 
 
 def fingerprint(raw: dict[str, Any], extendable: bool = False) -> str:
     """A hash of the config as written, to tell runs apart (variables are hashed unexpanded,
-    secrets masked: the hash gives away no password, and a rotated token is the same run);
-    with `extendable`, of all but the blocks a run may change (`EXTENDABLE`)."""
-    masked = mask_config(raw)
+    secrets masked: the hash gives away no password, and a rotated token is the same run;
+    by name and syntax only, so every process computes the same); with `extendable`, of all
+    but the blocks a run may change (`EXTENDABLE`)."""
+    masked = mask_config(raw, by_value=False)
     kept = {k: v for k, v in masked.items() if not (extendable and k in EXTENDABLE)}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -103,10 +107,11 @@ def config_changes(manifest: dict[str, Any], raw: dict[str, Any]) -> list[str]:
     """The dotted keys where `raw` differs from the config of the run a manifest describes,
     but for the blocks a run may change (a manifest written before those could change holds
     the hash of the whole config) and keys the manifest masked: `***` matches any value (a
-    secret, or a key an emb_opt that guessed secrets by name took for one)."""
+    secret, or a key an emb_opt that guessed secrets by name took for one). The manifest's
+    config is masked again, as an older emb_opt may have masked less."""
     if manifest.get("fingerprint") in {fingerprint(raw, extendable=True), fingerprint(raw)}:
         return []
-    before = manifest.get("config") or {}
+    before = mask_config(manifest.get("config") or {})
     return [
         key
         for key in changed_keys(before, mask_config(raw))
@@ -137,12 +142,15 @@ def validate(
     raw: dict[str, Any], origin: str = "config", base: str | os.PathLike | None = None
 ) -> RunConfig:
     """Substitute variables and validate; errors name the key, its location and what is allowed.
+    The secrets the config resolves are masked in all text from now on (`register_config`).
 
     With `base` (a config file's directory), relative paths in the config resolve against it;
     without, they stay relative to the current directory."""
     check_shape(raw, origin)
+    resolved = substitute(raw)
+    register_config(resolved)
     try:
-        config = RunConfig.model_validate(substitute(raw))
+        config = RunConfig.model_validate(resolved)
     except ValidationError as error:
         first: dict[str, Any] = dict(error.errors()[0])
         location = ".".join(str(part) for part in first["loc"]) or "(top level)"
