@@ -23,6 +23,7 @@ from .. import formats
 from ..asktell import Asked, AskTell, SavedIteration
 from ..atomic import write_atomically
 from ..config import RunConfig, load_config, validate
+from ..config.loading import read_yaml
 from ..errors import ConfigError
 from ..log import SearchLog
 from ..masking import literal_secrets
@@ -98,7 +99,7 @@ class Session(RunSession):
         else:
             if command is not None:
                 self.lock(command, wait)
-            raw = yaml.safe_load((target / CONFIG).read_text())
+            raw = read_yaml(target / CONFIG)
             config = validate(raw, str(target / CONFIG), config_folder(target))
         if not config.score.external:
             raise ConfigError(
