@@ -18,26 +18,51 @@ from .schema import RunConfig
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(\}|:-)")
 MAX_DEPTH = 100  # levels of nesting a config may have (real ones have fewer than 10)
+MAX_SIZE = 2**20  # bytes of a config file, and values plus characters once aliases expand
 
 
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """The config file as plain data (variables not yet substituted)."""
+    """The config file as plain data (variables not yet substituted): UTF-8 (or UTF-16 with
+    a byte order mark) YAML text of at most MAX_SIZE bytes whose aliases expand it to at most
+    MAX_SIZE values and characters, with no key twice in a mapping."""
     import yaml
+
+    from .strict_yaml import strict_loader
 
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.load(_text(path), Loader=strict_loader(MAX_SIZE))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file ({error.strerror})") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
     except RecursionError:  # the parser recurses once per level
         raise ConfigError(f"{path}: nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as error:  # not text, too big or an alias bomb
+        raise ConfigError(f"{path}: {error}") from None
     if not isinstance(document, dict):
         raise ConfigError(
             f"{path}: expected a mapping at the top level, got {type(document).__name__}"
         )
     return document
+
+
+def _text(path: Path) -> str:
+    """The text of a config file; ValueError for a big or binary file."""
+    with path.open("rb") as file:
+        data = file.read(MAX_SIZE + 1)
+    if len(data) > MAX_SIZE:
+        raise ValueError(f"larger than {MAX_SIZE:,} bytes; a config names its data files")
+    encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"not a text file: byte {data[error.start]:#04x} at offset {error.start} is not "
+            f"{encoding.removesuffix('-sig').upper()}; a config is YAML text"
+        ) from None
 
 
 def substitute(value: Any, where: str = "") -> Any:
