@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import chain
 from typing import Any
@@ -33,12 +33,12 @@ from .stopping import StopRule
 @dataclass
 class Answers:
     """Told answers sorted by what telling them does: `new` answers of waiting items and
-    `late` ones of items given up earlier (each by item key), the ids told before with the
-    `same` answer (nothing to do) and the `problems`, as (position, what is wrong)."""
+    `late` ones of items given up earlier (each by item key), how many were told before with
+    the `same` answer (nothing to do) and the `problems`, as (position, what is wrong)."""
 
     new: dict[str, ScoreResponse] = field(default_factory=dict)
     late: dict[str, ScoreResponse] = field(default_factory=dict)
-    same: list[str] = field(default_factory=list)
+    same: int = 0
     problems: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -159,30 +159,43 @@ class AskTell:
                 f"tell needs one score and one reason per id: got {len(ids)} ids, "
                 f"{len(scores)} scores and {len(reasons)} reasons"
             )
-        answers, keys = Answers(), self._keys()
+        answers = Answers()
+        place = self.sorter(answers)
+        for position, told in enumerate(zip(ids, scores, reasons)):
+            problem = place(*told)
+            if problem is not None:
+                answers.problems.append((position, problem))
+        return answers
+
+    def sorter(self, answers: Answers) -> Callable[[str, float | None, str | None], str | None]:
+        """A function that sorts one told answer (id, score, reason) into `answers` as `sort`
+        does and returns the problem with it (None: none), for answers read one by one: the
+        memory it takes grows with the items asked, not with the answers."""
+        keys = self._keys()
         waiting = {key for key, _ in self.step.todo} if self.step is not None else set()
-        for position, (id, score, reason) in enumerate(zip(ids, scores, reasons)):
+
+        def place(id: str, score: float | None, reason: str | None) -> str | None:
             key = self._ids.get(str(id)) or keys.get(str(id))
             try:
                 response = _response(id, score, reason)
             except ValueError as error:
-                answers.problems.append((position, str(error)))
-                continue
+                return str(error)
             earlier = self._answer_of(key, answers) if key is not None else None
             if key is None:
-                answers.problems.append((position, f"id {id!r} is not waiting for a score"))
-            elif earlier is not None:
-                if _same(earlier, response):
-                    answers.same.append(str(id))
-                else:
-                    answers.problems.append((position, _conflict(id, earlier, response)))
+                return f"id {id!r} is not waiting for a score"
+            if earlier is not None:
+                if not _same(earlier, response):
+                    return _conflict(id, earlier, response)
+                answers.same += 1
             elif key in waiting:
                 answers.new[key] = response
             elif self.log.given_up(key):
                 answers.late[key] = response
             else:
-                answers.problems.append((position, f"id {id!r} was not asked for a score"))
-        return answers
+                return f"id {id!r} was not asked for a score"
+            return None
+
+        return place
 
     def _answer_of(self, key: str, answers: Answers) -> ScoreResponse | None:
         """The answer told for the item `key` so far (in `answers` or before), if any."""

@@ -65,16 +65,19 @@ def temporary_directory(parent: Path, prefix: str) -> Path:
     return made
 
 
-def write_atomically(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, flush it to disk, then rename it over."""
+def write_atomically(path: str | os.PathLike, text: str, sync: bool = True) -> None:
+    """Write `text` to a temporary file beside `path`, flush it to disk (unless not `sync`:
+    the caller does that later), then rename it over: a reader sees the old file or the new
+    one, never part of one."""
     path = Path(path)
     with naming(path):
         tmp = temporary_beside(path)
         try:
             with open(tmp, "w") as handle:
                 handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
+                if sync:
+                    handle.flush()
+                    os.fsync(handle.fileno())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -11,6 +11,7 @@
     │   ├── PluginResponseError (TypeError)
     │   └── SearchAborted                      a search stopped early; `.log` keeps its work
     ├── RunDirectoryBusy (RuntimeError)        another command holds the run directory
+    ├── LockUnavailable (OSError)              a run directory's filesystem gives no locks
     └── BackendError (ConnectionError)         a database unreachable, or failing after retries
         └── CallTimedOut (TimeoutError)
 
@@ -82,6 +83,10 @@ class StateError(EmbOptError, ValueError):
 
 class RunDirectoryBusy(EmbOptError, RuntimeError):
     """Another command holds the run directory's lock."""
+
+
+class LockUnavailable(EmbOptError, OSError):
+    """The filesystem of a run directory gives no lock (flock fails); the message names it."""
 
 
 def missing_dependency(package: str, extra: str) -> ImportError:

@@ -4,9 +4,10 @@
     vectors.f32          every distinct embedding that is exactly float32 (as a database's
                          items are) and every past query's, rounded to float32, once
     vectors.f64          every other distinct item embedding, once (little-endian rows)
-    state-a.json, -b.json  what the last checkpoint resumes from: the pending queries (exact),
-                         the strategy's state and the caller's annex, if any (the other
-                         slot: an earlier checkpoint's)
+    state-DIGEST.json    what a checkpoint resumes from: the pending queries (exact), the
+                         strategy's state and the caller's annex, if any, named by the
+                         digest its line records (the last two lines' are kept; logs of
+                         earlier versions have state-a.json and state-b.json)
 
 Lines refer to items by number and to embeddings by row, so an iteration that finds nothing
 new appends only its queries and references. An item scored valid more than once keeps its
@@ -15,9 +16,12 @@ key -> scores, in order), and only a line with some is format 3 (so an older emb
 would drop them, refuses it). Each line carries its sequence number, the iteration, the
 SHA-256 of the vector bytes it appended (`blocks`) and a SHA-256 checksum of itself. Reading
 drops a torn last line (a crash while writing) and refuses, with a `LogError` naming the line,
-a gap, a reordering, a duplicate that disagrees, a corrupt line before the last or vector
-bytes that differ from those a line appended. Logs whose lines have no `blocks` (written
-before them) and version 1 logs (one `log.json` file) still load.
+a gap, a reordering, a duplicate that disagrees, a corrupt line or vector bytes that differ
+from those a line appended, but for a last line of that kind (two commands that wrote at
+once, their lock sidestepped, leave one): it is set aside, named in a warning (and moved to
+`set-aside.jsonl` by the next writer), and the log is read up to the line before it; when the
+last two lines hold the same checkpoint, the first that reads back is kept. Logs whose lines
+have no `blocks` (written before them) and version 1 logs (one `log.json` file) still load.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ REPLICATES_FORMAT = 3  # a line that holds replicates
 READABLE = (FORMAT, REPLICATES_FORMAT)
 CHECKPOINTS = "checkpoints.jsonl"
 CHECKSUM = ',"checksum":"'
+SET_ASIDE = "set-aside.jsonl"
 RESPONSES: dict[str, type[FilterResponse] | type[ScoreResponse]] = {
     "filter": FilterResponse,
     "score": ScoreResponse,
@@ -104,6 +109,11 @@ def problems(error: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in error.errors()
     )
+
+
+def state_file(slot: str) -> str:
+    """The name of the state file a line names by `slot`."""
+    return f"state-{slot}.json"
 
 
 def with_checksum(text: str) -> str:

@@ -4,21 +4,35 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from .atomic import naming, write_atomically
 from .direction import as_direction
-from .log_format import CHECKPOINTS, CHECKSUM, READABLE, LogError, invalid, query_from, response
+from .log_format import (
+    CHECKPOINTS,
+    CHECKSUM,
+    READABLE,
+    SET_ASIDE,
+    LogError,
+    invalid,
+    query_from,
+    response,
+    state_file,
+)
 from .log_v1 import load_version_1
 from .log_vectors import ChangedBlock
-from .log_writer import LogWriter, Written
+from .log_writer import SIDESTEPPED, LogWriter, Written
 from .schemas import Batch, Item, ItemInternal, Query
 
 if TYPE_CHECKING:
     from .log import SearchLog
+
+logger = logging.getLogger(__name__)
 
 
 def load_log(path: str | os.PathLike, log: SearchLog) -> SearchLog:
@@ -27,7 +41,7 @@ def load_log(path: str | os.PathLike, log: SearchLog) -> SearchLog:
     path = Path(path)
     if path.is_file():
         return load_version_1(path, log)
-    return _read(path, log)[0].log
+    return _read(path, log).log
 
 
 def read_checkpoint(
@@ -35,41 +49,57 @@ def read_checkpoint(
 ) -> tuple[SearchLog, int, dict[str, Any] | None]:
     """`log` (empty) filled with the log in `directory`, the sequence number of its last
     checkpoint and that one's annex; the files are not changed."""
-    reader = _read(Path(directory), log)[0]
+    reader = _read(Path(directory), log)
     return reader.log, reader.sequence, reader.done.annex
 
 
 def open_log(directory: str | os.PathLike, log: SearchLog) -> tuple[SearchLog, LogWriter]:
     """`log` (empty) filled with the log in `directory`, with a writer that appends to it,
-    after cutting off a torn last line and any vector rows no line refers to."""
+    after cutting off a torn last line, moving a line set aside to `set-aside.jsonl`, and
+    removing vector rows and state files no line refers to."""
     directory = Path(directory)
-    reader, kept = _read(directory, log)
-    with open(directory / CHECKPOINTS, "r+b") as handle:
-        handle.truncate(kept)
-    done = reader.done
+    reader = _read(directory, log, writing=True)
+    path, done = directory / CHECKPOINTS, reader.done
+    if path.stat().st_size != reader.end:
+        raise LogError(
+            f"{path} changed while this command read it: another command wrote the run at "
+            f"the same time ({SIDESTEPPED}); nothing was changed, run this command again"
+        )
+    if reader.set_aside:
+        _set_aside(directory, reader)
+    elif reader.end > reader.size:
+        with open(path, "r+b") as handle:
+            handle.truncate(reader.size)
+    done.size = path.stat().st_size
     done.vectors.cut(directory)
+    _drop_unnamed_states(directory, done)
     return reader.log, LogWriter(directory, done)
 
 
-def _read(directory: Path, log: SearchLog) -> tuple[_Reader, int]:
-    """The reader that applied every complete line, and the bytes those lines take.
+def _read(directory: Path, log: SearchLog, writing: bool = False) -> _Reader:
+    """The reader that applied every complete line it could (see `_Reader.follow`).
 
-    A write ends its line with a newline, so only text after the last newline can be torn;
-    a complete line that does not check out is corruption, wherever it is.
+    A write ends its line with a newline, so only text after the last newline can be torn.
+    A state file the last line names that is missing or does not match (the writer went on
+    and replaced it) is looked for again, as long as the log moves on meanwhile.
     """
     checkpoints = directory / CHECKPOINTS
     if not checkpoints.is_file():
         raise LogError(f"{directory} holds no search log ({CHECKPOINTS} is missing)")
-    complete, newline, _torn = checkpoints.read_bytes().rpartition(b"\n")
-    reader, previous = _Reader(directory, log), b""
-    for number, raw in enumerate(complete.split(b"\n") if newline else [], 1):
-        if raw != previous:  # the same line twice is one checkpoint
-            reader.apply(_parse(raw, checkpoints, number), number)
-        previous = raw
-    if reader.sequence < 0:
-        raise LogError(f"{checkpoints} holds no complete checkpoint")
-    reader.load_state()
-    return reader, len(complete) + len(newline)
+    reader = _Reader(directory, log).follow(checkpoints)
+    while True:
+        if reader.sequence < 0:
+            raise LogError(f"{checkpoints} holds no complete checkpoint")
+        try:
+            reader.load_state()
+            break
+        except LogError:
+            if reader.set_aside or not reader.more(checkpoints):
+                raise  # the log did not move on: the state is missing or corrupt indeed
+            reader = reader.follow(checkpoints)
+    if reader.set_aside:
+        logger.warning(_set_aside_text(checkpoints, reader, writing))
+    return reader
 
 
 def _parse(raw: bytes, path: Path, number: int) -> dict[str, Any]:
@@ -102,6 +132,77 @@ class _Reader:
         self.log = log
         self.done = Written()
         self.sequence = -1
+        self.lines: list[bytes] = []  # the complete lines read
+        self.size = 0  # the bytes they take
+        self.end = 0  # the bytes read (a torn last line's too)
+        self.previous = b""  # the last line applied
+        self.set_aside: dict[int, str] = {}  # line number -> why it was not applied
+
+    def more(self, path: Path) -> bool:
+        """Has the lines file grown since it was read?"""
+        return path.stat().st_size > self.end
+
+    def follow(self, path: Path) -> _Reader:
+        """Apply the complete lines `path` gained since it was read. What two writers at
+        once leave is set aside: a garbled last line, a last line that holds a checkpoint
+        number already read, or one of the last two lines when they hold the same checkpoint
+        (the first that reads back is kept). The reader that read the rest is returned (this
+        one or a new one). Any other line that does not read back is a LogError."""
+        with open(path, "rb") as handle:
+            handle.seek(self.size)
+            data = handle.read()
+        complete, newline, _torn = data.rpartition(b"\n")
+        first = len(self.lines) + 1
+        self.lines += complete.split(b"\n") if newline else []
+        self.end = self.size + len(data)
+        self.size += len(complete) + len(newline)
+        failed = None if self.set_aside else self._take(first)
+        if failed is None:
+            return self
+        return self._around(*failed)
+
+    def _take(self, first: int, skip: frozenset[int] = frozenset()) -> tuple[int, LogError] | None:
+        """Apply the lines from number `first` on but those in `skip`; the number of the first
+        that fails, and why (None: all applied)."""
+        path = self.directory / CHECKPOINTS
+        for number, raw in enumerate(self.lines[first - 1 :], first):
+            if number in skip or raw == self.previous:  # the same line twice is one checkpoint
+                continue
+            try:
+                self.apply(_parse(raw, path, number), number)
+            except LogError as error:
+                return number, error
+            self.previous = raw
+        return None
+
+    def _sequence_before(self, number: int) -> int:
+        """The checkpoint number of the last line before line `number` that holds one."""
+        for raw in reversed(self.lines[: number - 1]):
+            sequence = _sequence_of(raw)
+            if sequence is not None:
+                return sequence
+        return -1
+
+    def _around(self, number: int, error: LogError) -> _Reader:
+        """A new reader of the lines but those set aside around line `number`, which failed
+        with `error` (a LogError unless that is one of the last lines, as `follow` says)."""
+        last, sequence = len(self.lines), _sequence_of(self.lines[number - 1])
+        if number == last and (sequence is None or sequence <= self._sequence_before(number)):
+            tries = [frozenset({number})]  # garbled, or another writer's version of a checkpoint
+        elif number == last - 1 and sequence == _sequence_of(self.lines[-1]) is not None:
+            tries = [frozenset({number}), frozenset({number, last})]
+        else:
+            raise error
+        why = {number: str(error)}
+        for skip in tries:
+            again = _Reader(self.directory, type(self.log)())
+            again.lines, again.size, again.end = self.lines, self.size, self.end
+            failed = again._take(1, skip)
+            if failed is None:
+                again.set_aside = {n: why[n] for n in sorted(skip)}
+                return again
+            why[failed[0]] = str(failed[1])
+        raise error
 
     def apply(self, line: dict[str, Any], number: int) -> None:
         where = f"{self.directory / CHECKPOINTS}: line {number}"
@@ -158,6 +259,7 @@ class _Reader:
         log.history += line["history"]
         log.set_counters(line["counters"])
         state = line["state"]
+        done.earlier_state = done.state
         done.sequence, done.journal, done.batches = (
             self.sequence,
             len(log.journal),
@@ -197,7 +299,7 @@ class _Reader:
         """Give the log the pending queries and the strategy state its last line names."""
         state = self.done.state
         assert state is not None
-        path = self.directory / f"state-{state['slot']}.json"
+        path = self.directory / state_file(state["slot"])
         try:
             text = path.read_text()
         except FileNotFoundError:
@@ -211,3 +313,48 @@ class _Reader:
         )
         self.log.strategy_state = document["strategy"]
         self.done.annex = document.get("annex")
+
+
+def _sequence_of(raw: bytes) -> int | None:
+    """The checkpoint number a line holds, if it can be told (even from a corrupt line)."""
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        return None
+    sequence = line.get("sequence") if isinstance(line, dict) else None
+    return sequence if isinstance(sequence, int) else None
+
+
+def _set_aside_text(path: Path, reader: _Reader, writing: bool) -> str:
+    """The warning for the lines `reader` set aside."""
+    numbers = ", ".join(map(str, reader.set_aside))
+    why = "; ".join(reader.set_aside.values())
+    kept = len(reader.lines) - len(reader.set_aside)
+    where = f"moved to {path.parent / SET_ASIDE}" if writing else "left as they are"
+    return (
+        f"{path}: line(s) {numbers} set aside ({why}); two commands wrote the run at once? "
+        f"({SIDESTEPPED}) The run is read as of checkpoint {reader.sequence} ({kept} lines); "
+        f"what the line(s) set aside recorded is not in it ({where})"
+    )
+
+
+def _set_aside(directory: Path, reader: _Reader) -> None:
+    """Move the lines `reader` set aside to `set-aside.jsonl` (they are kept there, one
+    after another) and write the lines file again without them."""
+    path = directory / CHECKPOINTS
+    aside = [reader.lines[number - 1] + b"\n" for number in reader.set_aside]
+    with naming(directory / SET_ASIDE), open(directory / SET_ASIDE, "ab") as handle:
+        handle.write(b"".join(aside))
+        handle.flush()
+        os.fsync(handle.fileno())
+    kept = [raw for n, raw in enumerate(reader.lines, 1) if n not in reader.set_aside]
+    write_atomically(path, "".join(raw.decode() + "\n" for raw in kept))
+
+
+def _drop_unnamed_states(directory: Path, done: Written) -> None:
+    """Remove the state files (and their temporary files) the last two lines do not name:
+    those of lines set aside, or of a writer killed before its line."""
+    named = {state_file(s["slot"]) for s in (done.state, done.earlier_state) if s is not None}
+    for path in [*directory.glob("state-*.json"), *directory.glob(".state-*.tmp")]:
+        if path.name not in named:
+            path.unlink(missing_ok=True)

@@ -14,14 +14,27 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .atomic import naming, temporary_directory
+from .atomic import naming, temporary_directory, write_atomically
 from .codec import encode
-from .log_format import CHECKPOINTS, FORMAT, REPLICATES_FORMAT, query_fields, with_checksum
+from .log_format import (
+    CHECKPOINTS,
+    FORMAT,
+    REPLICATES_FORMAT,
+    LogError,
+    query_fields,
+    state_file,
+    with_checksum,
+)
 from .log_vectors import VECTOR_FILES, Vectors
 from .schemas import Query
 
 if TYPE_CHECKING:
     from .log import SearchLog
+
+SIDESTEPPED = (
+    "was the run directory's lock removed, or is it on a filesystem whose locks other hosts "
+    "do not see?"
+)
 
 
 @dataclass
@@ -35,7 +48,9 @@ class Written:
     reasons: int = 0
     vectors: Vectors = field(default_factory=lambda: Vectors())
     state: dict[str, str] | None = None  # the slot and digest of the last line's state
+    earlier_state: dict[str, str] | None = None  # the line's before it (its file is kept too)
     annex: dict[str, Any] | None = None  # what the caller kept with the last line's state
+    size: int = 0  # bytes of the lines file up to the end of the last line
 
 
 class LogWriter:
@@ -77,18 +92,45 @@ class LogWriter:
         self._wrote(*(self.directory / VECTOR_FILES[name][0] for name in blocks))
         state = self._write_state(log, annex)
         text = json.dumps({**line, "blocks": blocks, "state": state}, separators=(",", ":"))
-        with (
-            naming(self.directory / CHECKPOINTS),
-            open(self.directory / CHECKPOINTS, "a") as handle,
-        ):
-            handle.write(with_checksum(text) + "\n")
+        end = self._append_line((with_checksum(text) + "\n").encode())
         self._wrote(self.directory / CHECKPOINTS)
+        older = done.earlier_state
         done.sequence += 1
         done.journal, done.batches = len(log.journal), len(log.batches)
         done.history, done.reasons = len(log.history), len(log.reasons)
-        done.state, done.annex = state, annex
+        done.earlier_state, done.state, done.annex, done.size = done.state, state, annex, end
+        self._drop_state(older)
         if time.monotonic() - self._synced_at >= self.sync_every:
             self.sync()
+
+    def _append_line(self, line: bytes) -> int:
+        """Append `line` to the lines file where this writer's last line ended; return where
+        it ends now. A LogError if another command wrote the file meanwhile (its lock was
+        sidestepped): before writing, nothing is written; after, the two lines conflict."""
+        path = self.directory / CHECKPOINTS
+        expected = self._written.size
+        with naming(path):
+            descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            try:
+                if os.fstat(descriptor).st_size != expected:
+                    raise LogError(
+                        f"{path} changed since this command read it: another command wrote "
+                        f"the run at the same time ({SIDESTEPPED}); nothing was written, run "
+                        "this command again"
+                    )
+                rest = memoryview(line)
+                while rest:
+                    rest = rest[os.write(descriptor, rest) :]
+                end = os.lseek(descriptor, 0, os.SEEK_CUR)
+            finally:
+                os.close(descriptor)
+        if end != expected + len(line):
+            raise LogError(
+                f"{path}: another command appended a line while this one wrote checkpoint "
+                f"{self._written.sequence + 1} ({SIDESTEPPED}); the two conflict and the next "
+                "command reading the run sets one aside, saying which"
+            )
+        return end
 
     @property
     def sequence(self) -> int:
@@ -118,10 +160,10 @@ class LogWriter:
             self._unsynced[path] = None  # in writing order: the lines file comes last
 
     def _write_state(self, log: SearchLog, annex: dict[str, Any] | None) -> dict[str, str]:
-        """Write what a resumed search starts from and the next line replaces, the pending
-        queries (exact), the strategy's state and `annex`, to the slot file the last line does
-        not name (so that one stays whole), unless it is what the last line named; return
-        {"slot", "digest"}."""
+        """Write what a resumed search starts from, the pending queries (exact), the
+        strategy's state and `annex`, to a file named by its digest (so no file a line names
+        is ever rewritten, even by a second writer), unless it is what the last line named;
+        return {"slot", "digest"}. The file is renamed into place whole."""
         pending = None if log.pending is None else [_pending(q) for q in log.pending.queries]
         document = {"strategy": log.strategy_state, "pending": pending}
         if annex is not None:
@@ -131,12 +173,20 @@ class LogWriter:
         last = self._written.state
         if last is not None and last["digest"] == digest:
             return last
-        slot = "b" if last is not None and last["slot"] == "a" else "a"
-        path = self.directory / f"state-{slot}.json"
-        with naming(path):
-            path.write_text(text)
-        self._wrote(path)
-        return {"slot": slot, "digest": digest}
+        path = self.directory / state_file(digest)
+        write_atomically(path, text, sync=False)  # `sync` flushes it, then the directory
+        self._wrote(path, self.directory)
+        return {"slot": digest, "digest": digest}
+
+    def _drop_state(self, older: dict[str, str] | None) -> None:
+        """Remove the state file of the line before the last two (they keep theirs: a reader
+        that read up to the one before the last still finds its state)."""
+        kept = {s["slot"] for s in (self._written.state, self._written.earlier_state) if s}
+        if older is None or older["slot"] in kept:
+            return
+        path = self.directory / state_file(older["slot"])
+        path.unlink(missing_ok=True)
+        self._unsynced.pop(path, None)
 
 
 class _Line:

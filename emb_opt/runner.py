@@ -327,7 +327,8 @@ class Runner:
             outcomes = self.executor.run(fn, [item for _, item in pending])
         for batch, outcome in outcomes:
             if not isinstance(outcome, BaseException):
-                responses += coerce_responses(step.role, fn, batch, outcome, step.model)
+                answers = coerce_responses(step.role, fn, batch, outcome, step.model)
+                responses += [_without_secrets(answer) for answer in answers]
                 continue
             failure = mask_secrets(  # it goes into the log and the manifest
                 f"{step.role} {plugin_name(fn)!r} raised {type(outcome).__name__}: {outcome}"
@@ -508,6 +509,14 @@ def _nearest_first(queries: list[Query]) -> list[Item]:
     ranked = [query.valid_results() for query in queries]
     depth = max((len(results) for results in ranked), default=0)
     return [results[rank] for rank in range(depth) for results in ranked if rank < len(results)]
+
+
+def _without_secrets(response: Any) -> Any:
+    """An invalid filter or score response with the secrets in its data (its `error`, a
+    removal reason in the log) masked; a valid one as it is."""
+    if response.valid or not response.data:
+        return response
+    return response.model_copy(update={"data": mask_secrets(response.data)})
 
 
 def _merged(old: dict | None, new: dict | None) -> dict | None:

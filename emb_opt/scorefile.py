@@ -25,13 +25,14 @@ __all__ = ["first_row_number", "open_rows", "parse_row", "parse_score", "read_ro
 
 Answer = tuple[str, float | None, str | None]  # id, score (None: invalid), reason
 COLUMNS = "id,score[,valid,reason]"
-KNOWN, NUMBERS = ("id", "score", "valid", "reason"), ("score",)  # header names in any case
+KNOWN, NUMBERS = ("id", "score", "valid", "reason", "run"), ("score",)  # names in any case
 COMMA = (
     " (a comma is read as a decimal point only in a file separated by ; or tabs, in a number"
     " with no point and no other comma: write it with a decimal point and no thousands"
     " separator)"
 )
 SHOWN = 5  # problems a message lists; the rest are counted
+LISTED = 10_000  # problems a problems file lists; the rest are counted
 NUMBER = re.compile(
     r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*|\s*[+-]?(nan|inf|infinity)\s*", re.I | re.ASCII
 )
@@ -83,11 +84,16 @@ def parse_row(
     reason = str(row.get("reason") or "").strip() or None
     if str(row.get("valid", "")).strip().lower() in ("false", "0", "no"):
         return (id, None, reason or "marked invalid"), None
-    if reason is not None:
-        return (id, None, reason), None
     raw = row.get("score")
     if raw is None or str(raw).strip() == "":
+        if reason is not None:
+            return (id, None, reason), None
         return nothing, f"id {shown(id)} has no score (give a reason, or valid=false, if none)"
+    if reason is not None:
+        return nothing, (
+            f"id {shown(id)} has both a score ({shown(raw)}) and a reason ({shown(reason)}): "
+            "a reason marks a failed item; clear one of them"
+        )
     score, problem = parse_score(raw)
     if problem is not None:
         return nothing, f"id {shown(id)} has score {shown(raw)}{problem}"
@@ -123,9 +129,31 @@ def parse_score(raw: Any) -> tuple[float, str | None]:
     return number, None if math.isfinite(number) else "; scores must be finite"
 
 
-def problems_text(problems: list[str], listed: Path | None = None) -> str:
-    """The first few problems, how many more, and the file `listed` that holds them all."""
-    if len(problems) <= SHOWN:
+class Problems:
+    """The problems of a file's rows as they are found: the first LISTED, and how many."""
+
+    def __init__(self) -> None:
+        self.first: list[str] = []
+        self.count = 0
+
+    def add(self, number: int, problem: str) -> None:
+        """Note the problem of row `number`."""
+        self.count += 1
+        if len(self.first) < LISTED:
+            self.first.append(f"row {number}: {problem}")
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
+def problems_text(problems: list[str], listed: Path | None = None, count: int = 0) -> str:
+    """The first few problems, how many more (of `count`, if more than listed), and the file
+    `listed` that holds them (all, or the first LISTED)."""
+    count = max(count, len(problems))
+    if count <= SHOWN:
         return "; ".join(problems)
-    where = f" (all of them in {listed})" if listed is not None else ""
-    return "; ".join(problems[:SHOWN]) + f"; and {len(problems) - SHOWN:,} more{where}"
+    where = ""
+    if listed is not None:
+        some = f"the first {len(problems):,}" if count > len(problems) else "all of them"
+        where = f" ({some} in {listed})"
+    return "; ".join(problems[:SHOWN]) + f"; and {count - SHOWN:,} more{where}"

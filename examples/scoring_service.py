@@ -15,6 +15,7 @@ In tests: ``with ScoringServer(default_functions()) as server: HTTPExecutor(serv
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import threading
 import time
@@ -52,11 +53,15 @@ def default_functions(delay: float = 0.01) -> dict[str, BatchFunction]:
 @dataclass
 class Faults:
     """Deliberate failures: answer 500 to the next `fail_next` requests, then sleep
-    `hang_seconds` before answering each of the next `hang_next` ones."""
+    `hang_seconds` before answering each of the next `hang_next` ones. With `echo` (an HTTP
+    status), answer every request so, echoing the credentials it carried in the error (its
+    path and query, its headers' values, the password of a Basic `Authorization`), as a
+    careless service does; `echo=200` says it as the error of every item, scored invalid."""
 
     fail_next: int = 0
     hang_next: int = 0
     hang_seconds: float = 5.0
+    echo: int | None = None
 
 
 class ScoringServer(ThreadingHTTPServer):
@@ -130,6 +135,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(500, {"error": "failing on purpose (Faults.fail_next)"})
         if fault == "hang":
             time.sleep(self.server.faults.hang_seconds)
+        if self.server.faults.echo is not None:
+            return self._echo(self.server.faults.echo, body)
         if self.path != "/score":
             return self._reply(404, {"error": f"no route {self.path!r}; POST to /score"})
         try:
@@ -145,6 +152,17 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as error:
             return self._reply(500, {"error": f"{name} raised {type(error).__name__}: {error}"})
         self._reply(200, response_body(responses))
+
+    def _echo(self, status: int, body: bytes) -> None:
+        """Answer `status` with the request's credentials in the error (see `Faults.echo`)."""
+        scheme, _, credential = self.headers.get("Authorization", "").partition(" ")
+        basic = base64.b64decode(credential).decode() if scheme == "Basic" else ""
+        error = f"denied {self.path} with {' '.join(self.headers.values())} {basic}"
+        if status != 200:
+            return self._reply(status, {"error": error})
+        _, items = parse_request(json.loads(body))
+        invalid = ScoreResponse(valid=False, data={"error": error})
+        self._reply(200, response_body([invalid] * len(items)))
 
     def _reply(self, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()

@@ -19,6 +19,16 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 SERVICE_PATH = Path(__file__).resolve().parents[1] / "examples" / "scoring_service.py"
 
 
+@pytest.fixture(autouse=True)
+def _forget_resolved_secrets():
+    """Each test masks only the secrets its own configs resolve (`emb_opt.secret_values`):
+    a password registered by another would mask that word in this one's messages."""
+    yield
+    from emb_opt.secret_values import RESOLVED
+
+    RESOLVED.clear()
+
+
 @pytest.fixture(scope="session")
 def corpus():
     from emb_opt.synthetic import random_corpus

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import uuid
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,15 +22,17 @@ from typing import Any
 import yaml
 
 from .. import formats
-from ..asktell import Asked, AskTell, SavedIteration
+from ..asktell import Answers, Asked, AskTell, SavedIteration
 from ..atomic import write_atomically
 from ..config import RunConfig, load_config, validate
+from ..config.loading import read_yaml
 from ..errors import ConfigError
 from ..log import SearchLog
 from ..masking import literal_secrets
 from ..schemas import Item
 from ..scorefile import (
     SHOWN,
+    Problems,
     first_row_number,
     open_rows,
     parse_row,
@@ -43,6 +47,7 @@ from .rundir import RunDirectory
 from .session import RunSession
 
 CONFIG, OPEN, ANNEX = "config.yaml", Path("ask") / "open.json", "open_iteration"
+RUN_ID = "run_id"  # the manifest's key for the id its plates carry in their `run` column
 ASK = "emb-opt ask"
 FORMATS = ("csv", "parquet", "jsonl", "xlsx")
 
@@ -98,7 +103,7 @@ class Session(RunSession):
         else:
             if command is not None:
                 self.lock(command, wait)
-            raw = yaml.safe_load((target / CONFIG).read_text())
+            raw = read_yaml(target / CONFIG)
             config = validate(raw, str(target / CONFIG), config_folder(target))
         if not config.score.external:
             raise ConfigError(
@@ -190,7 +195,7 @@ def ask(
         fresh = [asked for asked in waiting if asked.id not in session.handed][:n]
         if fresh:
             path = _new_plate(session, format)
-            _write_asked(path, fresh)
+            _write_asked(path, fresh, _run_id(session.directory))
             session.handed.update(dict.fromkeys((a.id for a in fresh), path.name))
         session.save()
         if fresh:
@@ -198,6 +203,16 @@ def ask(
         if waiting:
             return f"all {len(waiting)} waiting items are out already (emb-opt status)"
         return f"the search has stopped: {session.search.stopped}"
+
+
+def _run_id(directory: RunDirectory) -> str:
+    """The id of the run in `directory` that its plates carry (a run that has none, started
+    by an earlier emb_opt, is given one now)."""
+    found = (directory.manifest() or {}).get(RUN_ID)
+    if not isinstance(found, str):
+        found = uuid.uuid4().hex[:12]
+        directory.write_manifest({RUN_ID: found})
+    return found
 
 
 def _new_plate(session: Session, format: str) -> Path:
@@ -241,32 +256,26 @@ def tell(
 def _tell(session: Session, scores: Path, partial: bool, proceed: bool, yes: bool) -> str:
     """Apply the rows of `scores`: answers of waiting items, late ones of items given up
     earlier; rows told before with the same answer change nothing. A ConfigError naming the
-    bad rows, with nothing changed, unless `partial`."""
+    bad rows, with nothing changed, unless `partial`. Rows are sorted as they are read:
+    memory grows with the items asked, not with the file."""
     search = session.search
-    numbers, ids, values, reasons, problems = [], [], [], [], []
-    known = search.known_ids()
-    with open_rows(scores) as rows:
-        for number, row in enumerate(rows, first_row_number(scores)):
-            (id, value, reason), problem = parse_row(row, None, row_id(row, known))
-            if problem:
-                problems.append((number, problem))
-            else:
-                numbers.append(number)
-                ids.append(id)
-                values.append(value)
-                reasons.append(reason)
-    answers = search.sort(ids, values, reasons)
-    problems += [(numbers[position], problem) for position, problem in answers.problems]
+    answers, problems = Answers(), Problems()
+    place, known = search.sorter(answers), search.known_ids()
+    for number, row in _rows(session, scores):
+        (id, value, reason), problem = parse_row(row, None, row_id(row, known))
+        problem = problem or place(id, value, reason)
+        if problem:
+            problems.add(number, problem)
     listing = _listing(session, scores, problems)
     if problems and not partial:
         hint = ""
-        if any("is not waiting for a score" in problem for _, problem in problems):
+        if any("is not waiting for a score" in problem for problem in problems.first):
             hint = f" (scores you had before the search: start: {{scores: {scores}}})"
         raise ConfigError(
             f"{scores}: {listing}; nothing was told (--partial applies the good rows){hint}"
         )
     told = len(answers.new) + len(answers.late)
-    same = f"; {len(answers.same)} row(s) told before, unchanged" if answers.same else ""
+    same = f"; {answers.same} row(s) told before, unchanged" if answers.same else ""
     skipped = f"; skipped {listing}" if problems else ""
     if not told:
         if answers.same:
@@ -292,50 +301,69 @@ def _replicate(session: Session, scores: Path, partial: bool) -> str:
     naming the bad rows, with nothing changed, unless `partial`."""
     search = session.search
     ids = search.replicable()
-    good, problems = [], []
-    with open_rows(scores) as rows:
-        for number, row in enumerate(rows, first_row_number(scores)):
-            answer, problem = parse_row(row, None, row_id(row, ids))
-            if not problem and answer[0] not in ids:
-                problem = f"id {shown(answer[0])} has no valid score to replicate"
-            if problem:
-                problems.append((number, problem))
-            else:
-                good.append(answer)
+    valid: list[tuple[str, float]] = []
+    invalid, problems = 0, Problems()
+    for number, row in _rows(session, scores):
+        (id, score, _), problem = parse_row(row, None, row_id(row, ids))
+        if not problem and id not in ids:
+            problem = f"id {shown(id)} has no valid score to replicate"
+        if problem:
+            problems.add(number, problem)
+        elif score is None:
+            invalid += 1
+        else:
+            valid.append((id, score))
     listing = _listing(session, scores, problems)
     if problems and not partial:
         raise ConfigError(
             f"{scores}: {listing}; nothing was replicated (--partial applies the good rows)"
         )
-    if not good:
+    if not valid and not invalid:
         raise ConfigError(f"{scores}: no row holds a score to replicate")
-    valid = [(id, score) for id, score, _ in good if score is not None]
     if valid:
         replicated, values = zip(*valid)
         search.replicate(replicated, values)
         session.save()
-    invalid = len(good) - len(valid)
     dropped = f"; {invalid} invalid row(s) not counted" if invalid else ""
     skipped = f"; skipped {listing}" if problems else ""
     return f"added {len(valid)} replicate score(s){dropped}{skipped}"
 
 
-def _listing(session: Session, scores: Path, problems: list[tuple[int, str]]) -> str:
-    """The problems of rows (by row number) as a message lists them."""
-    texts = [f"row {number}: {problem}" for number, problem in sorted(problems)]
-    return problems_text(texts, _list_problems(session, scores, texts))
+def _rows(session: Session, scores: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows of a scores file with their numbers, as they are read; a ConfigError at the
+    first row of a plate another run asked for (its `run` column names that run)."""
+    ours = (session.directory.manifest() or {}).get(RUN_ID)
+    with open_rows(scores) as rows:
+        for number, row in enumerate(rows, first_row_number(scores)):
+            theirs = str(row.get("run") or "").strip()
+            if theirs and theirs != ours:
+                this = f"run {ours}" if ours else "a run of an earlier emb_opt (no run id)"
+                raise ConfigError(
+                    f"{scores}: row {number} is from a plate of run {theirs}, but "
+                    f"{session.directory.path} is {this}; tell it to the run that asked for "
+                    "it; nothing was told"
+                )
+            yield number, row
 
 
-def _list_problems(session: Session, scores: Path, problems: list[str]) -> Path | None:
-    """All of `problems` in a file of the run's ask folder, when more than a message lists."""
-    if len(problems) <= SHOWN:
+def _listing(session: Session, scores: Path, problems: Problems) -> str:
+    """The problems of rows as a message lists them."""
+    return problems_text(problems.first, _list_problems(session, scores, problems), problems.count)
+
+
+def _list_problems(session: Session, scores: Path, problems: Problems) -> Path | None:
+    """The first LISTED problems and how many there are in a file of the run's ask folder,
+    when more than a message lists."""
+    if problems.count <= SHOWN:
         return None
     path = (
         session.directory.path
         / "ask"
         / f"problems-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}.txt"
     )
-    write_atomically(path, f"{scores}\n" + "".join(problem + "\n" for problem in problems))
+    more = problems.count - len(problems.first)
+    rest = f"and {more:,} more row(s) with a problem, not listed\n" if more else ""
+    write_atomically(path, f"{scores}\n" + "".join(f"{line}\n" for line in problems.first) + rest)
     return path
 
 
@@ -435,8 +463,9 @@ def _refuse_literal_secrets(raw: dict[str, Any], target: Path) -> None:
         )
 
 
-def _write_asked(path: Path, asked: list[Asked]) -> None:
-    """The items to score, with empty `score` and `reason` columns for whoever scores them,
+def _write_asked(path: Path, asked: list[Asked], run_id: str) -> None:
+    """The items to score, with empty `score` and `reason` columns for whoever scores them
+    and the id of the run asking in a `run` column (`tell` refuses a plate of another run),
     in the format of `path`'s suffix (`emb_opt.formats`: CSV and JSON lines keep metadata in
     one column, Parquet and xlsx a column per key). Any text round-trips; an id or item a
     format cannot hold (a lone surrogate in UTF-8, a control character in xlsx) is refused."""
@@ -448,6 +477,7 @@ def _write_asked(path: Path, asked: list[Asked]) -> None:
         formats.Column("metadata", "metadata", [a.metadata for a in asked]),
         formats.Column("score", "float", none),
         formats.Column("reason", "text", none),
+        formats.Column("run", "text", [run_id] * len(asked)),
     ]
     path.parent.mkdir(exist_ok=True)
     formats.write(path, formats.Table(columns, hint="ask with --format jsonl"))

@@ -9,10 +9,10 @@ import sys
 import traceback
 from pathlib import Path
 
-from ..errors import EmbOptError, PluginResponseError, SearchAborted
+from ..errors import CallTimedOut, EmbOptError, PluginResponseError, SearchAborted
 from ..masking import mask_secrets
 from .interrupts import describe, exit_code, sigterm_raises
-from .lock import ASK_TELL_WAIT, RUN_WAIT
+from .lock import ASK_TELL_WAIT, RUN_WAIT, check_wait
 from .needs import check_installed
 from .stdout import CLOSED_EXIT, closed, say
 
@@ -97,11 +97,21 @@ def parser() -> argparse.ArgumentParser:
 def _wait_option(command: argparse.ArgumentParser, default: float) -> None:
     command.add_argument(
         "--wait",
-        type=float,
+        type=_seconds,
         default=default,
         metavar="SECONDS",
         help=f"wait this long for another command writing the run directory (default {default:g})",
     )
+
+
+def _seconds(text: str) -> float:
+    """The value of `--wait`: a number of seconds, 0 or more."""
+    try:
+        return check_wait(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds, 0 or more; got {text!r}"
+        ) from None
 
 
 def version() -> str:
@@ -179,31 +189,40 @@ def dispatch(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command; a failure is one line on stderr (`--debug`: and its traceback)."""
+    """Run the command; a failure is one line on stderr (`--debug`: and its traceback), a
+    bug its traceback. Whatever is printed has its secrets masked (`mask_secrets`)."""
     args = parser().parse_args(argv)
     try:
         with sigterm_raises():
             dispatch(args)
     except SearchAborted as error:
         same_again = isinstance(error.__cause__, PluginResponseError)  # a wrong answer's shape
-        return _failed(args, f"{error}{'' if same_again else _resume_hint(args)}", 1)
+        return _failed(args, f"{error}{'' if same_again else _resume_hint(args, error)}", 1)
     except USER_ERRORS as error:
         return _failed(args, f"error: {error}", 2)
-    except Exception:
-        raise  # a bug: its traceback
+    except Exception:  # a bug: its traceback (masked), and the exit status Python gives it
+        print(mask_secrets(traceback.format_exc()), end="", file=sys.stderr)
+        return 1
     except BaseException as error:  # Ctrl-C, SIGTERM, a plugin's SystemExit or other
         return _failed(args, f"{describe(error)}{_resume_hint(args)}", exit_code(error))
     return CLOSED_EXIT if closed() else 0
 
 
-def _resume_hint(args: argparse.Namespace) -> str:
+def _resume_hint(args: argparse.Namespace, error: BaseException | None = None) -> str:
     """The advice to resume, only where `--resume` can continue: `emb-opt run` stopped
-    with finished iterations checkpointed in its run directory."""
+    with finished iterations checkpointed in its run directory; after a call's deadline, with
+    a longer one (the executor block may change on `--resume`)."""
     from .rundir import RunDirectory
 
     directory = getattr(args, "run_directory", None)
     if directory is None or not RunDirectory(directory).has_log():
         return ""
+    causes: list[BaseException] = []
+    while error is not None and len(causes) < 10:
+        causes.append(error)
+        error = error.__cause__
+    if any(isinstance(cause, CallTimedOut) for cause in causes):
+        return "; continue with --resume, with a longer executor.timeout if calls need it"
     return "; continue with --resume"
 
 

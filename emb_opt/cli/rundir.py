@@ -39,6 +39,16 @@ def package_versions() -> dict[str, str]:
     return found
 
 
+def extended_blocks(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The blocks a run may change (`EXTENDABLE`) that differ between two masked configs,
+    each as the manifest records it: `{"stop_before": ..., "stop_after": ...}`."""
+    return {
+        block: {f"{block}_before": before.get(block), f"{block}_after": after.get(block)}
+        for block in EXTENDABLE
+        if before.get(block) != after.get(block)
+    }
+
+
 class RunDirectory:
     """The files of one run: manifest.json, the checkpointed log (`log/`), results and plots."""
 
@@ -48,7 +58,7 @@ class RunDirectory:
         self._checkpointed = 0  # iterations finished at the last checkpoint (history entries)
         self._figures: dict[str, Any] = {}  # the manifest's figures at the last checkpoint
         self._appending = False
-        self._stop_change: dict[str, Any] | None = None
+        self._changes: dict[str, dict[str, Any]] = {}  # changed EXTENDABLE blocks, to record
 
     @property
     def log_path(self) -> Path:
@@ -64,9 +74,10 @@ class RunDirectory:
     def claim(
         self, raw_config: dict[str, Any], resume: bool, status: str | None = "running"
     ) -> None:
-        """Make sure this directory is ours for this config (its `stop` block may have
-        changed: that is kept for `start_checkpoints` to record); start the manifest (with
-        `status`; None keeps the one it has). Call it holding the directory's lock."""
+        """Make sure this directory is ours for this config (its `stop` and `executor`
+        blocks may have changed: that is kept for `start_checkpoints` to record); start the
+        manifest (with `status`; None keeps the one it has). Call it holding the directory's
+        lock."""
         manifest = self.manifest()
         if manifest is None:
             self.refuse_unfit(resume)
@@ -77,9 +88,8 @@ class RunDirectory:
                     f"{self.path} already holds this run ({manifest.get('status')}); "
                     "pass --resume to continue it, or choose another --output"
                 )
-            before, after = manifest["config"].get("stop"), mask_config(raw_config).get("stop")
-            if before != after:
-                self._stop_change = {"stop_before": before, "stop_after": after}
+            before = mask_config(manifest["config"])  # an older emb_opt may have masked less
+            self._changes = extended_blocks(before, mask_config(raw_config))
         self.path.mkdir(parents=True, exist_ok=True)
         fields = {
             "fingerprint": fingerprint(raw_config, extendable=True),
@@ -110,7 +120,7 @@ class RunDirectory:
             what = "--resume with a changed config" if resume else "another run"
             raise ConfigError(
                 f"{what}: {self.path} holds the run of a config that differs in "
-                f"{', '.join(changed)} (only the {'/'.join(EXTENDABLE)} block may change); "
+                f"{', '.join(changed)} (only the {' and '.join(EXTENDABLE)} blocks may change); "
                 "restore those keys, or choose another --output"
             )
 
@@ -146,11 +156,14 @@ class RunDirectory:
             self._writer = LogWriter.create(self.log_path, log)
             (self.path / VERSION_1_LOG).unlink(missing_ok=True)
         self._checked(log)
-        if self._stop_change is not None:
-            change = {"at_iteration": log.counters.iterations, **self._stop_change}
-            changes = (self.manifest() or {}).get("stop_changes", [])
-            self.write_manifest({"stop_changes": [*changes, change]})
-            self._stop_change = None
+        if self._changes:
+            manifest, at = self.manifest() or {}, {"at_iteration": log.counters.iterations}
+            recorded = {
+                f"{block}_changes": [*manifest.get(f"{block}_changes", []), {**at, **change}]
+                for block, change in self._changes.items()
+            }
+            self.write_manifest(recorded)
+            self._changes = {}
 
     def checkpoint(self, log: SearchLog, annex: dict[str, Any] | None = None) -> None:
         """Append what the last iteration added (and `annex`, committed with it, see

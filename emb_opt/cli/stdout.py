@@ -10,17 +10,20 @@ import os
 import sys
 from pathlib import Path
 
+from ..masking import mask_secrets
+
 CLOSED_EXIT = 141  # 128 + SIGPIPE, what a shell reports for `seq 100000 | head -1`
 _closed = False
 
 
 def say(text: str) -> None:
-    """Print `text` (and flush it); once the reader has closed stdout, nothing."""
+    """Print `text` (its secrets masked, and flush it); once the reader has closed stdout,
+    nothing."""
     global _closed
     if _closed:
         return
     try:
-        print(text, flush=True)
+        print(mask_secrets(text), flush=True)
     except BrokenPipeError:
         _closed = True
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is left goes nowhere

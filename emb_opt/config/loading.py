@@ -13,31 +13,56 @@ from pydantic import ValidationError
 
 from ..adapters.names import text_problem
 from ..errors import ConfigError
-from ..masking import MASK, mask_config
+from ..masking import MASK, mask_config, register_config
 from .schema import RunConfig
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(\}|:-)")
 MAX_DEPTH = 100  # levels of nesting a config may have (real ones have fewer than 10)
+MAX_SIZE = 2**20  # bytes of a config file, and values plus characters once aliases expand
 
 
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """The config file as plain data (variables not yet substituted)."""
+    """The config file as plain data (variables not yet substituted): UTF-8 (or UTF-16 with
+    a byte order mark) YAML text of at most MAX_SIZE bytes whose aliases expand it to at most
+    MAX_SIZE values and characters, with no key twice in a mapping."""
     import yaml
+
+    from .strict_yaml import strict_loader
 
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.load(_text(path), Loader=strict_loader(MAX_SIZE))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file ({error.strerror})") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
     except RecursionError:  # the parser recurses once per level
         raise ConfigError(f"{path}: nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as error:  # not text, too big or an alias bomb
+        raise ConfigError(f"{path}: {error}") from None
     if not isinstance(document, dict):
         raise ConfigError(
             f"{path}: expected a mapping at the top level, got {type(document).__name__}"
         )
     return document
+
+
+def _text(path: Path) -> str:
+    """The text of a config file; ValueError for a big or binary file."""
+    with path.open("rb") as file:
+        data = file.read(MAX_SIZE + 1)
+    if len(data) > MAX_SIZE:
+        raise ValueError(f"larger than {MAX_SIZE:,} bytes; a config names its data files")
+    encoding = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"not a text file: byte {data[error.start]:#04x} at offset {error.start} is not "
+            f"{encoding.removesuffix('-sig').upper()}; a config is YAML text"
+        ) from None
 
 
 def substitute(value: Any, where: str = "") -> Any:
@@ -87,14 +112,18 @@ def _closing_brace(text: str, start: int, where: str) -> int:
     raise ConfigError(f"{where}: {text!r} opens a '${{' that no '}}' closes")
 
 
-EXTENDABLE = ("stop",)  # blocks a run may change between its commands (more budget, say)
+# blocks a run may change between its commands: more budget (`stop`), or where and how its
+# functions are called (`executor`: a longer timeout, another service URL, more workers); what
+# is called, the `score` block, may not change
+EXTENDABLE = ("stop", "executor")
 
 
 def fingerprint(raw: dict[str, Any], extendable: bool = False) -> str:
     """A hash of the config as written, to tell runs apart (variables are hashed unexpanded,
-    secrets masked: the hash gives away no password, and a rotated token is the same run);
-    with `extendable`, of all but the blocks a run may change (`EXTENDABLE`)."""
-    masked = mask_config(raw)
+    secrets masked: the hash gives away no password, and a rotated token is the same run;
+    by name and syntax only, so every process computes the same); with `extendable`, of all
+    but the blocks a run may change (`EXTENDABLE`)."""
+    masked = mask_config(raw, by_value=False)
     kept = {k: v for k, v in masked.items() if not (extendable and k in EXTENDABLE)}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -103,10 +132,11 @@ def config_changes(manifest: dict[str, Any], raw: dict[str, Any]) -> list[str]:
     """The dotted keys where `raw` differs from the config of the run a manifest describes,
     but for the blocks a run may change (a manifest written before those could change holds
     the hash of the whole config) and keys the manifest masked: `***` matches any value (a
-    secret, or a key an emb_opt that guessed secrets by name took for one)."""
+    secret, or a key an emb_opt that guessed secrets by name took for one). The manifest's
+    config is masked again, as an older emb_opt may have masked less."""
     if manifest.get("fingerprint") in {fingerprint(raw, extendable=True), fingerprint(raw)}:
         return []
-    before = manifest.get("config") or {}
+    before = mask_config(manifest.get("config") or {})
     return [
         key
         for key in changed_keys(before, mask_config(raw))
@@ -137,12 +167,15 @@ def validate(
     raw: dict[str, Any], origin: str = "config", base: str | os.PathLike | None = None
 ) -> RunConfig:
     """Substitute variables and validate; errors name the key, its location and what is allowed.
+    The secrets the config resolves are masked in all text from now on (`register_config`).
 
     With `base` (a config file's directory), relative paths in the config resolve against it;
     without, they stay relative to the current directory."""
     check_shape(raw, origin)
+    resolved = substitute(raw)
+    register_config(resolved)
     try:
-        config = RunConfig.model_validate(substitute(raw))
+        config = RunConfig.model_validate(resolved)
     except ValidationError as error:
         first: dict[str, Any] = dict(error.errors()[0])
         location = ".".join(str(part) for part in first["loc"]) or "(top level)"

@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from ..checks import check_count, check_number, check_positive
-from ..errors import BackendError, PluginError, missing_dependency
-from ..masking import mask_secrets
+from ..errors import BackendError, CallTimedOut, PluginError, missing_dependency
+from ..masking import mask_secrets, register_config
 from ..schemas import Item
 from .base import BatchFunction, Outcome, split
 from .wire import parse_response, remote_name, request_body
@@ -74,8 +74,9 @@ class HTTPExecutor:
 
     `timeout` (seconds) bounds each attempt as a whole, from connecting to the last byte of
     the answer (a retry gets a new `timeout`); `backoff` is the first retry delay, doubled each
-    retry up to `max_backoff`; `headers` go on every request (e.g. an API key; never written
-    to a run's files or error messages, see `emb_opt.masking`).
+    retry up to `max_backoff`; `headers` go on every request (e.g. an API key). The
+    headers' values and the credentials in `url` are never written to a run's files or error
+    messages, nor echoed from the service's answers (see `emb_opt.masking`).
     """
 
     def __init__(
@@ -101,6 +102,7 @@ class HTTPExecutor:
         check_count("retries", retries)
         check_number("backoff", backoff)
         check_number("max_backoff", max_backoff)
+        register_config({"executor": {"url": url, "headers": dict(headers or {})}})
         self.url = endpoint(url)
         self.concurrency = concurrency
         self.batch_size = batch_size
@@ -162,12 +164,13 @@ class HTTPExecutor:
         )
 
     async def _post(self, function: str, batch: list[Any]) -> list[Any]:
-        """One batch's responses; retries transient failures, then raises BackendError."""
+        """One batch's responses; retries transient failures, then raises BackendError
+        (CallTimedOut when the last attempt timed out)."""
         import httpx
 
         where = f"scoring service {mask_secrets(self.url)} (function {function!r})"
         body = request_body(function, batch)
-        last_failure = ""
+        last_failure, timed_out = "", False
         for attempt in range(self.retries + 1):
             if attempt:
                 await asyncio.sleep(min(self.backoff * 2 ** (attempt - 1), self.max_backoff))
@@ -176,10 +179,11 @@ class HTTPExecutor:
                 response = await asyncio.wait_for(post, self.timeout)
             except (httpx.TransportError, asyncio.TimeoutError) as error:
                 last_failure = _transport_failure(error, self.timeout)
+                timed_out = isinstance(error, (httpx.TimeoutException, asyncio.TimeoutError))
                 continue
             status = response.status_code
             if status >= 500 or status == 429:
-                last_failure = f"HTTP {status}: {_error_text(response)}"
+                last_failure, timed_out = f"HTTP {status}: {_error_text(response)}", False
                 continue
             if status >= 400:
                 raise PluginError(
@@ -188,10 +192,11 @@ class HTTPExecutor:
             if status >= 300:
                 raise PluginError(
                     f"{where} answered HTTP {status}, a redirect to "
-                    f"{response.headers.get('location')!r}: set url to the final address"
+                    f"{_address(response.headers.get('location'))!r}: set url to the final "
+                    "address"
                 )
             return parse_response(_json(response, where), len(batch), where)
-        raise BackendError(
+        raise (CallTimedOut if timed_out else BackendError)(
             f"{where} failed {self.retries + 1} attempt(s) for a batch of {len(batch)} "
             f"items; last failure: {last_failure}"
         )
@@ -205,25 +210,35 @@ def _transport_failure(error: Exception, timeout: float) -> str:
     return mask_secrets(f"{type(error).__name__}: {error}".rstrip(": "))
 
 
+def _address(location: str | None) -> str | None:
+    """A redirect's target without what may be a credential: its user, password, query
+    (`?session=...`) and fragment."""
+    if location is None:
+        return None
+    parts = urlsplit(location)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment=""))
+
+
 def _json(response: Any, where: str) -> Any:
     try:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise PluginError(
             f"{where} answered HTTP {response.status_code} with a body that is not JSON: "
-            f"{response.text[:200]!r}"
+            f"{mask_secrets(response.text)[:200]!r}"
         ) from None
 
 
 def _error_text(response: Any) -> str:
-    """The service's `error` message when it sent one, else the start of the body."""
+    """The service's `error` message when it sent one, else the start of the body; with
+    the secrets it echoes masked (before it is cut: no secret is cut in half)."""
     try:
         payload = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         payload = None
     if isinstance(payload, dict) and isinstance(payload.get("error"), str):
-        return payload["error"]
-    return response.text[:200] or response.reason_phrase
+        return str(mask_secrets(payload["error"]))
+    return str(mask_secrets(response.text))[:200] or response.reason_phrase
 
 
 class _LoopThread:

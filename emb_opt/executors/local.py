@@ -5,14 +5,20 @@ it starts (queued batches wait for a free worker first). A thread cannot be stop
 deadline its batch fails and the search goes on without it; the thread is a daemon, so
 nothing waits for it (not `close`, not Ctrl-C, not the interpreter's exit). A process can:
 the worker running a call past its deadline is killed and replaced (pebble's `ProcessPool`).
+A worker process also ends when the process that started the pool dies, even by `kill -9`
+(`_end_with`): nothing keeps running, or keeps a forkserver or resource tracker alive, past it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
 import multiprocessing
 import os
 import queue
+import select
+import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -154,6 +160,8 @@ class ProcessExecutor:
 
         return pebble.ProcessPool(
             max_workers=self.max_workers or os.cpu_count() or 1,
+            initializer=_end_with,
+            initargs=(os.getpid(),),
             context=multiprocessing.get_context(self.start_method),
         )
 
@@ -179,3 +187,35 @@ class ProcessExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _end_with(owner: int) -> None:
+    """Make this worker process end when process `owner` (the one running the pool) does.
+
+    On Linux the kernel kills a worker whose parent dies (`PR_SET_PDEATHSIG`), even one stuck
+    in C code; that parent is `owner` for the fork and spawn start methods. With forkserver the
+    parent is the forkserver, which lives as long as its workers, so a daemon thread also waits
+    for `owner` to end (a pidfd; polled once a second where there is none) and then ends this
+    process: running Python code is interrupted within the interpreter's switch interval."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    threading.Thread(target=_exit_after, args=(owner,), name="emb-opt-owner", daemon=True).start()
+
+
+def _exit_after(owner: int) -> None:
+    """End this process once process `owner` has ended (at once if it already has)."""
+    try:
+        select.select([os.pidfd_open(owner)], [], [])
+    except ProcessLookupError:
+        pass
+    except (AttributeError, OSError):  # no pidfd on this system
+        try:
+            while True:
+                os.kill(owner, 0)
+                time.sleep(1)
+        except OSError:
+            pass
+    os._exit(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -79,3 +80,17 @@ class SlowFilter:
         FILTER_CALLS.append(len(items))
         time.sleep(self.delay)
         return [FilterResponse(valid=True) for _ in items]
+
+
+def spin(items):
+    """Never returns: touches the file EMB_OPT_TEST_SPIN names, then spins in Python."""
+    Path(os.environ["EMB_OPT_TEST_SPIN"]).touch()
+    while True:
+        pass
+
+
+def spin_holding_the_gil(items):
+    """Never returns (in any useful time): touches the file EMB_OPT_TEST_SPIN names, then
+    backtracks in the regular expression engine, which holds the GIL throughout."""
+    Path(os.environ["EMB_OPT_TEST_SPIN"]).touch()
+    re.fullmatch(r"(a|aa)*b", "a" * 200)

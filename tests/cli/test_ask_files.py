@@ -25,6 +25,7 @@ HUGE = "C" * 200_000  # over the 128 KiB the csv module reads by default
 # the formats that hold any text (an xlsx cell holds no control character and at most 32,767
 # characters: test_formats.py has its tests)
 ANY_TEXT = [format for format in FORMATS if format != "xlsx"]
+RUN = "0123abcd4567"  # the run id a plate carries
 AWKWARD = 'a\u2028b\u2029c\x0cd\x0be\x1cf\x85g\r\nh\x00i"j,k'  # line breaks only splitlines sees
 
 
@@ -103,7 +104,7 @@ def test_ids_and_scores_round_trip_whatever_the_metadata_holds(
         for n, (id, meta) in enumerate(zip(ids, metadata))
     ]
     path = tmp_path / f"asked.{format}"
-    _write_asked(path, asked)
+    _write_asked(path, asked, RUN)
     scores = {a.id: data.draw(st.floats(-1e300, 1e300)) for a in asked}
     assert told(fill(path, scores), set(scores)) == scores
 
@@ -123,7 +124,7 @@ def test_metadata_comes_back_as_written(tmp_path, format):
     ]
     asked = [Asked(str(n), "CCO", meta, np.zeros(2)) for n, meta in enumerate(metadata)]
     path = tmp_path / f"asked.{format}"
-    _write_asked(path, asked)
+    _write_asked(path, asked, RUN)
     rows = read_rows(path)
     if format == "parquet":
         table = pq.read_table(path)
@@ -153,9 +154,9 @@ def test_an_id_utf8_cannot_hold_is_refused_in_one_line(tmp_path, format):
 
     asked = [Asked("ok", "C", {}, np.zeros(2)), Asked("bad\udc80", "C", {}, np.zeros(2))]
     with pytest.raises(ConfigError, match=r"id 'bad\\\\udc80'.*--format jsonl"):
-        _write_asked(tmp_path / f"asked.{format}", asked)
+        _write_asked(tmp_path / f"asked.{format}", asked, RUN)
     assert not (tmp_path / f"asked.{format}").exists()
-    _write_asked(tmp_path / "asked.jsonl", asked)
+    _write_asked(tmp_path / "asked.jsonl", asked, RUN)
     assert told(
         fill(tmp_path / "asked.jsonl", {"ok": 1.0, "bad\udc80": 2.0}), {"ok", "bad\udc80"}
     ) == {

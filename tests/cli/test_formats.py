@@ -30,6 +30,7 @@ from emb_opt.objectives import target_distance_score
 from emb_opt.scorefile import first_row_number, open_rows, parse_row, read_rows, row_id
 
 BOM = codecs.BOM_UTF8
+RUN = "0123abcd4567"  # the run id a plate carries
 
 
 def parsed(path: Path) -> list[tuple[int, tuple, str | None]]:
@@ -348,15 +349,15 @@ def test_an_xlsx_plate_keeps_ids_as_text_and_metadata_as_typed_columns(tmp_path)
     ids = ["12", "007", "=A1", str(2**62)]
     metadata = [{"mw": 180.2, "n": 3, "big": 2**62, "tags": ["a", {"b": 1}]}, {}, {}, {}]
     path = tmp_path / "asked.xlsx"
-    _write_asked(path, plate(ids, metadata))
+    _write_asked(path, plate(ids, metadata), RUN)
     sheet = openpyxl.load_workbook(path).worksheets[0]
     header = [cell.value for cell in sheet[1]]
     assert header == [
         "id", "item", "metadata.mw", "metadata.n", "metadata.big", "metadata.tags", "score",
-        "reason",
+        "reason", "run",
     ]  # fmt: skip
     first = [cell.value for cell in sheet[2]]
-    assert first == ["12", "C0", 180.2, 3, str(2**62), '["a", {"b": 1}]', None, None]
+    assert first == ["12", "C0", 180.2, 3, str(2**62), '["a", {"b": 1}]', None, None, RUN]
     assert [sheet.cell(row, 1).data_type for row in range(2, 6)] == ["s"] * 4  # no formula
     scores = {"12": 0.5, "007": "0.25", "=A1": 1, str(2**62): -2.5e-3}  # "0.25": text
     filled = fill_in_excel(path, scores)
@@ -385,7 +386,7 @@ def test_an_xlsx_plate_keeps_ids_as_text_and_metadata_as_typed_columns(tmp_path)
 def test_text_no_excel_cell_holds_is_refused_naming_the_id(tmp_path, ids, metadata, says):
     path = tmp_path / "asked.xlsx"
     with pytest.raises(ConfigError) as refused:
-        _write_asked(path, plate(ids, metadata))
+        _write_asked(path, plate(ids, metadata), RUN)
     message = str(refused.value)
     assert says in message and message.endswith("; ask with --format jsonl"), message
     assert not path.exists() and list(tmp_path.iterdir()) == []
@@ -441,7 +442,7 @@ def test_without_openpyxl_an_xlsx_file_is_one_error_naming_the_extra(tmp_path, m
     with pytest.raises(ImportError, match=r"openpyxl is not installed.*\[cli\]"):
         read_rows(path)
     with pytest.raises(ImportError, match=r"openpyxl is not installed.*\[cli\]"):
-        _write_asked(tmp_path / "asked.xlsx", plate(["7"]))
+        _write_asked(tmp_path / "asked.xlsx", plate(["7"]), RUN)
 
 
 def test_ask_refuses_a_format_it_has_not(tmp_path, capsys):
@@ -463,7 +464,7 @@ EXCEL_TEXT = st.text(
 def test_any_text_an_excel_cell_holds_round_trips_as_an_xlsx_plate_id(ids, data):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "asked.xlsx"
-        _write_asked(path, plate(ids))
+        _write_asked(path, plate(ids), RUN)
         scores = {id: data.draw(st.floats(-1e300, 1e300)) for id in ids}
         filled = fill_in_excel(path, scores)
         seen: set[str] = set()

@@ -3,14 +3,17 @@ the run directory, not on stdout or stderr, not in error messages."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import numpy as np
 import pytest
 import yaml
 
 from emb_opt.cli.main import main
+from emb_opt.config import validate
 from emb_opt.masking import literal_secrets, mask_config, mask_secrets
 
 SECRETS = {
@@ -48,10 +51,50 @@ def leaks(directory: Path, *texts: str) -> list[str]:
         ),
         ("http://127.0.0.1:8080/score author=me", "http://127.0.0.1:8080/score author=me"),
         ("https://h/x?key=k&sig=s&item_key=smiles", "https://h/x?key=***&sig=***&item_key=smiles"),
+        # the syntaxes issue 31 found leaking
+        ("host=db password = hunter2 dbname=x", "host=db password = *** dbname=x"),
+        ("password='p w\\'x' host=h", "password=*** host=h"),
+        ("postgresql://u:p/w@host/db", "postgresql://u:***@host/db"),
+        ("postgresql://u:p@ss@host:5432/db", "postgresql://u:***@host:5432/db"),
+        ("mysql://u:p w'q\"x@host:3306/db failed", "mysql://u:***@host:3306/db failed"),
+        ("https://TOKEN123@host/x", "https://***@host/x"),
+        ("got Bearer abc.def-ghi in text", "got Bearer *** in text"),
+        ("Basic YWxpY2U6cHc= rejected", "Basic *** rejected"),
+        ("Authorization: Token xyz (no such user)", "Authorization: *** (no such user)"),
+        ("to https://a/login?session=S1&x=1", "to https://a/login?session=***&x=1"),
+        ('{"password": "p\\"q", "x": 1}', '{"password": "***", "x": 1}'),
+        # and what is no secret
+        ("http://h:8080/x and mail me@example.com", "http://h:8080/x and mail me@example.com"),
+        ("ssh://git@github.com/x Basic usage", "ssh://git@github.com/x Basic usage"),
+        ("config: start: key: finds the items", "config: start: key: finds the items"),
     ],
 )
 def test_mask_secrets_in_text(text, masked):
     assert mask_secrets(text) == masked
+
+
+def test_the_values_a_config_resolves_are_masked_in_every_form(monkeypatch):
+    """Once a config is validated, its secrets' values are masked in any text, in the forms
+    they travel in: percent-encoded, in base64 (HTTP Basic), escaped in JSON or a repr."""
+    password, key, dsn = "p@ss w/rd'1", "KEYVALUE-7", 'dsn "pw\\9'
+    monkeypatch.setenv("EMB_OPT_TEST_PASSWORD", password)
+    validate(
+        {
+            "source": {"backend": "faiss", "url": f"host=db password = '{dsn}'"},
+            "score": {"function": "target"},
+            "executor": {
+                "kind": "http",
+                "url": "http://bob:${EMB_OPT_TEST_PASSWORD}@scorer/score",
+                "headers": {"X-Key": key},
+            },
+        }
+    )
+    basic = base64.b64encode(f"bob:{password}".encode()).decode()
+    forms = [password, quote(password, safe=""), quote_plus(password), basic, repr(password)]
+    forms += [key, base64.b64encode(key.encode()).decode(), dsn, json.dumps(dsn)]
+    for form in forms:
+        masked = mask_secrets(f"echo {form} end")
+        assert "***" in masked and not any(f in masked for f in forms), masked
 
 
 def test_mask_config_masks_named_fields_and_keeps_environment_references():
@@ -85,6 +128,28 @@ def test_mask_config_masks_named_fields_and_keeps_environment_references():
         "score.filter_function.params.pw",
         "executor.headers.X-Trace",
     ]
+
+
+def test_a_reference_whose_value_the_config_holds_elsewhere_is_no_literal_secret(monkeypatch):
+    monkeypatch.setenv("EMB_OPT_TEST_PASSWORD", "postgres")  # a password as common as its user
+    url = "postgresql://postgres:${EMB_OPT_TEST_PASSWORD}@db/items"
+    raw = {"source": {"backend": "faiss", "url": url}, "score": {"function": "target"}}
+    validate(raw)
+    assert literal_secrets(raw) == []  # `ask` takes it
+    assert mask_secrets("login postgres:postgres failed") == "login ***:*** failed"
+
+
+def test_a_bug_s_traceback_is_masked_too(monkeypatch, capsys):
+    secret = SECRETS["password"]
+
+    def bug(args):
+        raise RuntimeError(f"a bug near postgresql://u:{secret}@db/items")
+
+    monkeypatch.setattr("emb_opt.cli.main.dispatch", bug)
+    assert main(["status", "anywhere"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: a bug near postgresql://u:***@db" in err
+    assert secret not in err
 
 
 PLAIN = {
@@ -263,3 +328,21 @@ def test_a_run_whose_manifest_masked_a_plain_key_resumes(write_config, tmp_path,
     manifest = json.loads(path.read_text())
     assert manifest["config"]["source"]["item_key"] == "smiles"
     assert manifest["counters"]["iterations"] == 4
+
+
+def test_a_run_whose_manifest_an_older_emb_opt_masked_less_resumes(write_config, tmp_path):
+    """A manifest holding a DSN password that the masking of its day missed (`password = PW`)
+    and a fingerprint of that: `--resume` goes on, and the manifest is masked now."""
+    source = {"url": f"host=db password = {SECRETS['password']} dbname=items"}
+    assert main(["run", str(write_config(source=source, stop={"iterations": 2}))]) == 0
+    path = tmp_path / "out" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["config"]["source"]["url"] = source["url"]
+    manifest["fingerprint"] = "0" * 16
+    path.write_text(json.dumps(manifest))
+    longer = write_config(source=source, stop={"iterations": 3})
+    assert main(["run", str(longer), "--resume"]) == 0
+    manifest = json.loads(path.read_text())
+    assert manifest["config"]["source"]["url"] == "host=db password = *** dbname=items"
+    assert manifest["counters"]["iterations"] == 3 and "executor_changes" not in manifest
+    assert leaks(tmp_path / "out") == []

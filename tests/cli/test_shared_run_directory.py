@@ -256,7 +256,7 @@ def test_a_finished_run_gets_more_budget_and_other_changes_are_named(write_confi
     other = write_config(source={"k": 6}, stop={"iterations": 6, "max_score_calls": 80})
     assert main(["run", str(other), "--resume", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "differs in source.k (only the stop block may change)" in err
+    assert "differs in source.k (only the stop and executor blocks may change)" in err
     assert manifest(out)["counters"] == extended["counters"]
 
 
@@ -290,4 +290,5 @@ def test_an_ask_tell_run_goes_on_with_a_changed_stop_block(tmp_path, capsys):
     edited = (run / "config.yaml").read_text().replace("seed: 3", "seed: 4")
     (run / "config.yaml").write_text(edited)
     assert main(["ask", str(run)]) == 2
-    assert "differs in seed (only the stop block may change)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "differs in seed (only the stop and executor blocks may change)" in err

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
+import json
 import re
 import threading
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
-from emb_opt import BackendError, PluginError, PluginResponseError, Runner, SearchAborted
+from emb_opt import (
+    BackendError,
+    CallTimedOut,
+    PluginError,
+    PluginResponseError,
+    Runner,
+    SearchAborted,
+)
 from emb_opt.executors import HTTPExecutor, RemoteFunction, SerialExecutor
+from emb_opt.masking import mask_secrets
 from emb_opt.objectives import TargetScore
 from emb_opt.schemas import FilterResponse, ScoreResponse
 from emb_opt.update import TopKDiscreteUpdate
@@ -143,7 +154,7 @@ def test_a_service_that_keeps_hanging_times_out_clearly(server, items):
     server.faults.hang_next, server.faults.hang_seconds = 10, 1.0
     with quick(server.url, timeout=0.2, retries=1) as executor:
         [(_, error)] = executor.run(TargetScore(), items[:3])
-    assert isinstance(error, BackendError) and "timeout=0.2" in str(error)
+    assert isinstance(error, CallTimedOut) and "timeout=0.2" in str(error)
 
 
 def test_an_unreachable_service_is_a_backend_error(server, items):
@@ -304,20 +315,43 @@ class Trickle(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def trickling_url():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+class Redirect(http.server.BaseHTTPRequestHandler):
+    """Answers every POST with a redirect to a login page, a session token in its query."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(302)
+        self.send_header("Location", "https://u:PW-s3cret-6@login.example/sso?session=SID-s3cret-5")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """The URL of a server answering with `handler` until the block ends."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    Trickle.stop.clear()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/score"
     finally:
-        Trickle.stop.set()
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def trickling_url():
+    Trickle.stop.clear()
+    with serving(Trickle) as url:
+        try:
+            yield url
+        finally:
+            Trickle.stop.set()
 
 
 @pytest.mark.slow
@@ -337,3 +371,50 @@ def test_a_service_that_trickles_its_answer_fails_at_the_whole_request_deadline(
     [(_, error)] = outcomes
     assert isinstance(error, BackendError)
     assert "2 attempt(s)" in str(error) and "timed out after 2 s" in str(error)
+
+
+ECHOED_HEADERS = {"X-Api-Key": "KEY-s3cret-1", "Authorization": "Bearer TOKEN-s3cret-2"}
+SENT = ("KEY-s3cret-1", "TOKEN-s3cret-2", "PW/s3cret-3", "PW%2Fs3cret-3", "SESSION-s3cret-4")
+
+
+def with_credentials(url: str) -> str:
+    """`url` with a password (sent as HTTP Basic) and a session token in its query."""
+    return url.replace("http://", "http://alice:PW%2Fs3cret-3@") + "?session=SESSION-s3cret-4"
+
+
+@pytest.mark.parametrize("status", [401, 500])
+def test_credentials_a_service_echoes_in_an_error_are_masked(server, items, status):
+    server.faults.echo = status
+    with quick(with_credentials(server.url), headers=ECHOED_HEADERS, retries=0) as executor:
+        [(_, error)] = executor.run(TargetScore(), items[:2])
+    assert isinstance(error, PluginError if status == 401 else BackendError)
+    assert f"HTTP {status}: denied /score?session=***" in str(error)
+    assert [secret for secret in SENT if secret in str(error)] == []
+
+
+def test_credentials_a_service_echoes_as_removal_reasons_are_masked(
+    server, numpy_source, start_batch
+):
+    server.faults.echo = 200  # every item invalid, the request's credentials its error
+    url = with_credentials(server.url)
+    with quick(url, headers=ECHOED_HEADERS) as executor:
+        log = search(numpy_source, start_batch, executor)
+    failed = log.failures()
+    assert failed and all(i.internal.removal_reason.startswith("denied") for i in failed)
+    written = json.dumps([i.model_dump(mode="json") for i in failed]) + json.dumps(log.reasons)
+    assert "***" in written and [secret for secret in SENT if secret in written] == []
+
+
+def test_a_redirect_is_named_without_its_credentials(items):
+    with serving(Redirect) as url, quick(url, retries=0) as executor:
+        [(_, error)] = executor.run(TargetScore(), items[:2])
+    assert isinstance(error, PluginError)
+    assert "a redirect to 'https://login.example/sso'" in str(error)
+    assert "s3cret" not in str(error)
+
+
+def test_an_unencoded_url_password_a_parser_takes_for_a_port_is_masked(items):
+    with quick("http://alice:hunter22/x@127.0.0.1:1/score", retries=0) as executor:
+        [(_, error)] = executor.run(TargetScore(), items[:1])
+    assert "hunter22" in str(error)  # httpx names the port it could not read
+    assert "hunter22" not in mask_secrets(str(error))
