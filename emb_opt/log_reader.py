@@ -156,6 +156,7 @@ class _Reader:
         self.lines += complete.split(b"\n") if newline else []
         self.end = self.size + len(data)
         self.size += len(complete) + len(newline)
+        self.done.vectors.read.clear()  # the vector files may have grown with the lines too
         failed = None if self.set_aside else self._take(first)
         if failed is None:
             return self
