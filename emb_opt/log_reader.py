@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .log import SearchLog
 
 logger = logging.getLogger(__name__)
+CANNOT_READ_PAST = "; the log cannot be read past it"
 
 
 def load_log(path: str | os.PathLike, log: SearchLog) -> SearchLog:
@@ -109,8 +110,7 @@ def _parse(raw: bytes, path: Path, number: int) -> dict[str, Any]:
     body = text[:cut] + "}"
     if cut < 0 or hashlib.sha256(body.encode()).hexdigest() != text[cut + len(CHECKSUM) : -2]:
         raise LogError(
-            f"{path}: line {number} is corrupt (it does not match its checksum); the log cannot "
-            "be read past it"
+            f"{path}: line {number} is corrupt (it does not match its checksum){CANNOT_READ_PAST}"
         )
     try:
         line = json.loads(body)
@@ -194,7 +194,7 @@ class _Reader:
             tries = [frozenset({number}), frozenset({number, last})]
         else:
             raise error
-        why = {number: str(error)}
+        why = {number: str(error).removesuffix(CANNOT_READ_PAST)}
         for skip in tries:
             again = _Reader(self.directory, type(self.log)())
             again.lines, again.size, again.end = self.lines, self.size, self.end
@@ -202,7 +202,7 @@ class _Reader:
             if failed is None:
                 again.set_aside = {n: why[n] for n in sorted(skip)}
                 return again
-            why[failed[0]] = str(failed[1])
+            why[failed[0]] = str(failed[1]).removesuffix(CANNOT_READ_PAST)
         raise error
 
     def apply(self, line: dict[str, Any], number: int) -> None:
@@ -328,14 +328,14 @@ def _sequence_of(raw: bytes) -> int | None:
 
 def _set_aside_text(path: Path, reader: _Reader, writing: bool) -> str:
     """The warning for the lines `reader` set aside."""
-    numbers = ", ".join(map(str, reader.set_aside))
-    why = "; ".join(reader.set_aside.values())
-    kept = len(reader.lines) - len(reader.set_aside)
-    where = f"moved to {path.parent / SET_ASIDE}" if writing else "left as they are"
+    numbers = " and ".join(map(str, reader.set_aside))
+    why = "; ".join(text.removeprefix(f"{path}: ") for text in reader.set_aside.values())
+    kept = max(n for n in range(1, len(reader.lines) + 1) if n not in reader.set_aside)
+    where = f"moved to {path.parent / SET_ASIDE}" if writing else "left where it is"
     return (
-        f"{path}: line(s) {numbers} set aside ({why}); two commands wrote the run at once? "
-        f"({SIDESTEPPED}) The run is read as of checkpoint {reader.sequence} ({kept} lines); "
-        f"what the line(s) set aside recorded is not in it ({where})"
+        f"{path}: line {numbers} set aside ({why}): two commands wrote the run at once "
+        f"({SIDESTEPPED}); the run is read as of checkpoint {reader.sequence} (line {kept}), "
+        f"without what line {numbers} recorded ({where})"
     )
 
 
