@@ -144,10 +144,11 @@ class _Reader:
 
     def follow(self, path: Path) -> _Reader:
         """Apply the complete lines `path` gained since it was read. What two writers at
-        once leave is set aside: a garbled last line, a last line that holds a checkpoint
-        number already read, or one of the last two lines when they hold the same checkpoint
-        (the first that reads back is kept). The reader that read the rest is returned (this
-        one or a new one). Any other line that does not read back is a LogError."""
+        once leave is set aside: a last line that is not JSON, a last line that holds a
+        checkpoint number already read, or one of the last two lines when they hold the same
+        checkpoint (the first that reads back is kept). The reader that read the rest is
+        returned (this one or a new one). Any other line that does not read back is a
+        LogError."""
         with open(path, "rb") as handle:
             handle.seek(self.size)
             data = handle.read()
@@ -187,9 +188,11 @@ class _Reader:
     def _around(self, number: int, error: LogError) -> _Reader:
         """A new reader of the lines but those set aside around line `number`, which failed
         with `error` (a LogError unless that is one of the last lines, as `follow` says)."""
-        last, sequence = len(self.lines), _sequence_of(self.lines[number - 1])
-        if number == last and (sequence is None or sequence <= self._sequence_before(number)):
-            tries = [frozenset({number})]  # garbled, or another writer's version of a checkpoint
+        raw = self.lines[number - 1]
+        last, sequence = len(self.lines), _sequence_of(raw)
+        repeats = sequence is not None and sequence <= self._sequence_before(number)
+        if number == last and (repeats or _garbled(raw)):
+            tries = [frozenset({number})]  # another writer's version of a checkpoint
         elif number == last - 1 and sequence == _sequence_of(self.lines[-1]) is not None:
             tries = [frozenset({number}), frozenset({number, last})]
         else:
@@ -314,6 +317,15 @@ class _Reader:
         )
         self.log.strategy_state = document["strategy"]
         self.done.annex = document.get("annex")
+
+
+def _garbled(raw: bytes) -> bool:
+    """Is a line not JSON at all (what two writes that overlapped leave)?"""
+    try:
+        json.loads(raw)
+    except ValueError:
+        return True
+    return False
 
 
 def _sequence_of(raw: bytes) -> int | None:
