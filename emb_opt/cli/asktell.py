@@ -112,7 +112,7 @@ class Session(RunSession):
             return
         if from_config:  # only now: a config whose source cannot open leaves no directory
             self.lock(command, wait)
-        started = self.directory.has_log()  # a run killed before its first checkpoint: no
+        started = self.directory.has_log()  # not yet, if killed before its first checkpoint
         fresh = None if started else self.run.start_log()  # reads start.scores
         status = None if started else "running"
         where = {"base": str(target.absolute().parent), CONFIG_FILE: str(target.absolute())}
@@ -159,8 +159,8 @@ def _refuse_no_run(target: Path) -> None:
         return
     directory = RunDirectory(target)
     manifest = directory.manifest() if target.is_dir() else None
-    config = (manifest or {}).get("config", {})
-    if manifest is not None and not config.get("score", {}).get("external"):
+    score = (manifest or {}).get("config", {}).get("score")
+    if manifest is not None and not (isinstance(score, dict) and score.get("external")):
         raise ConfigError(
             f"{target} is the directory of an `emb-opt run`, not an ask/tell run; "
             f"see it with `emb-opt inspect {target}`"
