@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .log import SearchLog
 
 logger = logging.getLogger(__name__)
+CANNOT_READ_PAST = "; the log cannot be read past it"
 
 
 def load_log(path: str | os.PathLike, log: SearchLog) -> SearchLog:
@@ -109,8 +110,7 @@ def _parse(raw: bytes, path: Path, number: int) -> dict[str, Any]:
     body = text[:cut] + "}"
     if cut < 0 or hashlib.sha256(body.encode()).hexdigest() != text[cut + len(CHECKSUM) : -2]:
         raise LogError(
-            f"{path}: line {number} is corrupt (it does not match its checksum); the log cannot "
-            "be read past it"
+            f"{path}: line {number} is corrupt (it does not match its checksum){CANNOT_READ_PAST}"
         )
     try:
         line = json.loads(body)
@@ -144,10 +144,11 @@ class _Reader:
 
     def follow(self, path: Path) -> _Reader:
         """Apply the complete lines `path` gained since it was read. What two writers at
-        once leave is set aside: a garbled last line, a last line that holds a checkpoint
-        number already read, or one of the last two lines when they hold the same checkpoint
-        (the first that reads back is kept). The reader that read the rest is returned (this
-        one or a new one). Any other line that does not read back is a LogError."""
+        once leave is set aside: a last line that is not JSON, a last line that holds a
+        checkpoint number already read, or one of the last two lines when they hold the same
+        checkpoint (the first that reads back is kept). The reader that read the rest is
+        returned (this one or a new one). Any other line that does not read back is a
+        LogError."""
         with open(path, "rb") as handle:
             handle.seek(self.size)
             data = handle.read()
@@ -156,6 +157,7 @@ class _Reader:
         self.lines += complete.split(b"\n") if newline else []
         self.end = self.size + len(data)
         self.size += len(complete) + len(newline)
+        self.done.vectors.read.clear()  # the vector files may have grown with the lines too
         failed = None if self.set_aside else self._take(first)
         if failed is None:
             return self
@@ -186,14 +188,16 @@ class _Reader:
     def _around(self, number: int, error: LogError) -> _Reader:
         """A new reader of the lines but those set aside around line `number`, which failed
         with `error` (a LogError unless that is one of the last lines, as `follow` says)."""
-        last, sequence = len(self.lines), _sequence_of(self.lines[number - 1])
-        if number == last and (sequence is None or sequence <= self._sequence_before(number)):
-            tries = [frozenset({number})]  # garbled, or another writer's version of a checkpoint
+        raw = self.lines[number - 1]
+        last, sequence = len(self.lines), _sequence_of(raw)
+        repeats = sequence is not None and sequence <= self._sequence_before(number)
+        if number == last and (repeats or _garbled(raw)):
+            tries = [frozenset({number})]  # another writer's version of a checkpoint
         elif number == last - 1 and sequence == _sequence_of(self.lines[-1]) is not None:
             tries = [frozenset({number}), frozenset({number, last})]
         else:
             raise error
-        why = {number: str(error)}
+        why = {number: str(error).removesuffix(CANNOT_READ_PAST)}
         for skip in tries:
             again = _Reader(self.directory, type(self.log)())
             again.lines, again.size, again.end = self.lines, self.size, self.end
@@ -201,7 +205,7 @@ class _Reader:
             if failed is None:
                 again.set_aside = {n: why[n] for n in sorted(skip)}
                 return again
-            why[failed[0]] = str(failed[1])
+            why[failed[0]] = str(failed[1]).removesuffix(CANNOT_READ_PAST)
         raise error
 
     def apply(self, line: dict[str, Any], number: int) -> None:
@@ -315,6 +319,15 @@ class _Reader:
         self.done.annex = document.get("annex")
 
 
+def _garbled(raw: bytes) -> bool:
+    """Is a line not JSON at all (what two writes that overlapped leave)?"""
+    try:
+        json.loads(raw)
+    except ValueError:
+        return True
+    return False
+
+
 def _sequence_of(raw: bytes) -> int | None:
     """The checkpoint number a line holds, if it can be told (even from a corrupt line)."""
     try:
@@ -327,14 +340,14 @@ def _sequence_of(raw: bytes) -> int | None:
 
 def _set_aside_text(path: Path, reader: _Reader, writing: bool) -> str:
     """The warning for the lines `reader` set aside."""
-    numbers = ", ".join(map(str, reader.set_aside))
-    why = "; ".join(reader.set_aside.values())
-    kept = len(reader.lines) - len(reader.set_aside)
-    where = f"moved to {path.parent / SET_ASIDE}" if writing else "left as they are"
+    numbers = " and ".join(map(str, reader.set_aside))
+    why = "; ".join(text.removeprefix(f"{path}: ") for text in reader.set_aside.values())
+    kept = max(n for n in range(1, len(reader.lines) + 1) if n not in reader.set_aside)
+    where = f"moved to {path.parent / SET_ASIDE}" if writing else "left where it is"
     return (
-        f"{path}: line(s) {numbers} set aside ({why}); two commands wrote the run at once? "
-        f"({SIDESTEPPED}) The run is read as of checkpoint {reader.sequence} ({kept} lines); "
-        f"what the line(s) set aside recorded is not in it ({where})"
+        f"{path}: line {numbers} set aside ({why}): two commands wrote the run at once "
+        f"({SIDESTEPPED}); the run is read as of checkpoint {reader.sequence} (line {kept}), "
+        f"without what line {numbers} recorded ({where})"
     )
 
 

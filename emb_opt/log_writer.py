@@ -106,7 +106,8 @@ class LogWriter:
     def _append_line(self, line: bytes) -> int:
         """Append `line` to the lines file where this writer's last line ended; return where
         it ends now. A LogError if another command wrote the file meanwhile (its lock was
-        sidestepped): before writing, nothing is written; after, the two lines conflict."""
+        sidestepped): found before writing, the line is not written (the vector rows and
+        state written for it are dropped by the next writer); after, the two lines conflict."""
         path = self.directory / CHECKPOINTS
         expected = self._written.size
         with naming(path):
@@ -115,8 +116,8 @@ class LogWriter:
                 if os.fstat(descriptor).st_size != expected:
                     raise LogError(
                         f"{path} changed since this command read it: another command wrote "
-                        f"the run at the same time ({SIDESTEPPED}); nothing was written, run "
-                        "this command again"
+                        f"the run at the same time ({SIDESTEPPED}); this command's checkpoint "
+                        "was not written: run it again"
                     )
                 rest = memoryview(line)
                 while rest:

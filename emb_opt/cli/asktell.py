@@ -48,6 +48,7 @@ from .session import RunSession
 
 CONFIG, OPEN, ANNEX = "config.yaml", Path("ask") / "open.json", "open_iteration"
 RUN_ID = "run_id"  # the manifest's key for the id its plates carry in their `run` column
+CONFIG_FILE = "config_file"  # the manifest's field naming the config an ask started from
 ASK = "emb-opt ask"
 FORMATS = ("csv", "parquet", "jsonl", "xlsx")
 
@@ -117,14 +118,15 @@ class Session(RunSession):
             return
         if from_config:  # only now: a config whose source cannot open leaves no directory
             self.lock(command, wait)
-        started = self.directory.has_log()
+        started = self.directory.has_log()  # not yet, if killed before its first checkpoint
         fresh = None if started else self.run.start_log()  # reads start.scores
         status = None if started else "running"
-        self.claim(raw, fresh, str(self.directory.path), accept_changed_data, status)
+        where = {"base": str(target.absolute().parent), CONFIG_FILE: str(target.absolute())}
+        hint = str(self.directory.path)
+        self.claim(raw, fresh, hint, accept_changed_data, status, **(where if from_config else {}))
         log = self.open_log(fresh)
         if from_config:  # the run's config.yaml, once the log it belongs to is on disk
             write_atomically(self.directory.path / CONFIG, yaml.safe_dump(raw, sort_keys=False))
-            self.directory.write_manifest({"base": str(target.absolute().parent)})
         self._start_search(log, self.directory.sequence, self.directory.annex)
 
     def _start_search(self, log: SearchLog, sequence: int, annex: dict[str, Any] | None) -> None:
@@ -157,17 +159,27 @@ class Session(RunSession):
 
 
 def _refuse_no_run(target: Path) -> None:
-    """A ConfigError unless `target` is the directory of an ask/tell run."""
-    if not (target / CONFIG).is_file():
-        if (target / MANIFEST).is_file():
-            raise ConfigError(
-                f"{target} is the directory of an `emb-opt run`, not an ask/tell run; "
-                f"see it with `emb-opt inspect {target}`"
-            )
-        problem = "no such directory" if not target.exists() else f"{CONFIG} is missing"
+    """A ConfigError unless `target` is the directory of an ask/tell run, naming the command
+    that starts or continues one there."""
+    if (target / CONFIG).is_file():
+        return
+    directory = RunDirectory(target)
+    manifest = directory.manifest() if target.is_dir() else None
+    score = (manifest or {}).get("config", {}).get("score")
+    if manifest is not None and not (isinstance(score, dict) and score.get("external")):
         raise ConfigError(
-            f"{target} holds no ask/tell run ({problem}); start one with `emb-opt ask CONFIG`"
+            f"{target} is the directory of an `emb-opt run`, not an ask/tell run; "
+            f"see it with `emb-opt inspect {target}`"
         )
+    if not target.exists():
+        problem = "no such directory"
+    elif manifest is None:
+        problem = f"{CONFIG} is missing"
+    else:  # killed before its first checkpoint, or before it wrote config.yaml
+        problem = f"the `emb-opt ask` that started it stopped before it wrote {CONFIG}"
+    command = f"emb-opt ask {(manifest or {}).get(CONFIG_FILE, 'CONFIG')}"
+    verb = "continue it" if directory.has_log() else "start it"
+    raise ConfigError(f"{target} holds no ask/tell run ({problem}); {verb} with `{command}`")
 
 
 def config_folder(target: Path) -> Path:

@@ -34,10 +34,10 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
-from ..atomic import created_mode, write_atomically
+from ..atomic import write_atomically
 from ..errors import LockUnavailable, RunDirectoryBusy
 
 LOCK, HOLDER = ".emb-opt.lock", ".emb-opt.lock.json"
@@ -71,8 +71,7 @@ def holding(directory: Path, command: str, wait: float) -> Iterator[None]:
     naming the holder; say on stderr whom it waits for."""
     wait = check_wait(wait)
     directory.mkdir(parents=True, exist_ok=True)
-    with ExitStack() as held:
-        lock = held.enter_context(_Lock(directory))
+    with _Lock(directory) as lock:
         if not lock.take():
             if wait > 0:
                 print(f"emb-opt: {waiting_line(directory, wait)}", file=sys.stderr, flush=True)
@@ -84,7 +83,9 @@ def holding(directory: Path, command: str, wait: float) -> Iterator[None]:
                         f"{wait:g} s (try again once it is done)"
                     )
                 time.sleep(POLL)
-        _warn_if_not_shared(directory)
+        warning = not_shared(directory)
+        if warning is not None:
+            print(f"emb-opt: {warning}", file=sys.stderr, flush=True)
         note = directory / HOLDER
         write_atomically(note, json.dumps(_me(command)))
         try:
@@ -115,7 +116,7 @@ class _Lock:
         if not _flock(self.descriptors[0], self.directory):
             return False
         while True:
-            file = os.open(self.path, os.O_RDWR | os.O_CREAT, created_mode())
+            file = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)  # less the umask
             if not _flock(file, self.path):
                 os.close(file)
                 _unlock(self.descriptors[0])
@@ -155,23 +156,21 @@ def _same_file(descriptor: int, path: Path) -> bool:
         return False
 
 
-def _warn_if_not_shared(directory: Path) -> None:
-    """Say on stderr when `directory` is on a filesystem whose locks other hosts do not see."""
-    mount = mount_of(directory)
+def not_shared(directory: Path, mountinfo: str | None = None) -> str | None:
+    """The warning for a `directory` on a filesystem whose locks other hosts do not see
+    (None: it is not on one), from `/proc/self/mountinfo` (or the text `mountinfo`)."""
+    mount = mount_of(directory, mountinfo)
     if mount is None:
-        return
+        return None
     kind, options = mount
     for local, option in NOT_SHARED:
-        if local != kind or (option is not None and option not in options.split(",")):
-            continue
-        how = f"mounted {option}" if option else "whose locks stay on one host"
-        print(
-            f"emb-opt: warning: {directory} is on {kind} {how}: its lock is not seen from "
-            "other hosts; change this run from one host at a time",
-            file=sys.stderr,
-            flush=True,
-        )
-        return
+        if local == kind and (option is None or option in options.split(",")):
+            how = f"mounted {option}" if option else "whose locks stay on one host"
+            return (
+                f"warning: {directory} is on {kind} {how}: its lock is not seen from other "
+                "hosts; change this run from one host at a time"
+            )
+    return None
 
 
 def mount_of(directory: Path, mountinfo: str | None = None) -> tuple[str, str] | None:

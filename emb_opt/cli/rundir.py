@@ -19,6 +19,7 @@ from ..masking import mask_config, mask_secrets
 from .lock import LOCK_FILES
 from .manifest import MANIFEST, read_manifest
 from .outputs import run_figures
+from .sourcedata import CACHE
 from .stdout import tidy_path
 
 LOG, VERSION_1_LOG = "log", "log.json"
@@ -65,22 +66,41 @@ class RunDirectory:
         return self.path / LOG
 
     def has_log(self) -> bool:
-        return (self.log_path / CHECKPOINTS).exists() or (self.path / VERSION_1_LOG).exists()
+        """Has the run a checkpoint (a complete line in its log, or a version 1 log)? A run
+        killed before its first has none: its directory counts as fresh."""
+        return _has_a_line(self.log_path / CHECKPOINTS) or (self.path / VERSION_1_LOG).exists()
+
+    def is_fresh(self) -> bool:
+        """Does the directory hold no checkpoint and only what a run writes before its first
+        (lock files, an emb_opt manifest, the source's fingerprint, the log directory,
+        temporary files of these), or nothing at all?"""
+        if self.has_log():
+            return False
+        names = [p.name for p in self.path.iterdir()] if self.path.is_dir() else []
+        if not all(_before_first_checkpoint(name) for name in names):
+            return False
+        self.manifest()  # a ConfigError if a manifest.json is not one emb_opt wrote
+        return True
 
     def manifest(self) -> dict[str, Any] | None:
         """The run's manifest (None: there is none); a ConfigError if it is not a manifest."""
         return read_manifest(self.path)
 
     def claim(
-        self, raw_config: dict[str, Any], resume: bool, status: str | None = "running"
+        self,
+        raw_config: dict[str, Any],
+        resume: bool,
+        status: str | None = "running",
+        **more: Any,
     ) -> None:
-        """Make sure this directory is ours for this config (its `stop` and `executor`
-        blocks may have changed: that is kept for `start_checkpoints` to record); start the
-        manifest (with `status`; None keeps the one it has). Call it holding the directory's
-        lock."""
-        manifest = self.manifest()
+        """Make sure this directory is ours for this config (its `stop` and `executor` blocks
+        may have changed: that is kept for `start_checkpoints` to record); start the manifest (with
+        `status`, None keeps the one it has, and `more`). A run killed before its first
+        checkpoint is started afresh. Call it holding the directory's lock."""
+        manifest = self.manifest() if self.has_log() else None
         if manifest is None:
             self.refuse_unfit(resume)
+            self._clear()
         else:
             self._same_run(manifest, raw_config, resume)
             if not resume:
@@ -96,21 +116,33 @@ class RunDirectory:
             "config": mask_config(raw_config),
             "started": manifest["started"] if manifest else time.time(),
             "versions": package_versions(),
+            **more,
         }
         self.write_manifest(fields if status is None else {**fields, "status": status})
 
     def refuse_unfit(self, resume: bool) -> None:
-        """A ConfigError when this directory holds no emb_opt run but files, or nothing to
-        `resume` (checked before taking its lock, which creates it, and again holding it)."""
-        if self.manifest() is not None:
+        """A ConfigError when this directory holds files but no emb_opt run, or no checkpoint
+        to `resume` (checked before taking its lock, which creates it, and again holding
+        it); a fresh one (see `is_fresh`) is fit for a new run."""
+        if self.has_log() and self.manifest() is not None:
             return
         if resume:
-            raise ConfigError(f"--resume: {self.path} holds no run to resume")
-        if self.path.exists() and any(p.name not in LOCK_FILES for p in self.path.iterdir()):
+            raise ConfigError(
+                f"--resume: {self.path} holds no run to resume (no checkpoint); run the same "
+                "command without --resume to start it"
+            )
+        if not self.is_fresh():
             raise ConfigError(
                 f"output directory {self.path} is not empty and holds no emb_opt run; "
                 "choose another --output"
             )
+
+    def _clear(self) -> None:
+        """Remove the manifest and temporary files a run killed before its first checkpoint
+        left (its log directory goes when the new log is written)."""
+        for path in self.path.iterdir() if self.path.is_dir() else []:
+            if path.name == MANIFEST or path.name.endswith(".tmp"):
+                path.unlink()
 
     def _same_run(self, manifest: dict[str, Any], raw_config: dict[str, Any], resume: bool) -> None:
         """A ConfigError naming the changed keys unless `raw_config` is the manifest's config
@@ -142,12 +174,10 @@ class RunDirectory:
 
     def resume_log(self) -> SearchLog:
         """The run's log, ready for more checkpoints (a version 1 `log.json` is rewritten as
-        a log directory by `start_checkpoints`)."""
+        a log directory by `start_checkpoints`); `claim` made sure there is one."""
         if (self.log_path / CHECKPOINTS).exists():
             log, self._writer = open_log(self.log_path)
             return log
-        if not (self.path / VERSION_1_LOG).exists():
-            raise ConfigError(f"--resume: {self.path} has no checkpoint yet")
         return load_log(self.path / VERSION_1_LOG)
 
     def start_checkpoints(self, log: SearchLog) -> None:
@@ -202,3 +232,23 @@ class RunDirectory:
         """Flush the checkpoints to disk (they are, at the latest, a second after writing)."""
         if self._writer is not None:
             self._writer.sync()
+
+
+def _has_a_line(path: Path) -> bool:
+    """Does the file at `path` hold a complete line (read up to its first newline)?"""
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(2**16):
+                if b"\n" in chunk:
+                    return True
+    except FileNotFoundError:
+        pass
+    return False
+
+
+def _before_first_checkpoint(name: str) -> bool:
+    """Is `name` a file a run writes before its first checkpoint, or a temporary one of it?"""
+    written = (*LOCK_FILES, MANIFEST, CACHE, LOG)
+    return name in written or any(
+        name.startswith(f".{file}.") and name.endswith(".tmp") for file in written
+    )

@@ -82,16 +82,18 @@ class RunSession:
         hint: str,
         accept_changed_data: bool,
         status: str | None = "running",
+        **fields: Any,
     ) -> None:
         """Make the directory this run's, holding its lock: a new run's when `fresh` is its
         log, else the one there goes on. The config must be the manifest's (but for its stop
         block) and the source data unchanged, unless `accept_changed_data` (the manifest
-        records it; `hint` says how to go on). `status` starts the manifest (None: keep it)."""
+        records it; `hint` says how to go on). `status` starts the manifest (None: keep it),
+        with `fields` (the first write of the manifest holds them)."""
         manifest = self.directory.manifest() if fresh is None else None
         record = source_data_record(
             manifest, raw, self.read_source_data(), hint, accept_changed_data
         )
-        self.directory.claim(raw, resume=fresh is None, status=status)
+        self.directory.claim(raw, resume=fresh is None, status=status, **fields)
         self.directory.write_manifest(record)
         keep_fingerprint(self.directory.path, self._keep_under, record["source_data"])
 

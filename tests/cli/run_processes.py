@@ -20,15 +20,17 @@ def start_command(
     cwd: Path | None = None,
     stdout: int | None = subprocess.PIPE,
     preexec_fn: Callable[[], None] | None = None,
+    stdin: int | None = None,
 ) -> subprocess.Popen:
     """`emb-opt ARGS...` (or `python -m MODULE ARGS...`) in a subprocess (in `cwd`, if given;
     calling `preexec_fn` first, e.g. to set a limit) that can import the modules beside this
-    file; stderr is piped, and stdout unless `stdout` says otherwise."""
+    file; stderr is piped, and stdout unless `stdout` says otherwise (stdin if `stdin`)."""
     env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.Popen(
         [sys.executable, "-m", module, *args],
         env=env,
         cwd=cwd,
+        stdin=stdin,
         stdout=stdout,
         stderr=subprocess.PIPE,
         preexec_fn=preexec_fn,

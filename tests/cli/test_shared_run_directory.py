@@ -7,20 +7,23 @@ import csv
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 from asktell_runs import fill, write
+from pause_at import PAUSED
 from run_processes import finish, results, start_command, start_run
 
-from emb_opt.cli.lock import HOLDER, holding
+from emb_opt.cli.lock import HOLDER, LOCK, holding
 from emb_opt.cli.main import main
 from emb_opt.config import fingerprint
 from emb_opt.logfile import CHECKPOINTS
 
 TELLERS, ROUNDS = 4, 3
+REMOVALS = 20  # rounds of the lock files removed mid-tell
 
 
 def ask(target: Path, capsys, *args: str) -> str:
@@ -66,6 +69,48 @@ def test_tellers_of_one_iteration_at_the_same_moment_lose_no_score(tmp_path, cap
         outcomes = run_all(*tells)  # a busy machine may take long: no test of time
         assert [code for code, _, _ in outcomes] == [0] * len(plates), outcomes
         assert sum("iteration done" in out for _, out, _ in outcomes) == 1
+        assert main(["status", str(run)]) == 0
+        status = capsys.readouterr().out
+        assert f"iteration    {round + 1}" in status and "waiting      0" in status
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert sorted(str(row["id"]) for row in rows) == sorted(scores)  # each once
+    assert {str(row["id"]): row["score"] for row in rows} == pytest.approx(scores)
+
+
+@pytest.mark.slow
+def test_removing_the_lock_files_mid_tell_lets_no_second_teller_in(tmp_path, capsys):
+    """A "stale lock" clean-up while a tell holds the lock, then another tell, 20 times: the
+    second waits for the first; both tell, and every score is in the run once."""
+    config = write(tmp_path, "lab", external=True)
+    config.write_text(config.read_text().replace("iterations: 10", f"iterations: {REMOVALS}"))
+    run, scores, target = tmp_path / "lab", {}, config
+    for round in range(REMOVALS):
+        first, second = (fill(Path(ask(target, capsys, "--n", "6"))) for _ in range(2))
+        target = run
+        scores.update(told(first) | told(second))
+        holder = start_command(
+            "checkpoints.jsonl", str(run), "tell", str(run), str(first), "--wait", "600",
+            module="pause_at", stdin=subprocess.PIPE,
+        )  # fmt: skip
+        teller = None
+        try:
+            assert holder.stderr.readline().strip() == PAUSED  # mid-tell, holding the lock
+            for name in (LOCK, HOLDER):
+                (run / name).unlink()
+            teller = start_command("tell", str(run), str(second), "--wait", "600")
+            waited = teller.stderr.readline()  # it says so once it waits: no time involved
+            assert waited.startswith(f"emb-opt: waiting for {run}, held by "), (
+                waited + teller.communicate()[1]
+            )
+            out, err = holder.communicate("go on\n", timeout=120)
+            assert (holder.returncode, out) == (0, "told 6 score(s); 6 item(s) still waiting\n")
+            out, err = teller.communicate(timeout=120)
+            assert (teller.returncode, out) == (0, "told 6 score(s); iteration done\n"), err
+        finally:
+            for process in (holder, teller):
+                if process is not None and process.poll() is None:
+                    process.kill()
+                    process.communicate()
         assert main(["status", str(run)]) == 0
         status = capsys.readouterr().out
         assert f"iteration    {round + 1}" in status and "waiting      0" in status

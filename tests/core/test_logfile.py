@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -232,3 +233,121 @@ def strip_blocks(line):
     body.pop("checksum")
     body.pop("blocks", None)
     return _with_checksum(json.dumps(body, separators=(",", ":"))) + "\n"
+
+
+def go_on(source, directory, iterations=1, lrs=(0.1, 0.4)):
+    """Open the log in `directory` and search `iterations` more, checkpointed; the log."""
+    log, writer = open_log(directory)
+    runner = Runner(source, None, TargetScore(), None, RLUpdate(lrs=list(lrs)))
+    runner.search(None, iterations, log=log, verbose=False, on_iteration=writer.append)
+    return log
+
+
+def tail(path, start):
+    return path.read_bytes()[start:] if path.exists() else b""
+
+
+def fork(directory, other, base, vectors):
+    """Add to `directory` what the writer of `other` (a copy of it at `base`: the bytes of
+    each file then) wrote since: its lines, state files and vector rows (`vectors`: after
+    the rows already there, or in place of the rows `directory`'s writer added)."""
+    for name in ("vectors.f32", "vectors.f64"):
+        mine = (directory / name).read_bytes() if (directory / name).exists() else b""
+        kept = mine if vectors == "after" else mine[: base.get(name, 0)]
+        theirs = tail(other / name, base.get(name, 0))
+        if kept or theirs:
+            (directory / name).write_bytes(kept + theirs)
+    for state in other.glob("state-*.json"):
+        shutil.copy(state, directory / state.name)
+    with open(directory / CHECKPOINTS, "ab") as handle:
+        handle.write(tail(other / CHECKPOINTS, base[CHECKPOINTS]))
+
+
+def sizes(directory):
+    return {p.name: p.stat().st_size for p in directory.iterdir()}
+
+
+def test_a_line_a_second_writer_appended_at_once_costs_only_that_line(
+    numpy_source, start_batch, tmp_path, caplog
+):
+    _, directory = checkpointed(numpy_source, start_batch, tmp_path)
+    other = shutil.copytree(directory, tmp_path / "other")
+    base = sizes(directory)
+    first = go_on(numpy_source, directory)
+    go_on(numpy_source, other, lrs=(0.3, 2.0))  # another command, its lock sidestepped
+    fork(directory, other, base, vectors="after")
+    before = {p.name: p.read_bytes() for p in directory.iterdir()}
+    loaded = SearchLog.load(directory)  # the reader keeps every earlier checkpoint
+    assert loaded.counters == first.counters and loaded.history == first.history
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "emb_opt.log_reader"]
+    assert warning.startswith(
+        f"{directory / CHECKPOINTS}: line 8 set aside (line 8 holds checkpoint 6, expected 7: "
+        "it repeats the checkpoint before it with different content): two commands wrote the "
+        "run at once (was the run directory's lock removed, "
+    )
+    assert warning.endswith(
+        "the run is read as of checkpoint 6 (line 7), without what line 8 recorded (left "
+        "where it is)"
+    )
+    assert {p.name: p.read_bytes() for p in directory.iterdir()} == before  # reading changes none
+    caplog.clear()
+    resumed = go_on(numpy_source, directory, iterations=2)  # the next writer goes on from line 7
+    assert "moved to" in caplog.records[0].getMessage()
+    caplog.clear()
+    again = SearchLog.load(directory)
+    assert not caplog.records and again.counters == resumed.counters
+    assert again.counters.iterations == first.counters.iterations + 2
+    assert (directory / "set-aside.jsonl").read_bytes() == lines(other)[-1].encode()
+    named = {json.loads(line)["state"]["slot"] for line in lines(directory)[-2:]}
+    assert {p.name for p in directory.glob("state-*.json")} == {f"state-{s}.json" for s in named}
+
+
+def test_of_two_lines_for_one_checkpoint_the_one_that_reads_back_is_kept(
+    numpy_source, start_batch, tmp_path, caplog
+):
+    _, directory = checkpointed(numpy_source, start_batch, tmp_path)
+    other = shutil.copytree(directory, tmp_path / "other")
+    base = sizes(directory)
+    go_on(numpy_source, directory)
+    second = go_on(exact_float64(numpy_source), other)  # its rows go to vectors.f64
+    fork(directory, other, base, vectors="instead")  # the second cut the first one's rows
+    loaded = SearchLog.load(directory)
+    assert loaded.counters == second.counters
+    assert [r["id"] for r in loaded.compile_results()] == [
+        r["id"] for r in second.compile_results()
+    ]
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "line 7 set aside (line 7 does not fit the lines before it: it refers to more " in (
+        warning
+    )
+    go_on(numpy_source, directory)
+    assert SearchLog.load(directory).counters.iterations == second.counters.iterations + 1
+    assert (directory / "set-aside.jsonl").read_text().count("\n") == 1
+
+
+def test_a_writer_that_finds_lines_it_did_not_read_writes_none(numpy_source, start_batch, tmp_path):
+    _, directory = checkpointed(numpy_source, start_batch, tmp_path)
+    late, late_writer = open_log(directory)  # a second command, its lock sidestepped
+    first = go_on(numpy_source, directory)
+    written = (directory / CHECKPOINTS).read_bytes()
+    runner = Runner(numpy_source, None, TargetScore(), None, RLUpdate(lrs=[0.3, 2.0]))
+    with pytest.raises(LogError, match=r"changed since this command read it: another command"):
+        runner.search(None, 1, log=late, verbose=False, on_iteration=late_writer.append)
+    assert (directory / CHECKPOINTS).read_bytes() == written
+    assert SearchLog.load(directory).counters == first.counters
+    go_on(numpy_source, directory)  # the rows and state the refused writer left are dropped
+    named = {json.loads(line)["state"]["slot"] for line in lines(directory)[-2:]}
+    assert {p.name for p in directory.glob("state-*.json")} == {f"state-{s}.json" for s in named}
+    assert SearchLog.load(directory).counters.iterations == first.counters.iterations + 1
+
+
+def test_a_garbled_last_line_is_set_aside_but_a_changed_one_before_it_is_refused(
+    numpy_source, start_batch, tmp_path
+):
+    log, directory = checkpointed(numpy_source, start_batch, tmp_path)
+    text = lines(directory)
+    rewrite(directory, lambda t: [*t, t[-1][: len(t[-1]) // 2] + t[-2][len(t[-2]) // 2 :]])
+    assert SearchLog.load(directory).counters == log.counters
+    rewrite(directory, lambda t: [*text[:-2], text[-1], text[-2]])
+    with pytest.raises(LogError, match="line 5 holds checkpoint 5, expected 4"):
+        SearchLog.load(directory)
