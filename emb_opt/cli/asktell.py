@@ -41,10 +41,10 @@ from ..scorefile import (
     shown,
 )
 from .lock import ASK_TELL_WAIT
-from .manifest import MANIFEST
 from .outputs import run_figures
 from .rundir import RunDirectory
 from .session import RunSession
+from .source_status import source_status
 
 CONFIG, OPEN, ANNEX = "config.yaml", Path("ask") / "open.json", "open_iteration"
 RUN_ID = "run_id"  # the manifest's key for the id its plates carry in their `run` column
@@ -427,6 +427,7 @@ def status(run: Path) -> str:
         ("failed", _failures(failures)),
         ("given up", _given_up(counters["given_up"])),
         ("results", _result_count(log, told)),
+        ("source", source_status(directory.manifest() or {})),
     ]
     width = max(len(name) for name, _ in facts)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in facts)

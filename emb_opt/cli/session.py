@@ -22,6 +22,7 @@ from .outputs import run_figures, write_results
 from .plots import write_plots
 from .rundir import RunDirectory
 from .sourcedata import (
+    SourceDataChanged,
     cached_fingerprint,
     files_identity,
     keep_fingerprint,
@@ -72,7 +73,8 @@ class RunSession:
             identity = files_identity(config)
             kept = cached_fingerprint(self.directory.path, identity)
             self._keep_under = identity if kept is None else None
-            self._source_data = kept or source_fingerprint(config, self.run.source)
+            before = (self.directory.manifest() or {}).get("source_data")
+            self._source_data = kept or source_fingerprint(config, self.run.source, before)
         return self._source_data
 
     def claim(
@@ -90,9 +92,13 @@ class RunSession:
         records it; `hint` says how to go on). `status` starts the manifest (None: keep it),
         with `fields` (the first write of the manifest holds them)."""
         manifest = self.directory.manifest() if fresh is None else None
-        record = source_data_record(
-            manifest, raw, self.read_source_data(), hint, accept_changed_data
-        )
+        try:
+            record = source_data_record(
+                manifest, raw, self.read_source_data(), hint, accept_changed_data
+            )
+        except SourceDataChanged as refused:  # `status` says what the last check found
+            self.directory.write_manifest({"source_checked": refused.checked})
+            raise
         self.directory.claim(raw, resume=fresh is None, status=status, **fields)
         self.directory.write_manifest(record)
         keep_fingerprint(self.directory.path, self._keep_under, record["source_data"])

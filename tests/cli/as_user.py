@@ -34,6 +34,7 @@ def import_everything() -> None:
         with contextlib.suppress(ImportError):
             importlib.import_module(module.name)
 
+
 if __name__ == "__main__":
     name, umask, command, run, *rest = sys.argv[1:]
     import_everything()

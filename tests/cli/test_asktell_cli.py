@@ -18,6 +18,7 @@ import yaml
 from asktell_runs import CORPUS, fill, results, write
 
 from emb_opt.cli.main import main
+from emb_opt.cli.manifest import MANIFEST
 
 
 def ask(target: Path, capsys, *args: str) -> str:
@@ -197,12 +198,18 @@ def test_a_run_whose_data_changed_is_refused_unless_accepted(tmp_path, capsys):
     config.write_text(yaml.safe_dump(document))
     ask(config, capsys)
     run = tmp_path / "plate"
-    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+
+    def files() -> dict[Path, bytes]:
+        return {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != MANIFEST}
+
+    before = files()
     np.save(tmp_path / "emb.npy", CORPUS.embeddings[::-1])  # same shape, other rows
     assert main(["ask", str(run)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "source.data.embeddings: content changed" in err, err
-    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    assert files() == before  # the manifest notes the refused check (for status), only that
+    assert main(["status", str(run)]) == 0
+    assert "refused: source.data.embeddings: content changed" in capsys.readouterr().out
     ask(run, capsys, "--accept-changed-data")
     manifest = json.loads((run / "manifest.json").read_text())
     assert "source.data.embeddings" in manifest["accepted_data_changes"][0]["changes"][0]

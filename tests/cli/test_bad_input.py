@@ -24,6 +24,7 @@ import yaml
 from run_processes import finish, results, start_run
 
 from emb_opt.cli.main import main
+from emb_opt.cli.manifest import MANIFEST
 from emb_opt.config.loading import substitute
 from emb_opt.log import SearchLog
 from emb_opt.logfile import CHECKPOINTS, _with_checksum
@@ -633,8 +634,18 @@ def test_a_changed_collection_is_refused_naming_it(write_config, tmp_path, monke
     config, out = interrupt(config, tmp_path, monkeypatch, capsys)
     table = lancedb.connect(database).open_table("emb_opt_demo")
     table.delete("id >= 2990")
-    before = run_files(out)
+    before, noted = but_the_manifest(out), manifest(out)
     code, err = cli(capsys, "run", str(config), "--resume", "--quiet")
     assert code == 2
     one_line(err, "--resume: refused, the source data changed: ", "collection emb_opt_demo: count ")
-    assert run_files(out) == before
+    assert but_the_manifest(out) == before
+    after = manifest(out)  # notes the refused check (for `status`), nothing else
+    checked = after.pop("source_checked")
+    assert checked["changes"] and not checked["accepted"]
+    for fields in (after, noted):
+        fields.pop("updated"), fields.pop("source_checked", None)
+    assert after == noted
+
+
+def but_the_manifest(out: Path) -> dict[str, bytes]:
+    return {name: data for name, data in run_files(out).items() if name != str(out / MANIFEST)}

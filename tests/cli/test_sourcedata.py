@@ -112,3 +112,89 @@ def test_only_files_read_in_process_are_kept_by_identity(tmp_path):
     }
     assert identity.pop(("faiss", "files")) is not None
     assert set(identity.values()) == {None}  # a collection, generated data: checked each time
+
+
+# --- a file over 64 MiB changed where its samples do not look -------------------------------
+
+
+def big_files_run(tmp_path):
+    """An ask/tell config over an embeddings file over 64 MiB (70,000 x 256 float32)."""
+    config = write(tmp_path, "lab", external=True)
+    raw = yaml.safe_load(config.read_text())
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "emb.npy", rng.standard_normal((70_000, 256), dtype=np.float32))
+    raw["source"] = {"backend": "faiss", "k": 5, "data": {"kind": "files", "embeddings": "emb.npy"}}
+    config.write_text(yaml.safe_dump(raw))
+    assert (tmp_path / "emb.npy").stat().st_size > sourcedata.WHOLE_FILE_LIMIT
+    return config
+
+
+def between_samples(size: int) -> int:
+    """An offset no sampled block of a file of `size` bytes covers."""
+    last = size - sourcedata.BLOCK_BYTES
+    starts = [last * block // (sourcedata.SAMPLED_BLOCKS - 1) for block in range(64)]
+    end, following = starts[0] + sourcedata.BLOCK_BYTES, starts[1]
+    assert following > end + 8, "no gap between the sampled blocks"
+    return (end + following) // 2
+
+
+def edit_between_samples(path, replace: bool) -> None:
+    """Change 8 bytes of `path` between two sampled blocks (in place, or in a copy put in its
+    place) and set its mtime back."""
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    offset = between_samples(len(data))
+    data[offset : offset + 8] = np.array([1e6, -1e6], dtype=np.float32).tobytes()
+    target = path.with_name("copy.npy") if replace else path
+    with open(target, "r+b" if target.exists() else "wb") as handle:
+        handle.write(data)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    if replace:
+        os.replace(target, path)
+    assert path.stat().st_mtime_ns == stat.st_mtime_ns and path.stat().st_size == stat.st_size
+
+
+@pytest.mark.slow  # a 72 MB file
+@pytest.mark.parametrize(
+    ("replace", "says"),
+    [(False, "modified since the run started (ctime "), (True, "another file since the run")],
+    ids=["in place", "replaced"],
+)
+def test_a_big_file_changed_between_its_samples_is_caught(tmp_path, capsys, replace, says):
+    config = big_files_run(tmp_path)
+    run = tmp_path / "lab"
+    assert main(["ask", str(config), "--n", "3"]) == 0
+    before = sourcedata.file_fingerprint(tmp_path / "emb.npy")
+    edit_between_samples(tmp_path / "emb.npy", replace)
+    assert sourcedata.file_fingerprint(tmp_path / "emb.npy")["sha256"] == before["sha256"]
+    capsys.readouterr()
+    assert main(["status", str(run)]) == 0
+    status = capsys.readouterr().out
+    identity = "inode" if replace else "ctime"
+    assert "changed since the last check: source.data.embeddings (" in status
+    assert identity in status.split("source.data.embeddings (")[1].split(")")[0]
+    assert main(["ask", str(run), "--n", "3"]) == 2
+    error = capsys.readouterr().err
+    assert "refused, the source data changed: source.data.embeddings: " + says in error
+    assert "hashed in samples" in error and "--accept-changed-data" in error
+    assert main(["status", str(run)]) == 0
+    assert "refused: source.data.embeddings: " + says in capsys.readouterr().out
+    assert main(["ask", str(run), "--n", "3", "--accept-changed-data"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(run)]) == 0
+    status = capsys.readouterr().out
+    assert "changed since the last check" not in status and "accepted: " in status
+
+
+def test_fingerprints_of_earlier_versions_compare_by_what_they_recorded():
+    """Files recorded without ctime or inode, collections without a sample: no change."""
+    file = {"size": 10, "mtime": 5.0, "sha256": "a" * 64, "hashed": "sampled"}
+    items = {"count": 10, "dimension": 4, "first": "b" * 64}
+    before = {"source.data.embeddings": file, "collection c": items}
+    now = {
+        "source.data.embeddings": {**file, "path": "/x", "ctime": 9.0, "inode": 7},
+        "collection c": {**items, "sampled_ids": [1, 2], "sampled": "c" * 64},
+    }
+    assert changes(before, now) == []
+    now["source.data.embeddings"]["mtime"] = 6.0
+    assert changes(before, now)[0].startswith("source.data.embeddings: modified since the run")
