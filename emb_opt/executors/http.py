@@ -127,6 +127,7 @@ class HTTPExecutor:
         """Close the connection pool and stop the event-loop thread."""
         if self._loop is None:
             return
+        self._loop.run(_cancel_the_rest())  # a call an interrupt left behind
         if self._client is not None:
             self._loop.run(self._client.aclose())
             self._client = None
@@ -253,9 +254,24 @@ class _LoopThread:
         self.thread.start()
 
     def run(self, coroutine: Awaitable[T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()  # type: ignore[arg-type]
+        """Run `coroutine` on the loop; an interrupt while waiting (Ctrl-C, SIGTERM) cancels
+        it there."""
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)  # type: ignore[arg-type]
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join()
         self.loop.close()
+
+
+async def _cancel_the_rest() -> None:
+    """Cancel every other task of the running loop and wait for them to end."""
+    rest = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in rest:
+        task.cancel()
+    await asyncio.gather(*rest, return_exceptions=True)

@@ -55,6 +55,28 @@ def test_one_signal_ends_a_run_stuck_in_a_thread_call_and_it_resumes(
     assert len(results(out)) > 0
 
 
+@pytest.mark.slow
+def test_sigterm_during_a_stuck_http_call_ends_the_run_cleanly(
+    write_config, service_module, tmp_path
+):
+    hanging = service_module.Faults(hang_next=10**6, hang_seconds=3600.0)
+    with service_module.ScoringServer(service_module.default_functions(), faults=hanging) as stuck:
+        config = write_config(executor={"kind": "http", "url": stuck.url, "retries": 0})
+        process = start_run(config, tmp_path / "out")
+        try:
+            while stuck.requests == 0 and process.poll() is None:
+                time.sleep(0.05)
+            process.send_signal(signal.SIGTERM)
+            code, err = finish(process)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert code == 143, err
+    assert "interrupted: SIGTERM; continue with --resume" in err
+    assert "Task was destroyed" not in err and "Traceback" not in err, err
+
+
 def test_a_serial_executor_refuses_a_timeout(write_config, capsys):
     config = write_config(executor={"kind": "serial", "timeout": 5})
     assert main(["run", str(config), "--quiet"]) == 2
