@@ -14,7 +14,7 @@ demo: $(STAMP)
 	$(VENV)/bin/emb-opt demo
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check emb_opt tests benchmarks examples docs
+	$(VENV)/bin/ruff check emb_opt tests benchmarks examples docs/_hooks
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
@@ -23,8 +23,8 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not engine" -q -n 2
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check emb_opt tests benchmarks examples docs
-	$(VENV)/bin/ruff format --check emb_opt tests benchmarks examples docs
+	$(VENV)/bin/ruff check emb_opt tests benchmarks examples docs/_hooks
+	$(VENV)/bin/ruff format --check emb_opt tests benchmarks examples docs/_hooks
 	$(VENV)/bin/mypy
 
 # The docs site, warnings as errors (tests/docs builds it too, so `make test` checks it).

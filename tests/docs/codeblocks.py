@@ -4,7 +4,8 @@ A page's blocks run in order in the current directory (the tests make it a fresh
 copy of `examples/`), its Python blocks in one namespace: `python` blocks run, `bash` blocks
 run in bash with this environment's `emb-opt` first on the PATH, `yaml` blocks are validated
 against the run-config schema, `json` blocks are parsed; a `python` or `yaml` block whose first
-line is a comment naming a file (`# myscore.py`, `# search.yaml: ...`) is written to it too; `text` blocks show output and run nothing. An HTML comment
+line is a comment naming a file (`# myscore.py`, `# search.yaml: ...`) is written to it too;
+`text` blocks show output and run nothing. An HTML comment
 `<!-- invisible-code-block: python ... -->` runs setup a reader does not need to see, and
 `<!-- skip: next "reason" -->` marks the next block as one that cannot run here, with the
 reason (a server URL, a cluster, minutes of benchmark).
