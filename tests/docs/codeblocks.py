@@ -36,7 +36,7 @@ from emb_opt.config.schema import RunConfig, StrategyConfig
 
 LANGUAGES = {"python", "bash", "yaml", "json", "text"}
 FENCE = re.compile(r"^ *```(\S*)", re.M)
-SKIP = re.compile(r"<!--\s*skip:(.*?)-->", re.S)
+SKIP = re.compile(r"^[ \t]*<!--\s*skip:(.*?)-->", re.S | re.M)
 FILE_NAME = re.compile(r"#\s*([\w.-]+\.(?:py|ya?ml))\b")
 
 

@@ -51,6 +51,7 @@ def test_every_readme_code_block_runs(tmp_path, monkeypatch, capsys):
     assert len(skipped) == 2, skipped
 
 
+@pytest.mark.slow
 def test_readme_links_reach_docs_pages_and_anchors(site):
     links = [target for target in LINK.findall(README.read_text()) if "://" not in target]
     assert len(links) >= 10
