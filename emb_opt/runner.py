@@ -95,8 +95,9 @@ class Runner:
             data_source: called with queries, one `DataSourceResponse` each; a `Searchable`
                 one's dimension is checked before each database call, a `Sampleable` or
                 `Scannable` one lets strategies sample or scan (see `emb_opt.protocols`).
-            filter_function, score_function, prune_function: per-item and per-query plugins
-                (None: no filter, no prune; no score function: for `AskTell` only).
+            filter_function: a per-item predicate run before scoring (None: no filter).
+            score_function: the objective (None: for `AskTell` only, whose scores are told).
+            prune_function: drops weak queries before they spawn children (None: no prune).
             update_function: the strategy (None: `GuidedUpdate()`).
             executor: runs the filter and score functions (None: in this thread, serially).
             on_error: "raise" or "invalidate" when the filter or score function raises.

@@ -126,8 +126,9 @@ class FaissDataSource(RowDataSource):
         Args:
             index: a FAISS index labelled 0..n-1.
             k: results per query.
-            ids, items, metadata: per-row values (ids default to the row numbers; metadata dicts
-                are what the filter reads).
+            ids: one per row (default: the row numbers).
+            items: one per row, the items themselves.
+            metadata: one dict per row, what the filter reads.
             embeddings: the indexed vectors (None: read back from the index).
             filter: a metadata filter (plain data or `emb_opt.filters` IR), applied inside the
                 kNN.

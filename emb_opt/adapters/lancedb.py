@@ -100,8 +100,12 @@ class LanceDataSource(RemoteDataSource):
                 kNN.
             item_key: the column holding the item (None: no item).
             distance_cutoff: results farther than this are dropped (None: none are).
-            id_column, vector_column, metric, nprobes, refine_factor, ef: as in the class
-                docstring.
+            id_column: the column of ids.
+            vector_column: the vector column (default: the only fixed-size float list one).
+            metric: "l2", "cosine" or "ip" (default: what `load_collection` recorded).
+            nprobes: partitions a vector index searches.
+            refine_factor: re-ranking of a vector index's candidates.
+            ef: the search width of an HNSW index.
             retry: how database calls are retried (None: `RetryPolicy()`).
         """
         super().__init__(client, collection_name, k, filter, item_key, distance_cutoff, retry)

@@ -136,8 +136,12 @@ class MilvusDataSource(RemoteDataSource):
                 kNN.
             item_key: the field holding the item (None: no item).
             distance_cutoff: results farther than this are dropped (None: none are).
-            vector_field, id_field, search_params, consistency_level, field_kinds, kind_sample:
-                as in the class docstring.
+            vector_field: the vector field (default: the collection's only one).
+            id_field: the id field (default: the primary key).
+            search_params: passed through, e.g. `{"params": {"ef": 64}}`.
+            consistency_level: passed through.
+            field_kinds: the kinds of dynamic keys: "number", "bool", "str" or "mixed".
+            kind_sample: rows read on Milvus Lite to check and find the kinds.
             timeout: seconds each search may take (None: no limit).
             retry: how database calls are retried (None: `RetryPolicy()`).
         """

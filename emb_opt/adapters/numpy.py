@@ -74,8 +74,9 @@ class NumpyDataSource(RowDataSource):
                 stays there: `np.load(path, mmap_mode="r")`).
             k: results per query.
             metric: "l2", "cosine" or "ip".
-            ids, items, metadata: per-row values (ids default to the row numbers; metadata dicts
-                are what the filter reads).
+            ids: one per row (default: the row numbers).
+            items: one per row, the items themselves.
+            metadata: one dict per row, what the filter reads.
             filter: a metadata filter (plain data or `emb_opt.filters` IR), applied inside the
                 kNN.
             distance_cutoff: results farther than this are dropped (None: none are).

@@ -179,7 +179,11 @@ class PgvectorDataSource(RemoteDataSource):
                 kNN.
             item_key: the column or jsonb key holding the item (None: no item).
             distance_cutoff: results farther than this are dropped (None: none are).
-            vector_column, id_column, json_column, metric, ef_search: as in the class docstring.
+            vector_column: the vector column (default: the table's only one).
+            id_column: the id column (default: the primary key).
+            json_column: the jsonb column of metadata (default: the table's only one).
+            metric: "l2", "cosine" or "ip" (default: that of an index, else "l2").
+            ef_search: sets `hnsw.ef_search`.
             retry: how database calls are retried (None: `RetryPolicy()`).
         """
         psycopg = import_psycopg()

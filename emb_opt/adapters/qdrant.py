@@ -191,7 +191,8 @@ class QdrantDataSource(QdrantPoints):
                 kNN.
             item_key: the payload field holding the item (None: no item).
             distance_cutoff: results farther than this are dropped (None: none are).
-            vector_name, search_params: as in the class docstring.
+            vector_name: the named vector to search (needed when the collection has several).
+            search_params: a `models.SearchParams` or dict, passed through.
             timeout: seconds the server may take per search (None: its default).
             retry: how database calls are retried (None: `RetryPolicy()`).
         """

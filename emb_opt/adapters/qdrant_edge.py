@@ -95,7 +95,8 @@ class QdrantEdgeDataSource(QdrantPoints):
             item_key: the payload field holding the item (None: no item).
             distance_cutoff: results farther than this are dropped (None: none are).
             config: the shard's `EdgeConfig` or its directory (needed with an open shard).
-            vector_name, search_params: as in `QdrantDataSource`.
+            vector_name: the named vector to search, as in `QdrantDataSource`.
+            search_params: a `qdrant_edge.SearchParams` or dict, passed through.
             retry: how database calls are retried (None: `RetryPolicy()`).
         """
         edge = import_edge()

@@ -13,40 +13,63 @@ from ..stopping import StopRule
 
 
 class _Block(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # a field's docstring is its description: the docs' configuration reference shows it
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class SyntheticData(_Block):
     """Generated demo data: random vectors, 10-letter items, a `rand` field in [0, 1)."""
 
     kind: Literal["synthetic"] = "synthetic"
+    """Generated data."""
     n: int = Field(10_000, gt=0)
+    """How many vectors."""
     dim: int = Field(64, gt=0)
+    """Their dimension."""
     seed: int = 0
+    """The random seed that makes them."""
 
 
 class FileData(_Block):
     """Vectors from an `.npy` file, optional metadata from a `.jsonl` file (one object per row)."""
 
     kind: Literal["files"] = "files"
+    """Data read from files."""
     embeddings: str
+    """An `.npy` file of the vectors, one row per item (relative to the config file)."""
     metadata: str | None = None
+    """A `.jsonl` file of one JSON object per row, in the rows' order: each item's metadata."""
     items_key: str | None = None
+    """The metadata field that holds each item itself (none: items are empty)."""
 
 
 class SourceConfig(_Block):
     """Where the items live: the backend, its connection, `k`, the metadata filter."""
 
     backend: str
+    """The backend: `numpy`, `faiss`, `hf`, `qdrant`, `chroma`, `milvus`, `pgvector`, `lancedb`,
+    `qdrant-edge`, or a plugin's name (the `emb_opt.adapters` entry-point group)."""
     url: str | None = None
+    """A server's URL (or a PostgreSQL DSN); none: the embedded engine at `path`."""
     path: str | None = None
+    """The embedded engine's data directory or file (relative to the config file)."""
     api_key: str | None = None
+    """The server's credential (Qdrant API key, Chroma token, Milvus token, LanceDB key, PostgreSQL
+    password); give it as `${VAR}`, it is never written."""
     collection: str = "emb_opt_demo"
+    """The collection or table searched."""
     k: int = Field(10, gt=0)
+    """Results per query, all passing the filter whenever that many exist."""
     filter: dict[str, Any] | None = None
+    """The metadata filter, applied inside the kNN (see Metadata filters), e.g.
+    `{rand: {$lt: 0.9}}`."""
     item_key: str | None = "item"
+    """The payload field holding the item itself."""
     data: SyntheticData | FileData | None = Field(None, discriminator="kind")
+    """Data that fills the collection when it is missing (in-process backends: the data
+    searched)."""
     options: dict[str, Any] = Field(default_factory=dict)
+    """Backend-specific adapter arguments, e.g. `{field_kinds: {tag: str}}` for Milvus."""
     _parsed_filter: Filter = PrivateAttr(default=TRUE)
 
     @model_validator(mode="after")
@@ -70,8 +93,14 @@ class PluginConfig(_Block):
     out by `emb-opt ask`: give them as `${VAR}`)."""
 
     name: str
+    """A registry name (`guided`, `target`, `topk`, ...) or an import path, `module:function` or
+    `package.module:Class`; a module beside the config file is found."""
     params: dict[str, Any] = Field(default_factory=dict)
+    """The parameters a class is built with; written beside `name` in short:
+    `{name: surrogate, probes: 2}`."""
     secrets: list[str] = Field(default_factory=list)
+    """The parameters that hold a credential: masked in a run's files, refused written out by
+    `emb-opt ask` (give them as `${VAR}`)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -101,9 +130,14 @@ class ScoreConfig(_Block):
     higher (`direction: maximize`, the default) or lower scores are better."""
 
     function: PluginConfig | None = None
+    """The score function: `target` (the demo objective) or an import path such as
+    `myscore:score`."""
     external: bool = False
+    """Scores come from outside, through `emb-opt ask` and `emb-opt tell`, instead of a function."""
     direction: Literal["maximize", "minimize"] = "maximize"
+    """`maximize`: higher scores are better; `minimize`: lower ones (docking scores, IC50s)."""
     filter_function: PluginConfig | None = None
+    """An optional Python predicate run on items before they are scored."""
 
     @model_validator(mode="after")
     def _one_source_of_scores(self) -> ScoreConfig:
@@ -120,7 +154,11 @@ class StrategyConfig(_Block):
     strategy, the best on the benchmarks)."""
 
     update: PluginConfig = Field(default_factory=lambda: PluginConfig(name="guided"))
+    """The strategy: `guided`, `surrogate`, `line_search`, `evolution`, `restarts`, `rl`, ... or an
+    import path, with its parameters."""
     prune: PluginConfig | None = None
+    """An optional prune function, e.g.
+    `{name: topk, k: 1, score_agg: max, group_by: collection_id}`."""
 
 
 class StartConfig(_Block):
@@ -131,12 +169,20 @@ class StartConfig(_Block):
     spend `stop.max_score_calls`."""
 
     random: int | None = Field(None, gt=0)
+    """Start from this many random items of the collection (that pass the filter)."""
     ids: list[int | str] | None = None
+    """Start from the items with these ids."""
     file: str | None = None
+    """Start from the query embeddings in this `.npy` file."""
     scores: str | None = None
+    """Scores you already have: a file of `id,score` rows (CSV, Parquet, JSON lines) or an earlier
+    run directory."""
     key: str | None = None
+    """Find the items of `scores` by this metadata field instead of by id."""
     count_budget: bool = False
+    """The known `scores` spend `stop.max_score_calls` too."""
     seed: int = 0
+    """The seed of the random start items."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> StartConfig:
@@ -161,10 +207,15 @@ class StopConfig(_Block):
     (`idle: null` turns that off). The values are checked by the `StopRule` they make."""
 
     iterations: int = 200
+    """Stop once the log holds this many iterations."""
     max_score_calls: int | None = None
+    """The score-call budget; the last iteration scores only what is left of it."""
     target_score: float | None = None
+    """Stop once the best score reaches this (at or below it when minimizing)."""
     patience: int | None = None
+    """Stop after this many iterations without a better best score."""
     idle: int | None = 5
+    """Stop after this many iterations in a row that scored nothing new (`null`: never)."""
 
     @model_validator(mode="after")
     def _a_valid_rule(self) -> StopConfig:
@@ -179,24 +230,38 @@ class StopConfig(_Block):
 class ExecutorConfig(_Block):
     """Where filter and score functions run; `kind`-specific keys go beside it."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
 
     kind: Literal["serial", "thread", "process", "ray", "http"] = "serial"
+    """Where the functions run: in the search's thread, on threads, in processes, on Ray or on a
+    scoring service (see Executors)."""
     batch_size: int | None = Field(None, gt=0)
+    """Items per call of the function (none: the executor's default)."""
 
 
 class OutputConfig(_Block):
+    """Where a run writes its results, log, manifest and plots."""
+
     dir: str = "runs/emb_opt"
+    """The run directory (relative to the config file); `--output` overrides it."""
 
 
 class RunConfig(_Block):
     """A whole run."""
 
     source: SourceConfig
+    """Where the items live."""
     score: ScoreConfig
+    """What is maximised (or minimised)."""
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    """How the queries move."""
     start: StartConfig = Field(default_factory=lambda: StartConfig(random=10))
+    """Where the search starts."""
     stop: StopConfig = Field(default_factory=StopConfig)
+    """When it stops."""
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    """Where the filter and score functions run."""
     output: OutputConfig = Field(default_factory=OutputConfig)
+    """Where the run's files go."""
     seed: int = 0
+    """The seed of the runner, passed to strategies left unseeded."""

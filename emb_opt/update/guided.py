@@ -83,7 +83,8 @@ class GuidedUpdate(Strategy):
             beta: weight of the uncertainty under "ucb".
             diversity: no two items of a batch closer than this x the typical gap between
                 neighbours.
-            features, heads: random features and bootstrap heads of the model.
+            features: random features of the model.
+            heads: bootstrap heads of the model (their spread is the uncertainty).
             model: "fixed" (the default) fits kernel width 2 and alpha 0.01; "auto" chooses
                 width and alpha by held-out top-k precision on the scored items
                 (`model_choice`), again whenever they grew by a quarter.

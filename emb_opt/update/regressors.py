@@ -5,8 +5,8 @@
 fits `heads` ridge heads on bootstrap resamples (the first on all the data): their spread is
 the model's uncertainty. Predicting is two float32 matrix products per batch of items, so a
 pool of a million items takes seconds. The defaults (width 2, alpha 0.01, rank targets) are
-the best of a grid on held-out molecules (`benchmarks/molecules.py`, README); the guided
-strategy's `model="auto"` picks width and alpha per search (`model_choice`).
+the best of a grid on held-out molecules (`benchmarks/molecules.py`, docs/benchmarks.md); the
+guided strategy's `model="auto"` picks width and alpha per search (`model_choice`).
 """
 
 from __future__ import annotations

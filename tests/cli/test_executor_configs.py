@@ -47,7 +47,7 @@ def test_http_and_ray_executor_blocks_match_serial(
 
 
 def test_readme_http_snippet_service_base_url(write_config, tmp_path):
-    """README: `python examples/scoring_service.py --port 8080`, then
+    """docs/executors.md: `python examples/scoring_service.py --port 8080`, then
     `executor: {kind: http, url: http://127.0.0.1:8080, concurrency: 8}` (a free port here)."""
     service = subprocess.Popen(
         [sys.executable, str(SERVICE), "--port", "0"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -127,10 +128,14 @@ def test_the_adapters_load_on_first_use_only():
         emb_opt.NoSuchDataSource  # noqa: B018
 
 
-def test_the_readme_python_examples_import_from_emb_opt():
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    for name in ("Runner", "StopRule", "GuidedUpdate", "ScoreResponse", "AskTell", "Asked"):
-        assert name in readme
+def test_the_docs_python_examples_import_from_emb_opt():
+    repo = Path(__file__).resolve().parents[2]
+    docs = "".join(p.read_text() for p in [repo / "README.md", *(repo / "docs").glob("*.md")])
+    lines = re.findall(r"^from emb_opt import (.+)$", docs, re.M)
+    imported = {name.strip() for line in lines for name in line.split(",")}
+    assert {"Runner", "StopRule", "GuidedUpdate", "AskTell", "SearchLog"} <= imported
+    for name in imported | {"ScoreResponse", "Asked"}:
+        assert name in docs
         assert name in emb_opt.__all__ and hasattr(emb_opt, name)
 
 
