@@ -15,6 +15,7 @@ pytest.register_assert_rewrite("emb_opt.testing")  # a failing conformance check
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `emb-opt` sets it (not emb_opt's import)
 
 SERVICE_PATH = Path(__file__).resolve().parents[1] / "examples" / "scoring_service.py"
 

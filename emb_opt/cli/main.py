@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import re
 import sys
 import traceback
@@ -191,6 +192,7 @@ def dispatch(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command; a failure is one line on stderr (`--debug`: and its traceback), a
     bug its traceback. Whatever is printed has its secrets masked (`mask_secrets`)."""
+    openmp_threads_sleep()
     args = parser().parse_args(argv)
     try:
         with sigterm_raises():
@@ -206,6 +208,16 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as error:  # Ctrl-C, SIGTERM, a plugin's SystemExit or other
         return _failed(args, f"{describe(error)}{_resume_hint(args)}", exit_code(error))
     return CLOSED_EXIT if closed() else 0
+
+
+def openmp_threads_sleep() -> None:
+    """Make the OpenMP threads of this process, and of the worker processes it starts, sleep
+    between calls unless the user chose (`OMP_WAIT_POLICY`). A search makes many small
+    batched kNN calls with Python work in between; OpenMP threads (FAISS, numpy's BLAS) that
+    spin between them take the cores that work needs: the seed tutorial search took 4x as
+    long on a busy 2-core machine. Set before any OpenMP runtime starts (importing emb_opt
+    changes no environment variable: a library user sets it, see docs/scaling.md)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _resume_hint(args: argparse.Namespace, error: BaseException | None = None) -> str:
