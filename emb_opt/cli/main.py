@@ -11,6 +11,7 @@ import traceback
 from pathlib import Path
 
 from ..errors import CallTimedOut, EmbOptError, PluginResponseError, SearchAborted
+from ..formats import FORMATS, format_names
 from ..masking import mask_secrets
 from .interrupts import describe, exit_code, sigterm_raises
 from .lock import ASK_TELL_WAIT, RUN_WAIT, check_wait
@@ -62,7 +63,7 @@ def parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("target", type=Path, help="the config (YAML) or its run directory")
     ask.add_argument("--n", type=int, help="at most this many items (default: all waiting)")
-    ask.add_argument("--format", default="csv", help="csv (default), xlsx, parquet or jsonl")
+    ask.add_argument("--format", default="csv", help=f"{', '.join(format_names())} (default csv)")
     _wait_option(ask, ASK_TELL_WAIT)
     ask.add_argument(*ACCEPT, action="store_true", help=ACCEPT_HELP)
 
@@ -70,9 +71,7 @@ def parser() -> argparse.ArgumentParser:
         "tell", help="give the scores of asked items: id,score[,valid,reason]"
     )
     tell.add_argument("directory", type=Path, help="the run directory")
-    tell.add_argument(
-        "scores", type=Path, nargs="?", help="a .csv (, ; or tab), .xlsx, .parquet or .jsonl file"
-    )
+    tell.add_argument("scores", type=Path, nargs="?", help=f"a table file: {', '.join(FORMATS)}")
     tell.add_argument("--partial", action="store_true", help="apply the good rows, list the rest")
     tell.add_argument(
         "--proceed", action="store_true", help="then give up the items still waiting and go on"
