@@ -69,7 +69,9 @@ def test_response_failing_its_schema_names_the_field(numpy_source, start_batch):
         return [{"valid": "perhaps", "score": "high"} for _ in items]
 
     runner = Runner(numpy_source, None, bad_score, None, RLUpdate(lrs=[0.2]))
-    with pytest.raises(SearchAborted, match=r"bad_score' response 0 is .*'score' is 'high'") as caught:
+    with pytest.raises(
+        SearchAborted, match=r"bad_score' response 0 is .*'score' is 'high'"
+    ) as caught:
         runner.search(start_batch, 1, verbose=False)
     assert isinstance(caught.value.__cause__, PluginError)
 
