@@ -215,7 +215,7 @@ def openmp_threads_sleep() -> None:
     batched kNN calls with Python work in between; OpenMP threads (FAISS, numpy's BLAS) that
     spin between them take the cores that work needs: the seed tutorial search took 4x as
     long on a busy 2-core machine. Set before any OpenMP runtime starts (importing emb_opt
-    changes no environment variable: a library user sets it, see docs/scaling.md)."""
+    changes no environment variable: a library user sets it, see docs/executors.md)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
