@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from emb_opt.asktell import Asked
 from emb_opt.cli.asktell import _as_given, _write_asked
 from emb_opt.cli.main import main
-from emb_opt.formats import format_names
+from emb_opt.formats import Column, Table, format_names, write
 from emb_opt.scorefile import parse_row, read_rows, row_id
 
 HUGE = "C" * 200_000  # over the 128 KiB the csv module reads by default
@@ -43,11 +43,16 @@ def fill(path: Path, scores: dict[str, float]) -> Path:
     elif path.suffix == ".jsonl":
         lines = [json.dumps({**row, "score": scores[str(row["id"])]}) for row in rows]
         filled.write_text("".join(line + "\n" for line in lines))
-    else:
+    elif path.suffix == ".csv":
         with open(filled, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows({**row, "score": repr(scores[row["id"]])} for row in rows)
+    else:  # a format no other tool writes: its own writer does
+        rows = [{**row, "score": scores[str(row["id"])]} for row in rows]
+        kinds = {name: "float" if name == "score" else "value" for name in rows[0]}
+        columns = [Column(name, kind, [row[name] for row in rows]) for name, kind in kinds.items()]
+        write(filled, Table(columns))
     return filled
 
 
