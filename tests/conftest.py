@@ -53,9 +53,10 @@ def start_batch(corpus):
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """A local two-CPU Ray for the whole session (it takes seconds to start)."""
+    """A local two-CPU Ray for the whole session (it takes seconds to start): a new one, not
+    a cluster another process started on this machine with `ray start`."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 
