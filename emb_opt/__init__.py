@@ -6,14 +6,7 @@ such as `emb-opt --version` starts without numpy or pydantic.
 """
 
 import importlib
-import os
 from typing import TYPE_CHECKING, Any
-
-# emb_opt makes many small batched kNN calls with Python work in between. OpenMP threads
-# (FAISS, numpy's BLAS) that spin between calls take the cores that work needs: the seed
-# tutorial search took 4x as long on a busy 2-core machine. Sleep instead, unless the user
-# chose otherwise; it takes effect for OpenMP runtimes started after this import.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .errors import (
     BackendError,

@@ -8,12 +8,12 @@
     ├── LogError (ValueError)                  a log on disk that cannot be read back
     ├── StateError (ValueError)                a strategy state that cannot be saved or read
     ├── PluginError (RuntimeError)             a plugin misbehaved or failed
-    │   ├── PluginResponseError (TypeError)
-    │   └── SearchAborted                      a search stopped early; `.log` keeps its work
+    │   └── PluginResponseError (TypeError)
+    ├── SearchAborted (RuntimeError)           a search stopped early; `.log` keeps its work
+    ├── CallTimedOut (TimeoutError)            a filter or score call ran past its deadline
     ├── RunDirectoryBusy (RuntimeError)        another command holds the run directory
     ├── LockUnavailable (OSError)              a run directory's filesystem gives no locks
     └── BackendError (ConnectionError)         a database unreachable, or failing after retries
-        └── CallTimedOut (TimeoutError)
 
 Catch `EmbOptError` for anything emb_opt raises on purpose, or the builtin you would catch
 anyway (`except ValueError` catches a bad filter, config, log or state).
@@ -44,8 +44,9 @@ class PluginResponseError(PluginError, TypeError):
     """A plugin returned something of the wrong shape: running it again returns it again."""
 
 
-class SearchAborted(PluginError):
-    """A search stopped early; `log` holds every finished iteration."""
+class SearchAborted(EmbOptError, RuntimeError):
+    """A search stopped early; `log` holds every finished iteration (its `__cause__` is
+    what stopped it: a plugin's error, a `BackendError`, a `CallTimedOut`)."""
 
     def __init__(self, message: str, log: Any = None) -> None:
         super().__init__(message)
@@ -56,8 +57,9 @@ class BackendError(EmbOptError, ConnectionError):
     """A database could not be reached, or kept failing after retries."""
 
 
-class CallTimedOut(BackendError, TimeoutError):
-    """A filter or score function call ran past its executor's `timeout`; its batch failed."""
+class CallTimedOut(EmbOptError, TimeoutError):
+    """A filter or score function call ran past its executor's `timeout`; its batch failed.
+    A slow scorer, not a database failure: not a `BackendError`."""
 
 
 class ConfigError(EmbOptError, ValueError):

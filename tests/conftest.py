@@ -15,6 +15,7 @@ pytest.register_assert_rewrite("emb_opt.testing")  # a failing conformance check
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `emb-opt` sets it (not emb_opt's import)
 
 SERVICE_PATH = Path(__file__).resolve().parents[1] / "examples" / "scoring_service.py"
 
@@ -52,9 +53,10 @@ def start_batch(corpus):
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """A local two-CPU Ray for the whole session (it takes seconds to start)."""
+    """A local two-CPU Ray for the whole session (it takes seconds to start): a new one, not
+    a cluster another process started on this machine with `ray start`."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 

@@ -50,7 +50,6 @@ CONFIG, OPEN, ANNEX = "config.yaml", Path("ask") / "open.json", "open_iteration"
 RUN_ID = "run_id"  # the manifest's key for the id its plates carry in their `run` column
 CONFIG_FILE = "config_file"  # the manifest's field naming the config an ask started from
 ASK = "emb-opt ask"
-FORMATS = ("csv", "parquet", "jsonl", "xlsx")
 
 
 class Session(RunSession):
@@ -198,8 +197,9 @@ def ask(
     accept_changed_data: bool = False,
 ) -> str:
     """Hand out up to `n` items waiting for scores in a new file; say where it is."""
-    if format not in FORMATS:
-        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if format not in formats.format_names():
+        known = ", ".join(formats.format_names())
+        raise ConfigError(f"--format must be one of {known}, got {format!r}")
     if n is not None and n < 1:
         raise ConfigError(f"--n must be a positive number of items, got {n}")
     with Session(target, ASK, wait, accept_changed_data) as session:
@@ -483,9 +483,9 @@ def _write_asked(path: Path, asked: list[Asked], run_id: str) -> None:
     one column, Parquet and xlsx a column per key). Any text round-trips; an id or item a
     format cannot hold (a lone surrogate in UTF-8, a control character in xlsx) is refused."""
     none = [None] * len(asked)
-    parquet = path.suffix == ".parquet"  # ids as the database gave them: typed columns
+    typed = formats.format_of(path).typed  # ids as the database gave them: typed columns
     columns = [
-        formats.Column("id", "id", [_as_given(a.id) if parquet else a.id for a in asked], True),
+        formats.Column("id", "id", [_as_given(a.id) if typed else a.id for a in asked], True),
         formats.Column("item", "value", [a.item for a in asked], exact=True),
         formats.Column("metadata", "metadata", [a.metadata for a in asked]),
         formats.Column("score", "float", none),

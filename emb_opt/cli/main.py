@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import re
 import sys
 import traceback
 from pathlib import Path
 
 from ..errors import CallTimedOut, EmbOptError, PluginResponseError, SearchAborted
+from ..formats import FORMATS, format_names
 from ..masking import mask_secrets
 from .interrupts import describe, exit_code, sigterm_raises
 from .lock import ASK_TELL_WAIT, RUN_WAIT, check_wait
@@ -61,7 +63,7 @@ def parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("target", type=Path, help="the config (YAML) or its run directory")
     ask.add_argument("--n", type=int, help="at most this many items (default: all waiting)")
-    ask.add_argument("--format", default="csv", help="csv (default), xlsx, parquet or jsonl")
+    ask.add_argument("--format", default="csv", help=f"{', '.join(format_names())} (default csv)")
     _wait_option(ask, ASK_TELL_WAIT)
     ask.add_argument(*ACCEPT, action="store_true", help=ACCEPT_HELP)
 
@@ -69,9 +71,7 @@ def parser() -> argparse.ArgumentParser:
         "tell", help="give the scores of asked items: id,score[,valid,reason]"
     )
     tell.add_argument("directory", type=Path, help="the run directory")
-    tell.add_argument(
-        "scores", type=Path, nargs="?", help="a .csv (, ; or tab), .xlsx, .parquet or .jsonl file"
-    )
+    tell.add_argument("scores", type=Path, nargs="?", help=f"a table file: {', '.join(FORMATS)}")
     tell.add_argument("--partial", action="store_true", help="apply the good rows, list the rest")
     tell.add_argument(
         "--proceed", action="store_true", help="then give up the items still waiting and go on"
@@ -191,6 +191,7 @@ def dispatch(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command; a failure is one line on stderr (`--debug`: and its traceback), a
     bug its traceback. Whatever is printed has its secrets masked (`mask_secrets`)."""
+    openmp_threads_sleep()
     args = parser().parse_args(argv)
     try:
         with sigterm_raises():
@@ -206,6 +207,16 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as error:  # Ctrl-C, SIGTERM, a plugin's SystemExit or other
         return _failed(args, f"{describe(error)}{_resume_hint(args)}", exit_code(error))
     return CLOSED_EXIT if closed() else 0
+
+
+def openmp_threads_sleep() -> None:
+    """Make the OpenMP threads of this process, and of the worker processes it starts, sleep
+    between calls unless the user chose (`OMP_WAIT_POLICY`). A search makes many small
+    batched kNN calls with Python work in between; OpenMP threads (FAISS, numpy's BLAS) that
+    spin between them take the cores that work needs: the seed tutorial search took 4x as
+    long on a busy 2-core machine. Set before any OpenMP runtime starts (importing emb_opt
+    changes no environment variable: a library user sets it, see docs/executors.md)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _resume_hint(args: argparse.Namespace, error: BaseException | None = None) -> str:

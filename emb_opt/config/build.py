@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from ..adapters.spec import SourceSpec
 from ..errors import ConfigError, UnknownIdError
-from ..executors import Executor, ProcessExecutor, SerialExecutor, ThreadExecutor
+from ..executors import Executor, ExecutorSpec
 from ..log import SearchLog
 from ..masking import mask_config
 from ..protocols import (
@@ -30,7 +30,8 @@ from ..stopping import StopRule
 from ..utils import build_batch_from_embeddings, build_batch_from_items
 from ..warmstart import fetch_known, read_known
 from .backends import source_spec
-from .registry import OBJECTIVES, PRUNES, backend_builder, import_object, resolve
+from .import_path import modules_beside_config
+from .registry import EXECUTORS, OBJECTIVES, PRUNES, STRATEGIES, Registry, backend_builder, resolve
 from .schema import ExecutorConfig, PluginConfig, RunConfig, StrategyConfig
 
 KNOWN_STARTS = 10  # start queries taken from the best known items when `start.scores` is alone
@@ -101,43 +102,23 @@ def _start_item(row: dict[str, Any]) -> Item:
 
 
 def build_executor(config: ExecutorConfig) -> Executor:
-    """The executor a `executor` block asks for (kind-specific keys go to its constructor)."""
+    """The executor an `executor` block asks for: the builder `EXECUTORS` names for its
+    `kind`, given the block's other keys and the modules imported from beside the config."""
     options = dict(config.model_extra or {})
-    if config.kind in ("thread", "process") and "concurrency" in options:
-        options["max_workers"] = options.pop("concurrency")
     if config.batch_size is not None:
         options["batch_size"] = config.batch_size
-    if config.kind == "serial" and options.get("timeout") is not None:
-        raise ConfigError(
-            "executor.timeout: a serial executor runs each call in the search's own thread and "
-            "cannot stop it; use kind: thread or process to give calls a deadline"
-        )
-    classes: dict[str, type | str] = {
-        "serial": SerialExecutor,
-        "thread": ThreadExecutor,
-        "process": ProcessExecutor,
-        "ray": "emb_opt.executors:RayExecutor",
-        "http": "emb_opt.executors:HTTPExecutor",
-    }
-    target = classes[config.kind]
-    cls: Any = import_object(target, "executor.kind") if isinstance(target, str) else target
+    build = EXECUTORS.load(config.kind)
     try:
-        executor = cls(**options)
+        executor: Executor = build(ExecutorSpec(config.kind, options, modules_beside_config))
     except TypeError as error:
         shown = mask_config(options, "executor")
         raise ConfigError(
             f"executor: {config.kind} executor does not take {shown}: {error}"
         ) from None
-    if config.kind == "ray":
-        try:
-            executor.start()  # a cluster too small for the request is a config error, now
-        except BaseException:
-            executor.close()
-            raise
     return executor
 
 
-def _plugin(config: PluginConfig | None, registry: dict[str, str], where: str) -> Any:
+def _plugin(config: PluginConfig | None, registry: Registry | None, where: str) -> Any:
     if config is None:
         return None
     return resolve(config.name, config.params, registry, where, config.secrets)
@@ -151,7 +132,7 @@ def build_run(config: RunConfig) -> Run:
     try:
         check_k_fits(source, config.source.k, filtered=bool(config.source.filter))
         score = _plugin(config.score.function, OBJECTIVES, "score.function")
-        filter_function = _plugin(config.score.filter_function, {}, "score.filter_function")
+        filter_function = _plugin(config.score.filter_function, None, "score.filter_function")
         update, prune = build_strategy(config.strategy)
         executor = build_executor(config.executor)
         if config.executor.kind == "ray" and "rating" not in config.strategy.update.params:
@@ -222,8 +203,6 @@ def build_strategy(config: StrategyConfig) -> tuple[Any, Any]:
 
 def _update(config: PluginConfig, where: str) -> Any:
     """The update function; a wrapper's `update` param (e.g. `restarts`) names another one."""
-    from ..update import STRATEGIES
-
     params = config.params
     inner = params.get("update")
     if isinstance(inner, (str, dict)):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from ..errors import FilterError
 from ..filters import TRUE, Filter, parse
 from ..filters.ir import check_field
 from ..stopping import StopRule
+from .registry import EXECUTORS
 
 
 class _Block(BaseModel):
@@ -228,15 +229,23 @@ class StopConfig(_Block):
 
 
 class ExecutorConfig(_Block):
-    """Where filter and score functions run; `kind`-specific keys go beside it."""
+    """Where filter and score functions run: `kind` names the executor (`EXECUTORS`), whose
+    builder takes the keys beside it."""
 
     model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
 
-    kind: Literal["serial", "thread", "process", "ray", "http"] = "serial"
-    """Where the functions run: in the search's thread, on threads, in processes, on Ray or on a
-    scoring service (see Executors)."""
+    kind: str = "serial"
+    """Where the functions run: `serial` (the search's thread), `thread`, `process`, `ray`,
+    `http` (a scoring service; see Executors) or a kind a package registers."""
     batch_size: int | None = Field(None, gt=0)
     """Items per call of the function (none: the executor's default)."""
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, kind: str) -> str:
+        if kind not in EXECUTORS:
+            raise ValueError(EXECUTORS.unknown(kind))
+        return kind
 
 
 class OutputConfig(_Block):

@@ -1,4 +1,5 @@
-"""What every executor shares: the protocol, batch splitting, deadlines and argument checks.
+"""What every executor shares: the protocol, what a config's executor block says to the
+executor's builder, batch splitting, deadlines and argument checks.
 
 An executor takes a plugin and a list of inputs, splits them into batches of `batch_size`,
 runs the plugin on every batch and returns, in input order, each batch with either its
@@ -8,7 +9,9 @@ runs past the executor's `timeout` seconds fails its batch with a `CallTimedOut`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Protocol
 
 from ..checks import check_number
@@ -25,6 +28,20 @@ class Executor(Protocol):
     def run(self, fn: BatchFunction, inputs: Sequence[Any]) -> list[Outcome]: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """What a config's `executor` block says, for the builder its `kind` names in
+    `emb_opt.config.registry.EXECUTORS` (`build(spec) -> Executor`): the block's other keys
+    (`options`, with `batch_size` when given), and `local_modules`, which lists the modules
+    imported from beside the config (not installed: an executor that runs functions in
+    processes it did not fork, such as Ray's workers, must send their code along; call it
+    when a function is sent, as modules may be imported until then)."""
+
+    kind: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    local_modules: Callable[[], list[ModuleType]] = list
 
 
 def split(inputs: Sequence[Any], batch_size: int | None) -> list[list[Any]]:

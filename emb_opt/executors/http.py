@@ -25,7 +25,7 @@ from ..checks import check_count, check_number, check_positive
 from ..errors import BackendError, CallTimedOut, PluginError, missing_dependency
 from ..masking import mask_secrets, register_config
 from ..schemas import Item
-from .base import BatchFunction, Outcome, split
+from .base import BatchFunction, ExecutorSpec, Outcome, split
 from .wire import parse_response, remote_name, request_body
 
 T = TypeVar("T")
@@ -201,6 +201,11 @@ class HTTPExecutor:
             f"{where} failed {self.retries + 1} attempt(s) for a batch of {len(batch)} "
             f"items; last failure: {last_failure}"
         )
+
+
+def build(spec: ExecutorSpec) -> HTTPExecutor:
+    """`executor: {kind: http, url: ...}`."""
+    return HTTPExecutor(**spec.options)
 
 
 def _transport_failure(error: Exception, timeout: float) -> str:

@@ -22,13 +22,21 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from ..checks import check_positive as _check_positive
-from ..errors import BackendError
-from .base import DEFAULT_TIMEOUT, BatchFunction, Outcome, check_timeout, split, timed_out
+from ..errors import BackendError, ConfigError
+from .base import (
+    DEFAULT_TIMEOUT,
+    BatchFunction,
+    ExecutorSpec,
+    Outcome,
+    check_timeout,
+    split,
+    timed_out,
+)
 
 
 class SerialExecutor:
@@ -187,6 +195,35 @@ class ProcessExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def build_serial(spec: ExecutorSpec) -> SerialExecutor:
+    """`executor: {kind: serial}` (no `timeout`: nothing could stop a call)."""
+    options = dict(spec.options)
+    if options.pop("timeout", None) is not None:
+        raise ConfigError(
+            "executor.timeout: a serial executor runs each call in the search's own thread and "
+            "cannot stop it; use kind: thread or process to give calls a deadline"
+        )
+    return SerialExecutor(**options)
+
+
+def build_thread(spec: ExecutorSpec) -> ThreadExecutor:
+    """`executor: {kind: thread}`; `concurrency` is `max_workers`."""
+    return ThreadExecutor(**_workers(spec.options))
+
+
+def build_process(spec: ExecutorSpec) -> ProcessExecutor:
+    """`executor: {kind: process}`; `concurrency` is `max_workers`."""
+    return ProcessExecutor(**_workers(spec.options))
+
+
+def _workers(options: Mapping[str, Any]) -> dict[str, Any]:
+    """`options` with the config's `concurrency` as the constructors' `max_workers`."""
+    renamed = dict(options)
+    if "concurrency" in renamed:
+        renamed["max_workers"] = renamed.pop("concurrency")
+    return renamed
 
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>

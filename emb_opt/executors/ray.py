@@ -27,12 +27,21 @@ import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import ModuleType
 from typing import Any, Literal
 
 from ..checks import check_count, check_number, check_positive
 from ..errors import BackendError, ConfigError, missing_dependency
-from .base import DEFAULT_TIMEOUT, BatchFunction, Outcome, check_timeout, split, timed_out
+from .base import (
+    DEFAULT_TIMEOUT,
+    BatchFunction,
+    ExecutorSpec,
+    Outcome,
+    check_timeout,
+    split,
+    timed_out,
+)
 
 
 class RayExecutor:
@@ -41,6 +50,9 @@ class RayExecutor:
     `num_cpus`/`num_gpus` are the resources of each actor (or task); `init_kwargs` go to
     `ray.init` when this executor starts Ray. If Ray is already initialised, it is used as is.
     `timeout` is each batch's deadline in seconds (None: none), see the module's docstring.
+    `modules` lists the modules whose code travels with the functions, by value: modules
+    Ray's workers cannot import (not installed, e.g. a `myscore.py` beside the script); it
+    is called when a function is first sent.
     """
 
     def __init__(
@@ -54,6 +66,7 @@ class RayExecutor:
         max_retries: int = 3,
         init_kwargs: dict[str, Any] | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        modules: Callable[[], Iterable[ModuleType]] = tuple,
     ) -> None:
         try:
             import ray  # noqa: F401
@@ -75,6 +88,7 @@ class RayExecutor:
         self.max_retries = max_retries
         self.init_kwargs = dict(init_kwargs or {})
         self.timeout = check_timeout(timeout)
+        self.modules = modules
         self.actors: list[Any] = []
         self.actor_restarts = 0
         self._shipped: dict[int, tuple[BatchFunction, int, Any]] = {}
@@ -151,11 +165,9 @@ class RayExecutor:
         """Put `fn` in the object store once; return its token and reference."""
         import ray
 
-        from ..config.import_path import modules_beside_config
-
         shipped = self._shipped.get(id(fn))  # holding `fn` keeps its id from being reused
         if shipped is None:
-            for module in modules_beside_config():  # Ray's workers cannot import them
+            for module in self.modules():  # Ray's workers cannot import them
                 ray.cloudpickle.register_pickle_by_value(module)
             shipped = self._shipped[id(fn)] = (fn, next(self._tokens), ray.put(fn))
         return shipped[1], shipped[2]
@@ -242,6 +254,18 @@ class RayExecutor:
                 f"{type(error).__name__}: {str(error).splitlines()[0]}"
             )
         return error
+
+
+def build(spec: ExecutorSpec) -> RayExecutor:
+    """`executor: {kind: ray}`, started (a cluster too small for it is a ConfigError now),
+    sending the modules beside the config with the functions."""
+    executor = RayExecutor(**spec.options, modules=spec.local_modules)
+    try:
+        executor.start()
+    except BaseException:
+        executor.close()
+        raise
+    return executor
 
 
 STARTED = "emb-opt: the call started"  # a worker's first item: the deadline counts from now

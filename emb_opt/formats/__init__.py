@@ -1,6 +1,6 @@
 """Table files: the plates `emb-opt ask` writes, the scores `tell` and `start.scores` read,
 the results a run writes. One mapping from suffix to format (`FORMATS`) reads and writes
-them all:
+them all (a new format is its module and a line here):
 
     .csv .tsv .txt   text separated by `,` `;` or tabs (see `delimited`: byte order marks,
                      the separator sniffed, decimal commas)
@@ -27,7 +27,18 @@ from . import delimited, jsonl, parquet, xlsx
 from .base import Column, Format, Header, Rows, Table, without_trailing_blanks
 from .content import DESCRIBED, kind
 
-__all__ = ["FORMATS", "Column", "Table", "first_row_number", "open_rows", "read_rows", "write"]
+__all__ = [
+    "FORMATS",
+    "Column",
+    "Format",
+    "Table",
+    "first_row_number",
+    "format_names",
+    "format_of",
+    "open_rows",
+    "read_rows",
+    "write",
+]
 
 FORMATS: dict[str, Format] = {
     ".csv": delimited.FORMAT,
@@ -37,6 +48,15 @@ FORMATS: dict[str, Format] = {
     ".parquet": parquet.FORMAT,
     ".xlsx": xlsx.FORMAT,
 }
+
+
+def format_names() -> list[str]:
+    """One name per format, its first suffix without the dot (csv, jsonl, parquet, xlsx):
+    what `emb-opt ask --format` takes."""
+    first: dict[Format, str] = {}
+    for suffix, format in FORMATS.items():
+        first.setdefault(format, suffix.removeprefix("."))
+    return list(first.values())
 
 
 def format_of(path: Path) -> Format:

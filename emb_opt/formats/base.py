@@ -139,10 +139,13 @@ class Table:
 class Format:
     """A table format: its name, the content kinds a file of it may hold (see `content`),
     how to open one for reading and how to write a table as one. `header` says whether the
-    file's first line or row names the columns (so the first row of data is row 2)."""
+    file's first line or row names the columns (so the first row of data is row 2); `typed`
+    whether its columns keep their types, so that ids are written as the database gave them
+    (integers as integers) rather than as text."""
 
     name: str
     content: frozenset[str]
     open: Callable[[Path, Header], AbstractContextManager[Rows]]
     write: Callable[[Path, Table], None]
     header: bool
+    typed: bool = False

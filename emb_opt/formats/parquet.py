@@ -160,4 +160,4 @@ def _typed(values: list[Any]) -> Any:
         return None
 
 
-FORMAT = Format("Parquet", frozenset({"parquet"}), open_rows, write, header=False)
+FORMAT = Format("Parquet", frozenset({"parquet"}), open_rows, write, header=False, typed=True)

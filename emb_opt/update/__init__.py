@@ -1,7 +1,7 @@
 """Update functions (strategies): each turns scored queries into the next queries.
 
-`STRATEGIES` maps the names a run configuration uses to the strategy classes (the one
-registry). Stateful strategies subclass `Strategy` (see `base.py`). The model-based strategies
+A run configuration names them by the names of `emb_opt.config.registry.STRATEGIES`.
+Stateful strategies subclass `Strategy` (see `base.py`). The model-based strategies
 (`line_search`, `surrogate`) need scikit-learn: the `strategies` extra
 (`pip install -e ".[strategies]"` in a checkout).
 `restarts` wraps another strategy: `RestartUpdate(SurrogateUpdate())`.
@@ -17,19 +17,7 @@ from .rl import RLUpdate
 from .surrogate import SurrogateUpdate
 from .topk import TopKContinuousUpdate, TopKDiscreteUpdate
 
-STRATEGIES: dict[str, type] = {
-    "rl": RLUpdate,
-    "topk_discrete": TopKDiscreteUpdate,
-    "topk_continuous": TopKContinuousUpdate,
-    "line_search": LineSearchUpdate,
-    "surrogate": SurrogateUpdate,
-    "evolution": EvolutionUpdate,
-    "guided": GuidedUpdate,
-    "restarts": RestartUpdate,
-}
-
 __all__ = [
-    "STRATEGIES",
     "EvolutionUpdate",
     "GuidedUpdate",
     "LineSearchUpdate",

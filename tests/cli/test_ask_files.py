@@ -17,14 +17,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emb_opt.asktell import Asked
-from emb_opt.cli.asktell import FORMATS, _as_given, _write_asked
+from emb_opt.cli.asktell import _as_given, _write_asked
 from emb_opt.cli.main import main
+from emb_opt.formats import Column, Table, format_names, write
 from emb_opt.scorefile import parse_row, read_rows, row_id
 
 HUGE = "C" * 200_000  # over the 128 KiB the csv module reads by default
 # the formats that hold any text (an xlsx cell holds no control character and at most 32,767
 # characters: test_formats.py has its tests)
-ANY_TEXT = [format for format in FORMATS if format != "xlsx"]
+ANY_TEXT = [format for format in format_names() if format != "xlsx"]
 RUN = "0123abcd4567"  # the run id a plate carries
 AWKWARD = 'a\u2028b\u2029c\x0cd\x0be\x1cf\x85g\r\nh\x00i"j,k'  # line breaks only splitlines sees
 
@@ -42,11 +43,16 @@ def fill(path: Path, scores: dict[str, float]) -> Path:
     elif path.suffix == ".jsonl":
         lines = [json.dumps({**row, "score": scores[str(row["id"])]}) for row in rows]
         filled.write_text("".join(line + "\n" for line in lines))
-    else:
+    elif path.suffix == ".csv":
         with open(filled, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows({**row, "score": repr(scores[row["id"]])} for row in rows)
+    else:  # a format no other tool writes: its own writer does
+        rows = [{**row, "score": scores[str(row["id"])]} for row in rows]
+        kinds = {name: "float" if name == "score" else "value" for name in rows[0]}
+        columns = [Column(name, kind, [row[name] for row in rows]) for name, kind in kinds.items()]
+        write(filled, Table(columns))
     return filled
 
 
@@ -142,9 +148,7 @@ def test_metadata_comes_back_as_written(tmp_path, format):
         assert json.loads(rows[0]["metadata.tags"]) == ["a", {"b": 1}]
         assert json.loads(rows[0]["metadata.lone"]) == "\ud800x"  # JSON escapes what UTF-8 cannot
     else:
-        got = [
-            row["metadata"] if format == "jsonl" else json.loads(row["metadata"]) for row in rows
-        ]
+        got = [m if isinstance(m, dict) else json.loads(m) for m in (r["metadata"] for r in rows)]
         assert got == metadata
 
 

@@ -23,9 +23,10 @@ from hypothesis import strategies as st
 
 from emb_opt import formats
 from emb_opt.asktell import Asked
-from emb_opt.cli.asktell import FORMATS, _write_asked
+from emb_opt.cli.asktell import _write_asked
 from emb_opt.cli.main import main
 from emb_opt.errors import ConfigError
+from emb_opt.formats import format_names
 from emb_opt.objectives import target_distance_score
 from emb_opt.scorefile import first_row_number, open_rows, parse_row, read_rows, row_id
 
@@ -310,14 +311,13 @@ def test_every_format_reads_back_what_it_wrote(tmp_path, suffix):
     assert numbers[1] is None and numbers[0] == pytest.approx(0.5) and numbers[2] == -1.25
     assert [int(row["n"]) for row in rows] == [1, 2, 3]
     assert [row["item"] or None for row in rows] == ["CCO", None, "c1ccccc1"]
-    if suffix in (".parquet", ".xlsx"):  # a column per metadata key
+    if "metadata" in rows[0]:  # one column: an object, or JSON text
+        metadata = [row["metadata"] for row in rows]
+        metadata = [m if isinstance(m, dict) else json.loads(m) for m in metadata]
+        assert metadata == [{"mw": 46.07, "tag": "a"}, {}, {"n": 3}]
+    else:  # a column per metadata key
         assert [row["metadata.mw"] for row in rows] == [46.07, None, None]
         assert [row["metadata.n"] for row in rows] == [None, None, 3]
-    else:
-        metadata = [row["metadata"] for row in rows]
-        if suffix != ".jsonl":
-            metadata = [json.loads(text) for text in metadata]
-        assert metadata == [{"mw": 46.07, "tag": "a"}, {}, {"n": 3}]
 
 
 def test_tsv_is_written_with_tabs(tmp_path):
@@ -400,7 +400,7 @@ def true_scores(ids: list[str]) -> list[float]:
 
 
 def test_ask_xlsx_fill_it_in_excel_and_tell_it(tmp_path, capsys):
-    assert "xlsx" in FORMATS
+    assert "xlsx" in format_names()
     config = write(tmp_path, "lab", external=True)
     assert main(["ask", str(config), "--format", "xlsx"]) == 0
     asked = Path(capsys.readouterr().out.strip())
@@ -416,6 +416,26 @@ def test_ask_xlsx_fill_it_in_excel_and_tell_it(tmp_path, capsys):
     assert {str(r["id"]) for r in results} == set(ids)
     for result in results:
         assert math.isclose(result["score"], scores[str(result["id"])], rel_tol=1e-12)
+
+
+def test_a_format_added_to_the_mapping_is_asked_and_told_with_no_other_line(
+    tmp_path, capsys, monkeypatch
+):
+    """A new format is its module and its line in `FORMATS`: here JSON lines under `.toy`."""
+    jsonl = formats.FORMATS[".jsonl"]
+    toy = formats.Format("toy lines", jsonl.content, jsonl.open, jsonl.write, header=False)
+    monkeypatch.setitem(formats.FORMATS, ".toy", toy)
+    assert "toy" in format_names()
+    config = write(tmp_path, "lab", external=True)
+    assert main(["ask", str(config), "--format", "toy"]) == 0
+    asked = Path(capsys.readouterr().out.strip())
+    assert asked.suffix == ".toy"
+    rows = read_rows(asked)
+    scores = dict(zip([row["id"] for row in rows], true_scores([row["id"] for row in rows])))
+    filled = tmp_path / "scored.toy"
+    filled.write_text("".join(json.dumps({"id": i, "score": s}) + "\n" for i, s in scores.items()))
+    assert main(["tell", str(tmp_path / "lab"), str(filled)]) == 0
+    assert f"told {len(scores)} score(s); iteration done" in capsys.readouterr().out
 
 
 def test_ask_csv_save_it_from_european_excel_and_tell_it(tmp_path, capsys):
@@ -448,7 +468,9 @@ def test_without_openpyxl_an_xlsx_file_is_one_error_naming_the_extra(tmp_path, m
 def test_ask_refuses_a_format_it_has_not(tmp_path, capsys):
     config = write(tmp_path, "lab", external=True)
     assert main(["ask", str(config), "--format", "xls"]) == 2
-    assert "--format must be one of csv, parquet, jsonl, xlsx, got 'xls'" in capsys.readouterr().err
+    known = ", ".join(format_names())
+    assert f"--format must be one of {known}, got 'xls'" in capsys.readouterr().err
+    assert known.startswith("csv, jsonl, parquet, xlsx")
 
 
 EXCEL_TEXT = st.text(

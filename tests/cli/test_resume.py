@@ -14,8 +14,8 @@ import pytest
 from run_processes import assert_same_results, finish, results, start_run
 
 from emb_opt.cli.main import main
+from emb_opt.config.registry import STRATEGIES
 from emb_opt.log import SearchLog
-from emb_opt.update import STRATEGIES
 
 # Every registered strategy, as a config's `strategy.update` block (plus a nested `restarts`).
 UPDATE_BLOCKS = {

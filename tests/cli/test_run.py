@@ -94,7 +94,10 @@ def test_the_run_says_why_it_stopped(write_config, tmp_path, capsys):
             "strategy.update: cannot build 'rl'",
         ),
         ({"start": {"random": 3, "ids": [1]}}, "give exactly one of random, ids or file"),
-        ({"executor": {"kind": "gpu"}}, "executor.kind: Input should be 'serial', 'thread'"),
+        (
+            {"executor": {"kind": "gpu"}},
+            "executor.kind: unknown executor kind 'gpu'; expected one of serial, thread, process",
+        ),
         ({"score": None}, "score: required key is missing"),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -59,13 +60,32 @@ def test_missing_backend_error_names_the_extra():
     assert 'pip install -e ".[qdrant]"' in str(error)
 
 
-def test_openmp_threads_sleep_between_searches_unless_the_user_chose():
-    code = "import os, emb_opt; print(os.environ['OMP_WAIT_POLICY'])"
+def test_importing_emb_opt_changes_no_environment_variable():
+    code = (
+        "import json, os; before = dict(os.environ); "
+        "import emb_opt, emb_opt.imports, emb_opt.runner, emb_opt.executors, emb_opt.cli.main; "
+        "print(json.dumps([before, dict(os.environ)]))"
+    )
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    before, after = json.loads(out.stdout)
+    assert "OMP_WAIT_POLICY" not in after
+    assert after == before
+
+
+def test_the_command_sleeps_openmp_threads_unless_the_user_chose(tmp_path):
+    code = (
+        "import os; from emb_opt.cli.main import main; "
+        "main(['inspect', 'no-such-run']); print(os.environ['OMP_WAIT_POLICY'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    run = [sys.executable, "-c", code]
+    out = subprocess.run(run, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.stdout.strip() == "PASSIVE"
     env["OMP_WAIT_POLICY"] = "ACTIVE"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    out = subprocess.run(run, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.stdout.strip() == "ACTIVE"
 
 

@@ -59,8 +59,9 @@ def test_wrong_response_count_names_the_plugin(numpy_source, start_batch):
         return [ScoreResponse(valid=True, score=1.0) for _ in items[:-1]]
 
     runner = Runner(numpy_source, None, short_score, None, RLUpdate(lrs=[0.2]))
-    with pytest.raises(PluginError, match=r"short_score.*responses for \d+ inputs"):
+    with pytest.raises(SearchAborted, match=r"short_score.*responses for \d+ inputs") as caught:
         runner.search(start_batch, 1, verbose=False)
+    assert isinstance(caught.value.__cause__, PluginError)
 
 
 def test_response_failing_its_schema_names_the_field(numpy_source, start_batch):
@@ -68,8 +69,11 @@ def test_response_failing_its_schema_names_the_field(numpy_source, start_batch):
         return [{"valid": "perhaps", "score": "high"} for _ in items]
 
     runner = Runner(numpy_source, None, bad_score, None, RLUpdate(lrs=[0.2]))
-    with pytest.raises(PluginError, match=r"bad_score' response 0 is .*'score' is 'high' \(str\)"):
+    with pytest.raises(
+        SearchAborted, match=r"bad_score' response 0 is .*'score' is 'high'"
+    ) as caught:
         runner.search(start_batch, 1, verbose=False)
+    assert isinstance(caught.value.__cause__, PluginError)
 
 
 class CountingSource:

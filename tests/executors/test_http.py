@@ -369,7 +369,7 @@ def test_a_service_that_trickles_its_answer_fails_at_the_whole_request_deadline(
     assert not call.is_alive(), "the request had no deadline"
     executor.close()
     [(_, error)] = outcomes
-    assert isinstance(error, BackendError)
+    assert isinstance(error, CallTimedOut)
     assert "2 attempt(s)" in str(error) and "timed out after 2 s" in str(error)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emb_opt.update import STRATEGIES, RestartUpdate, SurrogateUpdate
+from emb_opt.config.registry import STRATEGIES
+from emb_opt.update import RestartUpdate, SurrogateUpdate
 
 
 def test_registry_names_the_strategies():

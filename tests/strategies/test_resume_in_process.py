@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from strategy_cases import FACTORIES, NEW_STRATEGIES
 
+from emb_opt.config.registry import STRATEGIES
 from emb_opt.log import SearchLog
 from emb_opt.objectives import TargetScore
 from emb_opt.runner import Runner
 from emb_opt.stopping import StopRule
-from emb_opt.update import STRATEGIES, Strategy, TopKContinuousUpdate, TopKDiscreteUpdate
+from emb_opt.update import Strategy, TopKContinuousUpdate, TopKDiscreteUpdate
 from emb_opt.utils import build_batch_from_items
 
 CASES = {
