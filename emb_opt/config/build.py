@@ -30,6 +30,7 @@ from ..stopping import StopRule
 from ..utils import build_batch_from_embeddings, build_batch_from_items
 from ..warmstart import fetch_known, read_known
 from .backends import source_spec
+from .import_path import modules_beside_config
 from .registry import OBJECTIVES, PRUNES, backend_builder, import_object, resolve
 from .schema import ExecutorConfig, PluginConfig, RunConfig, StrategyConfig
 
@@ -121,8 +122,10 @@ def build_executor(config: ExecutorConfig) -> Executor:
     }
     target = classes[config.kind]
     cls: Any = import_object(target, "executor.kind") if isinstance(target, str) else target
+    # Ray's workers cannot import a plugin beside the config: its code travels with the calls
+    shipping = {"modules_by_value": modules_beside_config} if config.kind == "ray" else {}
     try:
-        executor = cls(**options)
+        executor = cls(**options, **shipping)
     except TypeError as error:
         shown = mask_config(options, "executor")
         raise ConfigError(

@@ -27,7 +27,8 @@ import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import ModuleType
 from typing import Any, Literal
 
 from ..checks import check_count, check_number, check_positive
@@ -41,6 +42,9 @@ class RayExecutor:
     `num_cpus`/`num_gpus` are the resources of each actor (or task); `init_kwargs` go to
     `ray.init` when this executor starts Ray. If Ray is already initialised, it is used as is.
     `timeout` is each batch's deadline in seconds (None: none), see the module's docstring.
+    `modules_by_value` gives the modules whose code must travel with a function shipped,
+    since Ray's workers cannot import them (a configured run's builder passes the modules
+    imported from beside the config).
     """
 
     def __init__(
@@ -54,6 +58,7 @@ class RayExecutor:
         max_retries: int = 3,
         init_kwargs: dict[str, Any] | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        modules_by_value: Callable[[], Iterable[ModuleType]] = tuple,
     ) -> None:
         try:
             import ray  # noqa: F401
@@ -75,6 +80,7 @@ class RayExecutor:
         self.max_retries = max_retries
         self.init_kwargs = dict(init_kwargs or {})
         self.timeout = check_timeout(timeout)
+        self.modules_by_value = modules_by_value
         self.actors: list[Any] = []
         self.actor_restarts = 0
         self._shipped: dict[int, tuple[BatchFunction, int, Any]] = {}
@@ -151,11 +157,9 @@ class RayExecutor:
         """Put `fn` in the object store once; return its token and reference."""
         import ray
 
-        from ..config.import_path import modules_beside_config
-
         shipped = self._shipped.get(id(fn))  # holding `fn` keeps its id from being reused
         if shipped is None:
-            for module in modules_beside_config():  # Ray's workers cannot import them
+            for module in self.modules_by_value():
                 ray.cloudpickle.register_pickle_by_value(module)
             shipped = self._shipped[id(fn)] = (fn, next(self._tokens), ray.put(fn))
         return shipped[1], shipped[2]

@@ -13,7 +13,9 @@ import pytest
 
 from emb_opt import BackendError, CallTimedOut, ConfigError, Runner, SearchAborted
 from emb_opt.config import config_folder_on_path
+from emb_opt.config.build import build_executor
 from emb_opt.config.registry import import_object
+from emb_opt.config.schema import ExecutorConfig
 from emb_opt.executors import RayExecutor, SerialExecutor
 from emb_opt.objectives import TargetScore
 from emb_opt.schemas import ScoreResponse
@@ -109,15 +111,20 @@ def test_tasks_match_serial_in_input_order(items):
     assert flat(outcomes) == serial_scores(items)
 
 
-def test_a_score_module_beside_the_config_reaches_the_workers(pool, items, tmp_path):
+def test_a_score_module_beside_the_config_reaches_the_workers(items, tmp_path):
     (tmp_path / "beside_config_scores.py").write_text(
         "from emb_opt.objectives import TargetScore\n\n\n"
         "def score(items):\n"
         "    return [response.score for response in TargetScore()(items)]\n"
     )
+    config = ExecutorConfig(kind="ray", num_actors=1, num_cpus=0.5, batch_size=7)
     with config_folder_on_path(tmp_path):
         score = import_object("beside_config_scores:score", "score.function")
-        outcomes = pool.run(score, items)
+        executor = build_executor(config)  # the builder tells Ray which modules to ship
+        try:
+            outcomes = executor.run(score, items)
+        finally:
+            executor.close()
     assert [s for _, out in outcomes for s in out] == pytest.approx(serial_scores(items))
 
 
