@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emb_opt import PluginError, Runner, SearchAborted, SearchLog
+from emb_opt import PluginError, Runner, SearchAborted
 from emb_opt.calls import raised_by
-from emb_opt.log import UNSCORED
+from emb_opt.log import UNSCORED, load_log, save_log
 from emb_opt.objectives import TargetScore
 from emb_opt.prune import TopKPrune
 from emb_opt.schemas import FilterResponse, ScoreResponse
@@ -216,8 +216,8 @@ def test_saved_log_resumes_to_the_same_results(numpy_source, start_batch, tmp_pa
 
     _, straight = runner().search(start_batch.model_copy(deep=True), 6, verbose=False)
     _, first = runner().search(start_batch.model_copy(deep=True), 3, verbose=False)
-    first.save(tmp_path / "log")
-    loaded = SearchLog.load(tmp_path / "log")
+    save_log(first, tmp_path / "log")
+    loaded = load_log(tmp_path / "log")
     assert loaded.counters == first.counters
     assert len(loaded.query_tree) == len(first.query_tree)
     _, resumed = runner().search(None, 3, log=loaded, verbose=False)

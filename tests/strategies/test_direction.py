@@ -9,7 +9,7 @@ import pytest
 from strategy_cases import FACTORIES
 
 from emb_opt.asktell import AskTell
-from emb_opt.log import SearchLog
+from emb_opt.log import load_log, save_log
 from emb_opt.objectives import TargetScore
 from emb_opt.prune import TopKPrune
 from emb_opt.runner import Runner
@@ -83,8 +83,8 @@ def test_patience_counts_lower_scores_as_better(source):
 
 def test_the_direction_survives_a_saved_log_and_resume(source, tmp_path):
     _, log = search(source, "surrogate", "minimize", -1.0, iterations=3)
-    log.save(tmp_path / "log")
-    loaded = SearchLog.load(tmp_path / "log")
+    save_log(log, tmp_path / "log")
+    loaded = load_log(tmp_path / "log")
     assert loaded.direction.name == "minimize"
     assert loaded.best().score == log.best().score
     assert [r["id"] for r in loaded.compile_results()] == [r["id"] for r in log.compile_results()]
@@ -94,9 +94,7 @@ def test_the_direction_survives_a_saved_log_and_resume(source, tmp_path):
 
 
 def test_a_log_written_before_directions_existed_loads_as_maximize():
-    old = SearchLog.load(
-        Path(__file__).parents[1] / "cli" / "data" / "version1" / "out" / "log.json"
-    )
+    old = load_log(Path(__file__).parents[1] / "cli" / "data" / "version1" / "out" / "log.json")
     assert old.direction.name == "maximize"
     scores = [row["score"] for row in old.compile_results()]
     assert scores and scores == sorted(scores, reverse=True)
