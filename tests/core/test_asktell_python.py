@@ -162,3 +162,15 @@ def test_both_loops_abort_through_one_guard(numpy_source, start_batch):
     assert str(told.value) == str(straight.value)
     assert "the database went away" in str(told.value) and "1 finished iteration" in str(told.value)
     assert told.value.log.counters.iterations == 1
+
+
+def test_iterations_beside_a_stop_rule_lowers_its_cap(numpy_source, start_batch):
+    """One rule decides: `iterations` folds into `stop`, the lower cap wins."""
+    session = AskTell(
+        runner(numpy_source, "rl"), start_batch, stop=StopRule(iterations=2, idle=9), iterations=5
+    )
+    assert session.stop == StopRule(iterations=2, idle=9)
+    rng = np.random.default_rng(0)
+    while asked := session.ask():
+        answer(session, asked, rng)
+    assert session.log.counters.iterations == 2 and session.stopped == "2 iterations done"

@@ -272,3 +272,44 @@ def test_stop_rule_budget_counts_the_whole_log_when_resuming(numpy_source, start
         batch, 50, log=log, verbose=False, stop=StopRule(max_score_calls=spent + 5)
     )
     assert log.counters.score_calls == spent + 5
+
+
+def test_iterations_is_a_shorthand_for_a_stop_rule(numpy_source, start_batch):
+    from emb_opt import StopRule
+
+    def run(*args, **kwargs):
+        runner = Runner(numpy_source, None, TargetScore(), None, RLUpdate(lrs=[0.2]))
+        return runner.search(start_batch.model_copy(deep=True), *args, verbose=False, **kwargs)[1]
+
+    by_count, by_rule = run(3), run(stop=StopRule(iterations=3))
+    assert by_count.counters == by_rule.counters and by_count.counters.iterations == 3
+    assert [r["id"] for r in by_count.compile_results()] == [
+        r["id"] for r in by_rule.compile_results()
+    ]
+    assert run(10, stop=StopRule(iterations=4)).counters.iterations == 4  # the lower cap wins
+    assert run(2, stop=StopRule(iterations=4, max_score_calls=500)).counters.iterations == 2
+    with pytest.raises(ValueError, match=r"search needs iterations=N or stop=StopRule\(...\)"):
+        run()
+
+
+def test_capped_lowers_a_rules_cap_and_keeps_the_rest(numpy_source):
+    from emb_opt import StopRule
+
+    assert StopRule(max_score_calls=9).capped(3) == StopRule(max_score_calls=9, iterations=3)
+    assert StopRule(iterations=2, idle=4).capped(3) == StopRule(iterations=2, idle=4)
+    with pytest.raises(ValueError, match="iterations must be a non-negative integer, got -1"):
+        StopRule().capped(-1)
+
+
+def test_a_search_whose_rule_has_ended_runs_no_iteration(numpy_source, start_batch):
+    """The rule is asked before every iteration: a search continued with its budget spent
+    calls neither the database nor the score function again."""
+    from emb_opt import StopRule
+
+    runner = Runner(numpy_source, None, TargetScore(), None, TopKDiscreteUpdate(4))
+    batch, log = runner.search(start_batch, 2, verbose=False)
+    spent, calls = log.counters.score_calls, log.counters.data_source_calls
+    rule = StopRule(max_score_calls=spent)
+    _, again = runner.search(batch, 5, log=log, verbose=False, stop=rule)
+    assert again.counters.iterations == 2 and again.counters.data_source_calls == calls
+    assert rule.reason(again) == f"score budget of {spent} calls spent"
