@@ -17,7 +17,7 @@ Columns: run directory size; peak RSS of the run process (`wait4`); wall time; s
 time (the sum of the iterations' times in the manifest); checkpoints and outputs (results,
 plots, manifest), from the manifest's `timings` when the run writes them; the share of the
 wall time they take; the bytes an idle iteration adds to the log (iterations that found no
-new item); and the time `SearchLog.load` takes to read the run back (what `--resume` does
+new item); and the time `emb_opt.log.load_log` takes to read the run back (what `--resume` does
 first).
 """
 
@@ -121,8 +121,8 @@ def log_path(output: Path) -> Path:
 
 def load_seconds(output: Path) -> float:
     code = (
-        "import time, sys; from emb_opt.log import SearchLog; t = time.perf_counter(); "
-        f"SearchLog.load({str(log_path(output))!r}); print(time.perf_counter() - t)"
+        "import time, sys; from emb_opt.log import load_log; t = time.perf_counter(); "
+        f"load_log({str(log_path(output))!r}); print(time.perf_counter() - t)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if result.returncode:

@@ -57,10 +57,11 @@ class AskTell:
 
     `source` is a data source (searched with the guided strategy, `GuidedUpdate()`) or a
     `Runner` with the filter, strategy and so on to use (`Runner(source, update_function=...)`:
-    its score function, if any, is not called). `stop` is a `StopRule`, as for `search`
-    (`iterations`, if given, replaces its cap on the iterations of the whole log);
-    `known` (item, score) pairs scored before the search, as for `search`. The search goes
-    in the runner's `direction`.
+    its score function, if any, is not called). `stop` is a `StopRule`, as for `search`, the
+    only thing that ends the search (`iterations` is a shorthand for a cap on the iterations
+    of the whole log, folded into it: the lower cap wins); `known` (item, score) pairs scored
+    before the search, as for `search`. A new log goes in the runner's `direction`; a log
+    given goes on in its own.
     """
 
     def __init__(
@@ -79,13 +80,13 @@ class AskTell:
             source: a data source (searched with `GuidedUpdate()`) or a `Runner`.
             batch: the start queries (None: those `log` left pending).
             log: a log to continue (None: a new one).
-            stop: when to stop early (None: only `iterations` ends the search).
-            iterations: the most iterations of the whole log (None: no cap).
+            stop: when the search stops (None: when `iterations` are done).
+            iterations: the most iterations of the whole log (None: the cap of `stop`).
             known: (item, score) pairs scored before the search (score None: invalid).
         """
         runner = source if isinstance(source, Runner) else Runner(source)
         self.runner = runner
-        self.log = log if log is not None else SearchLog()
+        self.log = log if log is not None else runner.new_log()
         batch = batch if batch is not None else self.log.pending
         if batch is None:
             raise ValueError("ask/tell needs a batch of start queries (or a log with pending ones)")
@@ -95,7 +96,7 @@ class AskTell:
         self.log.pending = batch
         self.stop = stop or StopRule()
         if iterations is not None:
-            self.stop = replace(self.stop, iterations=iterations)
+            self.stop = self.stop.capped(iterations)
         self.step: Step | None = None
         self.told: dict[str, ScoreResponse] = {}
         self._ids: dict[str, str] = {}  # asked id -> item key

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from .calls import blamed, check_query_embeddings, coerce_responses, non_finite, plugin_name
+from .checks import check_count
 from .direction import Direction, as_direction
 from .errors import PluginError, PluginResponseError, SearchAborted
 from .executors import Executor, SerialExecutor
@@ -30,7 +31,7 @@ from .schemas import (
     UpdateFunction,
     UpdateResponse,
 )
-from .stopping import StopRule, no_queries
+from .stopping import StopRule
 from .update.base import Acquirer, SearchContext, Strategy
 from .update.guided import GuidedUpdate
 
@@ -70,9 +71,11 @@ class Runner:
     `acquisition` (by default the update function, when it is an `Acquirer`) chooses which of
     the retrieved, not yet scored items are scored; the others are kept as candidates.
 
-    `direction="minimize"` searches for the lowest scores (docking scores, IC50s). Scores
-    stay in their units in the log and results; the prune and update functions see each
-    result's score oriented (negated when minimizing), so every strategy maximizes.
+    `direction="minimize"` starts logs that search for the lowest scores (docking scores,
+    IC50s). The log owns its direction: a log given to `search` (or `AskTell`) is searched
+    the way it holds, so a resumed search goes on as it began. Scores stay in their units in
+    the log and results; the prune and update functions see each result's score oriented
+    (negated when minimizing), so every strategy maximizes.
     """
 
     def __init__(
@@ -104,7 +107,8 @@ class Runner:
             seed: handed to a `Strategy` through its `SearchContext`.
             acquisition: chooses which retrieved items are scored (None: the update function,
                 when it is an `Acquirer`).
-            direction: "maximize" or "minimize" the score.
+            direction: "maximize" or "minimize" the score, in the logs this runner starts
+                (`new_log`); a log given keeps its own.
         """
         update_function = update_function if update_function is not None else GuidedUpdate()
         for role, plugin in [
@@ -127,7 +131,7 @@ class Runner:
         self.on_error = on_error
         self.seed = seed
         self.acquisition = acquisition or _acquirer_in(update_function)
-        self.direction = as_direction(direction)
+        self.direction = as_direction(direction)  # of the logs it starts; a log owns its own
         self._bound_log: SearchLog | None = None
 
     @property
@@ -138,7 +142,7 @@ class Runner:
     def search(
         self,
         batch: Batch | None,
-        iterations: int,
+        iterations: int | None = None,
         log: SearchLog | None = None,
         verbose: bool = True,
         *,
@@ -146,24 +150,29 @@ class Runner:
         on_iteration: Callable[[SearchLog], Any] | None = None,
         known: Sequence[tuple[Item, float | None]] = (),
     ) -> tuple[Batch, SearchLog]:
-        """Run up to `iterations` iterations; return the next batch of queries and the log.
+        """Search until the stop rule says so; return the next batch of queries and the log.
 
-        Passing a log continues it (`batch=None` takes the queries the log left pending).
-        `known` are (item, score) pairs scored before the search (score None: invalid): they
-        count as scored, feed the strategy, are never scored again and spend no score calls.
-        `stop` ends the search early; `on_iteration(log)` is called after every iteration.
+        `stop` decides, before every iteration, whether the search goes on (see `StopRule`);
+        `iterations` is a shorthand for a cap of that many more iterations, folded into it
+        (`StopRule.capped`: the lower cap wins). One of the two is needed.
+        Passing a log continues it (`batch=None` takes the queries the log left pending), in
+        the log's direction. `known` are (item, score) pairs scored before the search (score
+        None: invalid): they count as scored, feed the strategy, are never scored again and
+        spend no score calls. `on_iteration(log)` is called after every iteration.
 
         Returns:
             (the next batch of queries, the log).
         """
-        if not isinstance(iterations, int) or iterations < 0:
-            raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
+        if iterations is None and stop is None:
+            raise ValueError("search needs iterations=N or stop=StopRule(...) to know when to end")
+        if iterations is not None:
+            check_count("iterations", iterations)
         if self.score_function is None:
             raise ValueError(
                 "this Runner has no score function: pass score_function=..., or use "
                 "emb_opt.asktell.AskTell to take scores from outside"
             )
-        log = log if log is not None else SearchLog()
+        log = log if log is not None else self.new_log()
         batch = batch if batch is not None else log.pending
         if batch is None:
             raise ValueError(
@@ -174,9 +183,10 @@ class Runner:
         for item, score in known:
             log.add_known(item, score)
         stop = stop or StopRule()
-        for _ in range(iterations):
-            if no_queries(batch):
-                break
+        if iterations is not None:
+            stop = stop.capped(log.counters.iterations + iterations)
+        log.pending = batch
+        while not stop.should_stop(log):
             step = guarded(self.begin, log, batch, log, stop.score_budget(log))
             responses = guarded(self._call, log, _SCORE, self.score_function, step.todo)
             batch = guarded(self.finish, log, step, log, responses)
@@ -184,9 +194,11 @@ class Runner:
                 print(_progress_line(log), flush=True)
             if on_iteration is not None:
                 on_iteration(log)
-            if stop.should_stop(log):
-                break
         return batch, log
+
+    def new_log(self) -> SearchLog:
+        """An empty log in this runner's direction."""
+        return SearchLog(direction=self.direction)
 
     def _bind_strategy(self, log: SearchLog) -> None:
         """Give a `Strategy` its context for `log`, with the state the log saved, if any."""
@@ -203,21 +215,8 @@ class Runner:
     def start(self, batch: Batch, log: SearchLog) -> None:
         """Ready a search of `log` from `batch`: number the start queries, bind the strategy."""
         check_query_embeddings(batch.queries, self.dimension, "start batch")
-        self.orient(log)
         self._start_trajectories(batch.queries, log)
         self._bind_strategy(log)
-
-    def orient(self, log: SearchLog) -> None:
-        """Give a new log the runner's direction; a log that has scores keeps its own, and a
-        runner going the other way is a ValueError."""
-        if log.direction == self.direction:
-            return
-        if log.items or log.counters.iterations:
-            raise ValueError(
-                f"the log holds scores of a search to {log.direction.name}, this runner is set "
-                f"to {self.direction.name}; give the runner direction={log.direction.name!r}"
-            )
-        log.direction = self.direction
 
     def begin(self, batch: Batch, log: SearchLog, score_budget: int | None) -> Step:
         """The first half of an iteration: retrieve, filter, choose what to score.

@@ -4,7 +4,7 @@ patience, idleness; every stop is decided here."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .checks import check_count, check_positive
@@ -18,16 +18,17 @@ NO_QUERIES = "the update function proposed no more queries"
 class StopRule:
     """Stop criteria, read from the log alone so a resumed search stops where the original would.
 
-    `iterations` caps the iterations of the whole log (None: no cap; `Runner.search` also
-    takes how many iterations one call runs); a search whose update function proposed no
-    queries stops as well. `max_score_calls` is a hard budget over the whole log: an
-    iteration scores at most what is left of it (the nearest results first) and the search
-    stops when it is spent; scores known before the search (`SearchLog.add_known`) spend it
-    only with `count_known`. `target_score` (in the score's units) stops once the best score
-    reaches it (is at or above it, or at or below it when the log minimizes); `patience`
-    after that many iterations in a row without a better best score; `idle` after that many
-    iterations in a row that scored nothing new (the queries only found items already
-    scored).
+    The rule is the only thing that ends a search: the loops ask it before every iteration.
+    `iterations` caps the iterations of the whole log (None: no cap; the `iterations=` of
+    `Runner.search` and `AskTell` are shorthands that lower it, see `capped`); a search whose
+    update function proposed no queries stops as well. `max_score_calls` is a hard budget
+    over the whole log: an iteration scores at most what is left of it (the nearest results
+    first) and the search stops when it is spent; scores known before the search
+    (`SearchLog.add_known`) spend it only with `count_known`. `target_score` (in the score's
+    units) stops once the best score reaches it (is at or above it, or at or below it when
+    the log minimizes); `patience` after that many iterations in a row without a better best
+    score; `idle` after that many iterations in a row that scored nothing new (the queries
+    only found items already scored).
 
     Args:
         iterations: cap on the iterations of the whole log (None: no cap).
@@ -61,6 +62,14 @@ class StopRule:
         """The rule a config's `stop` block (as plain data) describes; `count_known` makes
         scores known before the search spend the budget."""
         return cls(**block, count_known=count_known)
+
+    def capped(self, iterations: int) -> StopRule:
+        """This rule, also stopping once the log holds `iterations` iterations (its own cap
+        stays when it is lower)."""
+        check_count("iterations", iterations)
+        if self.iterations is not None and self.iterations <= iterations:
+            return self
+        return replace(self, iterations=iterations)
 
     def score_budget(self, log: SearchLog) -> int | None:
         """Score calls the next iteration may still make (None: unlimited)."""

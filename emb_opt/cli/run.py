@@ -74,7 +74,6 @@ def _run(session: RunSession, fresh: SearchLog | None, quiet: bool) -> SearchLog
 def _search(session: RunSession, log: SearchLog, quiet: bool) -> SearchLog:
     """The iterations the log still lacks, checkpointed one by one; then the outputs."""
     run, directory = session.run, session.directory
-    config = run.config
     progress = Progress(run.stop, quiet)
     timings = {"checkpoints": 0.0, "outputs": 0.0}
     live = LiveOutputs(directory.path, directory.write_manifest)
@@ -91,12 +90,7 @@ def _search(session: RunSession, log: SearchLog, quiet: bool) -> SearchLog:
     if run.stop.reason(log) is None:  # a run interrupted after its stop rule ended it: no more
         try:  # the rule's cap counts the log's iterations: those of an earlier process too
             _, log = run.runner.search(
-                None,
-                config.stop.iterations,
-                log=log,
-                verbose=False,
-                stop=run.stop,
-                on_iteration=after_iteration,
+                None, log=log, verbose=False, stop=run.stop, on_iteration=after_iteration
             )
         finally:
             progress.finish()

@@ -13,8 +13,7 @@ from ..adapters.backend import builtin_backends
 from ..atomic import write_atomically
 from ..config import EXTENDABLE, config_changes, fingerprint
 from ..errors import ConfigError
-from ..log import SearchLog
-from ..logfile import CHECKPOINTS, LogWriter, load_log, open_log, read_checkpoint
+from ..log import CHECKPOINTS, LogWriter, SearchLog, load_log, open_log, read_checkpoint
 from ..masking import mask_config, mask_secrets
 from .lock import LOCK_FILES
 from .manifest import MANIFEST, read_manifest

@@ -49,8 +49,7 @@ class Run:
     def start_log(self) -> SearchLog:
         """A new log in the run's direction, holding the scores known before the run
         (`start.scores`), with the start queries pending."""
-        log = SearchLog()
-        self.runner.orient(log)
+        log = self.runner.new_log()
         scores, key = self.config.start.scores, self.config.start.key
         if scores is not None:
             where = f"start.scores {scores}"

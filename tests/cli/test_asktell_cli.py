@@ -19,6 +19,7 @@ from asktell_runs import CORPUS, fill, results, write
 
 from emb_opt.cli.main import main
 from emb_opt.cli.manifest import MANIFEST
+from emb_opt.log import load_log
 
 
 def ask(target: Path, capsys, *args: str) -> str:
@@ -127,9 +128,7 @@ def test_invalid_rows_count_as_invalid_items_with_their_reason(tmp_path, capsys)
         writer.writeheader()
         writer.writerows(rows)
     assert main(["tell", str(run), str(filled)]) == 0
-    from emb_opt import SearchLog
-
-    log = SearchLog.load(run / "log")
+    log = load_log(run / "log")
     dried = log.items[repr(int(rows[0]["id"]))]
     assert dried.internal.removal_reason == "the well dried out"
 
@@ -180,9 +179,7 @@ def test_proceed_goes_on_without_the_items_still_waiting(tmp_path, capsys):
     )
     assert main(["tell", str(run), "--proceed"]) == 2
     assert "nothing is waiting" in capsys.readouterr().err
-    from emb_opt import SearchLog
-
-    log = SearchLog.load(run / "log")
+    log = load_log(run / "log")
     reasons = [item.internal.removal_reason for item in log.items.values()]
     assert log.counters.iterations == 1 and reasons.count("no score was told") == 7
     second = Path(ask(run, capsys))
@@ -249,11 +246,10 @@ def test_tell_replicate_averages_further_scores_of_items_told_earlier(tmp_path, 
     good = write_rows(tmp_path / "again.csv", again)
     assert main(["tell", str(run), str(good), "--replicate"]) == 0
     assert "added 2 replicate score(s); 1 invalid row(s) not counted" in capsys.readouterr().out
-    from emb_opt import SearchLog
 
     for rows in (
         [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()],
-        SearchLog.load(log).compile_results(),
+        load_log(log).compile_results(),
     ):
         found = {row["id"]: (row["score"], row["n_scores"]) for row in rows}
         assert found[best] == (pytest.approx(told[best] + 0.1), 3)

@@ -26,8 +26,8 @@ from run_processes import finish, results, start_run
 from emb_opt.cli.main import main
 from emb_opt.cli.manifest import MANIFEST
 from emb_opt.config.loading import substitute
-from emb_opt.log import SearchLog
-from emb_opt.logfile import CHECKPOINTS, _with_checksum
+from emb_opt.log import CHECKPOINTS, load_log
+from emb_opt.log._format import with_checksum
 
 VERSION_1 = Path(__file__).parent / "data" / "version1"
 
@@ -293,7 +293,7 @@ def test_a_non_finite_score_marks_the_item_invalid(write_config, tmp_path, capsy
     failed = [row["reason"] for row in rows if row["score"] is None]  # after the valid ones
     assert rows[len(valid) :] == [row for row in rows if row["score"] is None]
     assert failed.count(f"score function 'NonFiniteTarget' returned {value}") == invalid
-    reasons = [i.internal.removal_reason for i in SearchLog.load(out / "log").items.values()]
+    reasons = [i.internal.removal_reason for i in load_log(out / "log").items.values()]
     assert reasons.count(f"score function 'NonFiniteTarget' returned {value}") == invalid
     assert main(["inspect", str(out)]) == 0
     assert f"NaN/inf scores  {invalid}" in capsys.readouterr().out
@@ -338,7 +338,7 @@ def test_an_interrupt_keeps_what_finished_and_the_run_resumes(
     out = tmp_path / "out"
     written = manifest(out)
     assert written["status"] == status
-    log = SearchLog.load(out / "log")
+    log = load_log(out / "log")
     assert log.counters.iterations >= 3  # three score calls were made: their iterations are kept
     assert written["counters"]["iterations"] == log.counters.iterations
 
@@ -355,7 +355,7 @@ def test_a_base_exception_from_the_update_function_names_it(write_config, tmp_pa
     assert code == 1
     one_line(err, status)
     assert manifest(tmp_path / "out")["status"] == status
-    assert SearchLog.load(tmp_path / "out" / "log").pending is not None
+    assert load_log(tmp_path / "out" / "log").pending is not None
 
 
 @pytest.mark.slow
@@ -388,7 +388,7 @@ def test_a_signal_mid_run_is_one_line_and_the_run_resumes(
     assert code == exit_code
     one_line(err, f"emb-opt: {status}; continue with --resume")
     assert manifest(out)["status"] == status
-    assert 3 <= SearchLog.load(out / "log").counters.iterations < 8
+    assert 3 <= load_log(out / "log").counters.iterations < 8
 
     assert finish(start_run(config, out, "--resume")) == (0, "")
     assert results(out) == straight_results(config, tmp_path, capsys)
@@ -424,7 +424,7 @@ def resigned(line: str, change: Callable[[dict], Any]) -> str:
     body = json.loads(line)
     body.pop("checksum")
     change(body)
-    return _with_checksum(json.dumps(body, separators=(",", ":"))) + "\n"
+    return with_checksum(json.dumps(body, separators=(",", ":"))) + "\n"
 
 
 def invalid_score(body: dict) -> None:
@@ -477,7 +477,7 @@ DAMAGED_RUNS = {
         [CHECKPOINTS, "line 2 is not a valid checkpoint: 'items' is missing"],
     ),
     "line that matches its checksum but is not JSON": (
-        change_lines(lambda t: [t[0], _with_checksum("{oops}") + "\n", *t[2:]]),
+        change_lines(lambda t: [t[0], with_checksum("{oops}") + "\n", *t[2:]]),
         [CHECKPOINTS, "line 2 is not JSON"],
     ),
     "vectors file cut": (truncate_vectors, [CHECKPOINTS, "more vectors than the files hold"]),

@@ -11,7 +11,7 @@ import pytest
 from run_processes import finish, results, start_run
 
 from emb_opt.cli.main import main
-from emb_opt.log import SearchLog
+from emb_opt.log import load_log
 
 
 @pytest.mark.slow
@@ -48,7 +48,7 @@ def test_one_signal_ends_a_run_stuck_in_a_thread_call_and_it_resumes(
     assert code == exit_code, err
     assert f"{status}; continue with --resume" in err
     assert json.loads((out / "manifest.json").read_text())["status"] == status
-    assert SearchLog.load(out / "log").pending is not None
+    assert load_log(out / "log").pending is not None
 
     monkeypatch.delenv("EMB_OPT_TEST_HANG")
     assert finish(start_run(config, out, "--resume")) == (0, "")

@@ -12,7 +12,7 @@ import pytest
 from asktell_runs import fill, write
 
 from emb_opt.cli.main import main
-from emb_opt.log import SearchLog
+from emb_opt.log import load_log
 
 
 def say(capsys, *args: str) -> str:
@@ -71,7 +71,7 @@ def test_a_plate_given_up_and_told_a_week_later_enters_the_run(lab, capsys):
     told = {row["id"]: float(row["score"]) for row in rows}
     found = {str(row["id"]): row["score"] for row in results(run)}
     assert found == pytest.approx(told)
-    log = SearchLog.load(run / "log")
+    log = load_log(run / "log")
     assert log.counters.score_calls == 12 and log.given_up_count() == 0
     assert facts(say(capsys, "status", str(run)))["given up"] == "0"
 
@@ -82,7 +82,7 @@ def test_a_late_plate_told_as_replicates_takes_its_first_scores_as_late(lab, cap
     say(capsys, "tell", str(run), "--proceed", "--yes")  # the whole plate given up
     said = say(capsys, "tell", str(run), str(plate), "--replicate")
     assert f"added {len(rows_of(plate))} replicate score(s)" in said
-    log = SearchLog.load(run / "log")
+    log = load_log(run / "log")
     assert log.given_up_count() == 0 and log.counters.score_calls == len(rows_of(plate))
 
 

@@ -14,7 +14,7 @@ from filelock import FileLock
 from emb_opt.cli import lock
 from emb_opt.cli.lock import HOLDER, LOCK, is_held, not_shared
 from emb_opt.cli.main import main
-from emb_opt.logfile import CHECKPOINTS
+from emb_opt.log import CHECKPOINTS
 
 NFS3_NOLOCK = (
     "41 27 0:52 / {point} rw,relatime shared:31 - nfs filer:/export/lab "

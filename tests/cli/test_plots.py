@@ -17,7 +17,7 @@ from emb_opt.cli.plots import (
     round_calls,
     scores_by_round,
 )
-from emb_opt.log import SearchLog
+from emb_opt.log import load_log
 from emb_opt.synthetic import random_corpus
 
 CORPUS = random_corpus(3000, 16, seed=0)  # what write_config's synthetic data holds
@@ -33,7 +33,7 @@ def finished_run(write_config, tmp_path, capsys):
 
 
 def test_rounds_hold_every_valid_score_and_end_at_the_calls_spent(finished_run):
-    log = SearchLog.load(finished_run / "log")
+    log = load_log(finished_run / "log")
     rounds = scores_by_round(log)
     rows = [json.loads(line) for line in (finished_run / "results.jsonl").read_text().splitlines()]
     assert len(rounds) == log.counters.iterations == 8
@@ -78,7 +78,7 @@ def warm_run(request, write_config, tmp_path, capsys):
     )
     assert main(["run", str(config), "--quiet"]) == 0
     capsys.readouterr()
-    return SearchLog.load(tmp_path / "out" / "log"), sign
+    return load_log(tmp_path / "out" / "log"), sign
 
 
 def line(axes, label):

@@ -7,7 +7,7 @@ import pytest
 from run_processes import finish, start_run
 
 from emb_opt.cli.rundir import RunDirectory
-from emb_opt.logfile import CHECKPOINTS
+from emb_opt.log import CHECKPOINTS
 
 READS = 20  # reads, each of a log that moved on
 

@@ -15,7 +15,7 @@ from run_processes import assert_same_results, finish, results, start_run
 
 from emb_opt.cli.main import main
 from emb_opt.config.registry import STRATEGIES
-from emb_opt.log import SearchLog
+from emb_opt.log import load_log
 
 # Every registered strategy, as a config's `strategy.update` block (plus a nested `restarts`).
 UPDATE_BLOCKS = {
@@ -54,7 +54,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(write_config, tmp_path,
     process.send_signal(signal.SIGKILL)
     assert finish(process, 30)[0] == -signal.SIGKILL
 
-    interrupted = SearchLog.load(killed / "log")
+    interrupted = load_log(killed / "log")
     assert 3 <= interrupted.counters.iterations < 8  # nothing finished was lost
     assert interrupted.pending is not None
     assert json.loads((killed / "manifest.json").read_text())["status"] == "running"
@@ -94,10 +94,10 @@ def test_a_version_1_run_resumes_exactly_and_continues_in_the_log_directory(tmp_
     old = shutil.copytree(VERSION_1, tmp_path / "old")
     if not written_here:
         assert one_bit_off(old / "out" / "log.json") > 0
-    assert SearchLog.load(old / "out" / "log.json").counters.iterations == 3
+    assert load_log(old / "out" / "log.json").counters.iterations == 3
     assert main(["run", str(old / "run.yaml"), "--resume", "--quiet"]) == 0
     assert not (old / "out" / "log.json").exists()
-    assert SearchLog.load(old / "out" / "log").counters.iterations == 6
+    assert load_log(old / "out" / "log").counters.iterations == 6
     fresh = tmp_path / "fresh"
     assert main(["run", str(old / "run.yaml"), "--output", str(fresh), "--quiet"]) == 0
     assert_same_results(results(old / "out"), results(fresh))

@@ -16,7 +16,7 @@ from run_processes import finish, start_run
 
 from emb_opt.cli.main import main
 from emb_opt.cli.plots import PLOTS
-from emb_opt.log import SearchLog
+from emb_opt.log import load_log
 
 
 def run_cli(*args: str) -> int:
@@ -35,7 +35,7 @@ def test_run_writes_every_output_and_inspect_summarises(write_config, tmp_path, 
     assert rows and rows == sorted(rows, key=lambda r: -r["score"])
     assert all(r["metadata"]["rand"] < 0.9 for r in rows)
     assert "embedding" not in rows[0]  # results.jsonl is for people; the parquet file has them
-    log = SearchLog.load(out / "log")
+    log = load_log(out / "log")
     for row in rows:  # the query that found each result is in the tree, with its trajectory
         node = log.query_tree.nodes[row["query_id"]]
         assert node.trajectory == row["trajectory"] == node.path()[0].trajectory

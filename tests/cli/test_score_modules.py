@@ -18,7 +18,7 @@ from test_bad_input import cli, manifest, one_line
 import emb_opt
 from emb_opt.cli.main import main
 from emb_opt.config import config_folder_on_path
-from emb_opt.log import SearchLog
+from emb_opt.log import load_log
 
 ACCEPTED = 'expected a number, None, a dict like {"score": 1.0} or a ScoreResponse'
 
@@ -156,7 +156,7 @@ def test_each_accepted_shape_runs_through_the_cli(write_config, tmp_path, capsys
         assert all(row["metadata"]["rand"] >= 0.3 for row in valid)
         failed = [row for row in rows if row["score"] is None]
         assert failed and {row["reason"] for row in failed} == {"score function returned None"}
-        reasons = [i.internal.removal_reason for i in SearchLog.load(out / "log").items.values()]
+        reasons = [i.internal.removal_reason for i in load_log(out / "log").items.values()]
         assert "score function returned None" in reasons
 
 
@@ -181,7 +181,7 @@ def test_a_wrong_shape_is_one_line_without_resume_advice(write_config, tmp_path,
     assert "--resume" not in err
     out = tmp_path / "out"
     assert manifest(out)["status"].startswith("failed: search stopped: score function 'score'")
-    assert SearchLog.load(out / "log").counters.iterations == 2  # what finished is kept
+    assert load_log(out / "log").counters.iterations == 2  # what finished is kept
     project(tmp_path, write_config, "scores")  # the function fixed, the run continues
     assert cli(capsys, "run", str(config), "--resume", "--quiet") == (0, "")
     assert manifest(out)["status"] == "finished"

@@ -20,7 +20,7 @@ from run_processes import finish, results, start_command, start_run
 from emb_opt.cli.lock import HOLDER, LOCK, holding
 from emb_opt.cli.main import main
 from emb_opt.config import fingerprint
-from emb_opt.logfile import CHECKPOINTS
+from emb_opt.log import CHECKPOINTS
 
 TELLERS, ROUNDS = 4, 3
 REMOVALS = 20  # rounds of the lock files removed mid-tell

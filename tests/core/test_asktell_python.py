@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emb_opt import Runner, SearchAborted, SearchLog, StopRule
+from emb_opt import Runner, SearchAborted, StopRule
 from emb_opt.asktell import AskTell
+from emb_opt.log import load_log, save_log
 from emb_opt.objectives import TargetScore, target_distance_score
 from emb_opt.update import GuidedUpdate, RLUpdate, SurrogateUpdate
 
@@ -64,7 +65,7 @@ def test_each_round_can_come_from_a_new_process(numpy_source, start_batch, tmp_p
     log, state, rng = None, None, np.random.default_rng(1)
 
     def reopen():
-        loaded = SearchLog.load(tmp_path / "log") if log is not None else None
+        loaded = load_log(tmp_path / "log") if log is not None else None
         batch = None if loaded is not None else start_batch.model_copy(deep=True)
         session = AskTell(runner(numpy_source, name), batch, loaded, stop=stop, iterations=8)
         if state is not None:
@@ -75,14 +76,14 @@ def test_each_round_can_come_from_a_new_process(numpy_source, start_batch, tmp_p
         session = reopen()
         asked = session.ask()
         log, state = session.log, session.state()
-        log.save(tmp_path / "log")
+        save_log(log, tmp_path / "log")
         if not asked:
             break
         session = reopen()
         answer(session, asked, rng)
         log, state = session.log, session.state()
-        log.save(tmp_path / "log")
-    assert fingerprint(SearchLog.load(tmp_path / "log")) == fingerprint(straight)
+        save_log(log, tmp_path / "log")
+    assert fingerprint(load_log(tmp_path / "log")) == fingerprint(straight)
 
 
 def test_a_bad_tell_changes_nothing(numpy_source, start_batch):
@@ -161,3 +162,15 @@ def test_both_loops_abort_through_one_guard(numpy_source, start_batch):
     assert str(told.value) == str(straight.value)
     assert "the database went away" in str(told.value) and "1 finished iteration" in str(told.value)
     assert told.value.log.counters.iterations == 1
+
+
+def test_iterations_beside_a_stop_rule_lowers_its_cap(numpy_source, start_batch):
+    """One rule decides: `iterations` folds into `stop`, the lower cap wins."""
+    session = AskTell(
+        runner(numpy_source, "rl"), start_batch, stop=StopRule(iterations=2, idle=9), iterations=5
+    )
+    assert session.stop == StopRule(iterations=2, idle=9)
+    rng = np.random.default_rng(0)
+    while asked := session.ask():
+        answer(session, asked, rng)
+    assert session.log.counters.iterations == 2 and session.stopped == "2 iterations done"

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from emb_opt import Runner, SearchLog
-from emb_opt.logfile import CHECKPOINTS, LogError, LogWriter, _with_checksum, open_log
+from emb_opt.errors import LogError
+from emb_opt.log import CHECKPOINTS, LogWriter, load_log, open_log, save_log
+from emb_opt.log._format import with_checksum
 from emb_opt.objectives import TargetScore
 from emb_opt.update import RLUpdate, TopKDiscreteUpdate
 
@@ -41,8 +43,8 @@ def lines(directory):
 
 def test_a_saved_log_loads_as_it_was(numpy_source, start_batch, tmp_path):
     log = search(numpy_source, start_batch, 4)
-    log.save(tmp_path / "log")
-    loaded = SearchLog.load(tmp_path / "log")
+    save_log(log, tmp_path / "log")
+    loaded = load_log(tmp_path / "log")
     assert loaded.counters == log.counters and loaded.history == log.history
     assert loaded.compile_results()[0]["id"] == log.compile_results()[0]["id"]
     assert [r["score"] for r in loaded.compile_results()] == [
@@ -62,10 +64,10 @@ def test_a_saved_log_loads_as_it_was(numpy_source, start_batch, tmp_path):
 
 
 def test_save_replaces_a_log_only_when_the_new_one_is_complete(numpy_source, start_batch, tmp_path):
-    search(numpy_source, start_batch, 2).save(tmp_path / "log")
+    save_log(search(numpy_source, start_batch, 2), tmp_path / "log")
     log = search(numpy_source, start_batch, 3)
-    log.save(tmp_path / "log")
-    assert SearchLog.load(tmp_path / "log").counters.iterations == 3
+    save_log(log, tmp_path / "log")
+    assert load_log(tmp_path / "log").counters.iterations == 3
     assert [p.name for p in tmp_path.iterdir()] == ["log"]
 
 
@@ -110,7 +112,7 @@ def test_a_torn_last_line_is_dropped_and_writing_goes_on(numpy_source, start_bat
     assert (directory / "vectors.f32").stat().st_size % (16 * 4) == 0
     runner = Runner(numpy_source, None, TargetScore(), None, RLUpdate(lrs=[0.1, 0.4]))
     runner.search(None, 2, log=loaded, verbose=False, on_iteration=writer.append)
-    again = SearchLog.load(directory)
+    again = load_log(directory)
     assert again.counters.iterations == log.counters.iterations + 1
     assert [r["id"] for r in again.compile_results()] == [r["id"] for r in loaded.compile_results()]
 
@@ -125,7 +127,7 @@ def signed(line, old, new):
     body = json.loads(line)
     body.pop("checksum")
     text = json.dumps(body, separators=(",", ":")).replace(old, new)
-    return _with_checksum(text) + "\n"
+    return with_checksum(text) + "\n"
 
 
 @pytest.mark.parametrize(
@@ -149,13 +151,13 @@ def test_a_log_whose_lines_do_not_follow_is_refused(
     _, directory = checkpointed(numpy_source, start_batch, tmp_path)
     rewrite(directory, change)
     with pytest.raises(LogError, match=message):
-        SearchLog.load(directory)
+        load_log(directory)
 
 
 def test_the_same_line_twice_is_one_checkpoint(numpy_source, start_batch, tmp_path):
     log, directory = checkpointed(numpy_source, start_batch, tmp_path)
     rewrite(directory, lambda t: [*t[:3], t[2], *t[3:]])
-    assert SearchLog.load(directory).counters == log.counters
+    assert load_log(directory).counters == log.counters
 
 
 def test_a_missing_or_corrupt_state_file_is_refused(tmp_path, numpy_source, start_batch):
@@ -165,10 +167,10 @@ def test_a_missing_or_corrupt_state_file_is_refused(tmp_path, numpy_source, star
     state = directory / f"state-{json.loads(lines(directory)[-1])['state']['slot']}.json"
     state.write_text(state.read_text().replace("1", "2", 1))
     with pytest.raises(LogError, match=r"the state .* is corrupt"):
-        SearchLog.load(directory)
+        load_log(directory)
     state.unlink()
     with pytest.raises(LogError, match=r"the state .* is missing"):
-        SearchLog.load(directory)
+        load_log(directory)
 
 
 def exact_float64(source):
@@ -224,7 +226,7 @@ def test_a_log_written_without_block_checksums_still_loads(numpy_source, start_b
     runner = Runner(numpy_source, None, TargetScore(), None, RLUpdate(lrs=[0.1, 0.4]))
     runner.search(None, 2, log=loaded, verbose=False, on_iteration=writer.append)
     assert '"blocks"' in lines(directory)[-1]  # new lines carry them, old ones still load
-    assert SearchLog.load(directory).counters == loaded.counters
+    assert load_log(directory).counters == loaded.counters
 
 
 def strip_blocks(line):
@@ -232,7 +234,7 @@ def strip_blocks(line):
     body = json.loads(line)
     body.pop("checksum")
     body.pop("blocks", None)
-    return _with_checksum(json.dumps(body, separators=(",", ":"))) + "\n"
+    return with_checksum(json.dumps(body, separators=(",", ":"))) + "\n"
 
 
 def go_on(source, directory, iterations=1, lrs=(0.1, 0.4)):
@@ -277,9 +279,9 @@ def test_a_line_a_second_writer_appended_at_once_costs_only_that_line(
     go_on(numpy_source, other, lrs=(0.3, 2.0))  # another command, its lock sidestepped
     fork(directory, other, base, vectors="after")
     before = {p.name: p.read_bytes() for p in directory.iterdir()}
-    loaded = SearchLog.load(directory)  # the reader keeps every earlier checkpoint
+    loaded = load_log(directory)  # the reader keeps every earlier checkpoint
     assert loaded.counters == first.counters and loaded.history == first.history
-    (warning,) = [r.getMessage() for r in caplog.records if r.name == "emb_opt.log_reader"]
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "emb_opt.log"]
     assert warning.startswith(
         f"{directory / CHECKPOINTS}: line 8 set aside (line 8 holds checkpoint 6, expected 7: "
         "it repeats the checkpoint before it with different content): two commands wrote the "
@@ -294,7 +296,7 @@ def test_a_line_a_second_writer_appended_at_once_costs_only_that_line(
     resumed = go_on(numpy_source, directory, iterations=2)  # the next writer goes on from line 7
     assert "moved to" in caplog.records[0].getMessage()
     caplog.clear()
-    again = SearchLog.load(directory)
+    again = load_log(directory)
     assert not caplog.records and again.counters == resumed.counters
     assert again.counters.iterations == first.counters.iterations + 2
     assert (directory / "set-aside.jsonl").read_bytes() == lines(other)[-1].encode()
@@ -311,7 +313,7 @@ def test_of_two_lines_for_one_checkpoint_the_one_that_reads_back_is_kept(
     go_on(numpy_source, directory)
     second = go_on(exact_float64(numpy_source), other)  # its rows go to vectors.f64
     fork(directory, other, base, vectors="instead")  # the second cut the first one's rows
-    loaded = SearchLog.load(directory)
+    loaded = load_log(directory)
     assert loaded.counters == second.counters
     assert [r["id"] for r in loaded.compile_results()] == [
         r["id"] for r in second.compile_results()
@@ -321,7 +323,7 @@ def test_of_two_lines_for_one_checkpoint_the_one_that_reads_back_is_kept(
         warning
     )
     go_on(numpy_source, directory)
-    assert SearchLog.load(directory).counters.iterations == second.counters.iterations + 1
+    assert load_log(directory).counters.iterations == second.counters.iterations + 1
     assert (directory / "set-aside.jsonl").read_text().count("\n") == 1
 
 
@@ -334,11 +336,11 @@ def test_a_writer_that_finds_lines_it_did_not_read_writes_none(numpy_source, sta
     with pytest.raises(LogError, match=r"changed since this command read it: another command"):
         runner.search(None, 1, log=late, verbose=False, on_iteration=late_writer.append)
     assert (directory / CHECKPOINTS).read_bytes() == written
-    assert SearchLog.load(directory).counters == first.counters
+    assert load_log(directory).counters == first.counters
     go_on(numpy_source, directory)  # the rows and state the refused writer left are dropped
     named = {json.loads(line)["state"]["slot"] for line in lines(directory)[-2:]}
     assert {p.name for p in directory.glob("state-*.json")} == {f"state-{s}.json" for s in named}
-    assert SearchLog.load(directory).counters.iterations == first.counters.iterations + 1
+    assert load_log(directory).counters.iterations == first.counters.iterations + 1
 
 
 def test_a_garbled_last_line_is_set_aside_but_a_changed_one_before_it_is_refused(
@@ -347,7 +349,7 @@ def test_a_garbled_last_line_is_set_aside_but_a_changed_one_before_it_is_refused
     log, directory = checkpointed(numpy_source, start_batch, tmp_path)
     text = lines(directory)
     rewrite(directory, lambda t: [*t, t[-1][: len(t[-1]) // 2] + t[-2][len(t[-2]) // 2 :]])
-    assert SearchLog.load(directory).counters == log.counters
+    assert load_log(directory).counters == log.counters
     rewrite(directory, lambda t: [*text[:-2], text[-1], text[-2]])
     with pytest.raises(LogError, match="line 5 holds checkpoint 5, expected 4"):
-        SearchLog.load(directory)
+        load_log(directory)

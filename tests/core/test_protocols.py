@@ -155,7 +155,7 @@ def test_every_error_class_is_in_the_tree_drawn_in_errors():
 
 def test_the_old_homes_of_moved_errors_still_work():
     from emb_opt.cli.lock import RunDirectoryBusy
-    from emb_opt.logfile import LogError
+    from emb_opt.errors import LogError
     from emb_opt.update.state import StateError
 
     assert (LogError, StateError, RunDirectoryBusy) == (

@@ -12,8 +12,7 @@ import pytest
 from emb_opt import Runner, SearchLog, StopRule
 from emb_opt.asktell import AskTell
 from emb_opt.direction import Direction
-from emb_opt.log import item_key
-from emb_opt.logfile import CHECKPOINTS, LogWriter, open_log
+from emb_opt.log import CHECKPOINTS, LogWriter, item_key, load_log, open_log, save_log
 from emb_opt.objectives import TargetScore
 from emb_opt.update import GuidedUpdate
 from emb_opt.update.memory import ScoredMemory
@@ -114,8 +113,8 @@ def test_a_saved_log_keeps_replicates_and_resumes_exactly(numpy_source, start_ba
 
     _, first = guided(numpy_source).search(start_batch.model_copy(deep=True), 3, verbose=False)
     with_replicates(first)
-    first.save(tmp_path / "log")
-    loaded = SearchLog.load(tmp_path / "log")
+    save_log(first, tmp_path / "log")
+    loaded = load_log(tmp_path / "log")
     assert loaded.replicates == first.replicates and rows(loaded) == rows(first)
     assert loaded.best().id == first.best().id
     guided(numpy_source).search(None, 3, log=loaded, verbose=False)

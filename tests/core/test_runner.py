@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emb_opt import PluginError, Runner, SearchAborted, SearchLog
+from emb_opt import PluginError, Runner, SearchAborted
 from emb_opt.calls import raised_by
-from emb_opt.log import UNSCORED
+from emb_opt.log import UNSCORED, load_log, save_log
 from emb_opt.objectives import TargetScore
 from emb_opt.prune import TopKPrune
 from emb_opt.schemas import FilterResponse, ScoreResponse
@@ -220,8 +220,8 @@ def test_saved_log_resumes_to_the_same_results(numpy_source, start_batch, tmp_pa
 
     _, straight = runner().search(start_batch.model_copy(deep=True), 6, verbose=False)
     _, first = runner().search(start_batch.model_copy(deep=True), 3, verbose=False)
-    first.save(tmp_path / "log")
-    loaded = SearchLog.load(tmp_path / "log")
+    save_log(first, tmp_path / "log")
+    loaded = load_log(tmp_path / "log")
     assert loaded.counters == first.counters
     assert len(loaded.query_tree) == len(first.query_tree)
     _, resumed = runner().search(None, 3, log=loaded, verbose=False)
@@ -276,3 +276,44 @@ def test_stop_rule_budget_counts_the_whole_log_when_resuming(numpy_source, start
         batch, 50, log=log, verbose=False, stop=StopRule(max_score_calls=spent + 5)
     )
     assert log.counters.score_calls == spent + 5
+
+
+def test_iterations_is_a_shorthand_for_a_stop_rule(numpy_source, start_batch):
+    from emb_opt import StopRule
+
+    def run(*args, **kwargs):
+        runner = Runner(numpy_source, None, TargetScore(), None, RLUpdate(lrs=[0.2]))
+        return runner.search(start_batch.model_copy(deep=True), *args, verbose=False, **kwargs)[1]
+
+    by_count, by_rule = run(3), run(stop=StopRule(iterations=3))
+    assert by_count.counters == by_rule.counters and by_count.counters.iterations == 3
+    assert [r["id"] for r in by_count.compile_results()] == [
+        r["id"] for r in by_rule.compile_results()
+    ]
+    assert run(10, stop=StopRule(iterations=4)).counters.iterations == 4  # the lower cap wins
+    assert run(2, stop=StopRule(iterations=4, max_score_calls=500)).counters.iterations == 2
+    with pytest.raises(ValueError, match=r"search needs iterations=N or stop=StopRule\(...\)"):
+        run()
+
+
+def test_capped_lowers_a_rules_cap_and_keeps_the_rest(numpy_source):
+    from emb_opt import StopRule
+
+    assert StopRule(max_score_calls=9).capped(3) == StopRule(max_score_calls=9, iterations=3)
+    assert StopRule(iterations=2, idle=4).capped(3) == StopRule(iterations=2, idle=4)
+    with pytest.raises(ValueError, match="iterations must be a non-negative integer, got -1"):
+        StopRule().capped(-1)
+
+
+def test_a_search_whose_rule_has_ended_runs_no_iteration(numpy_source, start_batch):
+    """The rule is asked before every iteration: a search continued with its budget spent
+    calls neither the database nor the score function again."""
+    from emb_opt import StopRule
+
+    runner = Runner(numpy_source, None, TargetScore(), None, TopKDiscreteUpdate(4))
+    batch, log = runner.search(start_batch, 2, verbose=False)
+    spent, calls = log.counters.score_calls, log.counters.data_source_calls
+    rule = StopRule(max_score_calls=spent)
+    _, again = runner.search(batch, 5, log=log, verbose=False, stop=rule)
+    assert again.counters.iterations == 2 and again.counters.data_source_calls == calls
+    assert rule.reason(again) == f"score budget of {spent} calls spent"

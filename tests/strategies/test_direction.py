@@ -9,7 +9,7 @@ import pytest
 from strategy_cases import FACTORIES
 
 from emb_opt.asktell import AskTell
-from emb_opt.log import SearchLog
+from emb_opt.log import load_log, save_log
 from emb_opt.objectives import TargetScore
 from emb_opt.prune import TopKPrune
 from emb_opt.runner import Runner
@@ -83,20 +83,35 @@ def test_patience_counts_lower_scores_as_better(source):
 
 def test_the_direction_survives_a_saved_log_and_resume(source, tmp_path):
     _, log = search(source, "surrogate", "minimize", -1.0, iterations=3)
-    log.save(tmp_path / "log")
-    loaded = SearchLog.load(tmp_path / "log")
+    save_log(log, tmp_path / "log")
+    loaded = load_log(tmp_path / "log")
     assert loaded.direction.name == "minimize"
     assert loaded.best().score == log.best().score
     assert [r["id"] for r in loaded.compile_results()] == [r["id"] for r in log.compile_results()]
-    wrong = Runner(source, None, Recorded(-1.0), None, FACTORIES["surrogate"](source, 3))
-    with pytest.raises(ValueError, match="search to minimize"):
-        wrong.search(None, 1, log=loaded, verbose=False)
+
+
+def test_a_resumed_search_goes_the_way_its_log_does(source, tmp_path):
+    """The log owns the direction: a runner given a minimizing log minimizes, whatever it
+    would start a new log with, and ends as the uninterrupted search does."""
+    straight_ids, straight = search(source, "surrogate", "minimize", -1.0, iterations=5)
+    first_ids, first = search(source, "surrogate", "minimize", -1.0, iterations=3)
+    save_log(first, tmp_path / "log")
+    score = Recorded(-1.0)
+    runner = Runner(source, None, score, None, FACTORIES["surrogate"](source, 3))
+    _, resumed = runner.search(None, 2, log=load_log(tmp_path / "log"), verbose=False)
+    assert runner.new_log().direction.name == "maximize"  # no direction given
+    assert resumed.direction.name == "minimize"
+    assert first_ids + score.ids == straight_ids
+    assert [r["id"] for r in resumed.compile_results()] == [
+        r["id"] for r in straight.compile_results()
+    ]
+    surrogate = FACTORIES["surrogate"](source, 3)
+    asking = AskTell(Runner(source, update_function=surrogate), log=load_log(tmp_path / "log"))
+    assert asking.log.direction.name == "minimize"
 
 
 def test_a_log_written_before_directions_existed_loads_as_maximize():
-    old = SearchLog.load(
-        Path(__file__).parents[1] / "cli" / "data" / "version1" / "out" / "log.json"
-    )
+    old = load_log(Path(__file__).parents[1] / "cli" / "data" / "version1" / "out" / "log.json")
     assert old.direction.name == "maximize"
     scores = [row["score"] for row in old.compile_results()]
     assert scores and scores == sorted(scores, reverse=True)

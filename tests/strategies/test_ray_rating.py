@@ -14,7 +14,7 @@ import pytest
 from emb_opt.adapters.numpy import NumpyDataSource
 from emb_opt.config import build_run, validate
 from emb_opt.errors import BackendError
-from emb_opt.log import SearchLog
+from emb_opt.log import SearchLog, load_log, save_log
 from emb_opt.objectives import TargetScore
 from emb_opt.runner import Runner
 from emb_opt.stopping import StopRule
@@ -100,8 +100,8 @@ def test_a_resumed_search_rated_on_ray_equals_the_uninterrupted_one(ray_session,
     rating = {"executor": "ray", "partitions": 2}
     straight = search(source, rating, 12)
     first = search(source, rating, 4)
-    first.save(tmp_path / "log")
-    resumed = search(source, rating, 8, log=SearchLog.load(tmp_path / "log"))
+    save_log(first, tmp_path / "log")
+    resumed = search(source, rating, 8, log=load_log(tmp_path / "log"))
     assert fingerprint(resumed) == fingerprint(straight)
 
 

@@ -9,7 +9,7 @@ import pytest
 from strategy_cases import FACTORIES, NEW_STRATEGIES
 
 from emb_opt.config.registry import STRATEGIES
-from emb_opt.log import SearchLog
+from emb_opt.log import SearchLog, load_log, save_log
 from emb_opt.objectives import TargetScore
 from emb_opt.runner import Runner
 from emb_opt.stopping import StopRule
@@ -51,8 +51,8 @@ def fingerprint(log: SearchLog) -> tuple:
 def test_resumed_search_equals_the_uninterrupted_one(source, tmp_path, name, split):
     straight = run(source, name, 10)
     first = run(source, name, split)
-    first.save(tmp_path / "log")
-    resumed = run(source, name, 10 - split, log=SearchLog.load(tmp_path / "log"))
+    save_log(first, tmp_path / "log")
+    resumed = run(source, name, 10 - split, log=load_log(tmp_path / "log"))
     assert fingerprint(resumed) == fingerprint(straight)
 
 

@@ -7,7 +7,7 @@ import pytest
 from strategy_cases import FACTORIES
 
 from emb_opt.asktell import AskTell
-from emb_opt.log import SearchLog, item_key
+from emb_opt.log import SearchLog, item_key, load_log, save_log
 from emb_opt.objectives import TargetScore, target_distance_score
 from emb_opt.runner import Runner
 from emb_opt.stopping import StopRule
@@ -89,8 +89,8 @@ def test_ask_tell_never_asks_for_known_items_and_resumes_with_them(source, tmp_p
     session = AskTell(runner, build_batch_from_items(source.sample(4, seed=5)), known=known)
     asked = session.ask()
     assert asked and not {a.id for a in asked} & {str(item.id) for item, _ in known}
-    session.log.save(tmp_path / "log")
-    loaded = SearchLog.load(tmp_path / "log")
+    save_log(session.log, tmp_path / "log")
+    loaded = load_log(tmp_path / "log")
     assert loaded.counters.known_scores == 40
     assert sum(row["source"] == "known" for row in loaded.compile_results()) == 40
 

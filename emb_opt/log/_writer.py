@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .atomic import naming, temporary_directory, write_atomically
-from .codec import encode
-from .log_format import (
+from ..atomic import naming, temporary_directory, write_atomically
+from ..codec import encode
+from ..schemas import Query
+from ._format import (
     CHECKPOINTS,
     FORMAT,
     REPLICATES_FORMAT,
@@ -25,11 +26,10 @@ from .log_format import (
     state_file,
     with_checksum,
 )
-from .log_vectors import VECTOR_FILES, Vectors
-from .schemas import Query
+from ._vectors import VECTOR_FILES, Vectors
 
 if TYPE_CHECKING:
-    from .log import SearchLog
+    from ._model import SearchLog
 
 SIDESTEPPED = (
     "was the run directory's lock removed, or is it on a filesystem whose locks other hosts "

@@ -7,13 +7,14 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
-from .atomic import naming, write_atomically
-from .direction import as_direction
-from .log_format import (
+from ..atomic import naming, write_atomically
+from ..direction import as_direction
+from ..schemas import Batch, Item, ItemInternal, Query
+from ._format import (
     CHECKPOINTS,
     CHECKSUM,
     READABLE,
@@ -24,42 +25,38 @@ from .log_format import (
     response,
     state_file,
 )
-from .log_v1 import load_version_1
-from .log_vectors import ChangedBlock
-from .log_writer import SIDESTEPPED, LogWriter, Written
-from .schemas import Batch, Item, ItemInternal, Query
+from ._model import SearchLog
+from ._v1 import load_version_1
+from ._vectors import ChangedBlock
+from ._writer import SIDESTEPPED, LogWriter, Written
 
-if TYPE_CHECKING:
-    from .log import SearchLog
-
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(__package__)  # "emb_opt.log"
 CANNOT_READ_PAST = "; the log cannot be read past it"
 
 
-def load_log(path: str | os.PathLike, log: SearchLog) -> SearchLog:
-    """`log` (empty) filled with the log in the directory `path` (or a version 1 log file);
-    the files are not changed."""
+def load_log(path: str | os.PathLike) -> SearchLog:
+    """The log in the directory `path` (or a version 1 log file, `log.json`), as `save_log` or
+    a run's checkpoints wrote it; the files are not changed. Resume it with
+    `Runner.search(None, n, log=loaded)`."""
     path = Path(path)
     if path.is_file():
-        return load_version_1(path, log)
-    return _read(path, log).log
+        return load_version_1(path, SearchLog())
+    return _read(path).log
 
 
-def read_checkpoint(
-    directory: str | os.PathLike, log: SearchLog
-) -> tuple[SearchLog, int, dict[str, Any] | None]:
-    """`log` (empty) filled with the log in `directory`, the sequence number of its last
-    checkpoint and that one's annex; the files are not changed."""
-    reader = _read(Path(directory), log)
+def read_checkpoint(directory: str | os.PathLike) -> tuple[SearchLog, int, dict[str, Any] | None]:
+    """The log in `directory`, the sequence number of its last checkpoint and that one's
+    annex; the files are not changed."""
+    reader = _read(Path(directory))
     return reader.log, reader.sequence, reader.done.annex
 
 
-def open_log(directory: str | os.PathLike, log: SearchLog) -> tuple[SearchLog, LogWriter]:
-    """`log` (empty) filled with the log in `directory`, with a writer that appends to it,
-    after cutting off a torn last line, moving a line set aside to `set-aside.jsonl`, and
-    removing vector rows and state files no line refers to."""
+def open_log(directory: str | os.PathLike) -> tuple[SearchLog, LogWriter]:
+    """The log in `directory`, with a writer that appends to it, after cutting off a torn last
+    line, moving a line set aside to `set-aside.jsonl`, and removing vector rows and state
+    files no line refers to."""
     directory = Path(directory)
-    reader = _read(directory, log, writing=True)
+    reader = _read(directory, writing=True)
     path, done = directory / CHECKPOINTS, reader.done
     if path.stat().st_size != reader.end:
         raise LogError(
@@ -77,7 +74,7 @@ def open_log(directory: str | os.PathLike, log: SearchLog) -> tuple[SearchLog, L
     return reader.log, LogWriter(directory, done)
 
 
-def _read(directory: Path, log: SearchLog, writing: bool = False) -> _Reader:
+def _read(directory: Path, writing: bool = False) -> _Reader:
     """The reader that applied every complete line it could (see `_Reader.follow`).
 
     A write ends its line with a newline, so only text after the last newline can be torn.
@@ -87,7 +84,7 @@ def _read(directory: Path, log: SearchLog, writing: bool = False) -> _Reader:
     checkpoints = directory / CHECKPOINTS
     if not checkpoints.is_file():
         raise LogError(f"{directory} holds no search log ({CHECKPOINTS} is missing)")
-    reader = _Reader(directory, log).follow(checkpoints)
+    reader = _Reader(directory).follow(checkpoints)
     while True:
         if reader.sequence < 0:
             raise LogError(f"{checkpoints} holds no complete checkpoint")
@@ -127,9 +124,9 @@ def _parse(raw: bytes, path: Path, number: int) -> dict[str, Any]:
 class _Reader:
     """Rebuilds a log line by line, checking the lines follow each other."""
 
-    def __init__(self, directory: Path, log: SearchLog) -> None:
+    def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.log = log
+        self.log = SearchLog()
         self.done = Written()
         self.sequence = -1
         self.lines: list[bytes] = []  # the complete lines read
@@ -199,7 +196,7 @@ class _Reader:
             raise error
         why = {number: str(error).removesuffix(CANNOT_READ_PAST)}
         for skip in tries:
-            again = _Reader(self.directory, type(self.log)())
+            again = _Reader(self.directory)
             again.lines, again.size, again.end = self.lines, self.size, self.end
             failed = again._take(1, skip)
             if failed is None:

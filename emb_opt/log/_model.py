@@ -2,23 +2,21 @@
 
 Each unique item is held once; a query keeps only references to the items it retrieved (and
 why, where one was not a valid result for it). So the log grows with what a search learned,
-not with how often it looked. `logfile.py` writes it to disk the same way.
+not with how often it looked. This module is the bottom of `emb_opt.log`: it imports none of
+the others (`_writer` writes a log to disk the same way, `_reader` reads it back).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from .direction import MAXIMIZE, Direction
-from .log_reader import load_log
-from .log_writer import save_log
-from .schemas import Batch, FilterResponse, Item, Query, ScoreResponse
+from ..direction import MAXIMIZE, Direction
+from ..schemas import Batch, FilterResponse, Item, Query, ScoreResponse
 
 UNSCORED = "score budget exhausted"  # why an item retrieved after the budget ran out is invalid
 NOT_CHOSEN = "not chosen for scoring"  # retrieved, kept as a candidate, not scored (yet)
@@ -486,16 +484,6 @@ class SearchLog:
         self.add_item(known, key)
         if new:
             self.count("known_scores")
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the whole log to the directory `path` (replacing a log there)."""
-        save_log(self, path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> SearchLog:
-        """Read a log `save` (or a run's checkpoints) wrote, or a version 1 `log.json` file;
-        resume it with `Runner.search(None, n, log=loaded)`."""
-        return load_log(path, cls())
 
 
 _COUNTER_NAMES = tuple(Counters.__dataclass_fields__)

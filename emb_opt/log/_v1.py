@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .log_format import LogError, invalid, response
-from .schemas import Batch
+from ..errors import LogError
+from ..schemas import Batch
+from ._format import invalid, response
 
 if TYPE_CHECKING:
-    from .log import SearchLog
+    from ._model import SearchLog
 
 
 def load_version_1(path: Path, log: SearchLog) -> SearchLog:

@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from .codec import decode
-from .errors import LogError
-from .schemas import FilterResponse, Query, QueryInternal, ScoreResponse
+from ..codec import decode
+from ..errors import LogError
+from ..schemas import FilterResponse, Query, QueryInternal, ScoreResponse
 
 FORMAT = 2
 REPLICATES_FORMAT = 3  # a line that holds replicates

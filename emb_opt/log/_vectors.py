@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import naming
-from .log_format import LogError
+from ..atomic import naming
+from ..errors import LogError
 
 VECTOR_FILES: dict[str, tuple[str, np.dtype[Any]]] = {
     "vector32": ("vectors.f32", np.dtype("<f4")),
