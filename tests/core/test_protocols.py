@@ -133,7 +133,7 @@ def test_the_docs_python_examples_import_from_emb_opt():
     docs = "".join(p.read_text() for p in [repo / "README.md", *(repo / "docs").glob("*.md")])
     lines = re.findall(r"^from emb_opt import (.+)$", docs, re.M)
     imported = {name.strip() for line in lines for name in line.split(",")}
-    assert {"Runner", "StopRule", "GuidedUpdate", "AskTell", "SearchLog"} <= imported
+    assert {"Runner", "StopRule", "GuidedUpdate", "AskTell"} <= imported
     for name in imported | {"ScoreResponse", "Asked"}:
         assert name in docs
         assert name in emb_opt.__all__ and hasattr(emb_opt, name)
