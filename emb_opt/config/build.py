@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from ..adapters.spec import SourceSpec
-from ..errors import ConfigError, UnknownIdError
+from ..errors import BackendError, ConfigError, UnknownIdError
 from ..executors import Executor, ProcessExecutor, SerialExecutor, ThreadExecutor
 from ..log import SearchLog
 from ..masking import mask_config
@@ -19,6 +19,7 @@ from ..protocols import (
     Closable,
     DataSource,
     Fetchable,
+    Reopenable,
     Sampleable,
     Scannable,
     Searchable,
@@ -173,11 +174,16 @@ def build_run(config: RunConfig) -> Run:
     return Run(config, source, runner, config.stop.rule(config.start.count_budget))
 
 
-def open_source(spec: SourceSpec) -> Any:
-    """The backend's source for `spec`, able to open itself again in another process (by
-    connecting again like this, unless it travels by value or its backend knows better)."""
+def open_source(spec: SourceSpec) -> DataSource:
+    """The backend's source for `spec`; a `Reopenable` one opens itself again in another
+    process by connecting again like this (unless it travels by value or its backend knows
+    better). A BackendError when the backend builds no `DataSource`."""
     source = backend_builder(spec.backend)(spec)
-    if hasattr(source, "offer_opener"):
+    if not isinstance(source, DataSource):
+        if isinstance(source, Closable):
+            source.close()
+        raise BackendError(lacks(f"source.backend {spec.backend!r}", source, DataSource))
+    if isinstance(source, Reopenable):
         source.offer_opener(functools.partial(open_source, spec))
     return source
 
@@ -191,15 +197,14 @@ def _rate_on_ray(update: Any, executor: ExecutorConfig) -> None:
         update.rating = RayRater(address=(executor.model_extra or {}).get("address"))
 
 
-def check_rating_source(update: Any, source: Any) -> None:
+def check_rating_source(update: Any, source: DataSource) -> None:
     """A guided strategy rating on Ray needs a source that other processes can open: a
     one-line BackendError now (naming why and what to do), not at its first pool round."""
     from ..update import GuidedUpdate
     from ..update.pool import RayRater
 
-    on_ray = isinstance(update, GuidedUpdate) and isinstance(update.rating, RayRater)
-    if on_ray and hasattr(source, "opener"):
-        source.opener()
+    if isinstance(update, GuidedUpdate) and isinstance(update.rating, RayRater):
+        RayRater.opener_of(source)
 
 
 def check_k_fits(source: Searchable, k: int, filtered: bool) -> None:

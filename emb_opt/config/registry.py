@@ -17,6 +17,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from ..adapters.backend import Backend, builtin_backends
+from ..adapters.spec import SourceSpec
 from ..errors import ConfigError
 from ..masking import mask_named
 from .import_path import not_found
@@ -33,7 +34,7 @@ def backends() -> dict[str, Backend | str]:
     return found
 
 
-def backend_builder(name: str) -> Callable[..., Any]:
+def backend_builder(name: str) -> Callable[[SourceSpec], object]:
     """How a `source` block of backend `name` becomes a data source (its `connect`)."""
     available = backends()
     if name not in available:
