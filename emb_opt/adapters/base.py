@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import itertools
 import numbers
 from abc import ABC, ABCMeta, abstractmethod
@@ -87,6 +88,12 @@ class _CompiledOnceBuilt(ABCMeta):
             source.close()
             raise
         return source
+
+    @property
+    def __signature__(cls) -> inspect.Signature:
+        """What the adapter's `__init__` takes (`inspect.signature` of the class)."""
+        init = inspect.signature(cls.__init__)  # type: ignore[misc]
+        return init.replace(parameters=list(init.parameters.values())[1:])
 
 
 class VectorDataSource(ABC, metaclass=_CompiledOnceBuilt):

@@ -171,7 +171,13 @@ def build_run(config: RunConfig) -> Run:
         seed=config.seed,
         direction=config.score.direction,
     )
-    return Run(config, source, runner, config.stop.rule(config.start.count_budget))
+    return Run(config, source, runner, stop_rule(config))
+
+
+def stop_rule(config: RunConfig) -> StopRule:
+    """When the search of `config` stops: its `stop` block (the scores known before the run
+    spending its budget with `start.count_budget`)."""
+    return config.stop.rule(config.start.count_budget)
 
 
 def open_source(spec: SourceSpec) -> DataSource:
