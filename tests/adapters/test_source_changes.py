@@ -1,8 +1,7 @@
 """A database collection whose vectors changed beyond the first scan page is caught: every
 ask/tell that opens the source (a round begins or ends) checks 64 items sampled across the
-collection when the run started (fetched by id),
-and `status` says when the last check was and what it found. On embedded PostgreSQL +
-pgvector, LanceDB and embedded Chroma."""
+collection when the run started (fetched by id), and `status` says when the last check was
+and what it found. On embedded PostgreSQL + pgvector, LanceDB and embedded Chroma."""
 
 from __future__ import annotations
 
