@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from .protocols import Narrowable as Narrowable
     from .protocols import Partition as Partition
     from .protocols import Partitioned as Partitioned
+    from .protocols import Reopenable as Reopenable
     from .protocols import Sampleable as Sampleable
     from .protocols import Scannable as Scannable
     from .protocols import Searchable as Searchable
@@ -76,7 +77,7 @@ _ADAPTERS = {
 }
 # any other name -> its module in emb_opt, imported on first use
 _PROTOCOLS = "Closable DataSource Fetchable Narrowable Partition Partitioned Sampleable Scannable"
-_PROTOCOLS += " Searchable"
+_PROTOCOLS += " Reopenable Searchable"
 _NAMES = {
     **dict.fromkeys(["Asked", "AskTell"], "asktell"),
     "SearchLog": "log",
@@ -126,6 +127,7 @@ __all__ = [
     "LogError",
     "Partition",
     "Partitioned",
+    "Reopenable",
     "PluginError",
     "PluginResponseError",
     "Query",

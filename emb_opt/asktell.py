@@ -11,6 +11,7 @@ of items scored earlier (replicate measurements, re-tests), which are averaged.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -85,21 +86,55 @@ class AskTell:
             known: (item, score) pairs scored before the search (score None: invalid).
         """
         runner = source if isinstance(source, Runner) else Runner(source)
-        self.runner = runner
-        self.log = log if log is not None else runner.new_log()
-        batch = batch if batch is not None else self.log.pending
-        if batch is None:
-            raise ValueError("ask/tell needs a batch of start queries (or a log with pending ones)")
-        runner.start(batch, self.log)
+        log = log if log is not None else runner.new_log()
+        if batch is not None:
+            log.pending = batch
+        self._set_up(lambda: runner, log, stop, iterations)
+        self.runner = self._ready(runner)  # now: a start batch it refuses is refused here
         for item, score in known:
             self.log.add_known(item, score)
-        self.log.pending = batch
+
+    @classmethod
+    def resume(
+        cls, runner: Callable[[], Runner], log: SearchLog, stop: StopRule, state: str | None
+    ) -> AskTell:
+        """Continue the search of `log` (with the open iteration `state` saved, if any) that
+        `stop` ends. `runner()` makes its runner when an iteration first begins or ends:
+        handing out the items of an open iteration, or taking scores that leave it open,
+        needs no data source."""
+        search = cls.__new__(cls)
+        search._set_up(runner, log, stop, None)
+        if state is not None:
+            search.restore(state)
+        return search
+
+    def _set_up(
+        self,
+        runner: Callable[[], Runner],
+        log: SearchLog,
+        stop: StopRule | None,
+        iterations: int | None,
+    ) -> None:
+        if log.pending is None:
+            raise ValueError("ask/tell needs a batch of start queries (or a log with pending ones)")
+        self._make_runner, self.log = runner, log
         self.stop = stop or StopRule()
         if iterations is not None:
             self.stop = self.stop.capped(iterations)
         self.step: Step | None = None
         self.told: dict[str, ScoreResponse] = {}
         self._ids: dict[str, str] = {}  # asked id -> item key
+
+    @functools.cached_property
+    def runner(self) -> Runner:
+        """The runner (made at the first use)."""
+        return self._ready(self._make_runner())
+
+    def _ready(self, runner: Runner) -> Runner:
+        """`runner`, readied for the log's pending queries."""
+        assert self.log.pending is not None
+        runner.start(self.log.pending, self.log)
+        return runner
 
     @property
     def stopped(self) -> str | None:
@@ -276,11 +311,11 @@ class AskTell:
         ("no score was told") and are not asked again."""
         if self.step is None:
             raise ValueError("nothing is waiting for scores; ask first")
-        step, told = self.step, self.told
+        runner, step, told = self.runner, self.step, self.told  # the runner first: it may fail
         missing = ScoreResponse(valid=False, data={"error": GIVEN_UP})
         responses = [told.get(key, missing) for key, _ in step.todo]
         self.step, self.told, self._ids = None, {}, {}
-        guarded(self.runner.finish, self.log, step, self.log, responses)
+        guarded(runner.finish, self.log, step, self.log, responses)
 
     def _open(self, step: Step) -> None:
         self.step, self.told = step, {}

@@ -9,13 +9,14 @@ protocols and test a tier with `isinstance(source, Tier)`; they never import an 
     Fetchable            fetch: items by id
     Scannable            scan, count: every item that passes the filter
     Narrowable           narrowed: the same source with a further filter (to scan a subset)
-    Partitioned          partitions, opener: a scan in parts, each readable in another process
+    Partitioned          partitions: a scan in disjoint parts
+    Reopenable           opener, offer_opener: opens again in another process (a Ray worker)
     Closable             close: release the backend
     DataSource           Searchable + Scannable + Closable: what a configured backend builds
 
-The built-in adapters are all of `DataSource`, `Sampleable`, `Fetchable`, `Narrowable`
-and `Partitioned`. Their `fetch` answers only for items that pass the source's filter: an
-id whose item the filter rejects is unknown, as one the collection lacks.
+The built-in adapters are all of `DataSource`, `Sampleable`, `Fetchable`, `Narrowable`,
+`Partitioned` and `Reopenable`. Their `fetch` answers only for items that pass the source's
+filter: an id whose item the filter rejects is unknown, as one the collection lacks.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class Partition(NamedTuple):
 
 @runtime_checkable
 class Partitioned(Protocol):
-    """Scans in disjoint parts, each of which another process can read."""
+    """Scans in disjoint parts (another process reads one when the source is `Reopenable`)."""
 
     def partitions(self, count: int) -> list[Partition]:
         """At most `count` parts (fewer for a small collection); their scans together are
@@ -120,8 +121,19 @@ class Partitioned(Protocol):
         """Every item the filter accepts in `partition` (None: in the whole collection)."""
         ...
 
-    def opener(self) -> Callable[[], Any]:
-        """A picklable function that opens this source again, e.g. in a Ray worker."""
+
+@runtime_checkable
+class Reopenable(Protocol):
+    """Opens again in another process, e.g. a Ray worker rating a part of its scan."""
+
+    def opener(self) -> Callable[[], DataSource]:
+        """A picklable function that opens this source again."""
+        ...
+
+    def offer_opener(self, opener: Callable[[], DataSource]) -> None:
+        """How the source was connected (`open_source` offers it): the source keeps it as
+        its opener unless it knows better (it travels by value, or its backend's `connect`
+        said how)."""
         ...
 
 
@@ -144,8 +156,10 @@ _ABILITIES: dict[type, tuple[str, str]] = {
     Fetchable: ("fetch items by id", "fetch"),
     Scannable: ("scan items", "scan, count"),
     Narrowable: ("narrow its filter", "narrowed"),
-    Partitioned: ("scan in partitions", "partitions, scan(partition=...), opener"),
+    Partitioned: ("scan in partitions", "partitions, scan(partition=...)"),
+    Reopenable: ("be opened again in another process", "opener, offer_opener"),
     Closable: ("be closed", "close"),
+    DataSource: ("serve as a data source", "__call__, dimension, scan, count, close"),
 }
 
 

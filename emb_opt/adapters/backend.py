@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..protocols import DataSource
 from .names import NameRules
 from .spec import SourceSpec
 
@@ -55,7 +56,7 @@ class Backend:
     extra: str | None
     packages: tuple[str, ...]
     adapter: type
-    connect: Callable[[SourceSpec], Any]
+    connect: Callable[[SourceSpec], DataSource]
     open_client: Callable[[SourceSpec], Any] | None = None
     collections: Callable[[Any], list[str]] | None = None
     drop_collection: Callable[[Any, str], Any] | None = None

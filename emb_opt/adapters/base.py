@@ -6,21 +6,24 @@ database call for all queries, for streaming every matching item `_scan` and `_c
 for `fetch` `_find`, one read of the matching items among some ids (`_id_key` says which
 values can be its ids, and how it compares them); `_partition_bounds` splits a scan into
 parts that other processes read (`Partitioned`). A backend with a native filter implements
-`_compile` and calls `_compile_filter` once it knows its schema (`_filter_changed` when
-`narrowed` gives a copy a further filter). The base class validates the arguments,
-short-circuits a filter that can match nothing, applies `distance_cutoff`, batches fetches
-and builds the responses, scan batches and items.
+`_compile`, which the base class calls once the adapter is built (its `__init__` has
+returned, so the schema is known) and whenever `narrowed` gives a copy a further filter:
+`native_filter` holds the result before any search, scan, count or fetch, and an adapter
+has no call to forget (`_filter_compiled` builds what depends on it, e.g. statements). The
+base class validates the arguments, short-circuits a filter that can match nothing, applies
+`distance_cutoff`, batches fetches and builds the responses, scan batches and items.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import itertools
 import numbers
-from abc import ABC, abstractmethod
+from abc import ABC, ABCMeta, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Final, NamedTuple
+from typing import Any, ClassVar, Final, NamedTuple, cast
 
 import numpy as np
 
@@ -74,7 +77,26 @@ def l2_to_distance(squared: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(squared, 0.0))
 
 
-class VectorDataSource(ABC):
+class _CompiledOnceBuilt(ABCMeta):
+    """Builds an adapter, then compiles its filter (closing the adapter if that fails)."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        source = super().__call__(*args, **kwargs)
+        try:
+            source._compile_filter()
+        except BaseException:
+            source.close()
+            raise
+        return source
+
+    @property
+    def __signature__(cls) -> inspect.Signature:
+        """What the adapter's `__init__` takes (`inspect.signature` of the class)."""
+        init = inspect.signature(cls.__init__)  # type: ignore[misc]
+        return init.replace(parameters=list(init.parameters.values())[1:])
+
+
+class VectorDataSource(ABC, metaclass=_CompiledOnceBuilt):
     """Base of the built-in adapters: `k` nearest items per query, filtered inside the search."""
 
     metric: str = "l2"
@@ -92,12 +114,12 @@ class VectorDataSource(ABC):
                 "results per query"
             )
         self.filter: Filter = parse(filter)
-        # what `_compile` makes of the filter (the IR itself until an adapter compiles it)
+        # what `_compile` makes of the filter (the IR itself until the adapter is built)
         self.native_filter: Any = MATCHES_NOTHING if self.filter == FALSE else self.filter
         if distance_cutoff is not None and not np.isfinite(distance_cutoff):
             raise ValueError(f"distance_cutoff must be a finite number, got {distance_cutoff!r}")
         self.distance_cutoff = distance_cutoff
-        self._opener: Callable[[], Any] | None = None
+        self._opener: Callable[[], DataSource] | None = None
 
     @property
     @abstractmethod
@@ -129,8 +151,14 @@ class VectorDataSource(ABC):
         return flt
 
     def _compile_filter(self) -> None:
-        """Compile the filter, once, into `native_filter` (called when the schema is known)."""
+        """Compile the filter into `native_filter`, then `_filter_compiled`: called by this
+        class once the adapter is built and when `narrowed` changes the filter."""
         self.native_filter = MATCHES_NOTHING if self.filter == FALSE else self._compile(self.filter)
+        self._filter_compiled()
+
+    def _filter_compiled(self) -> None:
+        """Build what depends on `native_filter` (statements, search options); by default
+        nothing."""
 
     @property
     def _empty(self) -> bool:
@@ -193,17 +221,11 @@ class VectorDataSource(ABC):
         further = parse(flt)
         view = copy.copy(self)
         view.filter = and_(self.filter, further)
-        view.native_filter = MATCHES_NOTHING if view.filter == FALSE else view.filter
-        if view.filter != FALSE:
-            view._filter_changed()
+        view._compile_filter()
         view.close = _keep_open  # type: ignore[method-assign]
         if self._opener is not None:
             view._opener = functools.partial(_open_narrowed, self._opener, further)
         return view
-
-    def _filter_changed(self) -> None:
-        """Compile `self.filter` again (it is not FALSE), after `narrowed` changed it."""
-        self._compile_filter()
 
     def scan(
         self, batch_size: int = SCAN_BATCH, partition: Partition | None = None
@@ -237,16 +259,16 @@ class VectorDataSource(ABC):
             return [Partition(0)]  # the whole scan
         return [Partition(i, bounds) for i, bounds in enumerate(self._partition_bounds(count))]
 
-    def opener(self) -> Callable[[], Any]:
+    def opener(self) -> Callable[[], DataSource]:
         """A picklable function that opens this source again in another process: how it
         was connected (`set_opener`), else the source itself, sent by value."""
         return self._opener or functools.partial(_itself, self)
 
-    def set_opener(self, opener: Callable[[], Any]) -> None:
+    def set_opener(self, opener: Callable[[], DataSource]) -> None:
         """Say how another process opens this source (e.g. `connect` with its `SourceSpec`)."""
         self._opener = opener
 
-    def offer_opener(self, opener: Callable[[], Any]) -> None:
+    def offer_opener(self, opener: Callable[[], DataSource]) -> None:
         """How the source was connected (`open_source` offers it): kept as its opener unless
         the source is sent by value or already has one (its backend's `connect` knows better,
         e.g. the URL of the embedded PostgreSQL it started)."""
@@ -285,7 +307,7 @@ class VectorDataSource(ABC):
         self.close()
 
 
-def _itself(source: Any) -> Any:
+def _itself(source: VectorDataSource) -> VectorDataSource:
     return source
 
 
@@ -293,11 +315,12 @@ def _keep_open() -> None:
     """The `close` of a narrowed view: the connection belongs to the source it came from."""
 
 
-def _open_narrowed(opener: Callable[[], Any], flt: Filter) -> Any:
-    """The source `opener` opens, narrowed by `flt`; closing it closes that source."""
-    source = opener()
+def _open_narrowed(opener: Callable[[], DataSource], flt: Filter) -> DataSource:
+    """The source `opener` opens (as the one it was taken from, a `VectorDataSource`),
+    narrowed by `flt`; closing it closes that source."""
+    source = cast(VectorDataSource, opener())
     view = source.narrowed(flt)
-    view.close = source.close
+    view.close = source.close  # type: ignore[method-assign]
     return view
 
 

@@ -19,7 +19,7 @@ from ..errors import missing_dependency
 from ..filters import Filter
 from ..filters.to_chroma import to_chroma
 from .backend import Backend
-from .base import QueryHits, even_bounds, plain_id
+from .base import QueryHits, VectorDataSource, even_bounds, plain_id
 from .names import CHROMA
 from .remote import (
     LoaderCalls,
@@ -117,7 +117,6 @@ class ChromaDataSource(RemoteDataSource):
                 "dimension is unknown until it holds records"
             )
         self._dimension = int(dimension)
-        self._compile_filter()
         self._include = ["embeddings", "metadatas"] + (
             ["documents"] if item_key == DOCUMENT else []
         )
@@ -335,7 +334,7 @@ def open_client(source: SourceSpec) -> Any:
     return chromadb.EphemeralClient()
 
 
-def connect(source: SourceSpec) -> ChromaDataSource:
+def connect(source: SourceSpec) -> VectorDataSource:
     return connect_server(
         BACKEND,
         source,

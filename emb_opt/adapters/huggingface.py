@@ -27,7 +27,9 @@ def _arrow_table(dataset: Any) -> Any:
 
 
 def _embedding_matrix(column: Any) -> np.ndarray:
-    column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    import pyarrow
+
+    column = column.combine_chunks() if isinstance(column, pyarrow.ChunkedArray) else column
     values = np.asarray(column.flatten())
     return values.reshape(len(column), -1) if len(column) else values.reshape(0, 0)
 

@@ -20,7 +20,7 @@ from ..errors import ConfigError, missing_dependency
 from ..filters import FALSE, Filter
 from ..filters.to_lance import lance_columns, lance_filter, render_lance, sql_literal
 from .backend import Backend
-from .base import MATCHES_NOTHING, QueryHits, check_metric, id_bounds, slice_hits
+from .base import MATCHES_NOTHING, QueryHits, VectorDataSource, check_metric, id_bounds, slice_hits
 from .names import LANCEDB
 from .remote import (
     LoaderCalls,
@@ -129,7 +129,6 @@ class LanceDataSource(RemoteDataSource):
                     f"LanceDB table {collection_name!r}: column {name!r} cannot be read back "
                     f"by a search ({problem}); rename it"
                 )
-        self._compile_filter()
         self._select = [id_column, self.vector_column, *self.columns]
 
     def _compile(self, flt: Filter) -> Any:
@@ -327,7 +326,7 @@ def open_client(source: SourceSpec) -> Any:
     return import_lancedb().connect(source.url or source.path, api_key=source.api_key or None)
 
 
-def connect(source: SourceSpec) -> LanceDataSource:
+def connect(source: SourceSpec) -> VectorDataSource:
     if not (source.url or source.path):
         raise ConfigError("source.path: the lancedb backend needs path, a database directory")
     return connect_server(BACKEND, source, str(source.url or source.path))

@@ -30,7 +30,7 @@ from ..filters.to_milvus import (
     type_name,
 )
 from .backend import Backend
-from .base import MATCHES_NOTHING, QueryHits, id_bounds
+from .base import MATCHES_NOTHING, QueryHits, VectorDataSource, id_bounds
 from .names import MILVUS, MILVUS_NAME
 from .remote import (
     LoaderCalls,
@@ -160,14 +160,12 @@ class MilvusDataSource(RemoteDataSource):
         self.dialect = milvus_dialect(str(self._call("version", client.get_server_version)))
         self.schema = self._schema(description, field_kinds, kind_sample)
         self._consistency = {"consistency_level": consistency_level} if consistency_level else {}
-        self._filter_changed()
         self.search_params = {"metric_type": self._metric_name, **(search_params or {})}
         self._output = [self.vector_field, "*"]
         self._fields_not_metadata = frozenset((self.id_field, self.vector_field))
 
-    def _filter_changed(self) -> None:
-        """Compile the filter; searches and queries send it with `_extra`."""
-        self._compile_filter()
+    def _filter_compiled(self) -> None:
+        """Searches and queries send the compiled filter's params with `_extra`."""
         self._extra = self._options(None if self._empty else self.native_filter[1])
 
     def _options(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -469,9 +467,16 @@ def load_collection(
         ]
         call(client.upsert, collection_name, data)  # upsert: a retried batch stays unique
     call(client.flush, collection_name)
-    if hasattr(client, "alter_collection_properties"):  # pymilvus >= 2.5
+    if _client_version() >= (2, 5):  # its MilvusClient sets collection properties
         kinds = json.dumps(infer_kinds(rows.payloads))
         call(client.alter_collection_properties, collection_name, {KINDS_PROPERTY: kinds})
+
+
+def _client_version() -> tuple[int, ...]:
+    """(major, minor) of the installed pymilvus."""
+    from importlib.metadata import version
+
+    return tuple(int(part) for part in re.findall(r"\d+", version("pymilvus"))[:2])
 
 
 def open_client(source: SourceSpec) -> Any:
@@ -483,7 +488,7 @@ def open_client(source: SourceSpec) -> Any:
     return import_milvus().MilvusClient(uri=uri, token=source.api_key or "", timeout=10)
 
 
-def connect(source: SourceSpec) -> MilvusDataSource:
+def connect(source: SourceSpec) -> VectorDataSource:
     return connect_server(BACKEND, source, source.url or source.path or LITE_FILE)
 
 

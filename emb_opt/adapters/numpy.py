@@ -47,6 +47,7 @@ class MappedMatrix:
 
 
 RELEASE_BYTES = 1 << 26  # a memory-mapped scan lets go of its pages after reading this much
+DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)  # None where madvise is missing
 
 
 class NumpyDataSource(RowDataSource):
@@ -118,14 +119,14 @@ class NumpyDataSource(RowDataSource):
         every `RELEASE_BYTES` read (the system still caches them), so a scan holds at most
         that much of the file, not all of it."""
         root = _memmap_under(self.embeddings)
-        read_only = root is not None and root.mode == "r" and hasattr(mmap, "MADV_DONTNEED")
+        read_only = root is not None and root.mode == "r" and DONTNEED is not None
         pages = root.base if root is not None and read_only else None
         held = 0
         for hits in super()._scan(batch_size, bounds):
             yield hits
             held += len(hits.ids) * self.embeddings.itemsize * self.dimension
             if isinstance(pages, mmap.mmap) and held >= RELEASE_BYTES:
-                pages.madvise(mmap.MADV_DONTNEED)
+                pages.madvise(DONTNEED)
                 held = 0
 
     @property

@@ -25,7 +25,7 @@ from ..errors import missing_dependency
 from ..filters import Filter
 from ..filters.ir import BOOL, NUMBER, STR, kind_of
 from .backend import Backend
-from .base import QueryHits, check_metric, plain_id
+from .base import QueryHits, VectorDataSource, check_metric, plain_id
 from .names import PG_IDENTIFIER_BYTES, POSTGRES
 from .remote import LoaderCalls, RemoteDataSource, load_rows
 from .retry import RetryPolicy
@@ -204,7 +204,6 @@ class PgvectorDataSource(RemoteDataSource):
             settings = {**SESSION, **({"hnsw.ef_search": str(ef_search)} if ef_search else {})}
             for name, value in settings.items():
                 self._execute(psycopg.sql.SQL("SELECT set_config(%s, %s, false)"), (name, value))
-            self._compose()
         except BaseException:
             self.close()
             raise
@@ -248,15 +247,14 @@ class PgvectorDataSource(RemoteDataSource):
         )
         used = (self.vector_column, self.id_column, self.json_column)
         self.columns = {c.name: c.type for c in found if c.name not in used}
-        self._check_filter_keys()
         self.metric = check_metric(metric) if metric else _index_metric(vector)
         self._dimension = vector.typmod if vector.typmod > 0 else self._stored_dimension()
 
-    def _check_filter_keys(self) -> None:
+    def _check_filter_keys(self, flt: Filter) -> None:
         """Refuse a filter key PostgreSQL would read as another (truncated) column name."""
         from ..filters._native import compared_fields
 
-        for key in sorted(compared_fields(self.filter)):
+        for key in sorted(compared_fields(flt)):
             truncated = key.encode()[:PG_IDENTIFIER_BYTES].decode(errors="ignore")
             if len(key.encode()) > PG_IDENTIFIER_BYTES and truncated in self.columns:
                 raise ValueError(
@@ -281,17 +279,13 @@ class PgvectorDataSource(RemoteDataSource):
         """(WHERE clause, parameters) over this table's columns."""
         from ..filters.to_sql import SqlSchema, to_sql
 
+        self._check_filter_keys(flt)
         return to_sql(flt, SqlSchema(self.columns, self.json_column))
 
-    def _filter_changed(self) -> None:
-        self._check_filter_keys()
-        self._compose()
-
-    def _compose(self) -> None:
+    def _filter_compiled(self) -> None:
         """The statements, built once per filter: kNN, scan pages, ids, count and fetch."""
         from psycopg import sql
 
-        self._compile_filter()
         where, self._params = (sql.SQL("FALSE"), {}) if self._empty else self.native_filter
         self._names = list(self.columns)  # payload: these columns, then the JSONB column
         stored = [self.id_column, self.vector_column, *self._names]
@@ -602,7 +596,7 @@ def open_client(source: SourceSpec) -> Any:
     return psycopg.connect(source.url or "", autocommit=True, connect_timeout=10, **password)
 
 
-def connect(source: SourceSpec) -> PgvectorDataSource:
+def connect(source: SourceSpec) -> VectorDataSource:
     """The server at `source.url`; else, with `source.path`, the embedded PostgreSQL keeping
     its data there, joined (or started) now and left when the source closes (one server per
     data directory, shared by the processes using it; see `postgres_embedded`); else libpq's

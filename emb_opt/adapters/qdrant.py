@@ -21,7 +21,7 @@ from ..errors import missing_dependency
 from ..filters import Filter
 from ..filters.to_qdrant import QdrantModels, client_models, to_qdrant, with_ids
 from .backend import Backend
-from .base import QueryHits, id_bounds, slice_hits
+from .base import QueryHits, VectorDataSource, id_bounds, slice_hits
 from .names import QDRANT
 from .remote import (
     LoaderCalls,
@@ -58,8 +58,10 @@ def point_order(point_id: Any) -> tuple[int, int]:
 
 def qdrant_address(client: Any) -> str:
     """The server URL, or "local mode (...)" for qdrant-client's in-process emulation."""
+    from qdrant_client.qdrant_remote import QdrantRemote
+
     inner = getattr(client, "_client", client)
-    if hasattr(inner, "rest_uri"):
+    if isinstance(inner, QdrantRemote):
         return str(inner.rest_uri)
     return f"local mode ({getattr(inner, 'location', None) or ':memory:'})"
 
@@ -213,7 +215,6 @@ class QdrantDataSource(QdrantPoints):
         if isinstance(search_params, Mapping):
             search_params = models.SearchParams(**search_params)
         self.search_params = search_params
-        self._compile_filter()
         self._with_vector: Any = [self.vector_name] if self.vector_name else True
 
     def _compile(self, flt: Filter) -> Any:
@@ -370,7 +371,7 @@ def open_client(source: SourceSpec) -> Any:
     return QdrantClient(path=source.path) if source.path else QdrantClient(":memory:")
 
 
-def connect(source: SourceSpec) -> QdrantDataSource:
+def connect(source: SourceSpec) -> VectorDataSource:
     return connect_server(BACKEND, source, source.url or source.path or ":memory:")
 
 

@@ -24,7 +24,7 @@ from ..filters import Filter
 from ..filters._native import infer_kinds
 from ..filters.to_qdrant import edge_models, to_qdrant_edge
 from .backend import Backend
-from .base import QueryHits
+from .base import QueryHits, VectorDataSource
 from .names import IDENTIFIER, QDRANT_EDGE
 from .qdrant import METRICS, QdrantPoints, _vector_params
 from .remote import load_rows, loader_metric
@@ -122,7 +122,6 @@ class QdrantEdgeDataSource(QdrantPoints):
         if isinstance(search_params, Mapping):
             search_params = edge.SearchParams(**search_params)
         self.search_params = search_params
-        self._compile_filter()
         self._with_vector: Any = [self.vector_name] if self.vector_name else True
         if path is not None:  # opened last: nothing above can leave it open
             self.client = edge.EdgeShard.load(str(path))
@@ -303,7 +302,7 @@ def _source(directory: ShardDirectory, name: str, **options: Any) -> QdrantEdgeD
     return QdrantEdgeDataSource(directory.shard(name), config=directory.path / name, **options)
 
 
-def connect(source: SourceSpec) -> QdrantEdgeDataSource:
+def connect(source: SourceSpec) -> VectorDataSource:
     if not source.path:
         raise ConfigError("source.path: the qdrant-edge backend needs path, a folder of shards")
     return connect_server(BACKEND, source, source.path, adapter=_source)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..errors import BackendError
+from ..protocols import DataSource
 from ..schemas import Item
 from .base import QueryHits, VectorDataSource, check_metric, l2_to_distance
 from .names import NameRules, encodable
@@ -138,7 +139,7 @@ class RemoteDataSource(VectorDataSource):
         chosen = np.sort(rng.choice(len(ids), size=min(n, len(ids)), replace=False))
         return self.fetch([ids[i] for i in chosen.tolist()])
 
-    def opener(self) -> Callable[[], Any]:
+    def opener(self) -> Callable[[], DataSource]:
         """How another process opens this source: what its `connect` or `set_opener` said.
 
         A BackendError, raised before anything runs, when no other process can open it

@@ -7,13 +7,17 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import BackendError, ConfigError
+from ..protocols import Closable
 from .spec import SourceSpec
 
 if TYPE_CHECKING:
     from .backend import Backend, LoadCollection
+    from .base import VectorDataSource
+
+T = TypeVar("T")
 
 GIVEN = ("k", "filter", "item_key")  # what the adapter is given besides a client and a name
 
@@ -25,8 +29,8 @@ def connect_server(
     load_options: Mapping[str, Any] | None = None,
     defaults: Mapping[str, Any] | None = None,
     close_client: bool = True,
-    adapter: Callable[..., Any] | None = None,
-) -> Any:
+    adapter: Callable[..., VectorDataSource] | None = None,
+) -> VectorDataSource:
     """`backend`'s adapter over `source.collection`, filled from `source.data` if missing.
 
     `address` names the server in errors; `load_options` go to `load_collection`,
@@ -63,7 +67,7 @@ def connect_server(
     return _owning(made, client) if close_client else made
 
 
-def _reach(backend: str, address: str, connect: Callable[[], Any]) -> Any:
+def _reach(backend: str, address: str, connect: Callable[[], T]) -> T:
     """Run the first client calls; a failure is a one-line BackendError naming the address
     (a missing client library stays an ImportError with its install hint)."""
     try:
@@ -97,8 +101,11 @@ def _fill_if_missing(
 
 
 def _adapter(
-    cls: Callable[..., Any], client: Any, source: SourceSpec, options: Mapping[str, Any]
-) -> Any:
+    cls: Callable[..., VectorDataSource],
+    client: Any,
+    source: SourceSpec,
+    options: Mapping[str, Any],
+) -> VectorDataSource:
     """The adapter over the configured collection, with `options` (the checked
     `source.options` over the backend's defaults)."""
     return cls(
@@ -111,18 +118,18 @@ def _adapter(
     )
 
 
-def _owning(adapter: Any, client: Any) -> Any:
+def _owning(adapter: VectorDataSource, client: Any) -> VectorDataSource:
     """Make `adapter.close()` also close the client the config opened (adapters leave a
     caller's client open)."""
     return close_also(adapter, lambda: _close(client))
 
 
 def _close(client: Any) -> None:
-    if hasattr(client, "close"):
+    if isinstance(client, Closable):
         client.close()
 
 
-def close_also(adapter: Any, action: Callable[[], Any]) -> Any:
+def close_also(adapter: VectorDataSource, action: Callable[[], Any]) -> VectorDataSource:
     """Make `adapter.close()` run `action` after its own close, even if that fails."""
     close_adapter = adapter.close
 
@@ -132,7 +139,7 @@ def close_also(adapter: Any, action: Callable[[], Any]) -> Any:
         finally:
             action()
 
-    adapter.close = close
+    adapter.close = close  # type: ignore[method-assign]
     return adapter
 
 

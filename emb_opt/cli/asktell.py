@@ -14,8 +14,9 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from ..scorefile import (
 from .lock import ASK_TELL_WAIT
 from .outputs import run_figures
 from .rundir import RunDirectory
-from .session import RunSession
+from .session import Loaded, Opening, RunSession
 from .source_status import source_status
 
 CONFIG, OPEN, ANNEX = "config.yaml", Path("ask") / "open.json", "open_iteration"
@@ -53,90 +54,57 @@ ASK = "emb-opt ask"
 
 
 class Session(RunSession):
-    """One command's view of an ask/tell run: the built run, its log and the open iteration.
+    """One ask or tell: the run directory it holds (see `RunSession`), the log and the open
+    iteration (`search`, `handed`: which file each asked id went out in)."""
 
-    With a `command` ("emb-opt tell", ...) it holds the run directory's lock (waiting `wait`
-    seconds at most for it) until `close` and may change the run; without, it only reads
-    (what `status` does)."""
-
-    def __init__(
-        self,
-        target: Path,
-        command: str | None = None,
-        wait: float = ASK_TELL_WAIT,
-        accept_changed_data: bool = False,
-    ) -> None:
+    @classmethod
+    def of(cls, target: Path, command: str, wait: float, accept_changed_data: bool) -> Session:
+        """`command` ("emb-opt ask", "emb-opt tell") on `target`: a run directory, or (`ask`)
+        the config file of a run to start, or to go on with a changed stop block."""
         from_config = target.is_file()
         if from_config and command != ASK:
             raise ConfigError(
                 f"{target} is a file; give the run directory (the config's output.dir), "
                 "which `emb-opt ask CONFIG` made"
             )
-        loaded = None
-        if from_config:  # `ask CONFIG`: start its run, or go on with a changed stop block
-            loaded = load_config(target)
-            _refuse_literal_secrets(loaded[1], target)
-            super().__init__(RunDirectory(Path(loaded[0].output.dir)))
+        config: Loaded | Callable[[], Loaded]
+        if from_config:
+            config = load_config(target)
+            _refuse_literal_secrets(config[1], target)
+            _refuse_scored(config[0], target)
+            directory = RunDirectory(Path(config[0].output.dir))
+            fields = {"base": str(target.absolute().parent), CONFIG_FILE: str(target.absolute())}
         else:
             _refuse_no_run(target)
-            super().__init__(RunDirectory(target))
+            directory, config, fields = RunDirectory(target), partial(_run_config, target), {}
+        opening = Opening(
+            command,
+            wait,
+            config_folder(target),
+            config,
+            hint=str(directory.path),
+            accept_changed_data=accept_changed_data,
+            status=None,
+            fields=fields,
+        )
+        session = cls.open(directory, opening)
         try:
-            self._start(target, loaded, command, wait, accept_changed_data)
+            if from_config:  # the run's config.yaml, once the log it belongs to is on disk
+                text = yaml.safe_dump(session.raw, sort_keys=False)
+                write_atomically(session.directory.path / CONFIG, text)
+            session._start_search()
         except BaseException:
-            self.close()
+            session.close()
             raise
+        return session
 
-    def _start(
-        self,
-        target: Path,
-        loaded: tuple[RunConfig, dict[str, Any]] | None,
-        command: str | None,
-        wait: float,
-        accept_changed_data: bool,
-    ) -> None:
-        """Build the run (`loaded` from a config file, else from the run directory's copy),
-        take the lock if `command` changes the run, claim the directory and open the log."""
-        from_config = loaded is not None
-        if loaded is not None:
-            config, raw = loaded
-            self.directory.refuse_unfit(resume=False)
-        else:
-            if command is not None:
-                self.lock(command, wait)
-            raw = read_yaml(target / CONFIG)
-            config = validate(raw, str(target / CONFIG), config_folder(target))
-        if not config.score.external:
-            raise ConfigError(
-                f"{target}: score.external is not true; a config with a score function runs "
-                "with `emb-opt run`"
-            )
-        self.config: RunConfig = config
-        self.build(config)
-        if command is None:
-            self._start_search(*self.directory.read_checkpoint())
-            return
-        if from_config:  # only now: a config whose source cannot open leaves no directory
-            self.lock(command, wait)
-        started = self.directory.has_log()  # not yet, if killed before its first checkpoint
-        fresh = None if started else self.run.start_log()  # reads start.scores
-        status = None if started else "running"
-        where = {"base": str(target.absolute().parent), CONFIG_FILE: str(target.absolute())}
-        hint = str(self.directory.path)
-        self.claim(raw, fresh, hint, accept_changed_data, status, **(where if from_config else {}))
-        log = self.open_log(fresh)
-        if from_config:  # the run's config.yaml, once the log it belongs to is on disk
-            write_atomically(self.directory.path / CONFIG, yaml.safe_dump(raw, sort_keys=False))
-        self._start_search(log, self.directory.sequence, self.directory.annex)
-
-    def _start_search(self, log: SearchLog, sequence: int, annex: dict[str, Any] | None) -> None:
-        """The search of `log`, with the open iteration its last checkpoint (number
-        `sequence`, with `annex`) holds."""
-        self.search = AskTell(self.run.runner, log=log, stop=self.run.stop)
-        opened = _opened(self.directory, sequence, annex)
-        self.handed: dict[str, str] = {}
-        if opened is not None:
-            self.search.restore(opened["state"])
-            self.handed = opened["handed"]
+    def _start_search(self) -> None:
+        """The search of the log, with the open iteration its last checkpoint holds; the
+        run (its source) is built when the search needs it."""
+        opened = _opened(self.directory, self.directory.sequence, self.directory.annex)
+        state = None if opened is None else opened["state"]
+        self.search = AskTell.resume(lambda: self.run.runner, self.log, self.stop, state)
+        self.handed: dict[str, str] = {} if opened is None else opened["handed"]
 
     def save(self) -> None:
         """Keep what this command did: one checkpoint, with the open iteration (if any)."""
@@ -155,6 +123,23 @@ class Session(RunSession):
         one so far included (not the time its items waited for scores outside)."""
         before = (self.directory.manifest() or {}).get("search_seconds") or 0.0
         return float(before) + self.work_seconds()
+
+
+def _run_config(target: Path) -> Loaded:
+    """The config of the run in directory `target` (its `config.yaml`)."""
+    raw = read_yaml(target / CONFIG)
+    config = validate(raw, str(target / CONFIG), config_folder(target))
+    _refuse_scored(config, target)
+    return config, raw
+
+
+def _refuse_scored(config: RunConfig, target: Path) -> None:
+    """A ConfigError unless the scores of `config` come from outside."""
+    if not config.score.external:
+        raise ConfigError(
+            f"{target}: score.external is not true; a config with a score function runs "
+            "with `emb-opt run`"
+        )
 
 
 def _refuse_no_run(target: Path) -> None:
@@ -202,7 +187,7 @@ def ask(
         raise ConfigError(f"--format must be one of {known}, got {format!r}")
     if n is not None and n < 1:
         raise ConfigError(f"--n must be a positive number of items, got {n}")
-    with Session(target, ASK, wait, accept_changed_data) as session:
+    with Session.of(target, ASK, wait, accept_changed_data) as session:
         waiting = session.search.ask()
         fresh = [asked for asked in waiting if asked.id not in session.handed][:n]
         if fresh:
@@ -257,7 +242,7 @@ def tell(
         raise ConfigError("tell --replicate needs a scores file and takes no --proceed")
     if scores is None and not proceed:
         raise ConfigError("tell needs a scores file (or --proceed to go on without the rest)")
-    with Session(run, "emb-opt tell", wait, accept_changed_data) as session:
+    with Session.of(run, "emb-opt tell", wait, accept_changed_data) as session:
         if scores is None:
             return _proceed(session, yes)
         if replicate:

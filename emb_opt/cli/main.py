@@ -131,22 +131,22 @@ def version() -> str:
 def dispatch(args: argparse.Namespace) -> None:
     check_installed(args.command)  # before anything is written
     if args.command == "run":
-        from ..config import config_folder_on_path, load_config
+        from ..config import load_config
         from .outputs import finished_report, result_rows
         from .run import execute
 
         config, raw = load_config(args.config)
         args.run_directory = args.output or Path(config.output.dir)
-        with config_folder_on_path(args.config.absolute().parent):
-            log = execute(
-                config,
-                raw,
-                args.run_directory,
-                args.resume,
-                args.quiet,
-                args.wait,
-                args.accept_changed_data,
-            )
+        log = execute(
+            config,
+            raw,
+            args.run_directory,
+            args.resume,
+            args.quiet,
+            args.wait,
+            args.accept_changed_data,
+            folder=args.config.absolute().parent,
+        )
         say(finished_report(result_rows(log), args.run_directory))
     elif args.command == "demo":
         from .demo import run_demo
@@ -157,29 +157,27 @@ def dispatch(args: argparse.Namespace) -> None:
 
         say(summary(args.directory, args.top))
     elif args.command in ("ask", "tell", "status"):
-        from ..config import config_folder_on_path
         from . import asktell
 
         target = args.target if args.command == "ask" else args.directory
-        with config_folder_on_path(asktell.config_folder(target)):
-            if args.command == "ask":
-                accept = args.accept_changed_data
-                say(asktell.ask(target, args.n, args.format, args.wait, accept))
-            elif args.command == "tell":
-                say(
-                    asktell.tell(
-                        target,
-                        args.scores,
-                        args.partial,
-                        args.proceed,
-                        args.yes,
-                        args.wait,
-                        args.accept_changed_data,
-                        args.replicate,
-                    )
+        if args.command == "ask":
+            accept = args.accept_changed_data
+            say(asktell.ask(target, args.n, args.format, args.wait, accept))
+        elif args.command == "tell":
+            say(
+                asktell.tell(
+                    target,
+                    args.scores,
+                    args.partial,
+                    args.proceed,
+                    args.yes,
+                    args.wait,
+                    args.accept_changed_data,
+                    args.replicate,
                 )
-            else:
-                say(asktell.status(target))
+            )
+        else:
+            say(asktell.status(target))
     else:
         from .plots import write_plots
         from .rundir import RunDirectory

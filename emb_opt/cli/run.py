@@ -14,7 +14,7 @@ from .lock import RUN_WAIT
 from .outputs import LiveOutputs, run_figures
 from .progress import Progress
 from .rundir import RunDirectory
-from .session import RunSession
+from .session import Opening, RunSession
 from .stdout import say
 
 
@@ -26,9 +26,11 @@ def execute(
     quiet: bool = False,
     wait: float = RUN_WAIT,
     accept_changed_data: bool = False,
+    folder: Path | None = None,
 ) -> SearchLog:
     """Run (or continue) the search of `config` in `output`; write results, plots, manifest.
-    Another command writing `output` is waited for `wait` seconds at most.
+    Another command writing `output` is waited for `wait` seconds at most; the plugins of
+    `folder` (the config's) can be imported meanwhile.
 
     `--resume` refuses source data that changed since the run started, unless
     `accept_changed_data` (the manifest records it).
@@ -41,31 +43,24 @@ def execute(
             "score.external: this config's scores come from outside; hand out items with "
             "`emb-opt ask` and give their scores with `emb-opt tell`"
         )
-    with RunSession(RunDirectory(output)) as session:
-        run = session.build(config)  # opens the source: a config that cannot leaves no directory
-        fresh = None if resume else run.start_log()  # reads start.scores: no directory yet
-        session.directory.refuse_unfit(resume)  # before the lock (and maybe the directory) is made
-        session.read_source_data()  # data that cannot be read leaves no directory either
-        session.lock("emb-opt run --resume" if resume else "emb-opt run", wait)
-        session.claim(raw, fresh, "--resume", accept_changed_data)
+    command = "emb-opt run --resume" if resume else "emb-opt run"
+    opening = Opening(command, wait, folder, (config, raw), resume, "--resume", accept_changed_data)
+    with RunSession.open(RunDirectory(output), opening) as session:
         say(f"run directory: {session.directory.path.absolute()}")
-        return _run(session, fresh, quiet)
+        return _run(session, quiet)
 
 
-def _run(session: RunSession, fresh: SearchLog | None, quiet: bool) -> SearchLog:
-    """Search in the claimed directory (`fresh`: a new run's log, else the one there);
-    whatever stops it, the manifest says what."""
-    directory, log = session.directory, None
+def _run(session: RunSession, quiet: bool) -> SearchLog:
+    """Search in the opened directory; whatever stops it, the manifest says what."""
+    directory, log = session.directory, session.log
     try:
-        log = session.open_log(fresh)  # even a kill during the first iteration is resumable
         return _search(session, log, quiet)
     except SearchAborted as error:
         directory.checkpoint(error.log)
         directory.write_manifest({"status": f"failed: {error}", **run_figures(error.log)})
         raise
     except BaseException as error:
-        figures = {} if log is None else directory.keep_finished(log)
-        directory.write_manifest({"status": describe(error), **figures})
+        directory.write_manifest({"status": describe(error), **directory.keep_finished(log)})
         raise
     finally:
         directory.sync()

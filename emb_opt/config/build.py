@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from ..adapters.spec import SourceSpec
-from ..errors import ConfigError, UnknownIdError
+from ..errors import BackendError, ConfigError, UnknownIdError
 from ..executors import Executor, ExecutorSpec
 from ..log import SearchLog
 from ..masking import mask_config
@@ -19,6 +19,7 @@ from ..protocols import (
     Closable,
     DataSource,
     Fetchable,
+    Reopenable,
     Sampleable,
     Scannable,
     Searchable,
@@ -150,14 +151,25 @@ def build_run(config: RunConfig) -> Run:
         seed=config.seed,
         direction=config.score.direction,
     )
-    return Run(config, source, runner, config.stop.rule(config.start.count_budget))
+    return Run(config, source, runner, stop_rule(config))
 
 
-def open_source(spec: SourceSpec) -> Any:
-    """The backend's source for `spec`, able to open itself again in another process (by
-    connecting again like this, unless it travels by value or its backend knows better)."""
+def stop_rule(config: RunConfig) -> StopRule:
+    """When the search of `config` stops: its `stop` block (the scores known before the run
+    spending its budget with `start.count_budget`)."""
+    return config.stop.rule(config.start.count_budget)
+
+
+def open_source(spec: SourceSpec) -> DataSource:
+    """The backend's source for `spec`; a `Reopenable` one opens itself again in another
+    process by connecting again like this (unless it travels by value or its backend knows
+    better). A BackendError when the backend builds no `DataSource`."""
     source = backend_builder(spec.backend)(spec)
-    if hasattr(source, "offer_opener"):
+    if not isinstance(source, DataSource):
+        if isinstance(source, Closable):
+            source.close()
+        raise BackendError(lacks(f"source.backend {spec.backend!r}", source, DataSource))
+    if isinstance(source, Reopenable):
         source.offer_opener(functools.partial(open_source, spec))
     return source
 
@@ -171,15 +183,14 @@ def _rate_on_ray(update: Any, executor: ExecutorConfig) -> None:
         update.rating = RayRater(address=(executor.model_extra or {}).get("address"))
 
 
-def check_rating_source(update: Any, source: Any) -> None:
+def check_rating_source(update: Any, source: DataSource) -> None:
     """A guided strategy rating on Ray needs a source that other processes can open: a
     one-line BackendError now (naming why and what to do), not at its first pool round."""
     from ..update import GuidedUpdate
     from ..update.pool import RayRater
 
-    on_ray = isinstance(update, GuidedUpdate) and isinstance(update.rating, RayRater)
-    if on_ray and hasattr(source, "opener"):
-        source.opener()
+    if isinstance(update, GuidedUpdate) and isinstance(update.rating, RayRater):
+        RayRater.opener_of(source)
 
 
 def check_k_fits(source: Searchable, k: int, filtered: bool) -> None:

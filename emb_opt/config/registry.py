@@ -26,6 +26,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from ..adapters.backend import Backend, builtin_backends
+from ..adapters.spec import SourceSpec
 from ..errors import ConfigError
 from ..masking import mask_named
 from .import_path import not_found
@@ -124,7 +125,7 @@ def backends() -> dict[str, Backend | str]:
     return BACKENDS.paths()
 
 
-def backend_builder(name: str) -> Callable[..., Any]:
+def backend_builder(name: str) -> Callable[[SourceSpec], object]:
     """How a `source` block of backend `name` becomes a data source (its `connect`)."""
     found = BACKENDS.load(name)
     return found.connect if isinstance(found, Backend) else found

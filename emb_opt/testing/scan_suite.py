@@ -21,7 +21,7 @@ import pytest
 from ..adapters.base import SCAN_BATCH, ScanBatch, scan_to_items
 from ..errors import UnsupportedFilterError
 from ..filters import matches, parse
-from ..protocols import Partition
+from ..protocols import DataSource, Partition, Partitioned
 from .cases import FILTER_CASES, FilterCase
 from .corpus import RARE_BUCKET, TRICKY_STRINGS, ConformanceCorpus, query_batch
 
@@ -48,9 +48,16 @@ def accepted_ids(corpus: ConformanceCorpus, flt: Any) -> list[Any]:
     return [i for i, row in zip(corpus.ids, corpus.metadata) if matches(compiled, row)]
 
 
-def scanned(source: Any, batch_size: int, partition: Partition | None = None) -> list[ScanBatch]:
-    """Every batch of a scan (of one part), each checked for shape and size."""
-    batches = list(source.scan(batch_size, partition) if partition else source.scan(batch_size))
+def scanned(
+    source: DataSource, batch_size: int, partition: Partition | None = None
+) -> list[ScanBatch]:
+    """Every batch of a scan (of one part of a `Partitioned` source), each checked for shape
+    and size."""
+    if partition is None:
+        batches = list(source.scan(batch_size))
+    else:
+        assert isinstance(source, Partitioned), f"{type(source).__name__} is not Partitioned"
+        batches = list(source.scan(batch_size, partition))
     for batch in batches:
         n = len(batch.ids)
         assert 0 < n <= batch_size, f"batch of {n} rows for batch_size={batch_size}"
@@ -61,7 +68,9 @@ def scanned(source: Any, batch_size: int, partition: Partition | None = None) ->
     return batches
 
 
-def assert_scan_matches(corpus: ConformanceCorpus, source: Any, flt: Any, batch_size: int) -> None:
+def assert_scan_matches(
+    corpus: ConformanceCorpus, source: DataSource, flt: Any, batch_size: int
+) -> None:
     """The scan yields exactly the accepted items, with the corpus vectors and metadata."""
     expected = accepted_ids(corpus, flt)
     batches = scanned(source, batch_size)

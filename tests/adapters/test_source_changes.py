@@ -1,7 +1,7 @@
 """A database collection whose vectors changed beyond the first scan page is caught: every
-ask/tell checks 64 items sampled across the collection when the run started (fetched by id),
-and `status` says when the last check was and what it found. On embedded PostgreSQL +
-pgvector, LanceDB and embedded Chroma."""
+ask/tell that opens the source (a round begins or ends) checks 64 items sampled across the
+collection when the run started (fetched by id), and `status` says when the last check was
+and what it found. On embedded PostgreSQL + pgvector, LanceDB and embedded Chroma."""
 
 from __future__ import annotations
 
@@ -105,17 +105,21 @@ def test_vectors_changed_beyond_the_first_page_are_refused_and_status_says_so(
         )
     )
     run = tmp_path / "lab"
-    assert main(["ask", str(config), "--n", "2"]) == 0
+    assert main(["ask", str(config)]) == 0
+    plate = Path(capsys.readouterr().out.strip())
     recorded = json.loads((run / "manifest.json").read_text())["source_data"]
     assert len(recorded[f"collection {COLLECTION}"]["sampled_ids"]) == 64
     assert "unchanged at the last check" in status_line(run, capsys)
 
     change(database, first_page(config))
-    assert main(["ask", str(run), "--n", "2"]) == 2
+    ids = [line.split(",")[0] for line in plate.read_text().splitlines()[1:]]
+    scores = tmp_path / "scores.csv"
+    scores.write_text("id,score\n" + "".join(f"{id},0.5\n" for id in ids))
+    assert main(["tell", str(run), str(scores)]) == 2  # it ends the round: the source opens
     error = capsys.readouterr().err
     assert f"the source data changed: collection {COLLECTION}: of 64 items sampled" in error
     assert "refused: collection " in status_line(run, capsys)
-    assert main(["ask", str(run), "--n", "2", "--accept-changed-data"]) == 0
+    assert main(["tell", str(run), str(scores), "--accept-changed-data"]) == 0
     assert "accepted: collection " in status_line(run, capsys)
-    assert main(["ask", str(run), "--n", "2"]) == 0  # the data as it is now
+    assert main(["ask", str(run), "--n", "2"]) == 0  # a new round: the data as it is now
     assert "unchanged at the last check" in status_line(run, capsys)

@@ -187,29 +187,53 @@ def test_proceed_goes_on_without_the_items_still_waiting(tmp_path, capsys):
     assert asked and not asked & {str(item.id) for item in log.items.values()}  # asked once
 
 
-def test_a_run_whose_data_changed_is_refused_unless_accepted(tmp_path, capsys):
+def _run_over_files(tmp_path: Path, capsys) -> tuple[Path, Path]:
+    """An ask/tell run over an .npy file with its first round asked: (run, plate)."""
     np.save(tmp_path / "emb.npy", CORPUS.embeddings)
     config = write(tmp_path, "plate", external=True)
     document = yaml.safe_load(config.read_text())
     document["source"].update(data={"kind": "files", "embeddings": "emb.npy"}, filter=None)
     config.write_text(yaml.safe_dump(document))
-    ask(config, capsys)
-    run = tmp_path / "plate"
+    return tmp_path / "plate", Path(ask(config, capsys))
+
+
+def test_a_run_whose_data_changed_is_refused_unless_accepted(tmp_path, capsys):
+    run, plate = _run_over_files(tmp_path, capsys)
 
     def files() -> dict[Path, bytes]:
         return {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != MANIFEST}
 
+    scores = fill(plate)
     before = files()
     np.save(tmp_path / "emb.npy", CORPUS.embeddings[::-1])  # same shape, other rows
-    assert main(["ask", str(run)]) == 2
+    assert main(["tell", str(run), str(scores)]) == 2  # the round ends: the search reads data
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "source.data.embeddings: content changed" in err, err
     assert files() == before  # the manifest notes the refused check (for status), only that
     assert main(["status", str(run)]) == 0
     assert "refused: source.data.embeddings: content changed" in capsys.readouterr().out
-    ask(run, capsys, "--accept-changed-data")
+    assert main(["tell", str(run), str(scores), "--accept-changed-data"]) == 0
+    assert "iteration done" in capsys.readouterr().out
     manifest = json.loads((run / "manifest.json").read_text())
     assert "source.data.embeddings" in manifest["accepted_data_changes"][0]["changes"][0]
+
+
+def test_an_open_round_is_handed_out_and_told_without_reading_the_data(tmp_path, capsys):
+    """Asking for the items of an open round and telling scores that leave it open need no
+    source: they work with the data files gone (and so read none of them)."""
+    run, plate = _run_over_files(tmp_path, capsys)
+    rows = plate.read_text().splitlines()
+    first = plate.with_name("first.csv")
+    first.write_text("\n".join(rows[:6]) + "\n")  # 5 of the 12 items
+    (tmp_path / "emb.npy").rename(tmp_path / "away.npy")
+    assert main(["tell", str(run), str(fill(first))]) == 0
+    assert "told 5 score(s); 7 item(s) still waiting" in capsys.readouterr().out
+    assert ask(run, capsys) == "all 7 waiting items are out already (emb-opt status)"
+    assert main(["tell", str(run), str(fill(plate))]) == 2  # the round ends: the data is read
+    assert "emb.npy" in capsys.readouterr().err
+    (tmp_path / "away.npy").rename(tmp_path / "emb.npy")
+    assert main(["tell", str(run), str(fill(plate))]) == 0
+    assert "iteration done" in capsys.readouterr().out
 
 
 def write_rows(path: Path, rows: list[tuple]) -> Path:

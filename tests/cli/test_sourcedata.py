@@ -3,6 +3,7 @@ kept in the run directory while the files' identity (size, mtime, ctime, inode) 
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 
@@ -64,6 +65,20 @@ def test_a_changed_collection_names_what_changed(key):
     ]
 
 
+def scored(plate: str) -> str:
+    """The asked CSV `plate` with a score in each row."""
+    with open(plate, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["score"] = str(int(row["id"]) % 7 / 7)
+    filled = plate.removesuffix(".csv") + "-scored.csv"
+    with open(filled, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return filled
+
+
 def files_run(tmp_path):
     """An ask/tell config over `source.data` files (3000 x 16 and their metadata)."""
     config = write(tmp_path, "lab", external=True)
@@ -81,13 +96,14 @@ def test_unchanged_files_are_not_read_again_and_an_edit_is_still_refused(
 ):
     config = files_run(tmp_path)
     run = tmp_path / "lab"
-    assert main(["ask", str(config), "--n", "3"]) == 0
+    assert main(["ask", str(config)]) == 0
     assert (run / sourcedata.CACHE).exists()
+    plate = scored(capsys.readouterr().out.strip())
     hashed = []
     monkeypatch.setattr(
         sourcedata, "file_fingerprint", lambda path: hashed.append(path) or file_fingerprint(path)
     )
-    assert main(["ask", str(run), "--n", "3"]) == 0
+    assert main(["tell", str(run), plate]) == 0  # ends the round: opens the source
     assert hashed == []  # the kept fingerprint
     capsys.readouterr()
     metadata = tmp_path / "meta.jsonl"
@@ -95,7 +111,7 @@ def test_unchanged_files_are_not_read_again_and_an_edit_is_still_refused(
     text = metadata.read_text()
     metadata.write_text(text.replace("0.", "1.", 1))  # the same size
     os.utime(metadata, ns=(written, written))  # and mtime: only its ctime tells
-    assert main(["ask", str(run), "--n", "3"]) == 2
+    assert main(["ask", str(run), "--n", "3"]) == 2  # a new round opens the source
     error = capsys.readouterr().err
     assert "refused, the source data changed: source.data.metadata: content changed" in error
     assert metadata.resolve() in [path.resolve() for path in hashed]
@@ -163,7 +179,9 @@ def edit_between_samples(path, replace: bool) -> None:
 def test_a_big_file_changed_between_its_samples_is_caught(tmp_path, capsys, replace, says):
     config = big_files_run(tmp_path)
     run = tmp_path / "lab"
-    assert main(["ask", str(config), "--n", "3"]) == 0
+    assert main(["ask", str(config)]) == 0
+    plate = scored(capsys.readouterr().out.strip())
+    assert main(["tell", str(run), plate]) == 0  # the next ask opens a round
     before = sourcedata.file_fingerprint(tmp_path / "emb.npy")
     edit_between_samples(tmp_path / "emb.npy", replace)
     assert sourcedata.file_fingerprint(tmp_path / "emb.npy")["sha256"] == before["sha256"]

@@ -163,3 +163,93 @@ def test_the_old_homes_of_moved_errors_still_work():
         emb_opt.StateError,
         emb_opt.RunDirectoryBusy,
     )
+
+
+PACKAGE = Path(emb_opt.__file__).parent
+RETURNS_A_SOURCE = (
+    r"\w*source\w*|opener|connect\w*|\w*_builder|_itself|_open_narrowed|_owning|close_also"
+)
+SOURCE_TYPED_ANY = [  # a source (or what opens one) typed Any: DataSource or a tier instead
+    re.compile(r"\b\w*(source|opener|adapter)\w*\s*:\s*Any\b"),
+    re.compile(r"\b\w*(source|opener|connect)\w*\s*:\s*Callable\[[^\]]*\],\s*Any\]"),
+    re.compile(rf"def ({RETURNS_A_SOURCE})\(.*->\s*Any\b"),
+    re.compile(rf"def ({RETURNS_A_SOURCE})\(.*->\s*Callable\[[^\]]*\],\s*Any\]"),
+]
+
+
+def _package_lines():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            yield f"{path.relative_to(PACKAGE)}:{number}", line
+
+
+def test_no_capability_is_probed_with_hasattr():
+    assert [where for where, line in _package_lines() if "hasattr(" in line] == []
+
+
+def test_no_source_is_typed_any():
+    found = [
+        f"{where}: {line.strip()}"
+        for where, line in _package_lines()
+        if any(pattern.search(line) for pattern in SOURCE_TYPED_ANY)
+    ]
+    assert found == []
+
+
+class Unreopenable(SearchOnly):
+    """A scannable source that cannot be opened in another process."""
+
+    def scan(self, batch_size=8192):
+        return self.source.scan(batch_size)
+
+    def count(self):
+        return self.source.count()
+
+
+def test_rating_on_ray_refuses_a_source_other_processes_cannot_open(numpy_source):
+    from emb_opt.config.build import check_rating_source
+    from emb_opt.errors import BackendError
+    from emb_opt.update import GuidedUpdate
+    from emb_opt.update.pool import RayRater
+
+    update = GuidedUpdate(rating=RayRater())
+    check_rating_source(update, numpy_source)  # travels by value: fine
+    with pytest.raises(BackendError) as refused:
+        check_rating_source(update, Unreopenable(numpy_source))
+    assert str(refused.value) == (
+        "rating on Ray: Unreopenable cannot be opened again in another process "
+        "(it does not implement Reopenable: opener, offer_opener)"
+    )
+
+
+def test_a_backend_that_builds_no_data_source_is_refused_in_one_line(tmp_path, monkeypatch):
+    """A third-party backend (an installed entry point) whose builder returns a search-only
+    source: refused when the source is opened, naming the backend and what is missing."""
+    from emb_opt.adapters.spec import SourceSpec
+    from emb_opt.config.build import open_source
+    from emb_opt.errors import BackendError
+
+    (tmp_path / "search_only_backend.py").write_text(
+        "class Found:\n"
+        "    dimension = 2\n"
+        "    def __call__(self, queries):\n"
+        "        return []\n"
+        "def build(spec):\n"
+        "    return Found()\n"
+    )
+    info = tmp_path / "search_only_backend-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: search-only-backend\nVersion: 1.0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[emb_opt.adapters]\nsearchonly = search_only_backend:build\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = SourceSpec(backend="searchonly", k=1)
+    with pytest.raises(BackendError) as refused:
+        open_source(spec)
+    assert str(refused.value) == (
+        "source.backend 'searchonly': Found cannot serve as a data source (it does not "
+        "implement DataSource: __call__, dimension, scan, count, close)"
+    )

@@ -12,11 +12,20 @@ from __future__ import annotations
 
 import itertools
 import weakref
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ...checks import check_count, check_positive_int
 from ...errors import BackendError, missing_dependency
-from ...protocols import Closable, Partition, Partitioned
+from ...protocols import (
+    Closable,
+    DataSource,
+    Partition,
+    Partitioned,
+    Reopenable,
+    Scannable,
+    lacks,
+)
 from .rating import RatingJob, rate_all
 from .shortlist import Shortlist, merge
 
@@ -29,7 +38,7 @@ class Rater(Protocol):
         """How many parts are rated at once (what a round's time divides by)."""
         ...
 
-    def shortlist(self, source: Any, job: RatingJob) -> Shortlist: ...
+    def shortlist(self, source: Scannable, job: RatingJob) -> Shortlist: ...
 
     def close(self) -> None: ...
 
@@ -40,9 +49,9 @@ class KnownParts:
     of the collection even when it grows."""
 
     def __init__(self) -> None:
-        self._found: tuple[Any, int, list[Partition]] | None = None  # (source ref, count, parts)
+        self._found: tuple[weakref.ref[Scannable], int, list[Partition]] | None = None
 
-    def of(self, source: Any, count: int) -> list[Partition]:
+    def of(self, source: Scannable, count: int) -> list[Partition]:
         """The source's partitions (the whole scan as one part when it cannot split)."""
         if self._found is None or self._found[0]() is not source or self._found[1] != count:
             parts = source.partitions(count) if isinstance(source, Partitioned) else [Partition(0)]
@@ -59,7 +68,7 @@ class InProcessRater:
         self.partitions = check_positive_int("partitions", partitions)
         self._parts = KnownParts()
 
-    def shortlist(self, source: Any, job: RatingJob) -> Shortlist:
+    def shortlist(self, source: Scannable, job: RatingJob) -> Shortlist:
         return rate_all(source, job, self._parts.of(source, self.partitions))
 
     def close(self) -> None:
@@ -97,7 +106,8 @@ class RayRater:
         self.max_retries = check_count("max_retries", max_retries)
         self.init_kwargs = dict(init_kwargs or {})
         self._started_ray = False
-        self._opened: tuple[Any, Any] | None = None  # (source ref, its opener in the store)
+        # the source, and its opener in Ray's object store
+        self._opened: tuple[weakref.ref[Scannable], Any] | None = None
 
     @property
     def workers(self) -> int:
@@ -106,7 +116,7 @@ class RayRater:
         ray = self._ray()
         return max(1, int(ray.cluster_resources().get("CPU", 1) // (self.num_cpus or 1)))
 
-    def shortlist(self, source: Any, job: RatingJob) -> Shortlist:
+    def shortlist(self, source: Scannable, job: RatingJob) -> Shortlist:
         ray = self._ray()
         workers = self.workers
         parts = self._parts.of(source, self.partitions or 4 * workers)
@@ -159,16 +169,23 @@ class RayRater:
             self._opened = None
         return ray
 
-    def _opener_ref(self, source: Any) -> Any:
+    def _opener_ref(self, source: Scannable) -> Any:
         """The source's opener in the object store, sent once for the whole run."""
         if self._opened is None or self._opened[0]() is not source:
             import ray
 
-            self._opened = (weakref.ref(source), ray.put(source.opener()))
+            self._opened = (weakref.ref(source), ray.put(self.opener_of(source)))
         return self._opened[1]
 
+    @staticmethod
+    def opener_of(source: Scannable) -> Callable[[], DataSource]:
+        """How a Ray task opens `source`: a BackendError, naming why, when none can."""
+        if not isinstance(source, Reopenable):
+            raise BackendError(lacks("rating on Ray", source, Reopenable))
+        return source.opener()
 
-def _rate_part(opener: Any, partition: Partition, job: RatingJob) -> Shortlist:
+
+def _rate_part(opener: Callable[[], DataSource], partition: Partition, job: RatingJob) -> Shortlist:
     """In a Ray worker: open the source, rate one part, close it."""
     source = opener()
     try:

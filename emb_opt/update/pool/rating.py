@@ -11,11 +11,11 @@ import ast
 import dataclasses
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from ...protocols import SCAN_BATCH, Partition, ScanBatch
+from ...protocols import SCAN_BATCH, Partition, Partitioned, ScanBatch, Scannable
 from .. import acquisition as acq
 from ..inputs import ModelInputs
 from ..regressors import RandomFeatureEnsemble
@@ -114,12 +114,14 @@ class RatingJob:
             kept = found if kept is None else merge([kept, found], self.size)
         return kept if kept is not None else Shortlist.empty(0, self.model.weights.shape[1])
 
-    def rate_partition(self, source: Any, partition: Partition) -> Shortlist:
+    def rate_partition(self, source: Scannable, partition: Partition) -> Shortlist:
         """The shortlist of one part of `source`'s scan (a part without bounds: all of it,
-        so a plain `Scannable` source works too)."""
+        so a plain `Scannable` source works too; a part with bounds came from a
+        `Partitioned` one)."""
         if partition.bounds is None:
             return self.rate(source.scan(self.batch_size), partition.number)
-        return self.rate(source.scan(self.batch_size, partition), partition.number)
+        parted = cast(Partitioned, source)  # only a Partitioned source gives parts bounds
+        return self.rate(parted.scan(self.batch_size, partition), partition.number)
 
 
 def _top_rows(value: np.ndarray, size: int) -> np.ndarray:
@@ -132,7 +134,7 @@ def _top_rows(value: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([above, ties])
 
 
-def rate_all(source: Any, job: RatingJob, partitions: Collection[Partition]) -> Shortlist:
+def rate_all(source: Scannable, job: RatingJob, partitions: Collection[Partition]) -> Shortlist:
     """Rate every part in this process, one after another, and merge."""
     found = [job.rate_partition(source, p) for p in partitions]
     return merge(found, job.size) if found else Shortlist.empty(0, job.model.weights.shape[1])
