@@ -24,7 +24,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .adapters.base import INT64, scan_to_items
+from .adapters.base import INT64, VectorDataSource, scan_to_items
+from .adapters.remote import RemoteDataSource
 from .errors import ConfigError
 from .protocols import Fetchable, Narrowable, lacks
 from .schemas import Item
@@ -95,7 +96,7 @@ def fetch_known(
     else:
         found = _by_key(source, texts, key, f"{where} (key: {key})", batch)
     what = "id" if key is None else f"{key} value"
-    outside = " (or fails the source's filter)" if getattr(source, "has_filter", False) else ""
+    outside = " (or fails the source's filter)" if _filtered(source) else ""
     missing = [text for text in texts if text not in found]
     if len(missing) == len(texts):
         raise ConfigError(
@@ -188,13 +189,18 @@ def _in_filter(key: str, wanted: dict[tuple[str, Any], list[str]]) -> dict[str, 
     return {"$or": [{key: {"$in": texts}}, {key: {"$in": whole}}]}
 
 
+def _filtered(source: object) -> bool:
+    """Does `source` apply a metadata filter?"""
+    return isinstance(source, VectorDataSource) and source.has_filter
+
+
 def _field(item: Item, key: str, source: object) -> Any:
     """The item's value of `key`: in its metadata, or the item itself when the source keeps
     it under that key."""
     data = item.data or {}
     if key in data:
         return data[key]
-    return item.item if getattr(source, "item_key", None) == key else None
+    return item.item if isinstance(source, RemoteDataSource) and source.item_key == key else None
 
 
 def _match_key(value: Any) -> tuple[str, Any]:
