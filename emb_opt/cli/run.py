@@ -11,7 +11,7 @@ from ..errors import ConfigError, SearchAborted
 from ..log import SearchLog
 from .interrupts import describe
 from .lock import RUN_WAIT
-from .outputs import LiveOutputs, run_figures
+from .outputs import LiveOutputs
 from .progress import Progress
 from .rundir import RunDirectory
 from .session import Opening, RunSession
@@ -55,9 +55,9 @@ def _run(session: RunSession, quiet: bool) -> SearchLog:
     directory, log = session.directory, session.log
     try:
         return _search(session, log, quiet)
-    except SearchAborted as error:
-        directory.checkpoint(error.log)
-        directory.write_manifest({"status": f"failed: {error}", **run_figures(error.log)})
+    except SearchAborted as error:  # the half-done iteration is dropped, as after a kill
+        figures = directory.keep_finished(error.log)
+        directory.write_manifest({"status": f"failed: {error}", **figures})
         raise
     except BaseException as error:
         directory.write_manifest({"status": describe(error), **directory.keep_finished(log)})
