@@ -11,7 +11,7 @@ from ..errors import ConfigError, SearchAborted
 from ..log import SearchLog
 from .interrupts import describe
 from .lock import RUN_WAIT
-from .outputs import LiveOutputs, run_figures
+from .outputs import LiveOutputs
 from .progress import Progress
 from .rundir import RunDirectory
 from .session import RunSession
@@ -59,9 +59,9 @@ def _run(session: RunSession, fresh: SearchLog | None, quiet: bool) -> SearchLog
     try:
         log = session.open_log(fresh)  # even a kill during the first iteration is resumable
         return _search(session, log, quiet)
-    except SearchAborted as error:
-        directory.checkpoint(error.log)
-        directory.write_manifest({"status": f"failed: {error}", **run_figures(error.log)})
+    except SearchAborted as error:  # the half-done iteration is dropped, as after a kill
+        figures = directory.keep_finished(error.log)
+        directory.write_manifest({"status": f"failed: {error}", **figures})
         raise
     except BaseException as error:
         figures = {} if log is None else directory.keep_finished(log)

@@ -348,6 +348,27 @@ def test_an_interrupt_keeps_what_finished_and_the_run_resumes(
     assert results(out) == straight_results(config, tmp_path, capsys)
 
 
+def test_a_run_stopped_by_a_failing_call_resumes_to_the_uninterrupted_results(
+    write_config, tmp_path, monkeypatch, capsys
+):
+    """A score call that fails mid-iteration (a timeout, a service down): the half-done
+    iteration is not kept, nor the strategy state its choice left, so the run resumed (with
+    a longer timeout, another service) equals the uninterrupted one."""
+    guided = {"update": {"name": "guided", "batch": 12, "queries": 6, "initial": 12}}
+    config = write_config(
+        score={"function": "bad_plugins:tripping_target"}, strategy={**guided, "prune": None}
+    )
+    trip = bad_plugins.Trip(at=3, error=ValueError("the model server is down"))
+    monkeypatch.setattr(bad_plugins, "TRIP", trip)
+    code, err = cli(capsys, "run", str(config), "--quiet")
+    assert code == 1
+    one_line(err, "raised ValueError: the model server is down", "; continue with --resume")
+    assert SearchLog.load(tmp_path / "out" / "log").counters.iterations == 2
+    monkeypatch.setattr(bad_plugins, "TRIP", None)
+    assert cli(capsys, "run", str(config), "--resume", "--quiet") == (0, "")
+    assert results(tmp_path / "out") == straight_results(config, tmp_path, capsys)
+
+
 def test_a_base_exception_from_the_update_function_names_it(write_config, tmp_path, capsys):
     config = write_config(strategy={"update": "bad_plugins:panicking_update", "prune": None})
     code, err = cli(capsys, "run", str(config), "--quiet")
