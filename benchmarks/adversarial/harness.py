@@ -64,6 +64,14 @@ class Done:
                 kept.append(line)
         return kept
 
+    def trouble(self) -> str:
+        """What its `kind` says: how it hung, or the last line of its traceback."""
+        if self.code is None:
+            return f"did not end (killed with its group); it said: {self.said()}"
+        if self.left:
+            return f"{self.left} process(es) of its group outlived it (killed)"
+        return f"traceback: {self.err.strip().splitlines()[-1][:300]}"
+
     def said(self) -> str:
         """What it said last on stderr (for a note), else on stdout, else its exit code."""
         lines = self.lines() or self.out.strip().splitlines()
@@ -244,9 +252,9 @@ def refusal(done: Done, *names: str) -> tuple[str, str]:
     `names`; else hang or traceback, `wrong` if it succeeded, `other` if its error is unclear."""
     kind = done.kind()
     if kind:
-        return kind, done.said()
+        return kind, done.trouble()
     if done.code == 0:
-        return "wrong", f"accepted: {done.out.strip()[-200:]!r}"
+        return "wrong", f"accepted: {done.said()}"
     lines = done.lines()
     missing = [name for name in names if not any(name in line for line in lines)]
     if len(lines) != 1 or missing:

@@ -28,6 +28,7 @@ class Interrupter:
     def __init__(self, ctx: Pass, seed: int) -> None:
         self.ctx, self.rng = ctx, random.Random(seed)
         self.counts: Counter[str] = ctx.cached.setdefault("interruptions", Counter())
+        self.troubles: list[str] = []  # the hangs and tracebacks of its commands
 
     def command(
         self, run: Path, *args: str, chance: float, longest: float, cwd: Path
@@ -54,6 +55,8 @@ class Interrupter:
             how = None
         if how:
             self.counts[how] += 1
+        if done.kind():
+            self.troubles.append(f"{args[0]} ({how or 'not interrupted'}): {done.trouble()}")
         return done, how
 
 
@@ -95,6 +98,7 @@ def _run(ctx: Pass, seed: int) -> Case:
             kind, notes = worst(kind, "other"), [*notes, f"dead end: {done.said()}"]
             shutil.rmtree(out, ignore_errors=True)
             resume, tried_other = False, False
+    notes += interrupter.troubles
     return _compared(ctx, "run", seed, kind, notes, results(out), expected)
 
 
@@ -137,7 +141,7 @@ def _ask_tell(ctx: Pass, seed: int) -> Case:
         if done.code != 0:
             kind, notes = worst(kind, "other"), [*notes, f"tell: {done.said()}"]
     checked, note = told_check(run, told)
-    kind, notes = worst(kind, checked), [*notes, *([note] if note else [])]
+    kind, notes = worst(kind, checked), [*notes, *([note] if note else []), *interrupter.troubles]
     return _compared(ctx, "ask/tell", seed, kind, notes, results(run), expected)
 
 

@@ -122,13 +122,13 @@ def huge_tell_file(ctx: Pass) -> list[Case]:
     what = f"{rows:,} rows ({size:.0f} MB)"
     kind, note = refusal(refused, str(huge.name))
     if kind == "ok" and refused.peak_mb > HUGE_MB:
-        kind, note = "other", f"refused, peak {refused.peak_mb:.0f} MB"
+        kind, note = "other", "refused, memory beyond bound"
     cases = [Case("huge-tell", f"{what}, refused", kind, f"{note} (peak {refused.peak_mb:.0f} MB)")]
     kind = "other" if problems > PROBLEMS_MB else (refused.kind() or "ok")
     cases.append(Case("huge-tell", f"{what}, problems file", kind, f"{problems:.1f} MB"))
     kind, note = told_check(run, told) if partial.code == 0 else ("other", partial.said())
     if kind == "ok" and partial.peak_mb > HUGE_MB:
-        kind, note = "other", "told"
+        kind, note = "other", "told, memory beyond bound"
     note = f"{note or 'told'} (peak {partial.peak_mb:.0f} MB)"
     cases.append(Case("huge-tell", f"{what}, --partial", worst(kind, partial.kind()), note))
     return cases

@@ -47,8 +47,10 @@ def lock_removed_mid_tell(ctx: Pass) -> list[Case]:
             kind, note = worst(kind, "other"), f"the second tell failed: {dones[1].said()}"
         if status.code != 0 and not status.kind():
             kind, note = "lost", f"the run is unreadable: {status.said()}"
+        troubles = [done.trouble() for done in [*dones, status] if done.kind()]
         kind = worst(kind, *(done.kind() for done in [*dones, status]))
-        cases.append(Case("lock", f"rep {rep + 1}", kind, note or "both told, each score once"))
+        note = "; ".join([note or "both told, each score once", *troubles])
+        cases.append(Case("lock", f"rep {rep + 1}", kind, note))
     return cases
 
 
