@@ -18,7 +18,7 @@ from urllib.parse import quote, quote_plus
 
 from .context import Pass
 from .harness import Case, worst
-from .lab import write_config
+from .lab import SOURCE, write_config
 
 USER, VARIABLE = "alice", "ADV_SECRET_VARIABLE"
 
@@ -148,7 +148,7 @@ def echoed_secrets(ctx: Pass) -> list[Case]:
                 given = blocks(redirected or echoing.url, secret)
                 source_url = given.pop("source_url", None)
                 if source_url:
-                    given["source"] = {**_source(), "url": source_url}
+                    given["source"] = {**SOURCE, "url": source_url}
                 config = write_config(
                     folder / "config.yaml",
                     folder / "run",
@@ -163,12 +163,6 @@ def echoed_secrets(ctx: Pass) -> list[Case]:
         note = f"leaked in {', '.join(found[:4])}" if found else f"masked ({run.said()})"
         cases.append(Case("secrets", name, worst(kind, run.kind(), inspect.kind()), note))
     return cases
-
-
-def _source() -> dict[str, Any]:
-    from .lab import SOURCE
-
-    return dict(SOURCE)
 
 
 def _leaks(folder: Path, secret: str, texts: dict[str, str]) -> list[str]:
