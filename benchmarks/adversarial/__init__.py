@@ -38,7 +38,7 @@ ROWS = [  # (short name, the issue's row, the cases)
     ("reason", "a tell row with a score and a reason", score_and_reason),
     ("huge-tell", "a 100 MB tell file", huge_tell_file),
     ("sources", "source data changed (big file, database, status)", changed_sources),
-    ("misc", "--wait, flock, soft lock, configs, SIGTERM, another run's plate", odds_and_ends),
+    ("misc", "--wait, flock, soft lock, configs, SIGTERM (x2), another run's plate", odds_and_ends),
     (
         "interrupts",
         "kill -9 / SIGTERM of run, ask, tell at random points, resumed",

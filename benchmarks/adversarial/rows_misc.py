@@ -31,7 +31,7 @@ def odds_and_ends(ctx: Pass) -> list[Case]:
         _no_locks(ctx),
         _soft_lock_of_a_dead_host(ctx),
         *_configs(ctx),
-        _sigterm_during_a_stuck_call(ctx),
+        *(_sigterm_during_a_stuck_call(ctx, retries) for retries in (0, 3)),
         _plate_of_another_run(ctx),
     ]
 
@@ -99,14 +99,14 @@ def _configs(ctx: Pass) -> list[Case]:
     return cases
 
 
-def _sigterm_during_a_stuck_call(ctx: Pass) -> Case:
-    """SIGTERM while an HTTP call hangs: one line, no asyncio noise, no traceback; the run
-    resumed (the service answering again) equals the uninterrupted one."""
+def _sigterm_during_a_stuck_call(ctx: Pass, retries: int) -> Case:
+    """SIGTERM while an HTTP call hangs (`retries` allowed): one line, no asyncio noise, no
+    traceback; the run resumed (the service answering again) equals the uninterrupted one."""
     _, expected = ctx.straight()
-    folder = ctx.dir("misc-sigterm")
-    name = "SIGTERM during a stuck HTTP call"
+    folder = ctx.dir(f"misc-sigterm-{retries}")
+    name = f"SIGTERM during a stuck HTTP call, retries {retries}"
     with _hanging_at(ctx, 3, 60.0) as stuck:
-        executor = {"kind": "http", "url": stuck.url, "timeout": 120, "retries": 0}
+        executor = {"kind": "http", "url": stuck.url, "timeout": 120, "retries": retries}
         config = write_config(folder / "run.yaml", folder / "out", executor=executor)
         run = ctx.commands.start("run", str(config), "--quiet", cwd=folder)
         bound = time.monotonic() + ctx.commands.timeout
