@@ -11,6 +11,7 @@ protocols and test a tier with `isinstance(source, Tier)`; they never import an 
     Narrowable           narrowed: the same source with a further filter (to scan a subset)
     Partitioned          partitions: a scan in disjoint parts
     Reopenable           opener, offer_opener: opens again in another process (a Ray worker)
+    Describable          stored_fields, scan(fields=...): what it stores beside the vectors
     Closable             close: release the backend
     DataSource           Searchable + Scannable + Closable: what a configured backend builds
 
@@ -43,6 +44,7 @@ class ScanBatch(NamedTuple):
     embeddings: np.ndarray
     items: list[Any] | None = None
     metadata: list[dict[str, Any] | None] | None = None
+    columns: dict[str, np.ndarray] | None = None  # a projected scan's fields (`Describable`)
 
 
 @runtime_checkable
@@ -137,6 +139,36 @@ class Reopenable(Protocol):
         ...
 
 
+class StoredField(NamedTuple):
+    """One field stored beside the vectors, as the source reports it."""
+
+    name: str
+    kind: str  # "number", "vector" (a fixed-length list of numbers), "text" or "other"
+    width: int  # numbers per item: 1 for a number, the length of a vector, 0 otherwise
+    present: float  # share of the sampled items that hold it
+    distinct: int  # distinct values among the sampled items that hold it
+    sampled: int  # how many items were sampled
+
+
+@runtime_checkable
+class Describable(Protocol):
+    """Reports what it stores beside the vectors, and reads chosen fields as columns."""
+
+    def stored_fields(self) -> list[StoredField]:
+        """The fields stored beside the vectors (from the schema and a sample of items)."""
+        ...
+
+    def scan(
+        self,
+        batch_size: int = SCAN_BATCH,
+        partition: Partition | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> Iterator[ScanBatch]:
+        """A scan; with `fields`, each batch's `columns` holds those fields as float64
+        arrays ((n,) or (n, width), NaN where an item lacks one) and `metadata` is None."""
+        ...
+
+
 @runtime_checkable
 class Closable(Protocol):
     """Holds a backend to release."""
@@ -158,6 +190,7 @@ _ABILITIES: dict[type, tuple[str, str]] = {
     Narrowable: ("narrow its filter", "narrowed"),
     Partitioned: ("scan in partitions", "partitions, scan(partition=...)"),
     Reopenable: ("be opened again in another process", "opener, offer_opener"),
+    Describable: ("describe its stored fields", "stored_fields, scan(fields=...)"),
     Closable: ("be closed", "close"),
     DataSource: ("serve as a data source", "__call__, dimension, scan, count, close"),
 }
