@@ -236,8 +236,10 @@ class GuidedUpdate(Strategy):
         if self.fields_read is None or len(memory) >= RECHOOSE * self.fields_read.scored:
             columns = self._candidate_columns(self.context.data(memory.keys()))
             choice = self.choice or model_choice.FIXED
+            # its own draws, so a search that reads no field is the search without fields
+            rng = np.random.default_rng([self.context.seed, len(memory)])
             self.fields_read = field_choice.choose(
-                memory.embeddings, columns, memory.scores, self.rng, choice.width, choice.alpha
+                memory.embeddings, columns, memory.scores, rng, choice.width, choice.alpha
             )
         return self.fields_read.fields
 
