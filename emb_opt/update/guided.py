@@ -237,7 +237,8 @@ class GuidedUpdate(Strategy):
             columns = self._candidate_columns(self.context.data(memory.keys()))
             choice = self.choice or model_choice.FIXED
             # its own draws, so a search that reads no field is the search without fields
-            rng = np.random.default_rng([self.context.seed, len(memory)])
+            seed = self.context.seed if self.seed is None else self.seed
+            rng = np.random.default_rng([seed, len(memory)])
             self.fields_read = field_choice.choose(
                 memory.embeddings, columns, memory.scores, rng, choice.width, choice.alpha
             )
