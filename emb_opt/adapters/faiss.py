@@ -160,7 +160,7 @@ class FaissDataSource(RowDataSource):
     ) -> tuple[np.ndarray, np.ndarray]:
         return search_index(self.index, queries, self.k, allowed, self.exact_below)
 
-    def _fetch(self, rows: Rows, distances: np.ndarray) -> QueryHits:
+    def _fetch(self, rows: Rows, distances: np.ndarray, metadata: bool = True) -> QueryHits:
         if self.embeddings is not None:
             vectors = self.embeddings[rows]
         elif isinstance(rows, slice):
@@ -169,7 +169,7 @@ class FaissDataSource(RowDataSource):
             vectors = (
                 self.index.reconstruct_batch(rows) if len(rows) else np.empty((0, self.dimension))
             )
-        return self.rows.hits(rows, distances, vectors)
+        return self.rows.hits(rows, distances, vectors, metadata)
 
 
 def connect(source: SourceSpec) -> FaissDataSource:
