@@ -7,9 +7,10 @@ for `fetch` `_find`, one read of the matching items among some ids (`_id_key` sa
 values can be its ids, and how it compares them); `_partition_bounds` splits a scan into
 parts that other processes read (`Partitioned`). `_scan(..., fields=...)` reads only some
 metadata keys where the backend can (a projected scan, whose values this class turns into
-columns), and `_declared_fields` gives the kinds its schema declares to `stored_fields`. A backend with a native filter implements
-`_compile`, which the base class calls once the adapter is built (its `__init__` has
-returned, so the schema is known) and whenever `narrowed` gives a copy a further filter:
+columns), and `_declared_fields` gives the kinds its schema declares to `stored_fields`.
+A backend with a native filter implements `_compile`, which the base class calls once the
+adapter is built (its `__init__` has returned, so the schema is known) and whenever
+`narrowed` gives a copy a further filter:
 `native_filter` holds the result before any search, scan, count or fetch, and an adapter
 has no call to forget (`_filter_compiled` builds what depends on it, e.g. statements). The
 base class validates the arguments, short-circuits a filter that can match nothing, applies

@@ -143,9 +143,10 @@ def read_column(values: Sequence[Any], shape: Shape | None = None) -> Column:
 
 def field_error(name: str, item_id: Any, value: Any, shape: Shape | None) -> FieldError:
     """The error for item `item_id`'s value of field `name`, which is not of `shape`."""
-    expected = {None: "a number or a list of numbers", (): "a number"}.get(
-        shape, f"a list of {shape[0] if shape else 0} numbers"
-    )
+    if shape is None:
+        expected = "a number or a list of numbers"
+    else:
+        expected = f"a list of {shape[0]} numbers" if shape else "a number"
     also = "" if shape is None else ", as the field holds on other items"
     return FieldError(
         f"field {name!r} of item {item_id!r} holds {show(value)}: expected {expected}{also}"

@@ -74,7 +74,7 @@ class RowTable:
         self.metadata = metadata
         self._columns = columns
         self._cached: tuple[Filter, np.ndarray] | None = None
-        self._values = values or partial(_field_values, metadata or [None] * n)
+        self._values = values or partial(_field_values, metadata, n)
         self._numbers: dict[str, Column] = {}
 
     def rows_of(self, ids: Sequence[Any]) -> list[int]:
@@ -136,8 +136,12 @@ class RowTable:
         return column.values[rows]
 
 
-def _field_values(metadata: Sequence[Mapping[str, Any] | None], name: str) -> list[Any]:
-    """Field `name` of every metadata row (None where missing)."""
+def _field_values(
+    metadata: Sequence[Mapping[str, Any] | None] | None, n: int, name: str
+) -> list[Any]:
+    """Field `name` of the `n` metadata rows (None where missing; no metadata: in all)."""
+    if metadata is None:
+        return [None] * n
     return [row.get(name) if row is not None else None for row in metadata]
 
 
