@@ -109,6 +109,8 @@ class FaissDataSource(RowDataSource):
     matching at most `exact_below` rows is searched exactly over those rows.
     """
 
+    fetch_skips_metadata = True
+
     def __init__(
         self,
         index: Any,

@@ -45,6 +45,8 @@ class HuggingFaceDataSource(RowDataSource):
     bar per call.
     """
 
+    fetch_skips_metadata = True
+
     def __init__(
         self,
         dataset: Any,

@@ -57,6 +57,8 @@ class NumpyDataSource(RowDataSource):
     product for "ip" (smaller is always closer).
     """
 
+    fetch_skips_metadata = True
+
     def __init__(
         self,
         embeddings: np.ndarray,

@@ -101,7 +101,7 @@ class RowTable:
     def hits(
         self, rows: Rows, distances: np.ndarray, embeddings: np.ndarray, metadata: bool = True
     ) -> QueryHits:
-        """Hits at the given rows, with their side data (without metadata unless `metadata`).
+        """Hits at the given rows, with their side data (the metadata only if `metadata`).
 
         For a slice, `embeddings` may be a view of the source's matrix: it is handed out
         read-only.
@@ -153,6 +153,7 @@ class RowDataSource(VectorDataSource):
 
     rows: RowTable
     sent_by_value = True
+    fetch_skips_metadata: bool = False  # `_fetch` takes metadata=False (not building it)
 
     @abstractmethod
     def _nearest(
@@ -161,9 +162,17 @@ class RowDataSource(VectorDataSource):
         """(distances, rows) of shape (n_queries, k), nearest first, row -1 where none."""
 
     @abstractmethod
-    def _fetch(self, rows: Rows, distances: np.ndarray, metadata: bool = True) -> QueryHits:
-        """The hits at `rows` (flat array or slice), in one batched read (without their
-        metadata unless `metadata`)."""
+    def _fetch(self, rows: Rows, distances: np.ndarray) -> QueryHits:
+        """The hits at `rows` (flat array or slice), in one batched read."""
+
+    def _fetch_without_metadata(self, rows: Rows) -> QueryHits:
+        """The hits at `rows` for a projected scan, whose fields come from the cached
+        columns: `_fetch(..., metadata=False)` when the subclass's `_fetch` can skip
+        building the metadata (`fetch_skips_metadata`), else `_fetch`'s."""
+        distances = np.zeros(row_count(rows))
+        if self.fetch_skips_metadata:
+            return self._fetch(rows, distances, metadata=False)  # type: ignore[call-arg]
+        return self._fetch(rows, distances)
 
     def _allowed(self) -> np.ndarray | None:
         return self.rows.allowed(self.filter) if self.has_filter else None
@@ -231,7 +240,7 @@ class RowDataSource(VectorDataSource):
     ) -> Iterator[ScanBatch]:
         """Rows without their metadata, and slices of the fields' cached columns."""
         for rows in self._row_batches(batch_size, bounds):
-            hits = self._fetch(rows, np.zeros(row_count(rows)), metadata=False)
+            hits = self._fetch_without_metadata(rows)._replace(metadata=None)
             columns = {name: self.rows.numbers(name, rows) for name in names}
             yield to_scan_batch(hits, self.dimension, columns)
 
