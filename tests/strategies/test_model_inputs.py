@@ -102,5 +102,5 @@ def test_a_source_without_metadata_is_a_clear_error():
 
 @pytest.mark.parametrize("fields", ["potency", [""], [3]])
 def test_bad_fields_are_rejected(fields):
-    with pytest.raises(ValueError, match="fields must be .auto. or a list of field names"):
+    with pytest.raises(ValueError, match=r"fields must be 'auto' or a list of field names"):
         GuidedUpdate(fields=fields)
