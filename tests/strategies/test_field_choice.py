@@ -7,8 +7,13 @@ import logging
 import numpy as np
 import pytest
 
-from emb_opt.protocols import StoredField
+from emb_opt.adapters.numpy import NumpyDataSource
+from emb_opt.protocols import SCAN_BATCH, StoredField
+from emb_opt.runner import Runner
+from emb_opt.stopping import StopRule
+from emb_opt.update import GuidedUpdate
 from emb_opt.update.field_choice import FieldChoice, candidates, choose
+from emb_opt.utils import build_batch_from_items
 
 N, DIM = 800, 16
 
@@ -87,3 +92,68 @@ def test_the_choice_is_logged_with_its_held_out_figures(scored, caplog):
 
 def test_a_choice_read_back_from_a_checkpoint_holds_a_tuple():
     assert FieldChoice(["a", "b"], 0.5, 0.4, 10).fields == ("a", "b")  # type: ignore[arg-type]
+
+
+# --- in a search over a real source -------------------------------------------------------
+
+
+class RecordingSource(NumpyDataSource):
+    """A numpy source that notes which fields each scan read."""
+
+    def scan(self, batch_size=SCAN_BATCH, partition=None, fields=None):
+        self.reads.append(None if fields is None else tuple(fields))
+        return super().scan(batch_size, partition, fields=fields)
+
+
+def collection(stored: str, n: int = 3000):
+    """Embeddings that say little of the score; the score is `potency` (stored when
+    `stored` says so) plus a little of the embedding; noise fields stored beside it."""
+    rng = np.random.default_rng(11)
+    embeddings = rng.standard_normal((n, 8)).astype(np.float32)
+    potency = rng.standard_normal(n)
+    scores = potency + 0.3 * embeddings[:, 0]
+    noise = {"price": rng.lognormal(3, 1, n), "batch": rng.integers(1, 30, n)}
+    metadata = [
+        {"name": f"m{i}"}
+        | ({"potency": float(potency[i])} if stored == "potency" else {})
+        | {key: float(values[i]) for key, values in noise.items()}
+        for i in range(n)
+    ]
+    source = RecordingSource(embeddings, k=10, metadata=metadata)
+    source.reads = []
+    return source, scores
+
+
+def guided_search(source, scores, fields, mode="pool"):
+    update = GuidedUpdate(batch=25, initial=50, mode=mode, fields=fields, features=128, seed=0)
+
+    def score(items):
+        return [float(scores[int(item.id)]) for item in items]
+
+    runner = Runner(source, None, score, None, update, seed=0)
+    start = build_batch_from_items(source.sample(4, seed=1))
+    _, log = runner.search(start, 30, verbose=False, stop=StopRule(max_score_calls=300))
+    return update, log
+
+
+@pytest.mark.parametrize("mode", ["pool", "neighbourhood"])
+def test_a_search_whose_stored_fields_carry_nothing_is_the_search_without_fields(mode):
+    source, scores = collection(stored="noise only")
+    chosen, log = guided_search(source, scores, "auto", mode)
+    _, without = guided_search(source, scores, [], mode)
+    assert set(chosen.candidates) == {"price", "batch"}  # not the text field "name"
+    assert chosen.fields_read is not None and chosen.fields_read.fields == ()
+    assert list(log.items) == list(without.items)
+
+
+def test_a_pool_round_scans_only_the_fields_the_model_reads_and_scores_whole_items():
+    source, scores = collection(stored="potency")
+    update, log = guided_search(source, scores, "auto")
+    assert update.fields_read is not None and update.fields_read.fields == ("potency",)
+    assert {read for read in source.reads if read} == {("potency",)}
+    scored = [item for item in log.items.values() if item.score is not None]
+    assert all(set(item.data) == {"name", "potency", "price", "batch"} for item in scored)
+    top = set(np.argsort(-scores)[:30].tolist())
+    found = len(top & {int(item.id) for item in scored})
+    _, blind = guided_search(source, scores, [])
+    assert found >= len(top & {int(i.id) for i in blind.items.values() if i.score is not None}) + 5
