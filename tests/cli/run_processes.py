@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,6 +27,14 @@ def start_command(
     calling `preexec_fn` first, e.g. to set a limit) that can import the modules beside this
     file; stderr is piped, and stdout unless `stdout` says otherwise (stdin if `stdin`)."""
     env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+    def prepare() -> None:
+        # a test run started in the background (`cmd &`) ignores SIGINT, and so would the
+        # command: Python then installs no KeyboardInterrupt handler
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if preexec_fn is not None:
+            preexec_fn()
+
     return subprocess.Popen(
         [sys.executable, "-m", module, *args],
         env=env,
@@ -33,7 +42,7 @@ def start_command(
         stdin=stdin,
         stdout=stdout,
         stderr=subprocess.PIPE,
-        preexec_fn=preexec_fn,
+        preexec_fn=prepare,
         text=True,
     )
 
