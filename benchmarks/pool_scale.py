@@ -3,6 +3,8 @@
     python -m benchmarks.pool_scale                       # smoke run: 10^6 items, every mode
     python -m benchmarks.pool_scale --sizes 1e6,1e7,1e8 --modes inprocess,ray1,ray2 \\
         --out benchmarks/results/pool_scale.md
+    python -m benchmarks.pool_scale --sizes 1e6,1e7 --modes fields \\
+        --out benchmarks/results/pool_scale_fields.md  # a model that reads stored fields
 
 A round is `rater.shortlist(source, RatingJob(...))`: scan N x 64 float32 items, predict
 them with a `RandomFeatureEnsemble` (512 landmarks, 8 heads) fitted to 3,000 scored items,
@@ -13,6 +15,13 @@ task maps the file again by its path. Modes: `inprocess` (`InProcessRater`), `ra
 (a local Ray cluster started with `ray.init(num_cpus=1|2)`, timed apart, and
 `RayRater(workers=1|2)`; restarted between them). Each mode runs two rounds: the first also
 starts Ray's worker processes, the second is the steady state the throughput is taken from.
+
+Mode `fields` rates with a model that also reads two numbers stored beside each vector
+(`FIELDS`, kept as one metadata dict per item, as a collection of molecules keeps its
+descriptors): the round scans with `scan(fields=FIELDS)`, a column projection, and appends the
+fields' columns, standardised, to the embeddings; its floor is `predict` over those inputs
+already built in memory. Its first round also makes the source's column of each field (once:
+later rounds and projections slice it).
 
 Every process rates on one thread. The floor is the model's own `predict`, one thread, over
 the first `--floor-items` items already in memory, in batches of the scan's size. items/s/core
@@ -38,8 +47,9 @@ import numpy as np
 import psutil
 
 from emb_opt.adapters.numpy import NumpyDataSource
+from emb_opt.protocols import ScanBatch
 from emb_opt.update.pool import InProcessRater, RatingJob, RayRater, ScoredIds, Shortlist
-from emb_opt.update.regressors import RandomFeatureEnsemble
+from emb_opt.update.regressors import RandomFeatureEnsemble, median_distance
 
 DIMENSION = 64
 CHUNK = 1 << 20  # rows generated (and floor-predicted) at a time; chunk i is seeded (SEED, i)
@@ -47,7 +57,8 @@ SEED = 0
 SCORED = 3_000
 SHORTLIST = 500
 CACHE = Path.home() / ".cache" / "emb_opt_bench" / "pool_scale"
-MODES = ("inprocess", "ray1", "ray2")
+MODES = ("inprocess", "ray1", "ray2", "fields")
+FIELDS = ("logp", "weight")  # the stored numbers the model of mode `fields` reads
 GB = 1e9
 
 
@@ -215,12 +226,17 @@ def check_same(rows: list[Row], scored: np.ndarray) -> None:
         raise AssertionError("the shortlist holds a scored id or has the wrong length")
 
 
-def table_lines(size: int, fl: tuple[int, float, float], rows: list[Row]) -> list[str]:
+def table_lines(
+    size: int,
+    fl: tuple[int, float, float],
+    rows: list[Row],
+    floor: str = "floor: `predict` in memory",
+) -> list[str]:
     counted, fl_seconds, fl_cpu = fl
     fl_rate, fl_cpu_rate = counted / fl_seconds, counted / fl_cpu
     projected = "*" if counted < size else ""  # the time for `size` items at the floor's rate
     lines = [
-        f"| {size:,} | floor: `predict` in memory | | | {fl_seconds * size / counted:.1f}"
+        f"| {size:,} | {floor} | | | {fl_seconds * size / counted:.1f}"
         f"{projected} | {fl_rate:,.0f} | {fl_cpu_rate:,.0f} | 1.00 / 1.00 | | |"
     ]
     for row in rows:
@@ -260,6 +276,105 @@ def load() -> str:
     return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} cores"
 
 
+def field_values(n: int) -> np.ndarray:
+    """(n, 2) seeded values of `FIELDS`: a logP-like number and a molecular-weight-like one."""
+    rng = np.random.default_rng([SEED, 2])
+    return np.column_stack([rng.standard_normal(n), rng.uniform(100, 600, n)])
+
+
+@dataclass(frozen=True)
+class FieldInputs:
+    """The model's inputs: the embedding, then the fields' columns standardised on the
+    scored items and weighed like the embedding (as `GuidedUpdate(fields=...)` does)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, points: np.ndarray, columns: np.ndarray) -> FieldInputs:
+        typical = median_distance(points, np.random.default_rng(0))
+        spread = columns.std(axis=0)
+        spread[spread == 0] = 1.0
+        return cls(columns.mean(axis=0), typical / np.sqrt(2 * columns.shape[1]) / spread)
+
+    def __call__(self, embeddings: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        block = ((columns - self.mean) * self.scale).astype(np.float32)
+        return np.hstack([embeddings, block])
+
+
+def fields_job(items: np.ndarray, values: np.ndarray) -> tuple[RatingJob, FieldInputs, np.ndarray]:
+    """The job of a round whose model reads the fields, after `SCORED` random items (and
+    those items' ids)."""
+    rng = np.random.default_rng(SEED + 1)
+    scored = np.sort(rng.choice(len(items), SCORED, replace=False))
+    points, columns = np.asarray(items[scored]), values[scored]
+    inputs = FieldInputs.fit(points, columns)
+    scores = -((points - points[0]) ** 2).sum(axis=1) + 10 * columns[:, 0]
+    model = RandomFeatureEnsemble.fit(inputs(points, columns), scores, rng)
+    ids = ScoredIds.from_keys(repr(int(i)) for i in scored)
+    return RatingJob(model, "greedy", 1.0, SHORTLIST, ids), inputs, scored
+
+
+def fields_round(source: NumpyDataSource, job: RatingJob, inputs: FieldInputs) -> Round:
+    """One round rating a projected scan: the fields read as columns, appended to the
+    embeddings, predicted."""
+
+    def batches() -> Any:
+        for batch in source.scan(job.batch_size, fields=FIELDS):
+            columns = np.column_stack([batch.columns[name] for name in FIELDS])
+            yield ScanBatch(batch.ids, inputs(batch.embeddings, columns))
+
+    with Sampler(workers=False) as sampler:
+        cpu, began = time.process_time(), time.perf_counter()
+        found = job.rate(batches())
+        seconds = time.perf_counter() - began
+    cpu = time.process_time() - cpu - sampler.cpu
+    return Round(seconds, cpu, sampler.driver_peak, 0, found)
+
+
+def fields_floor(
+    path: Path, values: np.ndarray, inputs: FieldInputs, job: RatingJob, limit: int
+) -> tuple[int, float, float]:
+    """(items, seconds, CPU seconds) of `predict` over the first `limit` items' inputs (the
+    embeddings and the fields), built in memory before the clock starts."""
+    items = np.load(path, mmap_mode="r")
+    n = min(len(items), limit)
+    seconds = cpu = 0.0
+    for start in range(0, n, CHUNK):
+        stop = min(start + CHUNK, n)
+        block = inputs(np.array(items[start:stop]), values[start:stop])  # read, not timed
+        began, began_cpu = time.perf_counter(), time.process_time()
+        for first in range(0, len(block), job.batch_size):
+            job.model.predict(block[first : first + job.batch_size])
+        seconds += time.perf_counter() - began
+        cpu += time.process_time() - began_cpu
+    return n, seconds, cpu
+
+
+def run_fields(size: int, path: Path, floor_items: int) -> tuple[list[str], list[str]]:
+    """The table lines and notes of mode `fields` at `size` items."""
+    values = field_values(size)
+    began = time.perf_counter()
+    metadata = [dict(zip(FIELDS, row)) for row in values.tolist()]
+    built = time.perf_counter() - began
+    job, inputs, scored = fields_job(np.load(path, mmap_mode="r"), values)
+    fl = fields_floor(path, values, inputs, job, floor_items)
+    source = NumpyDataSource(np.load(path, mmap_mode="r"), metadata=metadata)
+    row = Row(size, "fields", 1)
+    row.rounds = [fields_round(source, job, inputs) for _ in range(2)]
+    check_same([row], scored)
+    began = time.perf_counter()
+    read = sum(len(batch.ids) for batch in source.scan(job.batch_size, fields=FIELDS))
+    scan_seconds = time.perf_counter() - began
+    lines = table_lines(size, fl, [row], floor="floor: `predict` of embeddings + fields")
+    notes = [
+        f"fields at {size:,}: {len(FIELDS)} numbers per item in {size:,} metadata dicts (made "
+        f"in {built:.0f} s, not timed); round 1 also makes their columns; a projected scan "
+        f"alone (no model) reads {read:,} items in {scan_seconds:.1f} s"
+    ]
+    return lines, notes
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1e6", help="comma-separated, e.g. 1e6,1e7,1e8")
@@ -286,11 +401,17 @@ def main(argv: list[str] | None = None) -> None:
         size_gb = path.stat().st_size / GB
         notes.append(f"{size:,} x {DIMENSION}: {size_gb:.1f} GB .npy, {built}")
         print(notes[-1], flush=True)
+        if "fields" in modes:
+            found, said = run_fields(size, path, int(args.floor_items))
+            print("\n".join(found), flush=True)
+            lines, notes = lines + found, notes + said
+        if not set(modes) - {"fields"}:
+            continue
         job, scored = rating_job(np.load(path, mmap_mode="r"))
         fl = floor(path, job, int(args.floor_items))
         source = NumpyDataSource(np.load(path, mmap_mode="r"))
         rows = []
-        for mode in modes:
+        for mode in (mode for mode in modes if mode != "fields"):
             rows.append(run_mode(mode, size, source, job))
             print(table_lines(size, fl, rows)[-1], flush=True)
         check_same(rows, scored)

@@ -13,6 +13,7 @@ from .errors import (
     CallTimedOut,
     ConfigError,
     EmbOptError,
+    FieldError,
     FilterError,
     LockUnavailable,
     LogError,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from .log import SearchLog as SearchLog
     from .protocols import Closable as Closable
     from .protocols import DataSource as DataSource
+    from .protocols import Describable as Describable
     from .protocols import Fetchable as Fetchable
     from .protocols import Narrowable as Narrowable
     from .protocols import Partition as Partition
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from .protocols import Sampleable as Sampleable
     from .protocols import Scannable as Scannable
     from .protocols import Searchable as Searchable
+    from .protocols import StoredField as StoredField
     from .runner import Runner as Runner
     from .schemas import Batch as Batch
     from .schemas import DataSourceResponse as DataSourceResponse
@@ -77,7 +80,7 @@ _ADAPTERS = {
 }
 # any other name -> its module in emb_opt, imported on first use
 _PROTOCOLS = "Closable DataSource Fetchable Narrowable Partition Partitioned Sampleable Scannable"
-_PROTOCOLS += " Reopenable Searchable"
+_PROTOCOLS += " Reopenable Searchable Describable StoredField"
 _NAMES = {
     **dict.fromkeys(["Asked", "AskTell"], "asktell"),
     "SearchLog": "log",
@@ -117,7 +120,9 @@ __all__ = [
     "ConfigError",
     "DataSource",
     "DataSourceResponse",
+    "Describable",
     "EmbOptError",
+    "FieldError",
     "Fetchable",
     "Narrowable",
     "FilterError",
@@ -143,6 +148,7 @@ __all__ = [
     "StateError",
     "StopRule",
     "Strategy",
+    "StoredField",
     "UnknownIdError",
     "UnsupportedFilterError",
     "build_batch_from_embeddings",

@@ -5,6 +5,7 @@
     │   └── UnsupportedFilterError (NotImplementedError)
     ├── ConfigError (ValueError)               an invalid run configuration
     ├── UnknownIdError (ValueError)            ids a source does not hold (`fetch`)
+    ├── FieldError (ValueError)                a stored field read as numbers holds other values
     ├── LogError (ValueError)                  a log on disk that cannot be read back
     ├── StateError (ValueError)                a strategy state that cannot be saved or read
     ├── PluginError (RuntimeError)             a plugin misbehaved or failed
@@ -73,6 +74,11 @@ class UnknownIdError(EmbOptError, ValueError):
     def __init__(self, message: str, ids: list[Any] | None = None) -> None:
         super().__init__(message)
         self.ids = list(ids or [])
+
+
+class FieldError(EmbOptError, ValueError):
+    """A stored field read as numbers (`scan(fields=...)`) holds a value that is no number
+    or list of numbers of the field's length; the message names the field, item and value."""
 
 
 class LogError(EmbOptError, ValueError):

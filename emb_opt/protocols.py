@@ -10,13 +10,15 @@ protocols and test a tier with `isinstance(source, Tier)`; they never import an 
     Scannable            scan, count: every item that passes the filter
     Narrowable           narrowed: the same source with a further filter (to scan a subset)
     Partitioned          partitions: a scan in disjoint parts
+    Describable          stored_fields, scan(fields=...): what it stores beside the vectors
     Reopenable           opener, offer_opener: opens again in another process (a Ray worker)
     Closable             close: release the backend
     DataSource           Searchable + Scannable + Closable: what a configured backend builds
 
 The built-in adapters are all of `DataSource`, `Sampleable`, `Fetchable`, `Narrowable`,
-`Partitioned` and `Reopenable`. Their `fetch` answers only for items that pass the source's
-filter: an id whose item the filter rejects is unknown, as one the collection lacks.
+`Partitioned`, `Describable` and `Reopenable`. Their `fetch` answers only for items that pass
+the source's filter: an id whose item the filter rejects is unknown, as one the collection
+lacks.
 """
 
 from __future__ import annotations
@@ -37,12 +39,27 @@ class ScanBatch(NamedTuple):
     `ids`, `items` and `metadata` hold what a kNN hit for the same item carries (`items` /
     `metadata` are None when the source has none); `embeddings` is an (n, dimension)
     float32 matrix, possibly a read-only view of the source's storage (copy to write).
+    A scan projected on some fields (`scan(fields=...)`, `Describable`) has no `metadata`
+    but `columns`: per field a float64 array, (n,) for a number field or (n, width) for a
+    vector field, NaN where an item lacks the field.
     """
 
     ids: list[Any]
     embeddings: np.ndarray
     items: list[Any] | None = None
     metadata: list[dict[str, Any] | None] | None = None
+    columns: dict[str, np.ndarray] | None = None
+
+
+class StoredField(NamedTuple):
+    """One field stored beside the vectors, as the source reports it."""
+
+    name: str
+    kind: str  # "number" | "vector" (fixed-length list of numbers) | "text" | "other"
+    width: int  # numbers per item: 1 for "number", the length for "vector", 0 otherwise
+    present: float  # share of the sampled items that hold it (not None), 0..1
+    distinct: int  # distinct values among the sampled items that hold it
+    sampled: int  # how many items were sampled
 
 
 @runtime_checkable
@@ -123,6 +140,27 @@ class Partitioned(Protocol):
 
 
 @runtime_checkable
+class Describable(Protocol):
+    """Reports what it stores beside the vectors and reads chosen fields as columns."""
+
+    def stored_fields(self) -> list[StoredField]:
+        """Every field of a sample of the items the filter accepts: its kind, width, and
+        how often and how variously the sample holds it."""
+        ...
+
+    def scan(
+        self,
+        batch_size: int = SCAN_BATCH,
+        partition: Partition | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> Iterator[ScanBatch]:
+        """The scan (of `partition`); with `fields`, each batch holds those fields as
+        float64 `columns` (NaN where missing) and no `metadata`. A value that is no number
+        or list of numbers of one length is a ValueError naming the field and the value."""
+        ...
+
+
+@runtime_checkable
 class Reopenable(Protocol):
     """Opens again in another process, e.g. a Ray worker rating a part of its scan."""
 
@@ -157,6 +195,7 @@ _ABILITIES: dict[type, tuple[str, str]] = {
     Scannable: ("scan items", "scan, count"),
     Narrowable: ("narrow its filter", "narrowed"),
     Partitioned: ("scan in partitions", "partitions, scan(partition=...)"),
+    Describable: ("report its stored fields", "stored_fields, scan(fields=...)"),
     Reopenable: ("be opened again in another process", "opener, offer_opener"),
     Closable: ("be closed", "close"),
     DataSource: ("serve as a data source", "__call__, dimension, scan, count, close"),

@@ -5,9 +5,12 @@ An adapter subclasses `VectorDataSource` and implements `dimension` and `_search
 database call for all queries, for streaming every matching item `_scan` and `_count`, and
 for `fetch` `_find`, one read of the matching items among some ids (`_id_key` says which
 values can be its ids, and how it compares them); `_partition_bounds` splits a scan into
-parts that other processes read (`Partitioned`). A backend with a native filter implements
-`_compile`, which the base class calls once the adapter is built (its `__init__` has
-returned, so the schema is known) and whenever `narrowed` gives a copy a further filter:
+parts that other processes read (`Partitioned`). `_scan(..., fields=...)` reads only some
+metadata keys where the backend can (a projected scan, whose values this class turns into
+columns), and `_declared_fields` gives the kinds its schema declares to `stored_fields`.
+A backend with a native filter implements `_compile`, which the base class calls once the
+adapter is built (its `__init__` has returned, so the schema is known) and whenever
+`narrowed` gives a copy a further filter:
 `native_filter` holds the result before any search, scan, count or fetch, and an adapter
 has no call to forget (`_filter_compiled` builds what depends on it, e.g. statements). The
 base class validates the arguments, short-circuits a filter that can match nothing, applies
@@ -32,9 +35,10 @@ from ..checks import check_positive_int
 from ..errors import UnknownIdError
 from ..filters import FALSE, TRUE, Filter, parse
 from ..filters.ir import and_
-from ..protocols import SCAN_BATCH, Partition, ScanBatch
+from ..protocols import SCAN_BATCH, Partition, ScanBatch, StoredField
 from ..protocols import DataSource as DataSource  # its home before emb_opt.protocols
 from ..schemas import DataSourceResponse, Item, Query
+from .fields import FIELD_SAMPLE, ColumnReader, Declared, check_fields, declared_shapes, profile
 from .names import encodable
 
 METRICS = ("l2", "cosine", "ip")
@@ -102,6 +106,7 @@ class VectorDataSource(ABC, metaclass=_CompiledOnceBuilt):
     metric: str = "l2"
     max_k: int | None = None  # the most results per query the engine answers
     fetch_batch: int = FETCH_BATCH  # ids per read of `fetch` (and per `_find` call)
+    field_sample: int = FIELD_SAMPLE  # items `stored_fields` profiles
     _id_kind: type | None = None  # the type of every id (int or str), if the backend has one
     # another process gets a copy (pickled) rather than opening it again (in-process sources)
     sent_by_value: ClassVar[bool] = False
@@ -228,22 +233,64 @@ class VectorDataSource(ABC, metaclass=_CompiledOnceBuilt):
         return view
 
     def scan(
-        self, batch_size: int = SCAN_BATCH, partition: Partition | None = None
+        self,
+        batch_size: int = SCAN_BATCH,
+        partition: Partition | None = None,
+        fields: Sequence[str] | None = None,
     ) -> Iterator[ScanBatch]:
         """Every item the filter accepts (in `partition`, or in the whole collection), once
         each, in batches of at most `batch_size`.
 
-        Batches are never empty. `scan_to_items` turns one into `Item`s.
+        Batches are never empty. `scan_to_items` turns one into `Item`s. With `fields`, a
+        column projection: each batch has no `metadata` but `columns`, those fields as
+        float64 (NaN where an item lacks one), read without the rest of the payload where
+        the backend can; a value that is no number (or list of numbers of the field's
+        length) is a `FieldError` naming the field, the item and the value.
         """
         batch_size = check_positive_int("batch_size", batch_size)
+        names = None if fields is None else check_fields(fields)
         if self._empty:
             return iter(())
         bounds = None if partition is None else partition.bounds
+        if names is not None:
+            return self._scan_columns(batch_size, bounds, names)
         return (
             to_scan_batch(hits, self.dimension)
             for hits in self._scan(batch_size, bounds)
             if len(hits.ids)
         )
+
+    def _scan_columns(
+        self, batch_size: int, bounds: Any, names: tuple[str, ...]
+    ) -> Iterator[ScanBatch]:
+        """The projected scan: pages of `_scan` reading only `names`, as columns."""
+        reader = ColumnReader(names, declared_shapes(self._declared_fields()))
+        for hits in self._scan(batch_size, bounds, names):
+            if len(hits.ids):
+                columns = reader(hits.ids, hits.metadata)
+                yield to_scan_batch(hits._replace(metadata=None), self.dimension, columns)
+
+    def stored_fields(self) -> list[StoredField]:
+        """What the items the filter accepts store beside their vectors, by field name: its
+        kind ("number", "vector" (a list of numbers of one length), "text" or "other"),
+        width, and in a sample of `field_sample` items how many hold it and how many
+        distinct values. Kinds come from the backend's schema where it has one, else from
+        the sampled values. One or two database reads."""
+        rows = [] if self._empty else self._field_rows(self.field_sample)
+        return profile(rows, self._declared_fields())
+
+    def _field_rows(self, n: int) -> Sequence[Mapping[str, Any] | None]:
+        """The metadata of about `n` items the filter accepts: by default those of the first
+        scan batch (one read; a source whose `sample` is cheap samples)."""
+        batch = next(self.scan(n), None)
+        if batch is None:
+            return []
+        return batch.metadata if batch.metadata is not None else [None] * len(batch.ids)
+
+    def _declared_fields(self) -> Declared:
+        """The metadata fields the backend's schema declares: name -> (kind, width, None
+        when the sample gives it); by default none (the sample says)."""
+        return {}
 
     def count(self) -> int:
         """How many items the filter accepts (what a full `scan` yields)."""
@@ -275,9 +322,13 @@ class VectorDataSource(ABC, metaclass=_CompiledOnceBuilt):
         if self._opener is None and not self.sent_by_value:
             self._opener = opener
 
-    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
+    def _scan(
+        self, batch_size: int, bounds: Any = None, fields: tuple[str, ...] | None = None
+    ) -> Iterator[QueryHits]:
         """Pages of at most `batch_size` matching items (distances unused) within the part
-        `bounds` (None: everywhere), honouring the filter."""
+        `bounds` (None: everywhere), honouring the filter; with `fields`, whose metadata
+        holds those keys only where the backend can read only them (more is fine: the
+        projection picks them)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement scan")
 
     def _partition_bounds(self, count: int) -> list[Any]:
@@ -393,14 +444,18 @@ def scan_to_items(batch: ScanBatch, rows: Sequence[int] | None = None) -> list[I
     return _trusted_items(batch.ids, batch.embeddings, batch.items, batch.metadata, None)
 
 
-def to_scan_batch(hits: QueryHits, dimension: int) -> ScanBatch:
-    """A scan batch from hits: float32 (n, dimension) embeddings, metadata as kNN items hold it."""
+def to_scan_batch(
+    hits: QueryHits, dimension: int, columns: dict[str, np.ndarray] | None = None
+) -> ScanBatch:
+    """A scan batch from hits: float32 (n, dimension) embeddings, metadata as kNN items hold
+    it (and the `columns` of a projected scan)."""
     metadata = hits.metadata
     return ScanBatch(
         ids=list(hits.ids),
         embeddings=np.asarray(hits.embeddings, dtype=np.float32).reshape(-1, dimension),
         items=list(hits.items) if hits.items is not None else None,
         metadata=[_metadata(row) for row in metadata] if metadata is not None else None,
+        columns=columns,
     )
 
 

@@ -220,7 +220,12 @@ class ChromaDataSource(RemoteDataSource):
         """Offset ranges `(start, stop)` of near-equal numbers of matching records."""
         return even_bounds(self._count(), count)
 
-    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
+    def _scan(
+        self, batch_size: int, bounds: Any = None, fields: tuple[str, ...] | None = None
+    ) -> Iterator[QueryHits]:
+        """Pages of `get`. Chroma returns whole metadatas (its `include` names parts of a
+        record, not keys): a projected scan reads them all, and the base class picks
+        `fields` after reading."""
         for result in self._pages(batch_size, self._include, bounds):
             yield self._got_to_hits(result)
 

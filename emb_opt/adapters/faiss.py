@@ -109,6 +109,8 @@ class FaissDataSource(RowDataSource):
     matching at most `exact_below` rows is searched exactly over those rows.
     """
 
+    fetch_skips_metadata = True
+
     def __init__(
         self,
         index: Any,
@@ -160,7 +162,7 @@ class FaissDataSource(RowDataSource):
     ) -> tuple[np.ndarray, np.ndarray]:
         return search_index(self.index, queries, self.k, allowed, self.exact_below)
 
-    def _fetch(self, rows: Rows, distances: np.ndarray) -> QueryHits:
+    def _fetch(self, rows: Rows, distances: np.ndarray, metadata: bool = True) -> QueryHits:
         if self.embeddings is not None:
             vectors = self.embeddings[rows]
         elif isinstance(rows, slice):
@@ -169,7 +171,7 @@ class FaissDataSource(RowDataSource):
             vectors = (
                 self.index.reconstruct_batch(rows) if len(rows) else np.empty((0, self.dimension))
             )
-        return self.rows.hits(rows, distances, vectors)
+        return self.rows.hits(rows, distances, vectors, metadata)
 
 
 def connect(source: SourceSpec) -> FaissDataSource:

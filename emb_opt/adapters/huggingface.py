@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,6 +13,7 @@ from ..errors import missing_dependency
 from .backend import Backend
 from .base import QueryHits
 from .faiss import metric_name, search_index
+from .fields import VECTOR, Declared, arrow_kind
 from .rows import RowDataSource, Rows, RowTable, row_positions
 from .servers import adapter_options
 from .spec import SourceSpec
@@ -42,6 +44,8 @@ class HuggingFaceDataSource(RowDataSource):
     FAISS index under the dataset directly, not `Dataset.search_batch`, which prints a progress
     bar per call.
     """
+
+    fetch_skips_metadata = True
 
     def __init__(
         self,
@@ -88,11 +92,18 @@ class HuggingFaceDataSource(RowDataSource):
             c for c in table.column_names if c not in (self.embedding_key, item_key, id_key)
         ]
         self.table = table
+        fields = table.select(self.metadata_keys)
         self.rows = RowTable(
             table.num_rows,
             ids=table.column(id_key).to_pylist() if id_key else None,
-            columns=Columns.from_arrow(table.select(self.metadata_keys)),
+            columns=Columns.from_arrow(fields),
+            values=functools.partial(_arrow_values, fields),
         )
+
+    def _declared_fields(self) -> Declared:
+        """The kinds of the metadata columns' Arrow types."""
+        schema = self.table.schema
+        return {name: arrow_kind(schema.field(name).type) for name in self.metadata_keys}
 
     @property
     def dimension(self) -> int:
@@ -103,7 +114,7 @@ class HuggingFaceDataSource(RowDataSource):
     ) -> tuple[np.ndarray, np.ndarray]:
         return search_index(self.index, queries, self.k, allowed)
 
-    def _fetch(self, rows: Rows, distances: np.ndarray) -> QueryHits:
+    def _fetch(self, rows: Rows, distances: np.ndarray, metadata: bool = True) -> QueryHits:
         if isinstance(rows, slice):
             fetched = self.table.slice(rows.start, rows.stop - rows.start)
         else:
@@ -117,8 +128,29 @@ class HuggingFaceDataSource(RowDataSource):
             distances=distances,
             embeddings=_embedding_matrix(fetched.column(self.embedding_key)),
             items=fetched.column(self.item_key).to_pylist() if self.item_key else None,
-            metadata=fetched.select(self.metadata_keys).to_pylist(),
+            metadata=fetched.select(self.metadata_keys).to_pylist() if metadata else None,
         )
+
+
+def _arrow_values(table: Any, name: str) -> Any:
+    """Column `name` of an Arrow table: a float64 array for numbers (NaN: null), an (n,
+    width) one for fixed-size lists of numbers without nulls, else Python values."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if name not in table.column_names:
+        return [None] * table.num_rows
+    column = table.column(name).combine_chunks()
+    kind = column.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        numbers = pc.cast(column, pa.float64(), safe=False).fill_null(np.nan)
+        return numbers.to_numpy(zero_copy_only=False)
+    fixed = pa.types.is_fixed_size_list(kind) and arrow_kind(kind)[0] == VECTOR
+    if fixed and not column.null_count:
+        flat = column.flatten()
+        if not flat.null_count:
+            return flat.to_numpy(zero_copy_only=False).astype(np.float64).reshape(len(column), -1)
+    return column.to_pylist()
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from ..filters import FALSE, Filter
 from ..filters.to_lance import lance_columns, lance_filter, render_lance, sql_literal
 from .backend import Backend
 from .base import MATCHES_NOTHING, QueryHits, VectorDataSource, check_metric, id_bounds, slice_hits
+from .fields import Declared, arrow_kind
 from .names import LANCEDB
 from .remote import (
     LoaderCalls,
@@ -175,9 +176,18 @@ class LanceDataSource(RemoteDataSource):
         bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
         return [slice_hits(hits, start, end) for start, end in pairwise(bounds)]
 
+    def _declared_fields(self) -> Declared:
+        """The kinds of the metadata columns' Arrow types."""
+        schema = self.table.schema
+        return {
+            name: arrow_kind(schema.field(name).type)
+            for name in self.columns
+            if name != self.item_key
+        }
+
     def _rows_to_hits(self, rows: Any, distances: np.ndarray | None = None) -> QueryHits:
         vectors = rows[self.vector_column].combine_chunks().flatten().to_numpy()
-        payloads = rows.select(list(self.columns)).to_pylist()
+        payloads = rows.select([c for c in self.columns if c in rows.column_names]).to_pylist()
         return self._hits(
             rows[self.id_column].to_pylist(),
             distances if distances is not None else np.zeros(rows.num_rows),
@@ -212,10 +222,17 @@ class LanceDataSource(RemoteDataSource):
         conditions += [] if upper is None else [f"{ROW_ID} < {int(upper)}"]
         return " AND ".join(conditions) or None
 
-    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
+    def _scan(
+        self, batch_size: int, bounds: Any = None, fields: tuple[str, ...] | None = None
+    ) -> Iterator[QueryHits]:
+        """Batches of a plain query; with `fields`, of those columns (and the item's) only."""
         import pyarrow as pa
 
-        query = self._rows(self._in_part(bounds), self._select)
+        select = self._select
+        if fields is not None:
+            wanted = {*fields, self.item_key}
+            select = [self.id_column, self.vector_column, *(c for c in self.columns if c in wanted)]
+        query = self._rows(self._in_part(bounds), select)
         for batch in self._call("query", query.to_batches, batch_size):
             if batch.num_rows:
                 yield self._rows_to_hits(pa.Table.from_batches([batch]))
@@ -281,7 +298,8 @@ def load_collection(
     a key LanceDB reserves (`_distance`, `query_index`, `_rowid`...) or holding '.' or '`'
     is refused before anything is written;
     a key holding values of several kinds (bool and int, str and number) is a ValueError.
-    `scalar_indexes` indexes every metadata column (bitmap for bools, B-tree otherwise).
+    `scalar_indexes` indexes every metadata column but lists (bitmap for bools, B-tree
+    otherwise).
     The metric is recorded in the schema for `LanceDataSource`. `recreate=True` drops an
     existing table of that name first.
     """
@@ -315,7 +333,12 @@ def load_collection(
         recreate,
     )
     created = call(client.create_table, collection_name, data=table)
-    indexed = [name for name in table.column_names if name not in (ID, VECTOR, item_key)]
+    indexed = [  # a list column (a vector kept in a field) takes no scalar index
+        name
+        for name in table.column_names
+        if name not in (ID, VECTOR, item_key)
+        and not pa.types.is_nested(table.schema.field(name).type)
+    ]
     for name in indexed if scalar_indexes else ():
         config = Bitmap() if pa.types.is_boolean(table.schema.field(name).type) else BTree()
         call(created.create_index, name, config=config)

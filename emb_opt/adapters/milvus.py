@@ -31,7 +31,8 @@ from ..filters.to_milvus import (
 )
 from .backend import Backend
 from .base import MATCHES_NOTHING, QueryHits, VectorDataSource, id_bounds
-from .names import MILVUS, MILVUS_NAME
+from .fields import NUMBER, OTHER, TEXT, VECTOR, Declared
+from .names import IDENTIFIER, MILVUS, MILVUS_NAME
 from .remote import (
     LoaderCalls,
     RemoteDataSource,
@@ -47,6 +48,12 @@ METRICS = {"L2": "l2", "COSINE": "cosine", "IP": "ip"}
 SCORES = ScoreConvention(l2_squared=True, similarity=True)
 KINDS_PROPERTY = "emb_opt.field_kinds"  # where load_collection records metadata kinds
 FLOAT_VECTORS = ("FLOAT_VECTOR", "FLOAT16_VECTOR", "BFLOAT16_VECTOR")
+NUMBERS = ("INT8", "INT16", "INT32", "INT64", "FLOAT", "DOUBLE")
+SCALAR_FIELDS = {  # Milvus type -> (kind, width) of what `stored_fields` reports
+    **dict.fromkeys(NUMBERS, (NUMBER, 1)),
+    **dict.fromkeys(("VARCHAR", "STRING"), (TEXT, 0)),
+    "BOOL": (OTHER, 0),
+}
 ITERATOR_BATCH = 10_000
 MAX_QUERY_WINDOW = 16_384  # Milvus answers at most this many rows per query call
 KIND_SAMPLE = 10_000  # rows Milvus Lite reads to check and infer the kinds of dynamic keys
@@ -152,6 +159,7 @@ class MilvusDataSource(RemoteDataSource):
         self.id_field = id_field or next(f["name"] for f in fields if f.get("is_primary"))
         id_type = type_name(next(f for f in fields if f["name"] == self.id_field))
         self._id_kind = {"INT64": int, "VARCHAR": str}.get(id_type)  # what a fetched id must be
+        self._fields = fields
         vector = _vector_field(fields, vector_field)
         self.vector_field = vector["name"]
         self._dimension = int(vector["params"]["dim"])
@@ -340,9 +348,40 @@ class MilvusDataSource(RemoteDataSource):
         """Primary key ranges holding near-equal numbers of matching rows."""
         return id_bounds(self._ids(), self._count(), count)
 
-    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
-        for batch in self._query_pages(batch_size, self._output, bounds):
+    def _scan(
+        self, batch_size: int, bounds: Any = None, fields: tuple[str, ...] | None = None
+    ) -> Iterator[QueryHits]:
+        output = self._output if fields is None else self._output_of(fields)
+        for batch in self._query_pages(batch_size, output, bounds):
             yield self._entities_to_hits(batch, scored=False)
+
+    def _output_of(self, fields: tuple[str, ...]) -> list[str]:
+        """The output fields of a scan reading `fields` (and the item): those the schema
+        has or the dynamic field may hold; everything when a dynamic key is no plain name
+        (which Milvus cannot name in output_fields)."""
+        keys = [*fields, *([self.item_key] if self.item_key else [])]
+        static, dynamic = self.schema.static, self.schema.dynamic
+        if dynamic and not all(re.fullmatch(IDENTIFIER, k) for k in keys if k not in static):
+            return self._output
+        return list(
+            dict.fromkeys([self.vector_field, *(k for k in keys if dynamic or k in static)])
+        )
+
+    def _declared_fields(self) -> Declared:
+        """The kinds of the schema's scalar, vector and array fields (the dynamic field's
+        keys, and JSON fields, are known from the sample)."""
+        declared: dict[str, tuple[str, int | None]] = {}
+        for spec in self._fields:
+            name, kind = spec["name"], type_name(spec)
+            if name in (self.id_field, self.vector_field, self.item_key):
+                continue
+            if kind in SCALAR_FIELDS:
+                declared[name] = SCALAR_FIELDS[kind]
+            elif kind in FLOAT_VECTORS:
+                declared[name] = (VECTOR, int(spec["params"]["dim"]))
+            elif kind == "ARRAY" and type_name({"type": spec.get("element_type")}) in NUMBERS:
+                declared[name] = (VECTOR, None)
+        return declared
 
     def _process_bound(self) -> str | None:
         if self.dialect == "lite" or self.address.endswith(".db"):  # a Milvus Lite file

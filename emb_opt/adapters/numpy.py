@@ -14,7 +14,7 @@ import numpy as np
 
 from .backend import Backend
 from .base import QueryHits, check_metric, l2_to_distance
-from .rows import RowDataSource, Rows, RowTable
+from .rows import RowDataSource, Rows, RowTable, row_count
 from .servers import adapter_options
 from .spec import SourceSpec
 
@@ -56,6 +56,8 @@ class NumpyDataSource(RowDataSource):
     Distances: euclidean for "l2", 1 - cosine similarity for "cosine", minus the dot
     product for "ip" (smaller is always closer).
     """
+
+    fetch_skips_metadata = True
 
     def __init__(
         self,
@@ -114,17 +116,17 @@ class NumpyDataSource(RowDataSource):
         if isinstance(self.embeddings, MappedMatrix):
             self.embeddings = self.embeddings.open()
 
-    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
-        """The rows' scan; a read-only memory-mapped matrix's pages leave this process after
-        every `RELEASE_BYTES` read (the system still caches them), so a scan holds at most
-        that much of the file, not all of it."""
+    def _row_batches(self, batch_size: int, bounds: Any = None) -> Iterator[Rows]:
+        """The rows of a scan; a read-only memory-mapped matrix's pages leave this process
+        after every `RELEASE_BYTES` read (the system still caches them), so a scan holds at
+        most that much of the file, not all of it."""
         root = _memmap_under(self.embeddings)
         read_only = root is not None and root.mode == "r" and DONTNEED is not None
         pages = root.base if root is not None and read_only else None
         held = 0
-        for hits in super()._scan(batch_size, bounds):
-            yield hits
-            held += len(hits.ids) * self.embeddings.itemsize * self.dimension
+        for rows in super()._row_batches(batch_size, bounds):
+            yield rows
+            held += row_count(rows) * self.embeddings.itemsize * self.dimension
             if isinstance(pages, mmap.mmap) and held >= RELEASE_BYTES:
                 pages.madvise(DONTNEED)
                 held = 0
@@ -169,8 +171,8 @@ class NumpyDataSource(RowDataSource):
         padded[:, :k] = top_d
         return padded, rows
 
-    def _fetch(self, rows: Rows, distances: np.ndarray) -> QueryHits:
-        return self.rows.hits(rows, distances, self.embeddings[rows])
+    def _fetch(self, rows: Rows, distances: np.ndarray, metadata: bool = True) -> QueryHits:
+        return self.rows.hits(rows, distances, self.embeddings[rows], metadata)
 
 
 def _memmap_under(array: np.ndarray) -> np.memmap | None:

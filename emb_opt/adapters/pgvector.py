@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import missing_dependency
 from ..filters import Filter
 from ..filters.ir import BOOL, NUMBER, STR, kind_of
+from . import fields as stored
 from .backend import Backend
 from .base import QueryHits, VectorDataSource, check_metric, plain_id
 from .names import PG_IDENTIFIER_BYTES, POSTGRES
@@ -39,6 +40,13 @@ OPERATORS = {"l2": "<->", "cosine": "<=>", "ip": "<#>"}
 OPCLASSES = {"vector_l2_ops": "l2", "vector_cosine_ops": "cosine", "vector_ip_ops": "ip"}
 SESSION = {"hnsw.iterative_scan": "relaxed_order", "ivfflat.iterative_scan": "relaxed_order"}
 ID_KINDS = {"int2": int, "int4": int, "int8": int, "text": str, "varchar": str}
+COLUMN_KINDS: dict[
+    str, tuple[str, int | None]
+] = {  # pg_type.typname -> (kind, width) of what `stored_fields` reports
+    **dict.fromkeys(("int2", "int4", "int8", "float4", "float8", "numeric"), (stored.NUMBER, 1)),
+    **dict.fromkeys(("text", "varchar", "bpchar"), (stored.TEXT, 0)),
+}
+ARRAYS = ("_int2", "_int4", "_int8", "_float4", "_float8", "_numeric")  # as vectors
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CATALOG = """
 SELECT a.attname, t.typname, a.atttypmod,
@@ -247,8 +255,23 @@ class PgvectorDataSource(RemoteDataSource):
         )
         used = (self.vector_column, self.id_column, self.json_column)
         self.columns = {c.name: c.type for c in found if c.name not in used}
+        self._widths = {c.name: c.typmod for c in found if c.name in self.columns and c.typmod > 0}
         self.metric = check_metric(metric) if metric else _index_metric(vector)
         self._dimension = vector.typmod if vector.typmod > 0 else self._stored_dimension()
+
+    def _declared_fields(self) -> stored.Declared:
+        """The kinds of the metadata columns' types (the JSONB keys' come from the sample)."""
+        declared: dict[str, tuple[str, int | None]] = {}
+        for name, type_name in self.columns.items():
+            if name == self.item_key:
+                continue
+            if type_name == "vector":
+                declared[name] = (stored.VECTOR, self._widths.get(name) or None)
+            elif type_name in ARRAYS:
+                declared[name] = (stored.VECTOR, None)
+            else:
+                declared[name] = COLUMN_KINDS.get(type_name, (stored.OTHER, 0))
+        return declared
 
     def _check_filter_keys(self, flt: Filter) -> None:
         """Refuse a filter key PostgreSQL would read as another (truncated) column name."""
@@ -287,6 +310,7 @@ class PgvectorDataSource(RemoteDataSource):
         from psycopg import sql
 
         where, self._params = (sql.SQL("FALSE"), {}) if self._empty else self.native_filter
+        self._where = where
         self._names = list(self.columns)  # payload: these columns, then the JSONB column
         stored = [self.id_column, self.vector_column, *self._names]
         stored += [self.json_column] if self.json_column else []
@@ -327,12 +351,19 @@ class PgvectorDataSource(RemoteDataSource):
         ]
 
     def _rows_to_hits(
-        self, rows: Sequence[tuple[Any, ...]], distances: Sequence[float] | None = None
+        self,
+        rows: Sequence[tuple[Any, ...]],
+        distances: Sequence[float] | None = None,
+        names: list[str] | None = None,
     ) -> QueryHits:
-        """Hits from (id, vector, *metadata columns[, jsonb]) rows."""
+        """Hits from (id, vector, *metadata columns[, jsonb]) rows, or from (id, vector,
+        *values of `names`) rows of a projection."""
         n = len(self._names)
         payloads = []
         for row in rows:
+            if names is not None:
+                payloads.append(dict(zip(names, row[2:])))
+                continue
             document = row[2 + n] if self.json_column else None
             payload = dict(document) if isinstance(document, dict) else {}
             payload.update(zip(self._names, row[2 : 2 + n]))
@@ -352,27 +383,51 @@ class PgvectorDataSource(RemoteDataSource):
         starts = [row[0] for row in self._execute(self._starts, {**self._params, "parts": count})]
         return list(pairwise([None, *starts[1:], None]))
 
-    def _page(self, *conditions: str) -> Any:
-        """The statement of one scan page: the filter and `conditions` on the id (such as
-        "> %(after)s"), in id order."""
+    def _page(self, select: Any, *conditions: str) -> Any:
+        """The statement of one scan page: `select` (with the filter) and `conditions` on
+        the id (such as "> %(after)s"), in id order."""
         from psycopg import sql
 
-        query = self._select
+        query = select
         for condition in conditions:
             query += sql.SQL(" AND {id} " + condition).format(id=self._id)
         return query + sql.SQL(" ORDER BY {id} LIMIT %(limit)s").format(id=self._id)
 
-    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
-        """Pages by id (keyset), from id `start` to before id `end` (None: open)."""
+    def _scan(
+        self, batch_size: int, bounds: Any = None, fields: tuple[str, ...] | None = None
+    ) -> Iterator[QueryHits]:
+        """Pages by id (keyset), from id `start` to before id `end` (None: open); with
+        `fields`, of those columns and JSONB keys (and the item's) only."""
+        select, names = (self._select, None) if fields is None else self._projection(fields)
         start, end = bounds or (None, None)
         params = {**self._params, "limit": batch_size, "start": start, "end": end}
         before = () if end is None else ("< %(end)s",)
-        query = self._page(*before) if start is None else self._page(">= %(start)s", *before)
+        first = (">= %(start)s",) if start is not None else ()
+        query = self._page(select, *first, *before)
         while rows := self._execute(query, params):
-            yield self._rows_to_hits(rows)
+            yield self._rows_to_hits(rows, names=names)
             if len(rows) < batch_size:
                 return
-            query, params["after"] = self._page("> %(after)s", *before), rows[-1][0]
+            query, params["after"] = self._page(select, "> %(after)s", *before), rows[-1][0]
+
+    def _projection(self, fields: tuple[str, ...]) -> tuple[Any, list[str]]:
+        """(SELECT id, vector, then per key its column or its JSONB value, with the filter;
+        the keys) for `fields` and the item. A key the table cannot hold is not read."""
+        from psycopg import sql
+
+        keys = [*fields, *([self.item_key] if self.item_key else [])]
+        keys = [k for k in dict.fromkeys(keys) if k in self.columns or self.json_column]
+        values = [
+            sql.Identifier(k)
+            if k in self.columns
+            else sql.SQL("{} -> {}").format(sql.Identifier(str(self.json_column)), sql.Literal(k))
+            for k in keys
+        ]
+        parts = [sql.Identifier(self.id_column), sql.Identifier(self.vector_column), *values]
+        select = sql.SQL("SELECT {} FROM {} WHERE ({})").format(
+            sql.SQL(", ").join(parts), self.table, self._where
+        )
+        return select, keys
 
     def _count(self) -> int:
         return int(self._execute(self._count_sql, self._params)[0][0])

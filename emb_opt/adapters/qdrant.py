@@ -9,6 +9,7 @@ Works with any `QdrantClient`: a server (REST or gRPC) or local mode (`":memory:
 from __future__ import annotations
 
 import numbers
+import re
 import uuid
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,7 +23,7 @@ from ..filters import Filter
 from ..filters.to_qdrant import QdrantModels, client_models, to_qdrant, with_ids
 from .backend import Backend
 from .base import QueryHits, VectorDataSource, id_bounds, slice_hits
-from .names import QDRANT
+from .names import IDENTIFIER, QDRANT
 from .remote import (
     LoaderCalls,
     RemoteDataSource,
@@ -110,20 +111,22 @@ class QdrantPoints(RemoteDataSource):
 
     @abstractmethod
     def _scroll_page(
-        self, limit: int, offset: Any, with_data: bool, native: Any
+        self, limit: int, offset: Any, native: Any, payload: Any = None
     ) -> tuple[list[Any], Any]:
         """One page of at most `limit` points from `offset` that the compiled filter
-        `native` (None: none) accepts, and the next offset."""
+        `native` (None: none) accepts, and the next offset. `payload`: None reads ids only,
+        else points with their vectors and this `with_payload` (True: the whole payload,
+        False: none, a list: those keys)."""
 
     def _scroll(
-        self, limit: int, with_data: bool, bounds: tuple[Any, Any] | None = None
+        self, limit: int, payload: Any, bounds: tuple[Any, Any] | None = None
     ) -> Iterator[list[Any]]:
-        """Pages of at most `limit` matching points (ids only unless `with_data`), in id
+        """Pages of at most `limit` matching points (`payload` as in `_scroll_page`), in id
         order, from id `start` (None: the first) to before id `end` (None: the last)."""
         offset, end = bounds or (None, None)
         stop = None if end is None else point_order(end)
         while True:
-            points, offset = self._scroll_page(limit, offset, with_data, self.native_filter)
+            points, offset = self._scroll_page(limit, offset, self.native_filter, payload)
             if stop is not None and (offset is None or point_order(offset) >= stop):
                 yield [p for p in points if point_order(p.id) < stop]
                 return
@@ -133,7 +136,7 @@ class QdrantPoints(RemoteDataSource):
 
     def _ids(self) -> Iterator[Any]:
         """The matching point ids, in scroll order."""
-        for points in self._scroll(SCROLL_PAGE, False):
+        for points in self._scroll(SCROLL_PAGE, None):
             yield from (p.id for p in points)
 
     def _matching_ids(self) -> list[Any]:
@@ -143,16 +146,28 @@ class QdrantPoints(RemoteDataSource):
         """Id ranges holding near-equal numbers of matching points."""
         return id_bounds(self._ids(), self._count(), count)
 
-    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
-        for points in self._scroll(batch_size, True, bounds):
+    def _scan(
+        self, batch_size: int, bounds: Any = None, fields: tuple[str, ...] | None = None
+    ) -> Iterator[QueryHits]:
+        for points in self._scroll(batch_size, self._payload_keys(fields), bounds):
             yield self._points_to_hits(points, scored=False)
+
+    def _payload_keys(self, fields: tuple[str, ...] | None) -> Any:
+        """What a scan reads of the payload: all of it (True) unless `fields` (and the item)
+        are plain names (Qdrant reads 'a.b' as a path into 'a'), then those keys only."""
+        if fields is None:
+            return True
+        keys = [*fields, *([self.item_key] if self.item_key else [])]
+        if not all(re.fullmatch(IDENTIFIER, key) for key in keys):
+            return True
+        return keys or False
 
     def _id_key(self, item_id: Any) -> Any:
         return point_id(item_id)
 
     def _find(self, ids: list[Any]) -> QueryHits:
         native = with_ids(self.native_filter, ids, self.models)
-        points, _ = self._scroll_page(len(ids), None, True, native)
+        points, _ = self._scroll_page(len(ids), None, native, True)
         return self._points_to_hits(points, scored=False)
 
 
@@ -270,7 +285,7 @@ class QdrantDataSource(QdrantPoints):
         return self._results_to_hits([response.points for response in responses])
 
     def _scroll_page(
-        self, limit: int, offset: Any, with_data: bool, native: Any
+        self, limit: int, offset: Any, native: Any, payload: Any = None
     ) -> tuple[list[Any], Any]:
         return self._call(
             "scroll",
@@ -279,8 +294,8 @@ class QdrantDataSource(QdrantPoints):
             scroll_filter=native,
             limit=limit,
             offset=offset,
-            with_payload=with_data,
-            with_vectors=self._with_vector if with_data else False,
+            with_payload=payload if payload is not None else False,
+            with_vectors=self._with_vector if payload is not None else False,
         )
 
     def _process_bound(self) -> str | None:

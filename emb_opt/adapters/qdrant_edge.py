@@ -154,14 +154,14 @@ class QdrantEdgeDataSource(QdrantPoints):
         return self._results_to_hits(self._call("query_batch", self.client.query_batch, batch))
 
     def _scroll_page(
-        self, limit: int, offset: Any, with_data: bool, native: Any
+        self, limit: int, offset: Any, native: Any, payload: Any = None
     ) -> tuple[list[Any], Any]:
         request = import_edge().ScrollRequest(
             offset=offset,
             limit=limit,
             filter=native,
-            with_payload=with_data,
-            with_vector=self._with_vector if with_data else False,
+            with_payload=payload if payload is not None else False,
+            with_vector=self._with_vector if payload is not None else False,
         )
         return self._call("scroll", self.client.scroll, request)
 

@@ -173,8 +173,11 @@ class RemoteDataSource(VectorDataSource):
         """The items among `ids` that the filter accepts, in any order, in one call."""
 
     @abstractmethod
-    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
-        """Pages of at most `batch_size` matching items, through the backend's cursor."""
+    def _scan(
+        self, batch_size: int, bounds: Any = None, fields: tuple[str, ...] | None = None
+    ) -> Iterator[QueryHits]:
+        """Pages of at most `batch_size` matching items, through the backend's cursor (with
+        `fields`: reading those metadata keys, and the item, where the backend can)."""
 
     @abstractmethod
     def _count(self) -> int:

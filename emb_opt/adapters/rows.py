@@ -3,20 +3,22 @@
 A subclass says how to find the nearest rows (`_nearest`) and how to fetch rows (`_fetch`);
 this module does the filter mask, one fetch for the whole batch, fetches by id, random samples
 and scans (an unfiltered scan fetches contiguous row slices, which the subclasses read without
-copying).
+copying). A projected scan (`scan(fields=...)`) reads each field from a float64 column of the
+whole table, made at the first projected scan and kept: a batch costs array slices.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from functools import cached_property
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import cached_property, partial
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
 from ..filters import Columns, Filter, mask
+from ..protocols import ScanBatch
 from ..schemas import Item
 from .base import (
     QueryHits,
@@ -25,7 +27,9 @@ from .base import (
     hits_to_items,
     plain_id,
     slice_hits,
+    to_scan_batch,
 )
+from .fields import Column, field_error, read_column
 
 Rows = np.ndarray | slice  # row numbers, or a contiguous run of rows (`slice(start, stop)`)
 
@@ -33,6 +37,10 @@ Rows = np.ndarray | slice  # row numbers, or a contiguous run of rows (`slice(st
 def row_positions(rows: Rows) -> Sequence[int]:
     """The row numbers as Python ints."""
     return range(rows.start, rows.stop) if isinstance(rows, slice) else rows.tolist()
+
+
+def row_count(rows: Rows) -> int:
+    return rows.stop - rows.start if isinstance(rows, slice) else len(rows)
 
 
 def _check_length(name: str, values: Sequence[Any] | None, n: int) -> None:
@@ -43,7 +51,8 @@ def _check_length(name: str, values: Sequence[Any] | None, n: int) -> None:
 class RowTable:
     """Row-addressed side data: ids, items and per-row metadata dicts (or ready `Columns`).
 
-    The filter mask is computed vectorised and cached for the filter last asked for.
+    The filter mask is computed vectorised and cached for the filter last asked for; a
+    field read as numbers (`numbers`) is kept as a float64 column of every row.
     """
 
     def __init__(
@@ -53,7 +62,9 @@ class RowTable:
         items: Sequence[Any] | None = None,
         metadata: Sequence[Mapping[str, Any] | None] | None = None,
         columns: Columns | None = None,
+        values: Callable[[str], Sequence[Any]] | None = None,
     ) -> None:
+        """`values(name)`: every row's value of field `name` (default: from `metadata`)."""
         _check_length("ids", ids, n)
         _check_length("items", items, n)
         _check_length("metadata", metadata, n)
@@ -63,6 +74,8 @@ class RowTable:
         self.metadata = metadata
         self._columns = columns
         self._cached: tuple[Filter, np.ndarray] | None = None
+        self._values = values or partial(_field_values, metadata, n)
+        self._numbers: dict[str, Column] = {}
 
     def rows_of(self, ids: Sequence[Any]) -> list[int]:
         """The rows of those of `ids` (`plain_id` values) the table holds."""
@@ -85,8 +98,10 @@ class RowTable:
             self._cached = (flt, mask(flt, self._columns))
         return self._cached[1]
 
-    def hits(self, rows: Rows, distances: np.ndarray, embeddings: np.ndarray) -> QueryHits:
-        """Hits at the given rows, with their side data.
+    def hits(
+        self, rows: Rows, distances: np.ndarray, embeddings: np.ndarray, metadata: bool = True
+    ) -> QueryHits:
+        """Hits at the given rows, with their side data (the metadata only if `metadata`).
 
         For a slice, `embeddings` may be a view of the source's matrix: it is handed out
         read-only.
@@ -95,13 +110,39 @@ class RowTable:
         if isinstance(rows, slice):
             embeddings = embeddings.view()
             embeddings.flags.writeable = False
+        stored = self.metadata if metadata else None
         return QueryHits(
-            ids=[self.ids[r] for r in rows_list] if self.ids is not None else list(rows_list),
+            ids=self._ids(rows_list),
             distances=distances,
             embeddings=embeddings,
             items=[self.items[r] for r in rows_list] if self.items is not None else None,
-            metadata=[self.metadata[r] for r in rows_list] if self.metadata is not None else None,
+            metadata=[stored[r] for r in rows_list] if stored is not None else None,
         )
+
+    def _ids(self, rows: Sequence[int]) -> list[Any]:
+        return [self.ids[r] for r in rows] if self.ids is not None else list(rows)
+
+    def numbers(self, name: str, rows: Rows) -> np.ndarray:
+        """Field `name` of `rows` as float64, NaN where missing (a read-only view for a
+        slice); a `FieldError` if one of them holds no number of the field's shape."""
+        column = self._numbers.get(name)
+        if column is None:
+            column = self._numbers[name] = read_column(self._values(name))
+            column.values.flags.writeable = False
+        if column.wrong is not None and column.wrong[rows].any():
+            at = row_positions(rows)[int(np.flatnonzero(column.wrong[rows])[0])]
+            item_id = self._ids([at])[0]
+            raise field_error(name, item_id, self._values(name)[at], column.shape)
+        return column.values[rows]
+
+
+def _field_values(
+    metadata: Sequence[Mapping[str, Any] | None] | None, n: int, name: str
+) -> list[Any]:
+    """Field `name` of the `n` metadata rows (None where missing; no metadata: in all)."""
+    if metadata is None:
+        return [None] * n
+    return [row.get(name) if row is not None else None for row in metadata]
 
 
 class RowDataSource(VectorDataSource):
@@ -112,6 +153,7 @@ class RowDataSource(VectorDataSource):
 
     rows: RowTable
     sent_by_value = True
+    fetch_skips_metadata: bool = False  # `_fetch` takes metadata=False (not building it)
 
     @abstractmethod
     def _nearest(
@@ -122,6 +164,15 @@ class RowDataSource(VectorDataSource):
     @abstractmethod
     def _fetch(self, rows: Rows, distances: np.ndarray) -> QueryHits:
         """The hits at `rows` (flat array or slice), in one batched read."""
+
+    def _fetch_without_metadata(self, rows: Rows) -> QueryHits:
+        """The hits at `rows` for a projected scan, whose fields come from the cached
+        columns: `_fetch(..., metadata=False)` when the subclass's `_fetch` can skip
+        building the metadata (`fetch_skips_metadata`), else `_fetch`'s."""
+        distances = np.zeros(row_count(rows))
+        if self.fetch_skips_metadata:
+            return self._fetch(rows, distances, metadata=False)  # type: ignore[call-arg]
+        return self._fetch(rows, distances)
 
     def _allowed(self) -> np.ndarray | None:
         return self.rows.allowed(self.filter) if self.has_filter else None
@@ -161,18 +212,37 @@ class RowDataSource(VectorDataSource):
         starts = [int(matching[a]) for a, _ in even_bounds(len(matching), count)]
         return list(pairwise([*starts, self.rows.n]))
 
-    def _scan(self, batch_size: int, bounds: Any = None) -> Iterator[QueryHits]:
+    def _field_rows(self, n: int) -> Sequence[Mapping[str, Any] | None]:
+        """The metadata of a seeded sample of `n` matching rows."""
+        return [item.data for item in self.sample(n, seed=0)]
+
+    def _row_batches(self, batch_size: int, bounds: Any = None) -> Iterator[Rows]:
+        """The matching rows of the part `bounds` (None: all), `batch_size` at a time."""
         start, stop = bounds if bounds is not None else (0, self.rows.n)
         allowed = self._allowed()
         if allowed is None:  # contiguous slices: views, no gather
             for first in range(start, stop, batch_size):
-                last = min(first + batch_size, stop)
-                yield self._fetch(slice(first, last), np.zeros(last - first))
+                yield slice(first, min(first + batch_size, stop))
             return
         matching = start + np.flatnonzero(allowed[start:stop])
         for first in range(0, len(matching), batch_size):
-            rows = matching[first : first + batch_size]
-            yield self._fetch(rows, np.zeros(len(rows)))
+            yield matching[first : first + batch_size]
+
+    def _scan(
+        self, batch_size: int, bounds: Any = None, fields: tuple[str, ...] | None = None
+    ) -> Iterator[QueryHits]:
+        """Whole rows (`fields` is not used: a projected scan reads columns, `_scan_columns`)."""
+        for rows in self._row_batches(batch_size, bounds):
+            yield self._fetch(rows, np.zeros(row_count(rows)))
+
+    def _scan_columns(
+        self, batch_size: int, bounds: Any, names: tuple[str, ...]
+    ) -> Iterator[ScanBatch]:
+        """Rows without their metadata, and slices of the fields' cached columns."""
+        for rows in self._row_batches(batch_size, bounds):
+            hits = self._fetch_without_metadata(rows)._replace(metadata=None)
+            columns = {name: self.rows.numbers(name, rows) for name in names}
+            yield to_scan_batch(hits, self.dimension, columns)
 
     def _count(self) -> int:
         allowed = self._allowed()

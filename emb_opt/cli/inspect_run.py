@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+from ..codec import decode
 from ..errors import ConfigError
 from .lock import is_held
 from .outputs import result_rows, top_table
@@ -22,10 +24,11 @@ def summary(path: Path, top: int = 10) -> str:
     if manifest is None:
         raise ConfigError(f"{path} holds no emb_opt run (no manifest.json)")
     results_file = path / "results.jsonl"
+    log = directory.read_log() if directory.has_log() else None
     if results_file.exists():
         rows = [json.loads(line) for line in results_file.read_text().split("\n") if line]
-    elif directory.has_log():
-        rows = result_rows(directory.read_log())
+    elif log is not None:
+        rows = result_rows(log)
     else:
         rows = []
     counters = manifest.get("counters", {})
@@ -45,11 +48,28 @@ def summary(path: Path, top: int = 10) -> str:
         ("best score", _number(manifest.get("best_score"), 6)),
         ("search seconds", _number(manifest.get("search_seconds"))),
     ]
+    reads = model_reads(log.strategy_state if log is not None else None)
+    if reads is not None:
+        facts.append(("model reads", reads))
     width = max(len(name) for name, _ in facts)
     lines = [f"{name:<{width}}  {value}" for name, value in facts]
     if rows:
         lines += ["", top_table(rows, top)]
     return "\n".join(lines)
+
+
+def model_reads(state: Any) -> str | None:
+    """What the guided model reads, as its last `fields="auto"` choice in a saved strategy
+    state says (None when no strategy chose its fields)."""
+    found = None
+    if isinstance(state, dict) and state.get("__type__") == "FieldChoice":
+        from ..update.field_choice import FieldChoice
+
+        return "embedding + " + decode(state, [FieldChoice]).describe()
+    for value in state.values() if isinstance(state, dict) else state or ():
+        if isinstance(value, (dict, list)):
+            found = model_reads(value) or found
+    return found
 
 
 def _status(directory: RunDirectory) -> str:

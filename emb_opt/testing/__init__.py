@@ -5,7 +5,7 @@ Importing this module needs pytest and hypothesis (the `dev` extra: `pip install
 """
 
 from .cases import FILTER_CASES, FilterCase, capabilities_needed
-from .corpus import ConformanceCorpus, conformance_corpus
+from .corpus import ConformanceCorpus, conformance_corpus, fields_corpus
 from .executor_suite import SUITE_FUNCTIONS, ExecutorConformance
 from .names_suite import NameConformance
 from .suite import DataSourceConformance, expected_neighbours
@@ -21,4 +21,5 @@ __all__ = [
     "capabilities_needed",
     "conformance_corpus",
     "expected_neighbours",
+    "fields_corpus",
 ]

@@ -80,3 +80,46 @@ def query_batch(corpus: ConformanceCorpus, count: int = 4, seed: int = 5) -> lis
     """`count` random queries of the corpus's dimension (the same ones for the same seed)."""
     rng = np.random.default_rng(seed)
     return [Query(embedding=e) for e in rng.standard_normal((count, corpus.dimension))]
+
+
+# the fields of `fields_corpus`: name -> (kind, width) as `stored_fields` must report them
+STORED_KINDS = {
+    "weight": ("number", 1),
+    "count": ("number", 1),
+    "group": ("number", 1),
+    "profile": ("vector", 3),
+    "label": ("text", 0),
+    "code": ("text", 0),
+    "flag": ("other", 0),
+    "constant": ("number", 1),
+    "rare": ("number", 1),
+}
+NUMERIC_FIELDS = ("weight", "count", "group", "profile", "constant", "rare")
+
+
+def fields_corpus(n: int = 300, dimension: int = 8, seed: int = 23) -> ConformanceCorpus:
+    """A seeded corpus of every kind of field `stored_fields` tells apart (`STORED_KINDS`).
+
+    `weight` (float) and `group` (int 0..4) on every row, `count` (int 0..99, null on 5%),
+    `profile` (a list of 3 floats: a vector field), `label` (text), `code` (numbers stored
+    as strings: text), `flag` (bool: other), `constant` (2.5 on every row) and `rare` (a
+    float on 4% of the rows, missing on the others).
+    """
+    rng = np.random.default_rng(seed)
+    embeddings = rng.standard_normal((n, dimension)).astype(np.float32)
+    metadata = []
+    for i in range(n):
+        row: dict[str, Any] = {
+            "weight": float(rng.random() * 100),
+            "group": i % 5,
+            "count": None if rng.random() < 0.05 else int(rng.integers(0, 100)),
+            "profile": [float(x) for x in rng.standard_normal(3)],
+            "label": TRICKY_STRINGS[i % len(TRICKY_STRINGS)],
+            "code": str(int(rng.integers(0, 1000))),
+            "flag": bool(i % 3 == 0),
+            "constant": 2.5,
+        }
+        if i % 23 == 3:
+            row["rare"] = float(rng.random())
+        metadata.append(row)
+    return ConformanceCorpus(embeddings, list(range(n)), metadata)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -49,21 +49,25 @@ def accepted_ids(corpus: ConformanceCorpus, flt: Any) -> list[Any]:
 
 
 def scanned(
-    source: DataSource, batch_size: int, partition: Partition | None = None
+    source: DataSource,
+    batch_size: int,
+    partition: Partition | None = None,
+    fields: Sequence[str] | None = None,
 ) -> list[ScanBatch]:
-    """Every batch of a scan (of one part of a `Partitioned` source), each checked for shape
-    and size."""
+    """Every batch of a scan (of one part of a `Partitioned` source; projected on `fields`),
+    each checked for shape and size."""
+    projection = {} if fields is None else {"fields": fields}
     if partition is None:
-        batches = list(source.scan(batch_size))
+        batches = list(source.scan(batch_size, **projection))
     else:
         assert isinstance(source, Partitioned), f"{type(source).__name__} is not Partitioned"
-        batches = list(source.scan(batch_size, partition))
+        batches = list(source.scan(batch_size, partition, **projection))
     for batch in batches:
         n = len(batch.ids)
         assert 0 < n <= batch_size, f"batch of {n} rows for batch_size={batch_size}"
         assert batch.embeddings.dtype == np.float32
         assert batch.embeddings.shape == (n, source.dimension)
-        for column in (batch.items, batch.metadata):
+        for column in (batch.items, batch.metadata, *(batch.columns or {}).values()):
             assert column is None or len(column) == n
     return batches
 
@@ -90,15 +94,21 @@ def assert_scan_matches(
 
 
 def assert_same_metadata(got: dict[str, Any] | None, stored: dict[str, Any], item_id: Any) -> None:
-    """Equal non-null fields; floats within 1e-12 relative (Chroma returns some 1 ULP off)."""
+    """Equal non-null fields; floats (in lists too) within 1e-12 relative (Chroma and Qdrant
+    Edge return some 1 ULP off)."""
     want = {k: v for k, v in stored.items() if v is not None}
     have = {k: v for k, v in (got or {}).items() if v is not None}
     assert have.keys() == want.keys(), f"id {item_id}: fields {sorted(have)} != {sorted(want)}"
     for key, value in want.items():
-        if isinstance(value, float) and isinstance(have[key], float):
-            assert math.isclose(have[key], value, rel_tol=1e-12), f"id {item_id}: {key}"
-        else:
-            assert (type(have[key]), have[key]) == (type(value), value), f"id {item_id}: {key}"
+        assert _same_value(have[key], value), f"id {item_id}: {key}: {have[key]!r} != {value!r}"
+
+
+def _same_value(have: Any, want: Any) -> bool:
+    if isinstance(want, float) and isinstance(have, float):
+        return math.isclose(have, want, rel_tol=1e-12)
+    if isinstance(want, list) and isinstance(have, list) and len(have) == len(want):
+        return all(map(_same_value, have, want))
+    return (type(have), have) == (type(want), want)
 
 
 def pagination_size(matching: int) -> int:

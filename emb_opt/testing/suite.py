@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 
 from ..errors import UnsupportedFilterError
 from ..filters import matches, parse
-from ..protocols import DataSource, Fetchable, Narrowable, Sampleable, Searchable
+from ..protocols import DataSource, Describable, Fetchable, Narrowable, Sampleable, Searchable
 from ..schemas import Query
 from .cases import FILTER_CASES, FilterCase, capabilities_needed
 from .corpus import (
@@ -45,6 +45,7 @@ from .corpus import (
     query_batch,
 )
 from .fetch_suite import FetchConformance, Loader
+from .fields_suite import FieldConformance
 from .scan_suite import ScanConformance
 
 Factory = Callable[..., Any]
@@ -104,11 +105,12 @@ def random_filters(draw: Any, depth: int = 2) -> Any:
     return {"$not": children[0]} if logic == "$not" else {logic: children}
 
 
-class DataSourceConformance(ScanConformance, FetchConformance):
+class DataSourceConformance(ScanConformance, FetchConformance, FieldConformance):
     """Checks every adapter must pass; subclasses provide `load_source` and `unsupported`.
 
     The kNN checks live here, the `scan` / `count` checks in `ScanConformance`, the `fetch`
-    checks in `FetchConformance`.
+    checks in `FetchConformance`, the `stored_fields` and projected scan checks in
+    `FieldConformance`.
     """
 
     unsupported: frozenset[str] = frozenset()
@@ -212,7 +214,7 @@ class DataSourceConformance(ScanConformance, FetchConformance):
 
     def test_implements_the_tiers_the_core_reads(self, make_source: Factory) -> None:
         source = make_source(k=K)
-        for tier in (DataSource, Sampleable, Fetchable, Narrowable):
+        for tier in (DataSource, Sampleable, Fetchable, Narrowable, Describable):
             assert isinstance(source, tier), f"{type(source).__name__} is no {tier.__name__}"
 
     def test_wrong_dimension_is_a_clear_error(

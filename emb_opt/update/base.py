@@ -19,7 +19,17 @@ import numpy as np
 
 from ..codec import decode, encode
 from ..errors import PluginError
-from ..protocols import SCAN_BATCH, Sampleable, ScanBatch, Scannable, Searchable, lacks
+from ..protocols import (
+    SCAN_BATCH,
+    Describable,
+    Fetchable,
+    Sampleable,
+    ScanBatch,
+    Scannable,
+    Searchable,
+    StoredField,
+    lacks,
+)
 from ..schemas import DataSourceFunction, Item, Query, UpdateResponse
 from .memory import ScoredMemory, by_trajectory
 
@@ -89,12 +99,36 @@ class SearchContext:
         self._log.count("data_source_calls")
         return int(source.count())
 
-    def scan(self, batch_size: int = SCAN_BATCH) -> Iterator[ScanBatch]:
+    def scan(
+        self, batch_size: int = SCAN_BATCH, fields: Sequence[str] | None = None
+    ) -> Iterator[ScanBatch]:
         """Every item of the collection that passes its filter, in `ScanBatch`es (each batch
-        one database call)."""
-        for batch in self._scannable().scan(batch_size):
+        one database call); with `fields`, only those fields as `columns` where the source is
+        `Describable` (else every field, as `metadata`)."""
+        source = self._scannable()
+        if fields is not None and isinstance(source, Describable):
+            batches = source.scan(batch_size, fields=fields)
+        else:
+            batches = source.scan(batch_size)
+        for batch in batches:
             self._log.count("data_source_calls")
             yield batch
+
+    def stored_fields(self) -> list[StoredField]:
+        """What the collection stores beside its vectors (nothing when the source cannot
+        say; one or two database calls)."""
+        if not isinstance(self._source, Describable):
+            return []
+        self._log.count("data_source_calls")
+        return list(self._source.stored_fields())
+
+    def fetch(self, ids: Sequence[Any]) -> list[Item]:
+        """The items with these ids, whole (one database call per 1,000 ids)."""
+        source = self._source
+        if not isinstance(source, Fetchable):
+            raise PluginError(lacks("the strategy", source, Fetchable))
+        self._log.count("data_source_calls")
+        return source.fetch(ids)
 
     def rate(self, job: RatingJob, rater: Rater) -> Shortlist:
         """The collection rated by `rater` for a pool round (a database call per scan batch)."""

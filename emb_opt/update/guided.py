@@ -20,10 +20,17 @@ state, so a resumed run keeps its mode, and logged at INFO (`emb_opt.update.roun
 A pool round rates the collection in parts, in this process or on Ray (`rating`,
 `emb_opt.update.pool`).
 The first `initial` score calls go to a random sample (pool) or to random retrieved items.
+
+The model reads the embedding and, by default (`fields="auto"`), the stored fields that help
+it: the source reports what it stores beside the vectors (`Describable`), and
+`field_choice` picks among its numbers by held-out top-k precision on the scored items, again
+whenever they grew by a quarter. A pool round then scans only those fields, as columns, and
+fetches the items it picks whole.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from typing import Literal
 
@@ -31,27 +38,38 @@ import numpy as np
 
 from ..checks import check_count, check_number, check_positive_int
 from ..log import item_key
-from ..protocols import Sampleable, Scannable
+from ..protocols import Describable, Fetchable, Sampleable, Scannable
 from ..schemas import Item, Query, UpdateResponse
 from . import acquisition as acq
-from . import model_choice, round_cost
+from . import field_choice, model_choice, round_cost
 from .base import Strategy
-from .inputs import ModelInputs
-from .memory import ScoredMemory
+from .inputs import ModelInputs, field_matrix
 from .pool import Rater, RatingJob, ScoredIds, make_rater
 from .regressors import RandomFeatureEnsemble
 
 Mode = Literal["auto", "pool", "neighbourhood"]
 ModelChoice = Literal["auto", "fixed"]
+Fields = Sequence[str] | Literal["auto"] | None
 MIN_FIT = 8  # fewer scored items than this: keep exploring
-RECHOOSE = 1.25  # "auto" model: choose again once the scored items grew by this factor
+RECHOOSE = 1.25  # "auto" model and fields: choose again once the scored items grew so
+
+logger = logging.getLogger(__name__)
 
 
 class GuidedUpdate(Strategy):
     """Model-guided screening: a strategy that also chooses which retrieved items to score."""
 
-    STATE = ("rng", "mode_used", "pool_estimate", "anchors", "promising", "choice")
-    STATE_TYPES = (round_cost.RoundCost, model_choice.Choice)
+    STATE = (
+        "rng",
+        "mode_used",
+        "pool_estimate",
+        "anchors",
+        "promising",
+        "choice",
+        "candidates",
+        "fields_read",
+    )
+    STATE_TYPES = (round_cost.RoundCost, model_choice.Choice, field_choice.FieldChoice)
 
     def __init__(
         self,
@@ -65,7 +83,7 @@ class GuidedUpdate(Strategy):
         features: int = 512,
         heads: int = 8,
         model: ModelChoice = "fixed",
-        fields: Sequence[str] | None = None,
+        fields: Fields = "auto",
         round_seconds: float = 60.0,
         shortlist: int = 10,
         sample: int = 2000,
@@ -89,7 +107,9 @@ class GuidedUpdate(Strategy):
                 width and alpha by held-out top-k precision on the scored items
                 (`model_choice`), again whenever they grew by a quarter.
             fields: stored fields the model reads beside the embedding (numbers, or a vector
-                kept in one field as a list of numbers; `emb_opt.update.inputs`).
+                kept in one field as a list of numbers; `emb_opt.update.inputs`): "auto"
+                (the default; None too) chooses among what the source stores (module doc),
+                a list is read as given, [] reads none.
             round_seconds: the most time a pool round may take: "auto" picks pool when its
                 estimate of a round (scan and rating of every item) fits.
             shortlist: candidates kept per score call of the batch when scanning a pool.
@@ -103,10 +123,12 @@ class GuidedUpdate(Strategy):
             check_positive_int(name, value)
         for name, value in (("features", features), ("heads", heads), ("shortlist", shortlist)):
             check_positive_int(name, value)
-        if fields is not None and (
+        if fields is None:
+            fields = "auto"
+        if fields != "auto" and (
             isinstance(fields, str) or not all(isinstance(f, str) and f for f in fields)
         ):
-            raise ValueError(f"fields must be a list of field names, got {fields!r}")
+            raise ValueError(f"fields must be 'auto' or a list of field names, got {fields!r}")
         if model not in ("auto", "fixed"):
             raise ValueError(f"model must be 'auto' or 'fixed', got {model!r}")
         if mode not in ("auto", "pool", "neighbourhood"):
@@ -120,7 +142,9 @@ class GuidedUpdate(Strategy):
         self.beta = check_number("beta", beta)
         self.diversity = check_number("diversity", diversity)
         self.features, self.heads, self.model = features, heads, model
-        self.fields = tuple(fields or ())
+        self.fields: tuple[str, ...] | Literal["auto"] = (
+            "auto" if fields == "auto" else tuple(fields)
+        )
         self.round_seconds = check_number("round_seconds", round_seconds)
         self.shortlist = shortlist
         self.sample = check_count("sample", sample)
@@ -134,6 +158,8 @@ class GuidedUpdate(Strategy):
         self.anchors: set[str] = set()  # items already used as query points
         self.promising: dict[str, np.ndarray] = {}  # best-rated unscored items of the last round
         self.choice: model_choice.Choice | None = None  # the "auto" model's last choice
+        self.candidates: tuple[str, ...] | None = None  # stored fields "auto" may read
+        self.fields_read: field_choice.FieldChoice | None = None  # its last choice
 
     # acquisition step: which items to score ------------------------------------------------
 
@@ -154,8 +180,9 @@ class GuidedUpdate(Strategy):
     def _guided(self, fresh: list[Item], n: int) -> list[Item]:
         """The `n` best-rated diverse candidates, by a model fitted to the scored items."""
         memory = self.context.memory
-        rows = self._data(memory)
-        inputs = ModelInputs.fit(self.fields, memory.embeddings, rows)
+        fields = self._fields()
+        rows = self.context.data(memory.keys()) if fields else None
+        inputs = ModelInputs.fit(fields, memory.embeddings, rows, lenient=self.fields == "auto")
         x = inputs(memory.embeddings, rows)
         choice = self._choice(x)
         model = RandomFeatureEnsemble.fit(
@@ -191,11 +218,49 @@ class GuidedUpdate(Strategy):
             for i in ranked[: self.queries + len(picks)].tolist()
             if (key := item_key(items[i])) not in chosen and key not in self.anchors
         }
-        return [items[i] for i in picks]
+        picked = [items[i] for i in picks]
+        if self._projects() and self.mode_used == "pool" and picked:
+            picked = self.context.fetch([item.id for item in picked])  # the scan read no fields
+        return picked
 
-    def _data(self, memory: ScoredMemory) -> list[dict | None] | None:
-        """The stored fields of the scored items (None when the model reads none)."""
-        return self.context.data(memory.keys()) if self.fields else None
+    def _fields(self) -> tuple[str, ...]:
+        """The stored fields the model reads: as given, or ("auto") chosen among the
+        candidates the source reports, again whenever the scored items grew by a quarter."""
+        if self.fields != "auto":
+            return self.fields
+        memory = self.context.memory
+        if self.candidates is None:
+            self.candidates = field_choice.candidates(self.context.stored_fields())
+        if not self.candidates or len(memory) < field_choice.MIN_SCORED:
+            return ()
+        if self.fields_read is None or len(memory) >= RECHOOSE * self.fields_read.scored:
+            columns = self._candidate_columns(self.context.data(memory.keys()))
+            choice = self.choice or model_choice.FIXED
+            # its own draws, so a search that reads no field is the search without fields
+            seed = self.context.seed if self.seed is None else self.seed
+            rng = np.random.default_rng([seed, len(memory)])
+            self.fields_read = field_choice.choose(
+                memory.embeddings, columns, memory.scores, rng, choice.width, choice.alpha
+            )
+        return self.fields_read.fields
+
+    def _candidate_columns(self, rows: list[dict | None]) -> dict[str, np.ndarray]:
+        """The candidates' values on the scored items (NaN where missing); a candidate that
+        holds something else than numbers there is dropped, with a warning."""
+        assert self.candidates is not None
+        columns = {}
+        for name in self.candidates:
+            try:
+                columns[name] = field_matrix(rows, (name,), lenient=True)
+            except ValueError as error:
+                logger.warning("guided: the model does not read %r: %s", name, error)
+        self.candidates = tuple(columns)
+        return columns
+
+    def _projects(self) -> bool:
+        """Whether a pool round scans only the fields the model reads (and fetches its
+        picks whole afterwards)."""
+        return self.context.supports(Describable) and self.context.supports(Fetchable)
 
     def _choice(self, x: np.ndarray) -> model_choice.Choice:
         """The model's kernel width and ridge alpha ("auto": chosen again as the scored items
@@ -215,8 +280,10 @@ class GuidedUpdate(Strategy):
                 self.mode_used = "neighbourhood"
             elif self.mode == "auto":
                 self.pool_estimate = round_cost.measure(
-                    self.context.scan(),
-                    lambda batch: model.predict(inputs(batch.embeddings, batch.metadata)),
+                    self.context.scan(fields=inputs.fields if self._projects() else None),
+                    lambda batch: model.predict(
+                        inputs(batch.embeddings, batch.metadata, batch.columns)
+                    ),
                     self.context.count(),
                     workers=self.rating.workers,  # parts rated at once (Ray: the cluster's)
                     rate_scale=self.features / len(model.features.landmarks),  # at full size
@@ -256,7 +323,10 @@ class GuidedUpdate(Strategy):
     ) -> tuple[list[Item], np.ndarray | None]:
         """Rate the whole collection, keep the `size` unscored items the model rates highest."""
         scored = ScoredIds.from_keys(self.context.scored)
-        job = RatingJob(model, self.acquisition, self.beta, size, scored, inputs=inputs)
+        projection = inputs.fields if self._projects() else None
+        job = RatingJob(
+            model, self.acquisition, self.beta, size, scored, inputs=inputs, projection=projection
+        )
         found = self.context.rate(job, self.rating)
         return found.to_items(), (found.predictions if len(found) else None)
 

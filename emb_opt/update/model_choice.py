@@ -73,7 +73,7 @@ def choose(
                 for a, (coef, intercept) in enumerate(fits):
                     predicted[a, test] = phi[test] @ coef + intercept
             for alpha, guess in zip(alphas, predicted):
-                share = _precision(guess, truth) / len(splits)
+                share = precision(guess, truth) / len(splits)
                 found[(width, alpha)] = found.get((width, alpha), 0.0) + share
     best = max(found, key=found.__getitem__)
     default = (FIXED.width, FIXED.alpha)
@@ -90,7 +90,7 @@ def choose(
     return choice
 
 
-def _precision(predicted: np.ndarray, truth: np.ndarray) -> float:
+def precision(predicted: np.ndarray, truth: np.ndarray) -> float:
     """Top-k precision of `predicted` against the order `truth`, averaged over k in `TOPS`."""
     order = np.argsort(-predicted, kind="stable")
     shares = []

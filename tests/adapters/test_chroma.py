@@ -40,6 +40,7 @@ from emb_opt.utils import build_batch_from_embeddings
 pytestmark = pytest.mark.engine  # starts a real database server
 
 UNSUPPORTED = frozenset({NEGATED_RANGE})
+WHOLE = "Chroma's get returns whole metadatas: a projected scan picks the fields after reading"
 FAST_RETRY = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.02)
 
 
@@ -83,6 +84,7 @@ def loaded_factory(client, corpus):
 
 class TestChromaServerConformance(DataSourceConformance):
     unsupported = UNSUPPORTED
+    whole_payloads = WHOLE
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -92,6 +94,7 @@ class TestChromaServerConformance(DataSourceConformance):
 
 class TestChromaEmbeddedConformance(DataSourceConformance):
     unsupported = UNSUPPORTED
+    whole_payloads = WHOLE
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -102,6 +105,7 @@ class TestChromaEmbeddedConformance(DataSourceConformance):
 
 class TestChromaDockerConformance(DataSourceConformance):
     unsupported = UNSUPPORTED
+    whole_payloads = WHOLE
 
     @pytest.fixture(scope="class")
     @classmethod

@@ -10,8 +10,12 @@ from emb_opt.adapters.huggingface import HuggingFaceDataSource
 from emb_opt.adapters.numpy import NumpyDataSource
 from emb_opt.testing import DataSourceConformance
 
+CACHED = "an in-process source reads its fields from cached columns, not payloads"
+
 
 class TestNumpyConformance(DataSourceConformance):
+    whole_payloads = CACHED
+
     @pytest.fixture(scope="class")
     @classmethod
     def load_source(cls):
@@ -33,6 +37,7 @@ class TestNumpyConformance(DataSourceConformance):
 
 class TestFaissFlatConformance(DataSourceConformance):
     index_factory = "Flat"
+    whole_payloads = CACHED
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -68,6 +73,8 @@ class TestFaissHNSWConformance(TestFaissFlatConformance):
 
 
 class TestHuggingFaceConformance(DataSourceConformance):
+    whole_payloads = CACHED
+
     @pytest.fixture(scope="class")
     @classmethod
     def load_source(cls):
@@ -75,7 +82,7 @@ class TestHuggingFaceConformance(DataSourceConformance):
 
         def load(corpus):
             columns = {"id": corpus.ids, "embedding": list(corpus.embeddings)}
-            for key in ("rand", "n", "price", "flag", "tag", "bucket"):
+            for key in sorted({key for row in corpus.metadata for key in row}):
                 columns[key] = [row.get(key) for row in corpus.metadata]
             dataset = Dataset.from_dict(columns)
             dataset.add_faiss_index("embedding")

@@ -241,3 +241,88 @@ def test_a_copy_on_write_memory_map_is_sent_by_value(tmp_path, vectors):
     private[0] = 7.0  # in this process only: another process must receive this row
     copy = pickle.loads(pickle.dumps(NumpyDataSource(private).opener()))()
     assert np.array_equal(copy.embeddings, private)
+
+
+class CountedRows(list):
+    """Metadata rows that count how often a row is read."""
+
+    reads = 0
+
+    def __getitem__(self, index):
+        CountedRows.reads += 1
+        return super().__getitem__(index)
+
+    def __iter__(self):
+        for row in super().__iter__():
+            CountedRows.reads += 1
+            yield row
+
+
+@pytest.mark.parametrize("kind", ["numpy", "faiss"])
+def test_a_projected_scan_slices_cached_columns_and_reads_no_row_again(vectors, kind):
+    rows = CountedRows({"a": float(i), "v": [i, -i]} for i in range(len(vectors)))
+    if kind == "numpy":
+        source = NumpyDataSource(vectors, metadata=rows, filter={"a": {"$gte": 100}})
+    else:
+        index = import_faiss().IndexFlatL2(vectors.shape[1])
+        index.add(vectors)
+        source = FaissDataSource(index, metadata=rows, filter={"a": {"$gte": 100}})
+    list(source.scan(64, fields=["a", "v"]))  # makes the columns (and the filter mask)
+    CountedRows.reads = 0
+    batches = list(source.scan(64, fields=["a", "v"]))
+    assert CountedRows.reads == 0
+    a = np.concatenate([batch.columns["a"] for batch in batches])
+    assert a.tolist() == [float(i) for i in range(100, len(vectors))]
+    v = np.concatenate([batch.columns["v"] for batch in batches])
+    assert v.shape == (len(vectors) - 100, 2) and v[:, 1].tolist() == (-a).tolist()
+    unfiltered = next(NumpyDataSource(vectors, metadata=rows).scan(50, fields=["a"]))
+    assert not unfiltered.columns["a"].flags.writeable  # a view of the cached column
+
+
+def test_a_value_the_projection_cannot_read_fails_only_where_it_is_scanned(vectors):
+    from emb_opt.errors import FieldError
+
+    rows = [{"a": float(i), "group": i % 2} for i in range(len(vectors))]
+    rows[7]["a"] = "seven"  # in group 1
+    rows[8]["a"] = [1.0, 2.0]  # in group 0
+    ids = [f"id-{i}" for i in range(len(vectors))]
+    even = NumpyDataSource(vectors, ids=ids, metadata=rows, filter={"group": 0})
+    wrong = r"field 'a' of item 'id-8' holds \[1.0, 2.0\]: expected a number, as"
+    with pytest.raises(FieldError, match=wrong):
+        list(even.scan(100, fields=["a"]))
+    rows[8]["a"] = 8.0
+    even = NumpyDataSource(vectors, ids=ids, metadata=rows, filter={"group": 0})
+    assert sum(len(b.ids) for b in even.scan(100, fields=["a"])) == len(vectors) // 2
+    odd = NumpyDataSource(vectors, ids=ids, metadata=rows, filter={"group": 1})
+    text = "field 'a' of item 'id-7' holds 'seven': expected a number"
+    with pytest.raises(ValueError, match=text):
+        list(odd.scan(100, fields=["a"]))
+
+
+def test_a_row_source_whose_fetch_always_builds_metadata_projects_too(vectors):
+    """An in-process adapter written before projections (`_fetch(rows, distances)`, as in
+    docs/extending.md) scans columns all the same."""
+    from emb_opt.adapters.rows import RowDataSource, RowTable
+
+    class Plain(RowDataSource):
+        def __init__(self, embeddings, metadata):
+            super().__init__(3)
+            self.embeddings = embeddings
+            self.rows = RowTable(len(embeddings), metadata=metadata)
+
+        @property
+        def dimension(self):
+            return self.embeddings.shape[1]
+
+        def _nearest(self, queries, allowed):
+            raise NotImplementedError
+
+        def _fetch(self, rows, distances):
+            return self.rows.hits(rows, distances, self.embeddings[rows])
+
+    source = Plain(vectors, [{"a": i} for i in range(len(vectors))])
+    (field,) = source.stored_fields()
+    assert (field.name, field.kind, field.distinct) == ("a", "number", len(vectors))
+    batches = list(source.scan(128, fields=["a"]))
+    assert all(batch.metadata is None for batch in batches)
+    assert np.concatenate([b.columns["a"] for b in batches]).tolist() == list(range(len(vectors)))

@@ -314,3 +314,13 @@ def test_a_narrowed_source_opens_again_narrowed(tmp_path):
             again.close()
     finally:
         source.close()
+
+
+def test_metadata_holding_lists_loads_with_scalar_indexes_on_the_scalars_only(tmp_path):
+    db = lancedb.connect(tmp_path)
+    metadata = [{"fp": [1.0, float(i)], "n": i} for i in range(3)]
+    load_collection(db, "lists", np.eye(3, dtype=np.float32), metadata)
+    assert {tuple(index.columns) for index in db.open_table("lists").list_indices()} == {("n",)}
+    source = LanceDataSource(db, "lists", k=1)
+    (batch,) = list(source.scan(10, fields=["fp"]))
+    assert batch.columns["fp"].tolist() == [[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]]

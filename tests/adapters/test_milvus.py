@@ -324,3 +324,50 @@ class TestMilvusLiteNames(NameConformance):
 def test_k_beyond_the_milvus_limit_is_refused(tmp_path):
     with pytest.raises(ValueError, match="k=16385 is beyond the MilvusDataSource limit of 16384"):
         MilvusDataSource(MilvusClient(str(tmp_path / "k.db")), "anything", k=16385)
+
+
+def test_schema_fields_are_reported_by_their_types_and_projected(client):
+    """Typed fields get their kinds from the schema (an ARRAY of numbers is a vector), the
+    dynamic field's keys from the sample; a key Milvus cannot name in output_fields is read
+    with the whole dynamic field and picked after."""
+    rng = np.random.default_rng(4)
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    schema.add_field("emb", DataType.FLOAT_VECTOR, dim=4)
+    schema.add_field("price", DataType.DOUBLE)
+    schema.add_field("flag", DataType.BOOL)
+    schema.add_field("tag", DataType.VARCHAR, max_length=16)
+    schema.add_field("scores", DataType.ARRAY, element_type=DataType.DOUBLE, max_capacity=3)
+    index = client.prepare_index_params()
+    index.add_index(field_name="emb", index_type="FLAT", metric_type="L2")
+    name = unique("typed")
+    client.create_collection(name, schema=schema, index_params=index)
+    rows = [
+        {
+            "pk": i,
+            "emb": rng.standard_normal(4).tolist(),
+            "price": float(i) / 4,
+            "flag": i % 2 == 0,
+            "tag": str(i),
+            "scores": rng.standard_normal(3).tolist(),
+            "odd key": float(i),
+            "item": f"item {i}",
+        }
+        for i in range(40)
+    ]
+    client.insert(name, rows)
+    client.flush(name)
+    source = MilvusDataSource(client, name, k=3, item_key="item", filter={"price": {"$lt": 5}})
+    kinds = {f.name: (f.kind, f.width, f.sampled) for f in source.stored_fields()}
+    assert kinds == {
+        "price": ("number", 1, 20),
+        "flag": ("other", 0, 20),
+        "tag": ("text", 0, 20),  # numbers as strings
+        "scores": ("vector", 3, 20),
+        "odd key": ("number", 1, 20),
+    }
+    (batch,) = list(source.scan(100, fields=["scores", "odd key", "price"]))
+    assert batch.ids == list(range(20)) and batch.items == [f"item {i}" for i in range(20)]
+    np.testing.assert_allclose(batch.columns["scores"], [r["scores"] for r in rows[:20]])
+    assert batch.columns["odd key"].tolist() == [float(i) for i in range(20)]
+    assert source._output_of(("price", "scores")) == ["emb", "price", "scores", "item"]

@@ -317,3 +317,49 @@ def test_loader_column_names_postgresql_would_truncate_are_refused(conn):
     with pytest.raises(ValueError, match=r"vector_column must match .* 63 bytes"):
         load_collection(conn, name, corpus.embeddings, vector_column="v" * 64)
     assert not table_exists(conn, name)
+
+
+def test_vector_and_array_columns_are_vector_fields(conn):
+    """A second `vector(n)` column and a float8[] column are vector fields (their widths from
+    the type and from the sample); a projection reads them and a JSONB key, nothing else."""
+    name = unique("typed")
+    conn.execute(
+        psycopg.sql.SQL(
+            "CREATE TABLE {} (id int8 PRIMARY KEY, embedding vector(2), fp vector(3), "
+            "arr float8[], price numeric, note text, extra jsonb)"
+        ).format(psycopg.sql.Identifier(name))
+    )
+    for i in range(12):
+        conn.execute(
+            psycopg.sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s, %s)").format(
+                psycopg.sql.Identifier(name)
+            ),
+            (
+                i,
+                f"[{i},1]",
+                f"[{i},2,3]",
+                [float(i), 0.5],
+                i / 4,
+                "n",
+                psycopg.types.json.Jsonb({"w": i, "label": "x"}),
+            ),
+        )
+    source = PgvectorDataSource(conn, name, k=2, vector_column="embedding", json_column="extra")
+    kinds = {f.name: (f.kind, f.width) for f in source.stored_fields()}
+    assert kinds == {
+        "fp": ("vector", 3),
+        "arr": ("vector", 2),
+        "price": ("number", 1),  # numeric, read as Decimal
+        "note": ("text", 0),
+        "w": ("number", 1),
+        "label": ("text", 0),
+    }
+    (batch,) = list(source.scan(50, fields=["fp", "arr", "price", "w", "absent"]))
+    assert batch.ids == list(range(12)) and batch.metadata is None
+    assert batch.columns["fp"].tolist() == [[float(i), 2.0, 3.0] for i in range(12)]
+    assert batch.columns["arr"].tolist() == [[float(i), 0.5] for i in range(12)]
+    assert batch.columns["price"].tolist() == [i / 4 for i in range(12)]
+    assert batch.columns["w"].tolist() == [float(i) for i in range(12)]
+    assert np.isnan(batch.columns["absent"]).all()
+    rows = list(source._scan(50, None, ("w",)))
+    assert [set(row) for row in rows[0].metadata] == [{"w"}] * 12

@@ -268,3 +268,23 @@ def test_a_left_server_that_does_not_answer_is_ended_and_the_next_start_works(
             assert conn.execute("SELECT id FROM kept").fetchall() == [(1,)]
     finally:
         again.stop()
+
+
+def test_a_source_on_the_embedded_server_reports_and_projects_its_fields(reachable_dir):
+    from emb_opt.adapters.pgvector import BACKEND
+    from emb_opt.adapters.spec import SourceSpec
+    from emb_opt.synthetic import Corpus
+    from emb_opt.testing.corpus import NUMERIC_FIELDS, STORED_KINDS, fields_corpus
+    from emb_opt.testing.fields_suite import assert_columns_match
+
+    stored = fields_corpus(60)
+    items = [f"item {i}" for i in stored.ids]
+    data = Corpus(stored.embeddings, items, stored.metadata)
+    spec = SourceSpec(
+        backend="pgvector", path=str(reachable_dir / "pg"), collection="lab", data=lambda: data
+    )
+    with BACKEND.connect(spec) as source:
+        assert {f.name: (f.kind, f.width) for f in source.stored_fields()} == STORED_KINDS
+        batches = list(source.scan(25, fields=NUMERIC_FIELDS))
+        assert_columns_match(stored, batches, NUMERIC_FIELDS)
+        assert [item for batch in batches for item in batch.items] == items

@@ -199,3 +199,16 @@ class TestQdrantLocalNames(NameConformance):
     @classmethod
     def source_config(cls, tmp_path_factory):
         return {"backend": "qdrant", "path": str(tmp_path_factory.mktemp("qdrant-names"))}
+
+
+def test_a_key_qdrant_reads_as_a_path_is_projected_from_the_whole_payload(client):
+    name = unique("dotted")
+    vectors = np.eye(6, dtype=np.float32)
+    metadata = [{"a.b": float(i), "c": i, "skip": "x"} for i in range(6)]
+    load_collection(client, name, vectors, metadata, items=[f"it{i}" for i in range(6)])
+    source = QdrantDataSource(client, name, k=2, item_key="item")
+    assert source._payload_keys(("c",)) == ["c", "item"]
+    assert source._payload_keys(("a.b", "c")) is True  # 'a.b' would be a path into 'a'
+    (batch,) = list(source.scan(10, fields=["a.b", "c"]))
+    assert batch.columns["a.b"].tolist() == [float(i) for i in range(6)]
+    assert batch.items == [f"it{i}" for i in range(6)]

@@ -31,6 +31,15 @@ class SlowTarget(TargetScore):
         return super().__call__(items)
 
 
+class SlowStored(SlowTarget):
+    """The stored `rand` field of each item as its score, `delay` seconds per call (the
+    guided model finds it only by reading that field)."""
+
+    def __call__(self, items):
+        super().__call__(items)
+        return [float(item.data["rand"]) for item in items]
+
+
 def secret_reading_score(items):
     """Uses the secret the config passes through the environment (never printed)."""
     assert os.environ["EMB_OPT_TEST_SECRET"]

@@ -48,3 +48,18 @@ def test_status_of_a_run_directory_points_to_inspect(write_config, tmp_path, cap
     err = capsys.readouterr().err
     assert "is the directory of an `emb-opt run`" in err
     assert f"see it with `emb-opt inspect {out}`" in err
+
+
+def test_inspect_says_which_stored_fields_the_model_reads(write_config, tmp_path, capsys):
+    config = write_config(
+        score={"function": {"name": "slow_objective:SlowStored", "delay": 0}},
+        strategy={"update": {"name": "guided", "batch": 20, "initial": 20, "features": 64}},
+        stop={"iterations": 6},
+    )
+    run = tmp_path / "run"
+    assert main(["run", str(config), "--output", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(run)]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "model reads" in line]
+    assert "embedding + rand (held-out top-k precision" in line
+    assert "embedding alone" in line and "scored)" in line

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from run_processes import assert_same_results, finish, results, start_run
 
+from emb_opt.cli.inspect_run import model_reads
 from emb_opt.cli.main import main
 from emb_opt.config.registry import STRATEGIES
 from emb_opt.log import load_log
@@ -27,7 +28,10 @@ UPDATE_BLOCKS = {
     "evolution": {"name": "evolution"},
     "restarts": {"name": "restarts", "update": {"name": "surrogate", "share": False}},
     "guided": {"name": "guided", "batch": 10, "initial": 20, "features": 64},
+    # the score is a stored field: `fields: auto` (the default) chooses to read it
+    "guided, stored fields": {"name": "guided", "batch": 20, "initial": 20, "features": 64},
 }
+SCORES = {"guided, stored fields": "slow_objective:SlowStored"}
 
 
 def test_every_registered_strategy_has_a_resume_case():
@@ -38,7 +42,9 @@ def test_every_registered_strategy_has_a_resume_case():
 @pytest.mark.parametrize("strategy", list(UPDATE_BLOCKS))
 def test_sigkill_then_resume_equals_an_uninterrupted_run(write_config, tmp_path, strategy):
     config = write_config(
-        score={"function": {"name": "slow_objective:SlowTarget", "delay": 0.1}},
+        score={
+            "function": {"name": SCORES.get(strategy, "slow_objective:SlowTarget"), "delay": 0.1}
+        },
         strategy={"update": UPDATE_BLOCKS[strategy], "prune": None},
         stop={"iterations": 8},
     )
@@ -67,6 +73,9 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(write_config, tmp_path,
     assert results(killed) == results(straight)
     finished = [json.loads((d / "manifest.json").read_text()) for d in (killed, straight)]
     assert finished[0]["counters"] == finished[1]["counters"]
+    if strategy in SCORES:
+        reads = model_reads(load_log(killed / "log").strategy_state)
+        assert reads is not None and reads.startswith("embedding + rand ")
 
 
 VERSION_1 = Path(__file__).parent / "data" / "version1"

@@ -164,8 +164,8 @@ def test_auto_mode_follows_the_cost_of_a_pool_round(source, budget, mode, monkey
     scans: list[int] = []
     scan = source.scan
 
-    def counted(batch_size):
-        for part in scan(batch_size):
+    def counted(batch_size, **read):
+        for part in scan(batch_size, **read):
             scans.append(len(part.ids))
             yield part
 

@@ -29,7 +29,7 @@ def collection():
     return embeddings, metadata
 
 
-def screen(collection, field: str, fields: list[str] | None, mode: str) -> int:
+def screen(collection, field: str, fields: list[str] | str, mode: str) -> int:
     """How many of the top items by `field` (summed, for a vector) a search scored."""
     embeddings, metadata = collection
     values = np.array([np.sum(row[field]) for row in metadata])
@@ -50,9 +50,11 @@ def screen(collection, field: str, fields: list[str] | None, mode: str) -> int:
 @pytest.mark.parametrize("field", ["potency", "fp"])
 def test_a_score_stored_beside_the_vector_is_found_when_the_model_reads_it(collection, field, mode):
     with_fields = screen(collection, field, [field], mode)
-    without = screen(collection, field, None, mode)
+    without = screen(collection, field, [], mode)
+    chosen = screen(collection, field, "auto", mode)  # the default: it finds the field itself
     assert with_fields >= 12  # random scoring of 200 of 2,000 finds about 2 of the top 20
     assert with_fields >= without + 6
+    assert chosen >= without + 6
 
 
 def test_no_fields_leaves_the_embeddings_as_they_are():
@@ -102,5 +104,5 @@ def test_a_source_without_metadata_is_a_clear_error():
 
 @pytest.mark.parametrize("fields", ["potency", [""], [3]])
 def test_bad_fields_are_rejected(fields):
-    with pytest.raises(ValueError, match="fields must be a list of field names"):
+    with pytest.raises(ValueError, match=r"fields must be 'auto' or a list of field names"):
         GuidedUpdate(fields=fields)

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ...protocols import SCAN_BATCH, Partition, Partitioned, ScanBatch, Scannable
+from ...protocols import SCAN_BATCH, Describable, Partition, Partitioned, ScanBatch, Scannable
 from .. import acquisition as acq
 from ..inputs import ModelInputs
 from ..regressors import RandomFeatureEnsemble
@@ -87,6 +87,9 @@ class RatingJob:
     scored: ScoredIds
     batch_size: int = SCAN_BATCH
     inputs: ModelInputs = dataclasses.field(default_factory=ModelInputs)  # what the model reads
+    # scan only these fields, as columns (None: every stored field); the shortlist's items
+    # then carry none, and whoever scores them fetches them whole
+    projection: tuple[str, ...] | None = None
 
     def rate(self, batches: Iterable[ScanBatch], part: int = 0) -> Shortlist:
         """The shortlist of the scan `batches` of part number `part`.
@@ -98,7 +101,8 @@ class RatingJob:
         offset = 0
         for batch in batches:
             n = len(batch.ids)
-            predictions = self.model.predict(self.inputs(batch.embeddings, batch.metadata))
+            inputs = self.inputs(batch.embeddings, batch.metadata, batch.columns)
+            predictions = self.model.predict(inputs)
             value = acq.values(predictions, self.acquisition, self.beta).astype(np.float64)
             position = (part << ROW_BITS) + offset + np.arange(n, dtype=np.int64)
             offset += n
@@ -118,10 +122,12 @@ class RatingJob:
         """The shortlist of one part of `source`'s scan (a part without bounds: all of it,
         so a plain `Scannable` source works too; a part with bounds came from a
         `Partitioned` one)."""
+        projected = self.projection is not None and isinstance(source, Describable)
+        read = {"fields": self.projection} if projected else {}
         if partition.bounds is None:
-            return self.rate(source.scan(self.batch_size), partition.number)
+            return self.rate(source.scan(self.batch_size, **read), partition.number)
         parted = cast(Partitioned, source)  # only a Partitioned source gives parts bounds
-        return self.rate(parted.scan(self.batch_size, partition), partition.number)
+        return self.rate(parted.scan(self.batch_size, partition, **read), partition.number)
 
 
 def _top_rows(value: np.ndarray, size: int) -> np.ndarray:
