@@ -5,6 +5,7 @@
     python -m benchmarks.molecules --n 20000 --seeds 1      # quick
     python -m benchmarks.molecules --objectives qed --methods random,"emb_opt surrogate"
     python -m benchmarks.molecules --n 1000000 --budget 5000 --batch 250 --methods ...
+    python -m benchmarks.molecules --metadata all --half dev   # what the database stores
 
 Up to 100,000 molecules come from the MOSES test split, more (up to 1,000,000) from the train
 split; each split's cache is built on its first use.
@@ -20,6 +21,13 @@ the k-th best value, at most k). Prints a markdown table per objective, a summar
 default against the best baseline, writes them to benchmarks/results/molecules.md and plots
 recall@100 against score calls beside it (`--out`). The original emb-opt 1.0.2 (RLUpdate lr
 0.25) runs the same rows through `benchmarks.original` when asked (`--methods all`).
+
+`--metadata` runs the default over sources that store, beside each vector, the 12 RDKit
+descriptors as separate named fields ("descriptors"), those and five fields that carry
+nothing ("descriptors+noise", `benchmarks.stored_fields.NOISE`), only the five ("noise") or
+nothing ("none"), and the descriptors named by hand where stored; then it prints their
+recall@100 side by side, the issue's goals as differences (against the default's figures in
+the earlier results files, `--earlier`) and the fields the model read.
 """
 
 from __future__ import annotations
@@ -40,11 +48,11 @@ from .molecules_data import (
     HALVES,
     OBJECTIVES,
     SPLITS,
+    STORED_INPUTS,
     Molecules,
     cache_meta,
     half,
     load_molecules,
-    neighbour_agreement,
     split_for,
 )
 from .molecules_methods import (
@@ -58,9 +66,13 @@ from .molecules_methods import (
     Method,
     Oracle,
     methods,
+    variant_methods,
 )
+from .stored_fields import Collection, neighbour_agreement, variants
+from .variants_report import earlier_recall, fields_read, goals_table, recall_table
 
 RESULTS = Path(__file__).with_name("results")
+REAL = Molecules.REAL  # the metadata variant that stores the descriptors
 TOP_K = (10, 100, 1000)
 CURVE_K = 100  # the recall plotted against score calls, and the goals' recall
 CURVE_POINTS = 20
@@ -82,6 +94,11 @@ mean of its 10 nearest neighbours' in the embedding (1 smooth, 0 rough).
 - The original emb-opt 1.0.2: RLUpdate (lr 0.25, its FaissDataPlugin, k={K}) from {STARTS}
   random molecules for budget / {STARTS * K} iterations; it re-scores molecules it meets
   again, so its score calls exceed the molecules it scored (in brackets).
+- Metadata variants (`--metadata`): "default [v]" is the default over a source storing
+  variant v (descriptors: the 12 RDKit descriptors as named fields, heavy_atoms ...
+  saturated_rings; noise: record_id, unit_price, batch_number, site (a constant),
+  shuffle_rank); "hand-picked" names the 12 (`fields: [...]`) over a source storing them
+  and the noise.
 - `--batch B` (when the table says "B calls a round"): every method that works in rounds
   spends B score calls a round: pool and neighbourhood active learning after their random
   10%, the guided rows after their 100 random calls (the guided default is 50 a round).
@@ -98,6 +115,7 @@ class Outcome:
     seconds: float
     unique: float | None = None  # molecules scored, when a method re-scores some
     curve: np.ndarray | None = None  # mean recall@CURVE_K after each of `curve_calls(budget)`
+    notes: tuple[str | None, ...] = ()  # per seed, what the method reported (`Oracle.note`)
 
     def at(self, k: int) -> float:
         return self.recall[TOP_K.index(k)]
@@ -132,15 +150,16 @@ def recall_curve(values: np.ndarray, oracle: Oracle, grid: np.ndarray) -> np.nda
 def run_method(
     name: str,
     method: Method,
-    data: Molecules,
-    objective: str,
+    data: Collection,
+    values: np.ndarray,
     seeds: range,
     budget: int,
+    noise: float = 0.0,
 ) -> Outcome:
-    """Mean recall, score calls and seconds of one method over seeds."""
-    values, noise = data.objectives[objective], OBJECTIVES[objective].noise
+    """Mean recall, score calls and seconds of one method over seeds, on an objective's
+    noise-free `values` (every score call adds Gaussian noise of sd `noise`)."""
     thresholds = top_thresholds(values)
-    recalls, calls, seconds, curves = [], [], [], []
+    recalls, calls, seconds, curves, notes = [], [], [], [], []
     for seed in seeds:
         oracle = Oracle(values, budget, noise=noise, seed=seed)
         began = time.perf_counter()
@@ -152,10 +171,12 @@ def run_method(
         recalls.append(recall(values, scored, thresholds))
         calls.append(oracle.calls)
         curves.append(recall_curve(values, oracle, curve_calls(budget)))
+        notes.append(oracle.note)
+        if oracle.note:
+            print(f"    reads {oracle.note}", file=sys.stderr, flush=True)
     mean = tuple(np.mean(recalls, axis=0))
-    return Outcome(
-        name, mean, float(np.mean(calls)), np.mean(seconds), curve=np.mean(curves, axis=0)
-    )
+    curve = np.mean(curves, axis=0)
+    return Outcome(name, mean, float(np.mean(calls)), np.mean(seconds), None, curve, tuple(notes))
 
 
 def run_original(
@@ -199,13 +220,27 @@ def table(
 ) -> str:
     """One objective's markdown table."""
     agreement = neighbour_agreement(data, data.objectives[objective])
-    rounds = f", {args.batch} calls a round" if args.batch else ""
     lines = [
         f"### {objective} ({OBJECTIVES[objective].half}): {OBJECTIVES[objective].note}",
         "",
-        f"n = {len(data):,} (MOSES {args.split} split), budget {args.budget:,} score calls"
-        f"{rounds}, {len(args.seeds)} seeds; neighbour agreement {agreement:.2f}",
+        f"{setting(args)}; neighbour agreement {agreement:.2f}",
         "",
+    ]
+    return "\n".join(lines + outcome_lines(outcomes)) + "\n"
+
+
+def setting(args: argparse.Namespace) -> str:
+    """The line that says what a table measured: n, split, budget, rounds, seeds."""
+    rounds = f", {args.batch} calls a round" if args.batch else ""
+    return (
+        f"n = {args.n:,} (MOSES {args.split} split), budget {args.budget:,} score calls"
+        f"{rounds}, {len(args.seeds)} seeds"
+    )
+
+
+def outcome_lines(outcomes: list[Outcome]) -> list[str]:
+    """A markdown table of outcomes: recall@k for every k in TOP_K, score calls, s/run."""
+    lines = [
         "| method | " + " | ".join(f"recall@{k}" for k in TOP_K) + " | score calls | s/run |",
         "|---|" + "---:|" * (len(TOP_K) + 2),
     ]
@@ -215,7 +250,7 @@ def table(
         if outcome.unique is not None:
             calls += f" ({outcome.unique:,.0f} unique)"
         lines.append(f"| {outcome.method} | {cells} | {calls} | {outcome.seconds:.1f} |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def single_threaded() -> None:
@@ -267,6 +302,19 @@ def summary(results: dict[str, list[Outcome]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def variant_tables(results: dict[str, list[Outcome]], args: argparse.Namespace) -> list[str]:
+    """recall@CURVE_K of the metadata variants' rows and the goals (`variants_report`)."""
+    halves = {objective: OBJECTIVES[objective].half for objective in results}
+    columns = {"half": halves, "stored descriptors it reads": STORED_INPUTS}
+    paths = [Path(path) for path in args.earlier.split(",") if path]
+    earlier = earlier_recall(paths, setting(args), CURVE_K)
+    return [
+        recall_table(results, REAL, columns, CURVE_K),
+        goals_table(results, REAL, CURVE_K, earlier),
+        fields_read(results, REAL),
+    ]
+
+
 def _halfway(outcome: Outcome) -> float:
     """Recall@CURVE_K after half the budget's score calls."""
     assert outcome.curve is not None
@@ -297,7 +345,8 @@ def plot(results: dict[str, list[Outcome]], budget: int, path: Path) -> None:
     for axis, (objective, outcomes) in zip(axes.flat, shown.items()):
         by_name = {o.method: o for o in outcomes}
         baselines = [by_name[b] for b in BASELINES if b in by_name]
-        drawn = [by_name[DEFAULT]] + [max(baselines, key=lambda o: o.at(CURVE_K))] * bool(baselines)
+        drawn = [by_name[DEFAULT]]
+        drawn += [max(baselines, key=lambda o: o.at(CURVE_K))] if baselines else []
         for outcome, style in zip(drawn, ("-", "--")):
             label = "emb_opt default" if outcome.method == DEFAULT else outcome.method
             axis.plot(grid, outcome.curve, style, label=label)
@@ -338,6 +387,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="comma-separated; 'all' for every row (default: the baselines and the default)",
     )
+    parser.add_argument(
+        "--metadata",
+        default=None,
+        help="comma-separated metadata variants, each adding the default with that stored "
+        f"beside the vectors (and the descriptors hand-picked where stored): "
+        f"{', '.join(variants(REAL))}, or 'all'; then --methods adds rows (default: none)",
+    )
+    parser.add_argument(
+        "--earlier",
+        default=",".join(str(RESULTS / f"molecules_{h}.md") for h in HALVES),
+        help="comma-separated results files the default with nothing stored is compared with",
+    )
     parser.add_argument("--out", default=str(RESULTS / "molecules.md"), help="markdown output")
     args = parser.parse_args(argv)
     if not 0 < args.n <= max(SPLITS.values()):
@@ -345,10 +406,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.split = split_for(args.n)
     args.seeds = range(args.first_seed, args.first_seed + args.seeds)
     args.objectives = args.objectives.split(",") if args.objectives else half(args.half)
+    selected = variants(REAL) if args.metadata == "all" else (args.metadata or "").split(",")
+    args.metadata = [v for v in selected if v]
     if args.methods == "all":
         args.methods = [*METHODS, ORIGINAL]
+    elif args.methods:
+        args.methods = args.methods.split(",")
     else:
-        args.methods = args.methods.split(",") if args.methods else [*BASELINES, DEFAULT]
+        args.methods = [] if args.metadata else [*BASELINES, DEFAULT]
+    unknown = [v for v in args.metadata if v not in variants(REAL)]
+    if unknown:
+        parser.error(f"unknown metadata variants {unknown}; expected {list(variants(REAL))}")
+    args.methods += [m for m in variant_methods(args.metadata, REAL) if m not in args.methods]
     unknown = [m for m in args.methods if m not in METHODS and m != ORIGINAL]
     unknown += [o for o in args.objectives if o not in OBJECTIVES]
     if unknown:
@@ -360,6 +429,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(format="%(message)s")
     logging.getLogger("emb_opt.update.round_cost").setLevel(logging.INFO)  # guided's "auto"
+    logging.getLogger("emb_opt.update.field_choice").setLevel(logging.INFO)  # fields "auto"
     began = time.perf_counter()
     data = load_molecules(args.n, objectives=args.objectives)
     loaded = time.perf_counter() - began
@@ -370,8 +440,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="emb_opt_molecules_") as scratch:
         for objective in args.objectives:
             names = [m for m in args.methods if m in rows]
+            values, noise = data.objectives[objective], OBJECTIVES[objective].noise
             outcomes = [
-                run_method(m, rows[m], data, objective, args.seeds, args.budget) for m in names
+                run_method(m, rows[m], data, values, args.seeds, args.budget, noise) for m in names
             ]
             if ORIGINAL in args.methods:
                 values = data.objectives[objective]
@@ -380,8 +451,9 @@ def main(argv: list[str] | None = None) -> None:
             results[objective] = outcomes
             sections.append(table(objective, data, outcomes, args))
             print(sections[-1], flush=True)
-    sections.append(summary(results))
-    print(sections[-1])
+    ending = [summary(results), *(variant_tables(results, args) if args.metadata else [])]
+    sections += ending
+    print("\n".join(ending))
     took = (
         f"Data loaded in {loaded:.1f} s (its cache was built in {built} s); "
         f"benchmark {time.perf_counter() - began - loaded:.0f} s."

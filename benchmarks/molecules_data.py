@@ -7,6 +7,7 @@
     data.objectives["qed"]                  # (100000,) float64, higher is better
     half("check")                           # the objectives kept for confirming a choice
     data.metadata[0]                        # {"descriptors": [12 RDKit descriptors]}
+    data.stored("descriptors+noise")[0]     # {"heavy_atoms": 24.0, ..., "shuffle_rank": 917}
     big = load_molecules(1_000_000, objectives=["qed"])  # the train split (about 36 minutes)
 
 The SMILES come out of the `molsets==0.3.1` wheel (MOSES), which the build downloads with
@@ -42,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .stored_fields import Collection
 
 MOSES_WHEEL = "molsets==0.3.1"
 SPLITS = {"test": 100_000, "train": 1_000_000}  # molecules cached per MOSES split
@@ -103,6 +106,17 @@ DESCRIPTORS = (  # what a compound database often stores beside a vector (`Molec
     "NumRotatableBonds", "NumHDonors", "NumHAcceptors", "NHOHCount", "NOCount",
     "NumAliphaticRings", "NumSaturatedRings",
 )  # fmt: skip
+DESCRIPTOR_FIELDS = (  # the same, as the field names a database gives them (`Molecules.stored`)
+    "heavy_atoms", "heteroatoms", "rings", "aromatic_rings", "fraction_csp3",
+    "rotatable_bonds", "h_donors", "h_acceptors", "nhoh_count", "no_count",
+    "aliphatic_rings", "saturated_rings",
+)  # fmt: skip
+STORED_INPUTS = {  # objectives that read some stored descriptors (or close proxies of them)
+    "qed": "inputs: donors, acceptors, rotatable bonds, aromatic rings",
+    "qed_minus_sa": "inputs: QED's four; heavy atoms (SA size penalty)",
+    "penalized_logp": "input: heavy atoms (SA size penalty)",
+    "mpo_logp_tpsa_mw": "proxies: heavy atoms ~ MW, N/O count ~ TPSA",
+}
 
 
 def half(name: str) -> list[str]:
@@ -131,8 +145,11 @@ def split_dir(split: str) -> Path:
 
 
 @dataclass
-class Molecules:
-    """Rows of the benchmark: SMILES, embeddings and every objective's value per row."""
+class Molecules(Collection):
+    """Rows of the benchmark: SMILES, embeddings and every objective's value per row; the
+    real fields a variant stores are the `DESCRIPTORS`, named `DESCRIPTOR_FIELDS`."""
+
+    REAL = "descriptors"
 
     smiles: np.ndarray
     embeddings: np.ndarray
@@ -163,24 +180,12 @@ class Molecules:
 
     @cached_property
     def metadata(self) -> list[dict[str, list[float]]]:
-        """Per molecule, what a database would store beside its vector: `{"descriptors": [...]}`."""
+        """Per molecule, the descriptors as one vector field: `{"descriptors": [...]}`."""
         return [{"descriptors": row} for row in self.descriptors.tolist()]
 
-    @cached_property
-    def index(self) -> Any:
-        """A FAISS flat L2 index over the embeddings (built on first use)."""
-        import faiss
-
-        index = faiss.IndexFlatL2(self.embeddings.shape[1])
-        index.add(self.embeddings)
-        return index
-
-    @cached_property
-    def neighbours(self) -> tuple[np.ndarray, np.ndarray]:
-        """5,000 random rows and the rows of their 10 nearest other molecules."""
-        rows = np.random.default_rng(0).choice(len(self), min(5_000, len(self)), replace=False)
-        _, near = self.index.search(self.embeddings[rows], 11)
-        return rows, near[:, 1:]
+    def real_fields(self) -> dict[str, np.ndarray]:
+        """The descriptors as separate named fields (`DESCRIPTOR_FIELDS`)."""
+        return dict(zip(DESCRIPTOR_FIELDS, self.descriptors.T))
 
 
 def load_molecules(
@@ -269,9 +274,9 @@ def read_split(split: str) -> list[str]:
     """A MOSES split's SMILES ("test" or "train"): from the molsets wheel, else an installed
     `moses`."""
     member = f"dataset/data/{split}.csv.gz"
-    wheel = _wheel(cache_dir())
-    if wheel is not None:
-        with zipfile.ZipFile(wheel) as archive:
+    found = wheel(cache_dir())
+    if found is not None:
+        with zipfile.ZipFile(found) as archive:
             raw = archive.read(f"moses/{member}")
     else:
         import importlib.util
@@ -287,14 +292,17 @@ def read_split(split: str) -> list[str]:
     return [line.strip() for line in lines[1:] if line.strip()]  # the first line is "SMILES"
 
 
-def _wheel(folder: Path) -> Path | None:
-    """The molsets wheel in `folder`, downloaded with pip if missing (None if impossible)."""
-    found = sorted(folder.glob("molsets-0.3.1-*.whl"))
+def wheel(folder: Path, requirement: str = MOSES_WHEEL) -> Path | None:
+    """The wheel of a pinned requirement ("name==version") in `folder`, downloaded with
+    `pip download --no-deps` if missing (None if impossible)."""
+    name, version = requirement.split("==")
+    pattern = f"{name.replace('-', '_')}-{version}-*.whl"
+    found = sorted(folder.glob(pattern))
     if not found:
         folder.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", MOSES_WHEEL]
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", requirement]
         subprocess.run([*command, "-d", str(folder), "-q"], check=False)
-        found = sorted(folder.glob("molsets-0.3.1-*.whl"))
+        found = sorted(folder.glob(pattern))
     return found[0] if found else None
 
 
@@ -446,16 +454,6 @@ def embed(counts: Any, dim: int = DIM, seed: int = 0) -> np.ndarray:
     scaled = normalize(counts.sqrt(), norm="l2")
     reduced = TruncatedSVD(dim, algorithm="randomized", random_state=seed).fit_transform(scaled)
     return np.ascontiguousarray(reduced, dtype=np.float32)
-
-
-def neighbour_agreement(data: Molecules, values: np.ndarray) -> float:
-    """Correlation of an item's value with the mean of its nearest neighbours' values.
-
-    Over `data.neighbours`' sample of rows. A smoothness measure of the objective over the
-    embedding: near 1 is smooth, near 0 rough.
-    """
-    rows, near = data.neighbours
-    return float(np.corrcoef(values[rows], values[near].mean(axis=1))[0, 1])
 
 
 if __name__ == "__main__":  # python -m benchmarks.molecules_data [n]: build the cache for n

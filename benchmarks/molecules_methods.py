@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .molecules_data import Molecules
+from .molecules_data import DESCRIPTOR_FIELDS
+from .stored_fields import NOISE, Collection, Rows, WithFields, stores, variants
 
 STARTS = 5  # emb_opt start items, drawn at random (as the screening benchmark)
 K = 10  # kNN results per emb_opt query
@@ -30,6 +31,8 @@ BASELINES = (
 DEFAULT = "emb_opt default: guided (auto mode)"
 CANDIDATE = "emb_opt guided: model auto (width and alpha chosen per search)"
 FIELDS = "emb_opt guided: fields (12 stored RDKit descriptors beside the vector)"
+HAND_PICKED = "emb_opt guided: hand-picked fields (the real fields named)"
+POOL_FIELDS = "pool active learning (RF ridge) reading the real fields"
 
 
 class BudgetExceeded(RuntimeError):
@@ -50,6 +53,7 @@ class Oracle:
         self.calls = 0
         self.order: list[int] = []  # rows, in the order they were first scored
         self.first_call: list[int] = []  # the call that first scored each row of `order`
+        self.note: str | None = None  # what the method reports of its run (the fields it read)
         self._seen: set[int] = set()
 
     @property
@@ -70,10 +74,11 @@ class Oracle:
         return found + self.rng.normal(0, self.noise, len(rows)) if self.noise else found
 
 
-Method = Callable[[Molecules, Oracle, int, int], list[int]]
+Method = Callable[[Collection, Oracle, int, int], list[int]]
+Metadata = Callable[[Any], Rows | None]  # what a row's source stores, per collection
 
 
-def random_rows(data: Molecules, objective: Oracle, seed: int, budget: int) -> list[int]:
+def random_rows(data: Collection, objective: Oracle, seed: int, budget: int) -> list[int]:
     """Score `budget` rows drawn uniformly at random."""
     rows = np.random.default_rng(seed).choice(len(data), min(budget, len(data)), replace=False)
     objective(rows)
@@ -81,7 +86,7 @@ def random_rows(data: Molecules, objective: Oracle, seed: int, budget: int) -> l
 
 
 def greedy_walk(
-    data: Molecules, objective: Oracle, seed: int, budget: int, starts: int = 10, k: int = 20
+    data: Collection, objective: Oracle, seed: int, budget: int, starts: int = 10, k: int = 20
 ) -> list[int]:
     """From random rows, repeatedly score the unscored k nearest neighbours of the best row
     not expanded yet (a random row when every scored row is expanded)."""
@@ -174,7 +179,7 @@ def fit_predict(
 def _score_best(
     model: Model,
     seed: int,
-    data: Molecules,
+    data: Collection,
     objective: Oracle,
     scored: list[int],
     values: list[float],
@@ -196,7 +201,7 @@ def pool_active_learning(
     predict every row, and score the best predicted rows not scored yet: `batch` rows a
     round, or what spends the rest of the budget in `rounds` rounds."""
 
-    def run(data: Molecules, objective: Oracle, seed: int, budget: int) -> list[int]:
+    def run(data: Collection, objective: Oracle, seed: int, budget: int) -> list[int]:
         first = np.random.default_rng(seed).choice(len(data), int(budget * initial), replace=False)
         scored, values = first.tolist(), objective(first).tolist()
         size = batch or math.ceil(objective.left / rounds)
@@ -209,13 +214,23 @@ def pool_active_learning(
     return run
 
 
+def reading_fields(method: Method, variant: str) -> Method:
+    """`method` reading the embeddings with the columns a variant stores appended
+    (`WithFields`): a baseline given the same fields as the guided model."""
+
+    def run(data: Collection, objective: Oracle, seed: int, budget: int) -> list[int]:
+        return method(WithFields(data, variant), objective, seed, budget)
+
+    return run
+
+
 def neighbourhood_active_learning(
     model: Model, best: int = 20, k: int = 200, batch: int = 100, initial: float = 0.1
 ) -> Method:
     """A random batch, then rounds that score the model's favourites among the k nearest
     neighbours of the `best` scored rows (no full scan of the collection)."""
 
-    def run(data: Molecules, objective: Oracle, seed: int, budget: int) -> list[int]:
+    def run(data: Collection, objective: Oracle, seed: int, budget: int) -> list[int]:
         rng = np.random.default_rng(seed)
         first = rng.choice(len(data), int(budget * initial), replace=False)
         scored, values = first.tolist(), objective(first).tolist()
@@ -248,14 +263,14 @@ def emb_opt_row(
     strategy: dict | Callable[[Any, int], Any],
     starts: int = STARTS,
     k: int = K,
-    metadata: bool = False,
+    metadata: Metadata | None = None,
 ) -> Method:
     """An emb_opt search through the public API: FaissDataSource over the same vectors
-    (`metadata`: with `Molecules.metadata` stored beside them), a score function that looks
-    the value up, `StopRule(max_score_calls=budget)`, start queries at `starts` random items
+    (`metadata(data)` stored beside them, when given), a score function that looks the
+    value up, `StopRule(max_score_calls=budget)`, start queries at `starts` random items
     (`source.sample`), at most `MAX_ITERATIONS` iterations."""
 
-    def run(data: Molecules, objective: Oracle, seed: int, budget: int) -> list[int]:
+    def run(data: Collection, objective: Oracle, seed: int, budget: int) -> list[int]:
         from emb_opt.adapters.faiss import FaissDataSource
         from emb_opt.runner import Runner
         from emb_opt.schemas import ScoreResponse
@@ -266,54 +281,120 @@ def emb_opt_row(
             values = objective([int(item.id) for item in items])
             return [ScoreResponse(valid=True, score=float(value)) for value in values]
 
-        stored = data.metadata if metadata else None
+        stored = metadata(data) if metadata else None
         source = FaissDataSource(data.index, k=k, embeddings=data.embeddings, metadata=stored)
         update, prune = make_update(strategy, source, seed)
         runner = Runner(source, None, score, prune, update, seed=seed)
         start = build_batch_from_items(source.sample(starts, seed=10_000 + seed))
         stop = StopRule(max_score_calls=budget)
         runner.search(start, MAX_ITERATIONS, verbose=False, stop=stop)
+        read = getattr(update, "fields_read", None)  # the guided model's last choice of fields
+        objective.note = read.describe() if read is not None else None
         return list(objective.order)
 
     return run
 
 
-def methods(batch: int | None = None) -> dict[str, Method]:
-    """Every row; `batch`: score calls per round of every method that works in rounds
-    (active learning, guided), None for each one's own."""
+def stored(variant: str) -> Metadata:
+    """What a collection stores under a metadata variant (`Collection.stored`)."""
+    return lambda data: data.stored(variant)
+
+
+def descriptor_vector(data: Any) -> Rows:
+    """The 12 descriptors as one vector field per molecule (`Molecules.metadata`)."""
+    return list(data.metadata)
+
+
+def default_row(variant: str) -> str:
+    """The name of the default's row under a metadata variant ("none": the default's own)."""
+    return DEFAULT if variant == "none" else f"{DEFAULT} [stored: {variant}]"
+
+
+def named_row(variant: str) -> str:
+    """The name of the row that names every field a variant stores."""
+    return f"emb_opt guided: every stored field named [stored: {variant}]"
+
+
+def variant_rows(real: str, fields: Sequence[str], batch: int | None = None) -> dict[str, Method]:
+    """The rows of the metadata variants of a collection whose real fields (`fields`) make the
+    variant `real`: the default under each variant that stores something (the default reads
+    what it chooses; "none" is `DEFAULT`, in `skeptic_rows`), every stored field named (where
+    noise is stored), and the real fields hand-picked, whose source stores them and the noise
+    (it reads only the fields it names)."""
+    guided: dict[str, Any] = {"name": "guided"} | ({"batch": batch} if batch else {})
+    default = {"update": guided} if batch else {}
+    rows = {}
+    for variant in variants(real)[:-1]:  # all but "none"
+        rows[default_row(variant)] = emb_opt_row(default, starts=10, metadata=stored(variant))
+        has_real, has_noise = stores(variant, real)
+        if has_noise:
+            named = [*fields] * has_real + [*NOISE]
+            update = {"update": guided | {"fields": named}}
+            rows[named_row(variant)] = emb_opt_row(update, starts=10, metadata=stored(variant))
+    update = {"update": guided | {"fields": list(fields)}}
+    rows[HAND_PICKED] = emb_opt_row(update, starts=10, metadata=stored(f"{real}+noise"))
+    rows[POOL_FIELDS] = reading_fields(pool_active_learning(kernel_ridge, batch=batch), real)
+    return rows
+
+
+def variant_methods(selected: Sequence[str], real: str) -> list[str]:
+    """The rows `--metadata` runs: the default under each selected variant, and the
+    hand-picked fields when a selected variant stores the real ones."""
+    names = [default_row(variant) for variant in selected]
+    return names + [HAND_PICKED] * any(stores(variant, real)[0] for variant in selected)
+
+
+def skeptic_rows(batch: int | None = None) -> dict[str, Method]:
+    """The `BASELINES` and the default, reading the embedding only (`batch`: as `methods`)."""
     guided: dict[str, Any] = {"name": "guided"} | ({"batch": batch} if batch else {})
     return {
         "random": random_rows,
         "greedy kNN walk": greedy_walk,
         "pool active learning (RF ridge)": pool_active_learning(kernel_ridge, batch=batch),
         "pool active learning (MLP)": pool_active_learning(mlp, batch=batch),
-        "neighbourhood active learning": neighbourhood_active_learning(
-            kernel_ridge, batch=batch or 100
-        ),
         DEFAULT: emb_opt_row({"update": guided} if batch else {}, starts=10),
-        "emb_opt guided: neighbourhood mode (no scan)": emb_opt_row(
-            {"update": guided | {"mode": "neighbourhood"}}, starts=10
-        ),
-        CANDIDATE: emb_opt_row({"update": guided | {"model": "auto"}}, starts=10),
-        "emb_opt guided: ucb": emb_opt_row({"update": guided | {"acquisition": "ucb"}}, starts=10),
-        "emb_opt guided: 1024 features": emb_opt_row(
-            {"update": guided | {"features": 1024}}, starts=10
-        ),
-        "emb_opt guided: diversity 0.5": emb_opt_row(
-            {"update": guided | {"diversity": 0.5}}, starts=10
-        ),
-        FIELDS: emb_opt_row(
-            {"update": guided | {"fields": ["descriptors"]}}, starts=10, metadata=True
-        ),
-        "emb_opt rl (the original's update)": emb_opt_row(
-            {"update": {"name": "rl", "lrs": [0.25]}}
-        ),
-        "emb_opt surrogate": emb_opt_row({"update": {"name": "surrogate"}}),
-        "emb_opt evolution": emb_opt_row({"update": {"name": "evolution"}}),
-        "emb_opt restarts+local surrogate": emb_opt_row(
-            {"update": {"name": "restarts", "update": {"name": "surrogate", "share": False}}}
-        ),
     }
+
+
+def methods(batch: int | None = None) -> dict[str, Method]:
+    """Every row; `batch`: score calls per round of every method that works in rounds
+    (active learning, guided), None for each one's own."""
+    guided: dict[str, Any] = {"name": "guided"} | ({"batch": batch} if batch else {})
+    return (
+        skeptic_rows(batch)
+        | {
+            "neighbourhood active learning": neighbourhood_active_learning(
+                kernel_ridge, batch=batch or 100
+            ),
+            "emb_opt guided: neighbourhood mode (no scan)": emb_opt_row(
+                {"update": guided | {"mode": "neighbourhood"}}, starts=10
+            ),
+            CANDIDATE: emb_opt_row({"update": guided | {"model": "auto"}}, starts=10),
+            "emb_opt guided: ucb": emb_opt_row(
+                {"update": guided | {"acquisition": "ucb"}}, starts=10
+            ),
+            "emb_opt guided: 1024 features": emb_opt_row(
+                {"update": guided | {"features": 1024}}, starts=10
+            ),
+            "emb_opt guided: diversity 0.5": emb_opt_row(
+                {"update": guided | {"diversity": 0.5}}, starts=10
+            ),
+            FIELDS: emb_opt_row(
+                {"update": guided | {"fields": ["descriptors"]}},
+                starts=10,
+                metadata=descriptor_vector,
+            ),
+            "emb_opt rl (the original's update)": emb_opt_row(
+                {"update": {"name": "rl", "lrs": [0.25]}}
+            ),
+            "emb_opt surrogate": emb_opt_row({"update": {"name": "surrogate"}}),
+            "emb_opt evolution": emb_opt_row({"update": {"name": "evolution"}}),
+            "emb_opt restarts+local surrogate": emb_opt_row(
+                {"update": {"name": "restarts", "update": {"name": "surrogate", "share": False}}}
+            ),
+        }
+        | variant_rows("descriptors", DESCRIPTOR_FIELDS, batch)
+    )
 
 
 METHODS = methods()
